@@ -1,0 +1,82 @@
+//! What board jetrt runs on: Jetson detection from the files L4T lays out
+//! (`/proc/device-tree/model`, `/proc/device-tree/compatible`,
+//! `/etc/nv_tegra_release`). Reads are relative to a root folder so tests
+//! can point it at fixture trees.
+
+use std::path::Path;
+
+/// What the board's files say about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardInfo {
+    /// `/proc/device-tree/model`, e.g. "NVIDIA Jetson Orin Nano Developer Kit".
+    pub model: Option<String>,
+    /// `/proc/device-tree/compatible` entries, e.g. ["nvidia,p3768-0000+p3767-0005", "nvidia,tegra234"].
+    pub compatible: Vec<String>,
+    /// L4T release from `/etc/nv_tegra_release`, e.g. "R36.3.0".
+    pub l4t_release: Option<String>,
+}
+
+impl BoardInfo {
+    /// Whether this is an NVIDIA Jetson (Tegra) board.
+    pub fn is_jetson(&self) -> bool {
+        self.compatible.iter().any(|c| c.starts_with("nvidia,tegra"))
+            || self.model.as_deref().is_some_and(|m| m.contains("Jetson"))
+            || self.l4t_release.is_some()
+    }
+}
+
+fn read_string(root: &Path, rel: &str) -> Option<String> {
+    let bytes = std::fs::read(root.join(rel)).ok()?;
+    // Device-tree strings end with NUL.
+    let s = String::from_utf8_lossy(&bytes).trim_end_matches(['\0', '\n']).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Parses the first line of `/etc/nv_tegra_release`:
+/// `# R36 (release), REVISION: 3.0, GCID: ..., BOARD: generic, EABI: aarch64, ...`
+pub fn parse_tegra_release(text: &str) -> Option<String> {
+    let line = text.lines().next()?;
+    let major = line.split_whitespace().find(|w| w.starts_with('R') && w[1..].chars().all(|c| c.is_ascii_digit()) && w.len() > 1)?;
+    let rev = line.split("REVISION:").nth(1)?.split(',').next()?.trim();
+    Some(format!("{major}.{rev}"))
+}
+
+/// Reads the board's files under `root` (normally `/`).
+pub fn detect(root: &Path) -> BoardInfo {
+    let compatible = std::fs::read(root.join("proc/device-tree/compatible"))
+        .map(|b| b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .unwrap_or_default();
+    BoardInfo {
+        model: read_string(root, "proc/device-tree/model"),
+        compatible,
+        l4t_release: std::fs::read_to_string(root.join("etc/nv_tegra_release")).ok().as_deref().and_then(parse_tegra_release),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_l4t_tree() {
+        let dir = std::env::temp_dir().join(format!("jetrt-boards-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc/device-tree")).unwrap();
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("proc/device-tree/model"), b"NVIDIA Jetson Orin Nano Developer Kit\0").unwrap();
+        std::fs::write(dir.join("proc/device-tree/compatible"), b"nvidia,p3768-0000+p3767-0005\0nvidia,p3767-0005\0nvidia,tegra234\0")
+            .unwrap();
+        std::fs::write(
+            dir.join("etc/nv_tegra_release"),
+            "# R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 17:34:21 UTC 2024\n",
+        )
+        .unwrap();
+        let b = detect(&dir);
+        assert_eq!(b.model.as_deref(), Some("NVIDIA Jetson Orin Nano Developer Kit"));
+        assert_eq!(b.compatible.last().map(String::as_str), Some("nvidia,tegra234"));
+        assert_eq!(b.l4t_release.as_deref(), Some("R36.3.0"));
+        assert!(b.is_jetson());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let none = detect(Path::new("/nonexistent-root"));
+        assert!(!none.is_jetson());
+    }
+}

@@ -1,0 +1,64 @@
+//! The converter's one error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub type Result<T, E = ConvertError> = std::result::Result<T, E>;
+
+/// One thing in a model that jetrt cannot convert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    pub node: String,
+    pub op: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {:?} ({}): {}", self.node, self.op, self.reason)
+    }
+}
+
+fn list(items: &[Unsupported]) -> String {
+    items.iter().map(|u| format!("\n  - {u}")).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("{path} is not a valid ONNX model: {reason}")]
+    Decode { path: PathBuf, reason: String },
+
+    #[error("tensor {tensor:?}: external data {location:?}: {reason}")]
+    ExternalData { tensor: String, location: String, reason: String },
+
+    #[error("tensor {tensor:?}: {reason}")]
+    BadTensor { tensor: String, reason: String },
+
+    #[error("the model uses {} thing(s) jetrt cannot convert:{}", items.len(), list(items))]
+    Unsupported { items: Vec<Unsupported> },
+
+    #[error("--input-shape {arg:?}: {reason}")]
+    InputShapeArg { arg: String, reason: String },
+
+    #[error("--input-shape names {name:?}, which is not an input of the model; its inputs are {known:?}")]
+    UnknownInput { name: String, known: Vec<String> },
+
+    #[error("input {input:?} has the static shape {model:?} in the model, but --input-shape gives {given:?}")]
+    ShapeMismatch { input: String, model: Vec<String>, given: Vec<usize> },
+
+    #[error("the shapes of some inputs are not fixed; give them with --input-shape:{}", .items.iter().map(|s| format!("\n  - {s}")).collect::<String>())]
+    DynamicInputs { items: Vec<String> },
+
+    #[error("node {node:?} ({op}): {reason}")]
+    Node { node: String, op: String, reason: String },
+
+    #[error("the graph is malformed: {0}")]
+    Graph(String),
+
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}

@@ -1,0 +1,145 @@
+//! jetc's library: ONNX import, shape fixing, graph passes, memory planning,
+//! and writing `.jrt` files through the runtime's writer.
+
+mod error;
+pub mod graph;
+pub mod memplan;
+pub mod onnx;
+pub mod passes;
+pub mod tensor;
+mod write;
+
+pub use error::{ConvertError, Result, Unsupported};
+pub use onnx::import::{ImportOptions, ImportStats};
+
+use jetrt::format::FileBuilder;
+use jetrt::DType;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What `jetc convert` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// `--input-shape NAME=D0,D1,...`
+    pub input_shapes: Vec<(String, Vec<usize>)>,
+    /// Model name stored in the metadata (default: the file stem).
+    pub name: Option<String>,
+}
+
+/// A model input or output in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// What a conversion did and produced.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub source: PathBuf,
+    pub opset: i64,
+    pub onnx_nodes: usize,
+    /// ONNX nodes evaluated at conversion (constant folding).
+    pub folded: usize,
+    /// Identity-like nodes dropped at import (Identity, Dropout, no-op Cast).
+    pub identities: usize,
+    /// (pass, nodes removed or fused) in the order the passes ran.
+    pub passes: Vec<(&'static str, usize)>,
+    pub steps: usize,
+    pub ops: BTreeMap<String, usize>,
+    pub inputs: Vec<IoInfo>,
+    pub outputs: Vec<IoInfo>,
+    pub weights_bytes: u64,
+    pub arena_bytes: u64,
+    /// Sum of all run-time tensors (the arena without reuse).
+    pub intermediate_bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+/// A converted model, not yet written.
+pub struct Conversion {
+    pub file: FileBuilder,
+    pub report: Report,
+}
+
+impl Conversion {
+    /// Writes the `.jrt` atomically (a failed write leaves `path` as it was).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        self.file.write_file(path).map_err(|source| ConvertError::Write { path: path.to_path_buf(), source })
+    }
+}
+
+/// Parses `NAME=D0,D1,...`.
+pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
+    let bad = |reason: &str| ConvertError::InputShapeArg { arg: arg.to_string(), reason: reason.to_string() };
+    let (name, dims) = arg.rsplit_once('=').ok_or_else(|| bad("expected NAME=D0,D1,... (e.g. input=1,3,224,224)"))?;
+    if name.is_empty() {
+        return Err(bad("the input name is empty"));
+    }
+    let dims = if dims.trim().is_empty() {
+        Vec::new()
+    } else {
+        dims.split(',')
+            .map(|d| d.trim().parse::<usize>().map_err(|_| bad(&format!("{d:?} is not a dimension (a non-negative integer)"))))
+            .collect::<Result<Vec<_>>>()?
+    };
+    Ok((name.to_string(), dims))
+}
+
+/// Converts an ONNX file: import with fixed shapes, optimize, plan memory.
+pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
+    let model = onnx::load_model(path)?;
+    let (mut g, stats) = onnx::import::translate(&model, &ImportOptions { input_shapes: opts.input_shapes.clone() })?;
+    let passes = passes::optimize(&mut g);
+    write::name_outputs(&mut g);
+    let name = opts.name.clone().unwrap_or_else(|| path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()));
+    let p = &model.proto;
+    let mut metadata = vec![
+        ("name".to_string(), name),
+        ("producer".to_string(), format!("jetc {}", env!("CARGO_PKG_VERSION"))),
+        ("source".to_string(), path.file_name().map_or(String::new(), |s| s.to_string_lossy().into_owned())),
+        (
+            "source_producer".to_string(),
+            format!("{} {}", p.producer_name.clone().unwrap_or_default(), p.producer_version.clone().unwrap_or_default())
+                .trim()
+                .to_string(),
+        ),
+        ("onnx_opset".to_string(), stats.opset.to_string()),
+    ];
+    if let Some(v) = p.model_version {
+        metadata.push(("model_version".to_string(), v.to_string()));
+    }
+    let file = write::build(&g, metadata)?;
+    let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
+    let mut warnings = Vec::new();
+    if !stats.initializers_as_inputs.is_empty() {
+        warnings.push(format!(
+            "{} graph input(s) have initializers and are treated as constants (e.g. {:?})",
+            stats.initializers_as_inputs.len(),
+            stats.initializers_as_inputs[0]
+        ));
+    }
+    let report = Report {
+        source: path.to_path_buf(),
+        opset: stats.opset,
+        onnx_nodes: stats.onnx_nodes,
+        folded: stats.folded,
+        identities: stats.identities,
+        passes,
+        steps: g.nodes.len(),
+        ops: write::op_counts(&g),
+        inputs: g.inputs.iter().map(|&v| io(v, &g.values[v].name)).collect(),
+        outputs: g.outputs.iter().map(|(n, v)| io(*v, n)).collect(),
+        weights_bytes: file.weights.len() as u64,
+        arena_bytes: file.arena_bytes,
+        intermediate_bytes: file
+            .tensors
+            .iter()
+            .filter(|t| matches!(t.storage, jetrt::format::StorageDef::Arena { .. }))
+            .map(|t| (t.shape.iter().product::<usize>() * t.dtype.size()) as u64)
+            .sum(),
+        warnings,
+    };
+    Ok(Conversion { file, report })
+}

@@ -1,0 +1,57 @@
+//! BatchNormalization, LRN, Softmax.
+
+use super::super::import::{Ctx, N};
+use crate::graph::ValueId;
+use crate::tensor::Tensor;
+use jetrt::ops::{Activation, LrnParams, Op};
+
+/// Inference-mode BatchNormalization as a per-channel affine step:
+/// `scale = γ / √(var + ε)`, `shift = β − mean · scale` (computed in f64).
+pub(crate) fn batch_normalization(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    if n.n_outputs > 1 {
+        return Err("training outputs (running mean/var) are not supported".into());
+    }
+    if n.int("training_mode", 0) != 0 {
+        return Err("training_mode=1 is not supported".into());
+    }
+    if n.opset < 9 && n.int("spatial", 1) != 1 {
+        return Err("spatial=0 is not supported".into());
+    }
+    let x = n.input(0)?;
+    let eps = n.float("epsilon", 1e-5) as f64;
+    let mut params = Vec::with_capacity(4);
+    for (i, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "var")] {
+        let v = n.input(i)?;
+        let t = cx.konst(v).ok_or_else(|| format!("{what} must be a constant"))?;
+        params.push(t.data.to_f64());
+    }
+    let xs = cx.shape(x).to_vec();
+    let c = *xs.get(1).ok_or("input must have a channel axis")?;
+    if params.iter().any(|p| p.len() != c) {
+        return Err(format!("parameters must have {c} values (one per channel)"));
+    }
+    let scale: Vec<f64> = (0..c).map(|i| params[0][i] / (params[3][i] + eps).sqrt()).collect();
+    let shift: Vec<f32> = (0..c).map(|i| (params[1][i] - params[2][i] * scale[i]) as f32).collect();
+    let scale: Vec<f32> = scale.into_iter().map(|s| s as f32).collect();
+    let s = cx.add_const(n.temp("scale"), Tensor::f32(vec![c], scale));
+    let t = cx.add_const(n.temp("shift"), Tensor::f32(vec![c], shift));
+    Ok(vec![cx.node(n.name.clone(), Op::ChannelAffine { act: Activation::None }, vec![x, s, t])?])
+}
+
+pub(crate) fn lrn(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let size = usize::try_from(n.int("size", 0)).ok().filter(|&s| s > 0).ok_or("size must be positive")?;
+    let p = LrnParams { size, alpha: n.float("alpha", 1e-4), beta: n.float("beta", 0.75), bias: n.float("bias", 1.0) };
+    Ok(vec![cx.node(n.name.clone(), Op::Lrn(p), vec![x])?])
+}
+
+pub(crate) fn softmax(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let rank = cx.shape(x).len();
+    // Before opset 13, Softmax flattened every axis from `axis` (default 1)
+    // into one; since, it works along one axis (default −1).
+    let coerce_2d = n.opset < 13;
+    let default = if coerce_2d { 1 } else { -1 };
+    let axis = super::axis(n.int("axis", default), rank)?;
+    Ok(vec![cx.node(n.name.clone(), Op::Softmax { axis, coerce_2d }, vec![x])?])
+}

@@ -1,0 +1,324 @@
+//! 2-D convolution (NCHW): blocked GEMM over an im2col that is never
+//! materialized, and a direct kernel for depthwise convolutions.
+
+use super::gemm::{self, BSource, Bias, Epilogue, Im2col, MatRef};
+use super::{Activation, Isa};
+use crate::{Parallel, Scratch, SharedMut};
+
+/// The geometry of one 2-D convolution. Weights are `[out_channels,
+/// in_channels / groups, kernel_h, kernel_w]`; the padding at the bottom and
+/// right is implied by the output size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub groups: usize,
+}
+
+/// Output length of a convolution or pooling window along one axis:
+/// `floor((input + pads − dilation·(kernel − 1) − 1) / stride) + 1`, or
+/// `ceil(...)` with `ceil_mode`. `None` when the window does not fit or a
+/// value overflows.
+pub fn out_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_begin: usize,
+    pad_end: usize,
+    ceil_mode: bool,
+) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
+    let room = padded.checked_sub(span)?;
+    let steps = if ceil_mode { room.div_ceil(stride) } else { room / stride };
+    let mut out = steps.checked_add(1)?;
+    // ONNX (and PyTorch): in ceil mode the last window must start inside the
+    // input or the left padding, never entirely in the right padding.
+    if ceil_mode && out > 1 && (out - 1) * stride >= input + pad_begin {
+        out -= 1;
+    }
+    Some(out)
+}
+
+impl Conv2dShape {
+    /// Whether every input channel has its own filters (groups == in_channels).
+    pub fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.groups == self.in_channels && self.out_channels % self.groups == 0
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.kernel_h == 1
+            && self.kernel_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top == 0
+            && self.pad_left == 0
+            && self.out_h == self.in_h
+            && self.out_w == self.in_w
+    }
+
+    /// Scratch floats per worker this convolution needs.
+    pub fn scratch_floats(&self) -> usize {
+        if self.is_depthwise() {
+            0
+        } else {
+            gemm::scratch_floats()
+        }
+    }
+
+    /// Multiply-accumulates per image, for cost reports.
+    pub fn macs(&self) -> u64 {
+        (self.out_channels * self.out_h * self.out_w) as u64
+            * ((self.in_channels / self.groups.max(1)) * self.kernel_h * self.kernel_w) as u64
+    }
+}
+
+/// `y = act(conv(x, w) + bias)`.
+///
+/// Slices must hold exactly the sizes the shape implies; callers (the
+/// runtime) validate shapes when a model is opened.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    isa: Isa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    if s.is_depthwise() {
+        return depthwise(par, s, x, w, bias, act, y);
+    }
+    let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
+    let k = cg * s.kernel_h * s.kernel_w;
+    for n in 0..s.batch {
+        for g in 0..s.groups {
+            let xg = &x[(n * s.in_channels + g * cg) * hw_in..][..cg * hw_in];
+            let a = MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k);
+            let b = if s.is_pointwise() {
+                BSource::Mat(MatRef::row_major(xg, cg, hw_in))
+            } else {
+                BSource::Im2col(Im2col {
+                    x: xg,
+                    channels: cg,
+                    h: s.in_h,
+                    w: s.in_w,
+                    kh: s.kernel_h,
+                    kw: s.kernel_w,
+                    sh: s.stride_h,
+                    sw: s.stride_w,
+                    dh: s.dilation_h,
+                    dw: s.dilation_w,
+                    pad_top: s.pad_top,
+                    pad_left: s.pad_left,
+                    oh: s.out_h,
+                    ow: s.out_w,
+                })
+            };
+            let bias = match bias {
+                Some(b) => Bias::Row(&b[g * mg..(g + 1) * mg]),
+                None => Bias::None,
+            };
+            let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act };
+            let yg = &mut y[(n * s.out_channels + g * mg) * hw_out..][..mg * hw_out];
+            gemm::gemm(isa, par, scratch, a, b, &ep, yg);
+        }
+    }
+}
+
+/// Depthwise convolution: each output channel reads one input channel, so a
+/// direct loop over rows, vectorized along the row, beats any GEMM.
+fn depthwise(par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+    let mult = s.out_channels / s.groups;
+    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
+    let khw = s.kernel_h * s.kernel_w;
+    let planes = s.batch * s.out_channels;
+    let yshared = SharedMut::new(&mut y[..planes * hw_out]);
+    let task = |p: usize, _worker: usize| {
+        let (n, oc) = (p / s.out_channels, p % s.out_channels);
+        let ic = oc / mult;
+        let xp = &x[(n * s.in_channels + ic) * hw_in..][..hw_in];
+        let wk = &w[oc * khw..(oc + 1) * khw];
+        let b = bias.map_or(0.0, |b| b[oc]);
+        // SAFETY: each task writes only its own output plane p.
+        let yp = unsafe { yshared.slice_mut(p * hw_out, hw_out) };
+        depthwise_plane(s, xp, wk, b, act, yp);
+    };
+    par.run(planes, &task);
+}
+
+fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
+    let (h, w) = (s.in_h as isize, s.in_w as isize);
+    let ow = s.out_w;
+    for oy in 0..s.out_h {
+        let row = &mut y[oy * ow..(oy + 1) * ow];
+        row.fill(bias);
+        for ky in 0..s.kernel_h {
+            let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
+            if iy < 0 || iy >= h {
+                continue;
+            }
+            let xrow = &x[(iy * w) as usize..((iy + 1) * w) as usize];
+            for kx in 0..s.kernel_w {
+                let wv = wk[ky * s.kernel_w + kx];
+                let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+                let sw = s.stride_w as isize;
+                // ox is valid when 0 ≤ ox·sw + off < w.
+                let lo = if off >= 0 { 0 } else { ((-off) + sw - 1) / sw };
+                let hi = if w - 1 - off < 0 { 0 } else { ((w - 1 - off) / sw + 1).min(ow as isize) };
+                if lo >= hi {
+                    continue;
+                }
+                let (lo, hi) = (lo as usize, hi as usize);
+                if s.stride_w == 1 {
+                    let start = (lo as isize + off) as usize;
+                    let src = &xrow[start..start + (hi - lo)];
+                    row[lo..hi].iter_mut().zip(src).for_each(|(r, &v)| *r += wv * v);
+                } else {
+                    for (ox, r) in row.iter_mut().enumerate().take(hi).skip(lo) {
+                        *r += wv * xrow[(ox as isize * sw + off) as usize];
+                    }
+                }
+            }
+        }
+        act.apply_slice(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::reference;
+    use crate::Serial;
+    use proptest::prelude::*;
+
+    fn data(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(s: Conv2dShape, with_bias: bool) {
+        let x = data(s.batch * s.in_channels * s.in_h * s.in_w, 1);
+        let w = data(s.out_channels * (s.in_channels / s.groups) * s.kernel_h * s.kernel_w, 2);
+        let b = data(s.out_channels, 3);
+        let bias = with_bias.then_some(&b[..]);
+        let mut want = vec![0.0; s.batch * s.out_channels * s.out_h * s.out_w];
+        reference::conv2d(&s, &x, &w, bias, Activation::Relu, &mut want);
+        for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+            let scratch = Scratch::new(1, s.scratch_floats());
+            let mut got = vec![f32::NAN; want.len()];
+            conv2d(isa, &Serial, &scratch, &s, &x, &w, bias, Activation::Relu, &mut got);
+            let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;
+            let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
+            for (i, (g, wv)) in got.iter().zip(&want).enumerate() {
+                assert!((g - wv).abs() <= tol, "{isa:?} {s:?} at {i}: {g} vs {wv}");
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn shape(
+        n: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        oc: usize,
+        k: (usize, usize),
+        st: (usize, usize),
+        d: (usize, usize),
+        p: (usize, usize, usize, usize),
+        g: usize,
+    ) -> Option<Conv2dShape> {
+        let out_h = out_len(h, k.0, st.0, d.0, p.0, p.2, false)?;
+        let out_w = out_len(w, k.1, st.1, d.1, p.1, p.3, false)?;
+        Some(Conv2dShape {
+            batch: n,
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: oc,
+            out_h,
+            out_w,
+            kernel_h: k.0,
+            kernel_w: k.1,
+            stride_h: st.0,
+            stride_w: st.1,
+            dilation_h: d.0,
+            dilation_w: d.1,
+            pad_top: p.0,
+            pad_left: p.1,
+            groups: g,
+        })
+    }
+
+    #[test]
+    fn convolutions_match_reference() {
+        let cases = [
+            shape(1, 3, 13, 11, 8, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1),
+            shape(2, 4, 9, 9, 6, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), 2),
+            shape(1, 6, 10, 7, 6, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2), 6),
+            shape(1, 6, 10, 7, 12, (3, 3), (2, 1), (1, 1), (1, 0, 1, 2), 6),
+            shape(1, 5, 8, 8, 7, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),
+            shape(1, 3, 23, 23, 16, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),
+            shape(1, 16, 5, 5, 33, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),
+        ];
+        for s in cases.into_iter().flatten() {
+            check(s, true);
+            check(s, false);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn random_convolutions_match_reference(
+            n in 1usize..3, cg in 1usize..5, g in 1usize..4, mg in 1usize..6,
+            h in 1usize..12, w in 1usize..12, kh in 1usize..4, kw in 1usize..4,
+            sh in 1usize..3, sw in 1usize..3, dh in 1usize..3, dw in 1usize..3,
+            pads in (0usize..3, 0usize..3, 0usize..3, 0usize..3), depthwise: bool, bias: bool,
+        ) {
+            let (c, oc, g) = if depthwise { (g, g * mg, g) } else { (cg * g, mg * g, g) };
+            if let Some(s) = shape(n, c, h, w, oc, (kh, kw), (sh, sw), (dh, dw), pads, g) {
+                check(s, bias);
+            }
+        }
+    }
+
+    #[test]
+    fn output_lengths_follow_onnx() {
+        assert_eq!(out_len(224, 7, 2, 1, 3, 3, false), Some(112));
+        assert_eq!(out_len(112, 3, 2, 1, 0, 0, false), Some(55));
+        assert_eq!(out_len(112, 3, 2, 1, 0, 0, true), Some(56));
+        assert_eq!(out_len(5, 2, 2, 1, 0, 0, true), Some(3));
+        assert_eq!(out_len(2, 3, 1, 1, 0, 0, false), None);
+        assert_eq!(out_len(usize::MAX, 3, 1, 1, 1, 1, false), None);
+    }
+}

@@ -1,0 +1,627 @@
+//! Blocked single-precision GEMM with packing, in the style of BLIS.
+//!
+//! Why not a GEMM crate: the good ones (`gemm`, `matrixmultiply`) allocate
+//! their packing buffers per call or per thread behind our back and run their
+//! own thread pools. jetrt promises that `Session::run` allocates nothing and
+//! that every byte of memory is known at start-up, and a convolution wants its
+//! im2col fused into the packing of B instead of a full im2col copy; so the
+//! packing buffers come from the session's per-worker [`Scratch`], the
+//! threads from the session's pool, and B can be packed straight from an image.
+//!
+//! `C[m×n] = act(alpha · A[m×k] · B[k×n] + beta · bias)`, with C row-major.
+//! A is packed into MR-row panels, B into NR-column panels; a micro-kernel
+//! multiplies one MR×kc panel by one kc×NR panel into an MR×NR tile.
+
+use super::{Activation, Isa};
+use crate::{Parallel, Scratch, SharedMut};
+
+/// A strided, read-only matrix: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transpose, as a view.
+    pub fn t(self) -> Self {
+        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// The columns of an im2col matrix, read straight from an NCHW image.
+///
+/// Row `k = (c · kh + ky) · kw + kx`, column `j = oy · ow + ox`; the element
+/// is `x[c, oy·sh + ky·dh − pad_top, ox·sw + kx·dw − pad_left]`, or 0 in the
+/// padding.
+#[derive(Debug, Clone, Copy)]
+pub struct Im2col<'a> {
+    /// `channels × h × w` floats.
+    pub x: &'a [f32],
+    pub channels: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Im2col<'_> {
+    pub fn rows(&self) -> usize {
+        self.channels * self.kh * self.kw
+    }
+
+    pub fn cols(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    #[inline]
+    pub fn at(&self, k: usize, j: usize) -> f32 {
+        let c = k / (self.kh * self.kw);
+        let r = k % (self.kh * self.kw);
+        let (ky, kx) = (r / self.kw, r % self.kw);
+        let (oy, ox) = (j / self.ow, j % self.ow);
+        let iy = (oy * self.sh + ky * self.dh) as isize - self.pad_top as isize;
+        let ix = (ox * self.sw + kx * self.dw) as isize - self.pad_left as isize;
+        if iy < 0 || ix < 0 || iy as usize >= self.h || ix as usize >= self.w {
+            0.0
+        } else {
+            self.x[(c * self.h + iy as usize) * self.w + ix as usize]
+        }
+    }
+}
+
+/// Where the right-hand matrix B (`k × n`) comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum BSource<'a> {
+    Mat(MatRef<'a>),
+    Im2col(Im2col<'a>),
+}
+
+impl BSource<'_> {
+    pub fn rows(&self) -> usize {
+        match self {
+            BSource::Mat(m) => m.rows,
+            BSource::Im2col(i) => i.rows(),
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            BSource::Mat(m) => m.cols,
+            BSource::Im2col(i) => i.cols(),
+        }
+    }
+
+    #[inline]
+    pub fn at(&self, k: usize, j: usize) -> f32 {
+        match self {
+            BSource::Mat(m) => m.at(k, j),
+            BSource::Im2col(i) => i.at(k, j),
+        }
+    }
+}
+
+/// What is added to `alpha · A·B` before the activation.
+#[derive(Debug, Clone, Copy)]
+pub enum Bias<'a> {
+    None,
+    /// One value per row of C (a convolution's per-channel bias).
+    Row(&'a [f32]),
+    /// One value per column of C (a fully connected layer's bias).
+    Col(&'a [f32]),
+    /// A matrix broadcast to `m × n` through its strides (0 = broadcast).
+    Mat(MatRef<'a>),
+}
+
+impl Bias<'_> {
+    #[inline(always)]
+    pub fn at(&self, i: usize, j: usize) -> f32 {
+        match self {
+            Bias::None => 0.0,
+            Bias::Row(b) => b[i],
+            Bias::Col(b) => b[j],
+            Bias::Mat(m) => m.at(i, j),
+        }
+    }
+}
+
+/// The output stage: `act(alpha · acc + beta · bias)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: Bias<'a>,
+    pub act: Activation,
+}
+
+impl Epilogue<'_> {
+    pub fn plain() -> Self {
+        Epilogue { alpha: 1.0, beta: 1.0, bias: Bias::None, act: Activation::None }
+    }
+
+    #[inline(always)]
+    fn finish(&self, acc: f32, i: usize, j: usize) -> f32 {
+        let v = match self.bias {
+            Bias::None => self.alpha * acc,
+            _ => self.alpha * acc + self.beta * self.bias.at(i, j),
+        };
+        self.act.apply(v)
+    }
+}
+
+/// Largest micro-tile of any variant (MR × NR).
+const MAX_TILE: usize = 128;
+
+/// Block sizes and micro-kernel of one instruction-set variant.
+pub(crate) struct Variant {
+    pub mr: usize,
+    pub nr: usize,
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+    /// `acc[r * nr + c] = Σ_k a[k * mr + r] · b[k * nr + c]` for one packed
+    /// A panel (`kc × mr`) and B panel (`kc × nr`).
+    pub ukr: fn(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MAX_TILE]),
+    /// Dot product of two equally long slices.
+    pub dot: fn(a: &[f32], b: &[f32]) -> f32,
+}
+
+const GENERIC: Variant = Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, dot: dot_generic };
+
+pub(crate) fn variant(isa: Isa) -> &'static Variant {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => &super::x86::AVX2_FMA,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => &super::neon::NEON,
+        _ => &GENERIC,
+    }
+}
+
+fn variant_scratch(v: &Variant) -> usize {
+    v.mc * v.kc + v.kc * v.nc
+}
+
+/// Scratch floats per worker that [`gemm`] needs for any problem size on any
+/// variant of this build.
+pub fn scratch_floats() -> usize {
+    Isa::ALL.iter().map(|&isa| variant_scratch(variant(isa))).max().unwrap_or(0)
+}
+
+/// Rows of C up to which the small-m path (dot products / axpy over B,
+/// without packing) is used: a fully connected layer at batch 1 reads each
+/// weight once, and packing it would double the memory traffic.
+const SMALL_M: usize = 4;
+
+/// `c = act(alpha · a · b + beta · bias)`, `c` row-major `m × n`.
+///
+/// `scratch` must hold at least [`scratch_floats`] per worker, and have at
+/// least as many workers as `par`.
+pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols());
+    assert_eq!(b.rows(), k, "gemm: A is {m}×{k} but B has {} rows", b.rows());
+    assert!(c.len() >= m * n, "gemm: C holds {} floats, needs {}", c.len(), m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let v = variant(isa);
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = ep.finish(0.0, i, j);
+            }
+        }
+        return;
+    }
+    if m <= SMALL_M {
+        if let BSource::Mat(bm) = b {
+            if a.cs == 1 && (bm.rs == 1 || bm.cs == 1) {
+                return gemm_small_m(v, par, a, bm, ep, c);
+            }
+        }
+    }
+    assert!(scratch.floats_per_worker() >= variant_scratch(v) && scratch.workers() >= par.workers(), "gemm: scratch too small");
+
+    // Split C into tasks: blocks of columns, and if there are too few of
+    // them to keep every worker busy, chunks of rows as well.
+    let workers = par.workers();
+    let want = if workers > 1 { workers * 3 } else { 1 };
+    let mut nc = v.nc;
+    if n.div_ceil(nc) < want {
+        nc = n.div_ceil(want).next_multiple_of(v.nr).clamp(v.nr, v.nc);
+    }
+    let n_blocks = n.div_ceil(nc);
+    let mut m_chunks = 1;
+    if n_blocks < want {
+        let max_chunks = m.div_ceil(v.mr * 4).max(1);
+        m_chunks = want.div_ceil(n_blocks).min(max_chunks);
+    }
+    let m_step = m.div_ceil(m_chunks).next_multiple_of(v.mr);
+    let m_chunks = m.div_ceil(m_step);
+    let tasks = n_blocks * m_chunks;
+    let cshared = SharedMut::new(&mut c[..m * n]);
+    let task = |t: usize, worker: usize| {
+        let (jb, ib) = (t % n_blocks, t / n_blocks);
+        let (j0, i0) = (jb * nc, ib * m_step);
+        let (j1, i1) = ((j0 + nc).min(n), (i0 + m_step).min(m));
+        scratch.with(worker, |buf| {
+            gemm_block(v, a, &b, ep, &cshared, n, (i0, i1), (j0, j1), buf);
+        });
+    };
+    if tasks == 1 {
+        task(0, 0);
+    } else {
+        par.run(tasks, &task);
+    }
+}
+
+/// Computes the block `rows × cols` of C.
+#[allow(clippy::too_many_arguments)]
+fn gemm_block(
+    v: &Variant,
+    a: MatRef<'_>,
+    b: &BSource<'_>,
+    ep: &Epilogue<'_>,
+    c: &SharedMut<'_, f32>,
+    ldc: usize,
+    rows: (usize, usize),
+    cols: (usize, usize),
+    buf: &mut [f32],
+) {
+    let k = a.cols;
+    let (pa, pb) = buf.split_at_mut(v.mc * v.kc);
+    let ncb = cols.1 - cols.0;
+    let mut acc = [0.0f32; MAX_TILE];
+    let mut k0 = 0;
+    while k0 < k {
+        let kcb = v.kc.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + kcb == k);
+        pack_b(v.nr, b, k0, kcb, cols.0, ncb, pb);
+        let mut i0 = rows.0;
+        while i0 < rows.1 {
+            let mcb = v.mc.min(rows.1 - i0);
+            pack_a(v.mr, &a, i0, mcb, k0, kcb, pa);
+            let mut jr = 0;
+            while jr < ncb {
+                let nr_eff = v.nr.min(ncb - jr);
+                let bp = &pb[(jr / v.nr) * kcb * v.nr..][..kcb * v.nr];
+                let mut ir = 0;
+                while ir < mcb {
+                    let mr_eff = v.mr.min(mcb - ir);
+                    let ap = &pa[(ir / v.mr) * kcb * v.mr..][..kcb * v.mr];
+                    (v.ukr)(kcb, ap, bp, &mut acc);
+                    for r in 0..mr_eff {
+                        let i = i0 + ir + r;
+                        let j = cols.0 + jr;
+                        // SAFETY: each task owns the rectangle rows × cols of
+                        // C, and tasks' rectangles are disjoint.
+                        let crow = unsafe { c.slice_mut(i * ldc + j, nr_eff) };
+                        let arow = &acc[r * v.nr..r * v.nr + nr_eff];
+                        match (first, last) {
+                            (true, true) => {
+                                for (x, (cc, &s)) in crow.iter_mut().zip(arow).enumerate() {
+                                    *cc = ep.finish(s, i, j + x);
+                                }
+                            }
+                            (true, false) => crow.copy_from_slice(arow),
+                            (false, false) => crow.iter_mut().zip(arow).for_each(|(cc, &s)| *cc += s),
+                            (false, true) => {
+                                for (x, (cc, &s)) in crow.iter_mut().zip(arow).enumerate() {
+                                    *cc = ep.finish(*cc + s, i, j + x);
+                                }
+                            }
+                        }
+                    }
+                    ir += v.mr;
+                }
+                jr += v.nr;
+            }
+            i0 += mcb;
+        }
+        k0 += kcb;
+    }
+}
+
+/// Packs `A[i0.., k0..]` (`mc × kc`) into MR-row panels, `kc × mr` each,
+/// zero-padded below the last row.
+fn pack_a(mr: usize, a: &MatRef<'_>, i0: usize, mc: usize, k0: usize, kc: usize, out: &mut [f32]) {
+    let panels = mc.div_ceil(mr);
+    for p in 0..panels {
+        let dst = &mut out[p * kc * mr..(p + 1) * kc * mr];
+        let rows = mr.min(mc - p * mr);
+        let base = i0 + p * mr;
+        if a.cs == 1 {
+            for r in 0..rows {
+                let src = &a.data[(base + r) * a.rs + k0..][..kc];
+                for (kk, &x) in src.iter().enumerate() {
+                    dst[kk * mr + r] = x;
+                }
+            }
+        } else {
+            for r in 0..rows {
+                for kk in 0..kc {
+                    dst[kk * mr + r] = a.at(base + r, k0 + kk);
+                }
+            }
+        }
+        if rows < mr {
+            for kk in 0..kc {
+                dst[kk * mr + rows..(kk + 1) * mr].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Packs `B[k0.., j0..]` (`kc × nc`) into NR-column panels, `kc × nr` each,
+/// zero-padded right of the last column.
+fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
+    let panels = nc.div_ceil(nr);
+    for q in 0..panels {
+        let dst = &mut out[q * kc * nr..(q + 1) * kc * nr];
+        let cols = nr.min(nc - q * nr);
+        let jb = j0 + q * nr;
+        match b {
+            BSource::Mat(m) if m.cs == 1 => {
+                for kk in 0..kc {
+                    let src = &m.data[(k0 + kk) * m.rs + jb..][..cols];
+                    let d = &mut dst[kk * nr..(kk + 1) * nr];
+                    d[..cols].copy_from_slice(src);
+                    d[cols..].fill(0.0);
+                }
+            }
+            BSource::Mat(m) => {
+                for kk in 0..kc {
+                    let d = &mut dst[kk * nr..(kk + 1) * nr];
+                    for (c, dc) in d.iter_mut().enumerate() {
+                        *dc = if c < cols { m.at(k0 + kk, jb + c) } else { 0.0 };
+                    }
+                }
+            }
+            BSource::Im2col(im) => pack_b_im2col(im, k0, kc, jb, cols, nr, dst),
+        }
+    }
+}
+
+/// Packs one NR-column panel of an im2col matrix, reading the image directly.
+fn pack_b_im2col(im: &Im2col<'_>, k0: usize, kc: usize, jb: usize, cols: usize, nr: usize, dst: &mut [f32]) {
+    // Input coordinates of each column's window origin (may be negative in
+    // the padding).
+    let mut base_y = [0isize; 32];
+    let mut base_x = [0isize; 32];
+    for c in 0..cols {
+        let j = jb + c;
+        let (oy, ox) = (j / im.ow, j % im.ow);
+        base_y[c] = (oy * im.sh) as isize - im.pad_top as isize;
+        base_x[c] = (ox * im.sw) as isize - im.pad_left as isize;
+    }
+    let (h, w) = (im.h as isize, im.w as isize);
+    let khw = im.kh * im.kw;
+    // Columns of this panel that lie on one output row with stride 1 read
+    // consecutive input pixels: detect it once per panel.
+    let one_row = im.sw == 1 && cols > 0 && (jb % im.ow) + cols <= im.ow;
+    for kk in 0..kc {
+        let k = k0 + kk;
+        let ch = k / khw;
+        let r = k % khw;
+        let (ky, kx) = ((r / im.kw) as isize, (r % im.kw) as isize);
+        let plane = &im.x[ch * im.h * im.w..(ch + 1) * im.h * im.w];
+        let d = &mut dst[kk * nr..(kk + 1) * nr];
+        let dy = ky * im.dh as isize;
+        let dx = kx * im.dw as isize;
+        if one_row {
+            let iy = base_y[0] + dy;
+            let ix0 = base_x[0] + dx;
+            if iy >= 0 && iy < h && ix0 >= 0 && ix0 + cols as isize <= w {
+                let start = (iy * w + ix0) as usize;
+                d[..cols].copy_from_slice(&plane[start..start + cols]);
+                d[cols..].fill(0.0);
+                continue;
+            }
+        }
+        for (c, dc) in d.iter_mut().enumerate() {
+            *dc = if c < cols {
+                let iy = base_y[c] + dy;
+                let ix = base_x[c] + dx;
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    plane[(iy * w + ix) as usize]
+                } else {
+                    0.0
+                }
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// `m ≤ SMALL_M`: every element of B is read once, straight from memory.
+fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: MatRef<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let workers = par.workers();
+    let chunk = if workers > 1 { n.div_ceil(workers * 4).max(16) } else { n };
+    let tasks = n.div_ceil(chunk);
+    let cshared = SharedMut::new(&mut c[..m * n]);
+    let task = |t: usize, _worker: usize| {
+        let j0 = t * chunk;
+        let j1 = (j0 + chunk).min(n);
+        for i in 0..m {
+            let arow = &a.data[i * a.rs..i * a.rs + k];
+            // SAFETY: tasks own disjoint column ranges j0..j1 of each row.
+            let crow = unsafe { cshared.slice_mut(i * n + j0, j1 - j0) };
+            if b.rs == 1 {
+                // B's columns are contiguous (a transposed weight matrix).
+                for (x, cc) in crow.iter_mut().enumerate() {
+                    let j = j0 + x;
+                    let bcol = &b.data[j * b.cs..j * b.cs + k];
+                    *cc = ep.finish((v.dot)(arow, bcol), i, j);
+                }
+            } else {
+                crow.fill(0.0);
+                for (kk, &av) in arow.iter().enumerate() {
+                    let brow = &b.data[kk * b.rs + j0..kk * b.rs + j1];
+                    crow.iter_mut().zip(brow).for_each(|(cc, &bv)| *cc += av * bv);
+                }
+                for (x, cc) in crow.iter_mut().enumerate() {
+                    *cc = ep.finish(*cc, i, j0 + x);
+                }
+            }
+        }
+    };
+    if tasks == 1 {
+        task(0, 0);
+    } else {
+        par.run(tasks, &task);
+    }
+}
+
+fn ukr_generic_4x8(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MAX_TILE]) {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    let mut t = [[0.0f32; NR]; MR];
+    for (ak, bk) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
+        for r in 0..MR {
+            for c in 0..NR {
+                t[r][c] += ak[r] * bk[c];
+            }
+        }
+    }
+    for r in 0..MR {
+        acc[r * NR..(r + 1) * NR].copy_from_slice(&t[r]);
+    }
+}
+
+/// Dot product with eight independent partial sums, which the compiler turns
+/// into vector lanes without reassociating a single sum.
+pub(crate) fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let mut s = lanes.iter().sum::<f32>();
+    for (x, y) in ta.iter().zip(tb) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::reference;
+    use crate::Serial;
+    use proptest::prelude::*;
+
+    struct TwoWorkers;
+    impl Parallel for TwoWorkers {
+        fn workers(&self) -> usize {
+            2
+        }
+        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+            std::thread::scope(|s| {
+                s.spawn(|| (0..tasks).filter(|t| t % 2 == 1).for_each(|t| f(t, 1)));
+                (0..tasks).filter(|t| t % 2 == 0).for_each(|t| f(t, 0));
+            });
+        }
+    }
+
+    fn data(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(isa: Isa, par: &dyn Parallel, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, bias: u8) {
+        let av = data(m * k, 1);
+        let bv = data(k * n, 2);
+        let biasv = data(m.max(n) * m.max(n), 3);
+        let a = if trans_a { MatRef::row_major(&av, k, m).t() } else { MatRef::row_major(&av, m, k) };
+        let b = if trans_b { MatRef::row_major(&bv, n, k).t() } else { MatRef::row_major(&bv, k, n) };
+        let bias = match bias {
+            0 => Bias::None,
+            1 => Bias::Row(&biasv[..m]),
+            2 => Bias::Col(&biasv[..n]),
+            _ => Bias::Mat(MatRef { data: &biasv, rows: m, cols: n, rs: n, cs: 1 }),
+        };
+        let ep = Epilogue { alpha: 0.75, beta: 1.5, bias, act: Activation::Relu };
+        let scratch = Scratch::new(par.workers(), scratch_floats());
+        let mut got = vec![f32::NAN; m * n];
+        gemm(isa, par, &scratch, a, BSource::Mat(b), &ep, &mut got);
+        let mut want = vec![0.0; m * n];
+        reference::gemm(a, BSource::Mat(b), &ep, &mut want);
+        for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
+            let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
+            assert!((g - w).abs() <= tol, "{isa:?} m={m} k={k} n={n} ta={trans_a} tb={trans_b} at {idx}: {g} vs {w}");
+        }
+    }
+
+    fn isas() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.supported()).collect()
+    }
+
+    #[test]
+    fn gemm_matches_reference_on_awkward_sizes() {
+        for isa in isas() {
+            for &(m, k, n) in &[(1, 1, 1), (7, 13, 17), (6, 256, 16), (13, 300, 40), (64, 27, 100), (5, 9, 3), (100, 513, 37)] {
+                for bias in 0..4 {
+                    check(isa, &Serial, m, k, n, false, false, bias);
+                }
+                check(isa, &TwoWorkers, m, k, n, true, true, 1);
+                check(isa, &TwoWorkers, m, k, n, false, true, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_with_empty_k_gives_the_epilogue() {
+        let scratch = Scratch::new(1, scratch_floats());
+        let bias = [1.0, -2.0];
+        let ep = Epilogue { alpha: 1.0, beta: 2.0, bias: Bias::Col(&bias), act: Activation::Relu };
+        let mut c = [9.0; 4];
+        gemm(Isa::detect(), &Serial, &scratch, MatRef::row_major(&[], 2, 0), BSource::Mat(MatRef::row_major(&[], 0, 2)), &ep, &mut c);
+        assert_eq!(c, [2.0, 0.0, 2.0, 0.0]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn gemm_matches_reference(m in 1usize..40, k in 1usize..300, n in 1usize..70, ta: bool, tb: bool, bias in 0u8..4, two: bool) {
+            for isa in isas() {
+                if two {
+                    check(isa, &TwoWorkers, m, k, n, ta, tb, bias);
+                } else {
+                    check(isa, &Serial, m, k, n, ta, tb, bias);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Elementwise ops with numpy-style broadcasting.
+
+use super::layout::MAX_RANK;
+use crate::cpu::Activation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    Pow,
+}
+
+impl BinaryOp {
+    #[inline(always)]
+    fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            // ONNX Max/Min propagate NaN.
+            BinaryOp::Max => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(b)
+                }
+            }
+            BinaryOp::Min => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.min(b)
+                }
+            }
+            BinaryOp::Pow => a.powf(b),
+        }
+    }
+}
+
+/// Strides of `shape` broadcast to `out_shape` (right-aligned), 0 on
+/// broadcast axes.
+fn broadcast_strides(shape: &[usize], out_rank: usize) -> [usize; MAX_RANK] {
+    let mut s = [0usize; MAX_RANK];
+    let lead = out_rank - shape.len();
+    let mut acc = 1;
+    for i in (0..shape.len()).rev() {
+        s[lead + i] = if shape[i] == 1 { 0 } else { acc };
+        acc *= shape[i];
+    }
+    s
+}
+
+/// `out = act(op(a, b))` with `a` and `b` broadcast to `out_shape`.
+///
+/// Shapes must be broadcast-compatible with `out_shape` (validated when the
+/// model is opened); ranks are at most [`MAX_RANK`].
+pub fn binary(
+    op: BinaryOp,
+    act: Activation,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    macro_rules! go {
+        ($op:expr) => {
+            broadcast_loop(a, a_shape, b, b_shape, out, out_shape, |x, y| act.apply($op.apply(x, y)))
+        };
+    }
+    // One instantiation per op, so the inner loops are branch-free.
+    match op {
+        BinaryOp::Add => go!(BinaryOp::Add),
+        BinaryOp::Sub => go!(BinaryOp::Sub),
+        BinaryOp::Mul => go!(BinaryOp::Mul),
+        BinaryOp::Div => go!(BinaryOp::Div),
+        BinaryOp::Max => go!(BinaryOp::Max),
+        BinaryOp::Min => go!(BinaryOp::Min),
+        BinaryOp::Pow => go!(BinaryOp::Pow),
+    }
+}
+
+#[inline(always)]
+fn broadcast_loop(
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+    f: impl Fn(f32, f32) -> f32,
+) {
+    let rank = out_shape.len();
+    let total: usize = out_shape.iter().product();
+    if total == 0 {
+        return;
+    }
+    let sa0 = broadcast_strides(a_shape, rank);
+    let sb0 = broadcast_strides(b_shape, rank);
+    // Merge adjacent axes that both operands walk the same way, so that the
+    // inner loop runs as long as possible.
+    let mut dims = [1usize; MAX_RANK];
+    let mut sa = [0usize; MAX_RANK];
+    let mut sb = [0usize; MAX_RANK];
+    let mut r = 0;
+    for i in 0..rank {
+        if out_shape[i] == 1 {
+            continue;
+        }
+        if r > 0 {
+            let p = r - 1;
+            let mergeable = sa[p] == sa0[i] * out_shape[i] && sb[p] == sb0[i] * out_shape[i];
+            if mergeable {
+                dims[p] *= out_shape[i];
+                sa[p] = sa0[i];
+                sb[p] = sb0[i];
+                continue;
+            }
+        }
+        dims[r] = out_shape[i];
+        sa[r] = sa0[i];
+        sb[r] = sb0[i];
+        r += 1;
+    }
+    if r == 0 {
+        out[0] = f(a[0], b[0]);
+        return;
+    }
+    let inner = dims[r - 1];
+    let (ia, ib) = (sa[r - 1], sb[r - 1]);
+    let mut idx = [0usize; MAX_RANK];
+    let mut o = 0;
+    while o < total {
+        let (mut oa, mut ob) = (0, 0);
+        for ax in 0..r - 1 {
+            oa += idx[ax] * sa[ax];
+            ob += idx[ax] * sb[ax];
+        }
+        let dst = &mut out[o..o + inner];
+        match (ia, ib) {
+            (1, 1) => dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((d, &x), &y)| *d = f(x, y)),
+            (1, 0) => {
+                let y = b[ob];
+                dst.iter_mut().zip(&a[oa..oa + inner]).for_each(|(d, &x)| *d = f(x, y));
+            }
+            (0, 1) => {
+                let x = a[oa];
+                dst.iter_mut().zip(&b[ob..ob + inner]).for_each(|(d, &y)| *d = f(x, y));
+            }
+            _ => {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = f(a[oa + j * ia], b[ob + j * ib]);
+                }
+            }
+        }
+        o += inner;
+        let mut ax = r - 1;
+        while ax > 0 {
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < dims[ax] {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
+}
+
+/// `y = act(x · scale[c] + shift[c])` for `x` of shape `[outer, channels, inner]`.
+pub fn channel_affine(
+    outer: usize,
+    channels: usize,
+    inner: usize,
+    scale: &[f32],
+    shift: &[f32],
+    act: Activation,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    for o in 0..outer {
+        for c in 0..channels {
+            let base = (o * channels + c) * inner;
+            let (s, t) = (scale[c], shift[c]);
+            y[base..base + inner].iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = act.apply(v * s + t));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        // [2,1,3] + [1,2,1] -> [2,2,3]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [10.0, 20.0];
+        let mut out = [0.0; 12];
+        binary(BinaryOp::Add, Activation::None, &a, &[2, 1, 3], &b, &[1, 2, 1], &mut out, &[2, 2, 3]);
+        assert_eq!(out, [11.0, 12.0, 13.0, 21.0, 22.0, 23.0, 14.0, 15.0, 16.0, 24.0, 25.0, 26.0]);
+        // scalar
+        let mut out = [0.0; 6];
+        binary(BinaryOp::Sub, Activation::Relu, &a, &[2, 3], &[3.0], &[], &mut out, &[2, 3]);
+        assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+        // per-channel [C,1,1] against [1,C,2,1]
+        let mut out = [0.0; 4];
+        binary(BinaryOp::Mul, Activation::None, &[1.0, 2.0, 3.0, 4.0], &[1, 2, 2, 1], &[10.0, 100.0], &[2, 1, 1], &mut out, &[1, 2, 2, 1]);
+        assert_eq!(out, [10.0, 20.0, 300.0, 400.0]);
+    }
+
+    #[test]
+    fn transpose_moves_axes() {
+        let x: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let mut y = vec![0.0; 24];
+        super::super::transpose(&x, &[2, 3, 4], &[2, 0, 1], &mut y);
+        // y[k, i, j] = x[i, j, k]
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    assert_eq!(y[(k * 2 + i) * 3 + j], x[(i * 3 + j) * 4 + k]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Parallel execution and per-worker scratch, as kernels see them.
+
+use std::marker::PhantomData;
+use std::sync::Mutex;
+
+/// Runs independent tasks, possibly on several threads.
+///
+/// `run(tasks, f)` calls `f(task, worker)` once for every `task` in
+/// `0..tasks` and returns when all calls have returned. `worker` is in
+/// `0..workers()` and no two calls with the same `worker` run at the same
+/// time, so a task may use the scratch buffer of its worker exclusively.
+pub trait Parallel: Sync {
+    fn workers(&self) -> usize;
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync));
+}
+
+/// Runs every task on the calling thread, in order.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Serial;
+
+impl Parallel for Serial {
+    fn workers(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        for t in 0..tasks {
+            f(t, 0);
+        }
+    }
+}
+
+/// One scratch buffer per worker, allocated once (at session start) and
+/// reused by every kernel call.
+///
+/// Each buffer sits behind a mutex: a worker only ever locks its own, so the
+/// lock is never contended and costs a few nanoseconds; it keeps access safe
+/// without trusting the scheduler.
+#[derive(Debug)]
+pub struct Scratch {
+    bufs: Vec<Mutex<Vec<f32>>>,
+    floats: usize,
+}
+
+impl Scratch {
+    pub fn new(workers: usize, floats_per_worker: usize) -> Self {
+        let bufs = (0..workers.max(1)).map(|_| Mutex::new(vec![0.0f32; floats_per_worker])).collect();
+        Self { bufs, floats: floats_per_worker }
+    }
+
+    /// Floats available to each worker.
+    pub fn floats_per_worker(&self) -> usize {
+        self.floats
+    }
+
+    pub fn workers(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// Bytes held in all buffers together.
+    pub fn bytes(&self) -> usize {
+        self.bufs.len() * self.floats * std::mem::size_of::<f32>()
+    }
+
+    /// Runs `f` with the scratch buffer of `worker`.
+    ///
+    /// Panics if `worker` is out of range: that is a scheduler bug, not bad
+    /// input.
+    pub fn with<R>(&self, worker: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        let mut guard = self.bufs[worker].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// A mutable slice shared by parallel tasks that write disjoint parts of it.
+///
+/// Kernels split an output among tasks by rectangles (rows × columns of a
+/// matrix), which `chunks_mut` cannot express without allocating; this is the
+/// one place where that sharing happens.
+pub struct SharedMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: SharedMut hands out only disjoint sub-slices (the caller of
+// `slice_mut` promises it), so sharing it across threads is like sharing the
+// `&mut [T]` it was made from split into parts.
+unsafe impl<T: Send> Send for SharedMut<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SharedMut<'_, T> {}
+
+impl<'a, T> SharedMut<'a, T> {
+    pub fn new(slice: &'a mut [T]) -> Self {
+        Self { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: PhantomData }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sub-slice `start..start + len`.
+    ///
+    /// # Safety
+    /// No two slices obtained from the same `SharedMut` and alive at the same
+    /// time may overlap. The range is bounds-checked (and panics if outside).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [T] {
+        let end = start.checked_add(len).expect("SharedMut range overflows");
+        assert!(end <= self.len, "SharedMut range {start}..{end} past {}", self.len);
+        // SAFETY: in bounds (checked above); disjointness is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}

@@ -1,0 +1,237 @@
+//! Reading a `.jrt` file: every check happens here, once, before anything
+//! runs ("validate at open, run blind").
+
+use super::header::Header;
+use super::sections::{self, Sections};
+use super::tensors::{Storage, TensorRecord};
+use super::*;
+use crate::error::{Error, Result};
+use crate::ops::{Meta, Op};
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// A step of the validated plan; operand ranges index [`Decoded::operands`].
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub op: Op,
+    pub inputs: Range<usize>,
+    pub outputs: Range<usize>,
+}
+
+/// A whole validated file.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoded {
+    pub header: Header,
+    pub sections: Sections,
+    pub metadata: Vec<(String, String)>,
+    pub tensors: Vec<TensorRecord>,
+    /// Arena offset of each tensor (meaningful for arena tensors only).
+    pub arena_offsets: Vec<usize>,
+    pub arena_bytes: usize,
+    pub steps: Vec<Step>,
+    pub operands: Vec<usize>,
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+    /// Byte range of the weights section in the file.
+    pub weights: Range<usize>,
+    /// Largest scratch (floats per worker) any step needs.
+    pub scratch_floats: usize,
+}
+
+/// Largest arena a file may declare (256 TiB): far beyond any board, small
+/// enough that offset arithmetic cannot overflow.
+const MAX_ARENA: usize = 1 << 48;
+
+pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
+    if cfg!(target_endian = "big") {
+        return Err(Error::BigEndianHost);
+    }
+    let header = Header::decode(file)?;
+    let sections = sections::decode(file, &header)?;
+    let body = |kind| -> Result<&[u8]> { Ok(&file[sections.get(kind)?.range.clone()]) };
+    let metadata = metadata::decode(body(SectionKind::Metadata)?)?;
+    let weights = sections.get(SectionKind::Weights)?.range.clone();
+    let tensors = tensors::decode(body(SectionKind::Tensors)?, weights.len())?;
+    let (arena_bytes, entries) = memplan::decode(body(SectionKind::MemoryPlan)?)?;
+    let arena_offsets = check_memory_plan(&tensors, arena_bytes, &entries)?;
+    let plan = plan::decode(body(SectionKind::Plan)?, MAX_STEPS)?;
+
+    let n = tensors.len();
+    let index = |i: u32, what: &str| -> Result<usize> {
+        let i = i as usize;
+        if i < n {
+            Ok(i)
+        } else {
+            Err(Error::BadMemoryPlan { reason: format!("{what} refers to tensor #{i}, but there are {n}") })
+        }
+    };
+    let inputs = plan.inputs.iter().map(|&i| index(i, "a model input")).collect::<Result<Vec<_>>>()?;
+    let outputs = plan.outputs.iter().map(|&i| index(i, "a model output")).collect::<Result<Vec<_>>>()?;
+    let operands = plan.operands.iter().map(|&i| index(i, "a step operand")).collect::<Result<Vec<_>>>()?;
+
+    // Definition step of each tensor: weights are always there (-1), model
+    // inputs are written before the first step (-1), every other arena
+    // tensor by exactly one step.
+    const UNDEFINED: isize = isize::MIN;
+    let mut def = vec![UNDEFINED; n];
+    for (t, rec) in tensors.iter().enumerate() {
+        if let Storage::Weights { .. } = rec.storage {
+            def[t] = -1;
+        }
+    }
+    for (k, &t) in inputs.iter().enumerate() {
+        let rec = &tensors[t];
+        if rec.storage != Storage::Arena {
+            return Err(Error::BadTensor { index: t, name: rec.name.clone(), reason: format!("model input #{k} is not in the arena") });
+        }
+        if def[t] != UNDEFINED {
+            return Err(Error::BadTensor { index: t, name: rec.name.clone(), reason: "listed twice as a model input".into() });
+        }
+        def[t] = -1;
+    }
+    let mut last_use = vec![-1isize; n];
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    let mut scratch_floats = 0usize;
+    let mut metas: Vec<Meta> = Vec::new();
+    let mut out_metas: Vec<Meta> = Vec::new();
+    for (s, (op, ins, outs)) in plan.steps.into_iter().enumerate() {
+        let bad = |reason: String| Error::BadStep { step: s, op: op.name(), reason };
+        let (lo, hi) = op.input_arity();
+        if ins.len() < lo || ins.len() > hi {
+            return Err(bad(format!("has {} inputs, takes {lo}..={hi}", ins.len())));
+        }
+        if outs.len() > MAX_STEP_OUTPUTS {
+            return Err(bad(format!("has {} outputs, at most {MAX_STEP_OUTPUTS} are allowed", outs.len())));
+        }
+        metas.clear();
+        for &t in &operands[ins.clone()] {
+            if def[t] == UNDEFINED || def[t] >= s as isize {
+                return Err(bad(format!("reads tensor {:?} before any step writes it", tensors[t].name)));
+            }
+            last_use[t] = s as isize;
+            metas.push(Meta { dtype: tensors[t].dtype, shape: tensors[t].shape });
+        }
+        out_metas.clear();
+        for &t in &operands[outs.clone()] {
+            let rec = &tensors[t];
+            if rec.storage != Storage::Arena {
+                return Err(bad(format!("writes tensor {:?}, which is not in the arena", rec.name)));
+            }
+            if def[t] != UNDEFINED {
+                return Err(bad(format!("writes tensor {:?}, which is already written (by a step or as a model input)", rec.name)));
+            }
+            def[t] = s as isize;
+            out_metas.push(Meta { dtype: rec.dtype, shape: rec.shape });
+        }
+        op.check(&metas, &out_metas).map_err(bad)?;
+        scratch_floats = scratch_floats.max(op.scratch_floats(&metas));
+        steps.push(Step { op, inputs: ins, outputs: outs });
+    }
+    let end = steps.len() as isize;
+    for &t in &outputs {
+        if def[t] == UNDEFINED {
+            return Err(Error::BadTensor { index: t, name: tensors[t].name.clone(), reason: "model output that no step writes".into() });
+        }
+        last_use[t] = end;
+    }
+    check_liveness(&tensors, &arena_offsets, &def, &last_use, steps.len())?;
+    Ok(Decoded {
+        header,
+        sections,
+        metadata,
+        tensors,
+        arena_offsets,
+        arena_bytes,
+        steps,
+        operands,
+        inputs,
+        outputs,
+        weights,
+        scratch_floats,
+    })
+}
+
+/// Every arena tensor has exactly one offset, aligned, inside the arena.
+fn check_memory_plan(tensors: &[TensorRecord], arena_bytes: usize, entries: &[(usize, usize)]) -> Result<Vec<usize>> {
+    if arena_bytes > MAX_ARENA {
+        return Err(Error::BadMemoryPlan { reason: format!("arena of {arena_bytes} bytes is absurdly large") });
+    }
+    let mut offsets = vec![usize::MAX; tensors.len()];
+    for &(t, off) in entries {
+        let rec = tensors
+            .get(t)
+            .ok_or_else(|| Error::BadMemoryPlan { reason: format!("entry for tensor #{t}, but there are {}", tensors.len()) })?;
+        if rec.storage != Storage::Arena {
+            return Err(Error::BadMemoryPlan { reason: format!("tensor {:?} is a weight but has an arena offset", rec.name) });
+        }
+        if offsets[t] != usize::MAX {
+            return Err(Error::BadMemoryPlan { reason: format!("tensor {:?} has two arena offsets", rec.name) });
+        }
+        if off % TENSOR_ALIGN != 0 {
+            return Err(Error::BadMemoryPlan {
+                reason: format!("tensor {:?} at arena offset {off}, not a multiple of {TENSOR_ALIGN}", rec.name),
+            });
+        }
+        match off.checked_add(rec.nbytes) {
+            Some(end) if end <= arena_bytes => {}
+            _ => {
+                return Err(Error::BadMemoryPlan {
+                    reason: format!(
+                        "tensor {:?} at {off}..{off}+{} lies past the end of the arena ({arena_bytes} bytes)",
+                        rec.name, rec.nbytes
+                    ),
+                })
+            }
+        }
+        offsets[t] = off;
+    }
+    for (t, rec) in tensors.iter().enumerate() {
+        if rec.storage == Storage::Arena && offsets[t] == usize::MAX {
+            return Err(Error::BadMemoryPlan { reason: format!("arena tensor {:?} has no offset", rec.name) });
+        }
+    }
+    Ok(offsets)
+}
+
+/// No two arena tensors that are live at the same time share a byte.
+///
+/// Sweeps the steps in order, keeping the live tensors in a map ordered by
+/// offset; since the live set never overlaps, checking a new tensor against
+/// its two neighbours suffices (O(n log n), whatever the file says).
+fn check_liveness(tensors: &[TensorRecord], offsets: &[usize], def: &[isize], last: &[isize], n_steps: usize) -> Result<()> {
+    // Buckets by definition and by last use, index = step + 1 (so -1 → 0).
+    let mut born: Vec<Vec<usize>> = vec![Vec::new(); n_steps + 2];
+    let mut dies: Vec<Vec<usize>> = vec![Vec::new(); n_steps + 2];
+    for (t, rec) in tensors.iter().enumerate() {
+        if rec.storage != Storage::Arena || rec.nbytes == 0 || def[t] == isize::MIN {
+            continue;
+        }
+        let end = last[t].max(def[t]);
+        born[(def[t] + 1) as usize].push(t);
+        dies[(end + 1) as usize].push(t);
+    }
+    let mut live: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for slot in 0..n_steps + 2 {
+        for &t in &born[slot] {
+            let (start, end) = (offsets[t], offsets[t] + tensors[t].nbytes);
+            let clash = live
+                .range(..=start)
+                .next_back()
+                .filter(|(_, &(e, _))| e > start)
+                .or_else(|| live.range(start..).next().filter(|(&s, _)| s < end))
+                .map(|(_, &(_, other))| other);
+            if let Some(other) = clash {
+                return Err(Error::ArenaOverlap {
+                    a: tensors[other].name.clone(),
+                    b: tensors[t].name.clone(),
+                    step: slot.saturating_sub(1),
+                });
+            }
+            live.insert(start, (end, t));
+        }
+        for &t in &dies[slot] {
+            live.remove(&offsets[t]);
+        }
+    }
+    Ok(())
+}

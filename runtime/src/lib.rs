@@ -1,0 +1,29 @@
+//! jetrt, the runtime: memory-maps a `.jrt` file, validates every byte of
+//! it, allocates one arena of exactly the size the file declares, and runs
+//! the plan. Nothing is allocated while running.
+//!
+//! ```no_run
+//! use jetrt::{Model, SessionOptions, TensorRef, TensorMut};
+//! let model = Model::open("model.jrt")?;
+//! let mut session = model.session(SessionOptions::default())?;
+//! let input = vec![0.0f32; 1 * 3 * 224 * 224];
+//! let mut probs = vec![0.0f32; 1000];
+//! session.run(&[TensorRef::f32(&[1, 3, 224, 224], &input)], &mut [TensorMut::f32(&mut probs)])?;
+//! # Ok::<(), jetrt::Error>(())
+//! ```
+
+mod arena;
+pub mod backend;
+mod error;
+mod exec;
+pub mod format;
+mod model;
+pub mod ops;
+
+pub use error::{Error, Result};
+pub use format::{DType, SectionKind, Shape};
+pub use jetrt_kernels::cpu::{cpu_features, Isa};
+pub use model::{Backend, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
+
+/// The jetrt version (crate version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

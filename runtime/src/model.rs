@@ -1,0 +1,452 @@
+//! `Model` (an opened, validated `.jrt` file) and `Session` (its arena,
+//! threads and scratch, ready to run).
+
+use crate::arena::{Arena, Loc};
+use crate::error::{Error, Result};
+use crate::exec::{self, pool::ThreadPool, Ctx, Plan};
+use crate::format::reader::{self, Decoded};
+use crate::format::tensors::Storage;
+use crate::format::{DType, SectionKind};
+use jetrt_kernels::cpu::Isa;
+use jetrt_kernels::Scratch;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The bytes of a model file: mapped read-only, or (for
+/// [`Model::from_bytes`]) copied into 64-byte aligned memory.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned { blocks: Vec<[u64; 8]>, len: usize },
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned { blocks, len } => &bytemuck::cast_slice(blocks)[..*len],
+        }
+    }
+}
+
+struct Inner {
+    bytes: Bytes,
+    d: Decoded,
+    plan: Plan,
+    path: Option<PathBuf>,
+}
+
+/// An opened `.jrt` model: mapped, every byte validated, ready to make
+/// sessions from. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Model {
+    inner: Arc<Inner>,
+}
+
+/// Name, element type and shape of a model input or output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl TensorInfo {
+    pub fn nbytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+}
+
+/// One step of the plan, for inspection.
+#[derive(Debug, Clone)]
+pub struct StepInfo {
+    pub op: &'static str,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+/// One section of the file, for inspection.
+#[derive(Debug, Clone)]
+pub struct SectionInfo {
+    pub kind: SectionKind,
+    pub offset: u64,
+    pub len: u64,
+    pub checksum: u64,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("path", &self.inner.path).field("steps", &self.inner.d.steps.len()).finish()
+    }
+}
+
+impl Model {
+    /// Maps `path` read-only and validates it (header, versions, section
+    /// bounds and checksums, every tensor, step and arena offset).
+    pub fn open(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let bytes = if len == 0 {
+            // An empty file cannot be mapped; let the header check name it.
+            Bytes::Owned { blocks: Vec::new(), len: 0 }
+        } else {
+            // SAFETY: the mapping is read-only; jetrt replaces model files by
+            // atomic rename (never in place), so the mapped file does not
+            // change under us. A file truncated by someone else would fault,
+            // which no safe API can prevent on a shared mapping.
+            Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+        };
+        Self::from_storage(bytes, Some(path.to_path_buf()))
+    }
+
+    /// Validates a model held in memory (copied into aligned memory first).
+    pub fn from_bytes(data: &[u8]) -> Result<Model> {
+        let mut blocks = vec![[0u64; 8]; data.len().div_ceil(64)];
+        bytemuck::cast_slice_mut::<_, u8>(&mut blocks)[..data.len()].copy_from_slice(data);
+        Self::from_storage(Bytes::Owned { blocks, len: data.len() }, None)
+    }
+
+    fn from_storage(bytes: Bytes, path: Option<PathBuf>) -> Result<Model> {
+        let d = reader::decode(bytes.as_slice())?;
+        let plan = exec::prepare(&d)?;
+        log::debug!(
+            "opened {}: {} tensors, {} steps, arena {} B, weights {} B",
+            path.as_deref().map_or("<memory>".into(), |p| p.display().to_string()),
+            d.tensors.len(),
+            d.steps.len(),
+            d.arena_bytes,
+            d.weights.len()
+        );
+        Ok(Model { inner: Arc::new(Inner { bytes, d, plan, path }) })
+    }
+
+    fn d(&self) -> &Decoded {
+        &self.inner.d
+    }
+
+    fn info_of(&self, t: usize) -> TensorInfo {
+        let rec = &self.d().tensors[t];
+        TensorInfo { name: rec.name.clone(), dtype: rec.dtype, shape: rec.shape.dims().to_vec() }
+    }
+
+    pub fn inputs(&self) -> Vec<TensorInfo> {
+        self.d().inputs.iter().map(|&t| self.info_of(t)).collect()
+    }
+
+    pub fn outputs(&self) -> Vec<TensorInfo> {
+        self.d().outputs.iter().map(|&t| self.info_of(t)).collect()
+    }
+
+    /// Index of the input called `name`.
+    pub fn input_index(&self, name: &str) -> Result<usize> {
+        let d = self.d();
+        d.inputs
+            .iter()
+            .position(|&t| d.tensors[t].name == name)
+            .ok_or_else(|| Error::UnknownInput { name: name.into(), known: d.inputs.iter().map(|&t| d.tensors[t].name.clone()).collect() })
+    }
+
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.d().metadata
+    }
+
+    /// Value of a metadata key.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.d().metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Bytes of the arena every session allocates.
+    pub fn arena_bytes(&self) -> usize {
+        self.d().arena_bytes
+    }
+
+    /// Sum of the sizes of all arena tensors (what the arena would need with
+    /// no reuse).
+    pub fn intermediate_bytes(&self) -> usize {
+        self.d().tensors.iter().filter(|t| t.storage == Storage::Arena).map(|t| t.nbytes).sum()
+    }
+
+    /// Bytes of the weights section (used in place from the mapping).
+    pub fn weights_bytes(&self) -> usize {
+        self.d().weights.len()
+    }
+
+    /// Scratch bytes each thread of a session needs (packing buffers).
+    pub fn scratch_bytes_per_thread(&self) -> usize {
+        self.d().scratch_floats * 4
+    }
+
+    /// Memory a session with `threads` threads allocates: arena plus scratch.
+    pub fn session_bytes(&self, threads: usize) -> usize {
+        self.arena_bytes() + threads.max(1) * self.scratch_bytes_per_thread()
+    }
+
+    pub fn file_bytes(&self) -> usize {
+        self.inner.bytes.as_slice().len()
+    }
+
+    /// (major, minor) format version of the file.
+    pub fn format_version(&self) -> (u16, u16) {
+        (self.d().header.major, self.d().header.minor)
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    pub fn steps(&self) -> Vec<StepInfo> {
+        let d = self.d();
+        let names = |r: &std::ops::Range<usize>| d.operands[r.clone()].iter().map(|&t| d.tensors[t].name.clone()).collect();
+        d.steps.iter().map(|s| StepInfo { op: s.op.name(), inputs: names(&s.inputs), outputs: names(&s.outputs) }).collect()
+    }
+
+    pub fn sections(&self) -> Vec<SectionInfo> {
+        self.d()
+            .sections
+            .list
+            .iter()
+            .map(|s| SectionInfo { kind: s.kind, offset: s.range.start as u64, len: s.range.len() as u64, checksum: s.checksum })
+            .collect()
+    }
+
+    /// The bytes of a weight tensor, straight from the file mapping, or
+    /// `None` if `name` is not a weight.
+    pub fn weight(&self, name: &str) -> Option<&[u8]> {
+        let d = self.d();
+        let rec = d.tensors.iter().find(|t| t.name == name)?;
+        match rec.storage {
+            Storage::Weights { offset } => self.weights().get(offset..offset + rec.nbytes),
+            Storage::Arena => None,
+        }
+    }
+
+    fn weights(&self) -> &[u8] {
+        &self.inner.bytes.as_slice()[self.d().weights.clone()]
+    }
+
+    /// Allocates a session: the arena (once), the threads and their scratch.
+    pub fn session(&self, options: SessionOptions) -> Result<Session> {
+        Session::new(self.clone(), options)
+    }
+}
+
+/// Where a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The GPU when one works, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    pub backend: Backend,
+    /// Threads in all (the calling thread included); 0 = one per core.
+    pub threads: usize,
+    /// Force a CPU kernel variant instead of the best one detected.
+    pub isa: Option<Isa>,
+}
+
+/// A model's input, as the caller hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorRef<'a> {
+    pub dtype: DType,
+    pub shape: &'a [usize],
+    pub data: &'a [u8],
+}
+
+impl<'a> TensorRef<'a> {
+    pub fn f32(shape: &'a [usize], data: &'a [f32]) -> Self {
+        TensorRef { dtype: DType::F32, shape, data: bytemuck::cast_slice(data) }
+    }
+}
+
+/// A buffer for one output.
+#[derive(Debug)]
+pub struct TensorMut<'a> {
+    pub dtype: DType,
+    pub data: &'a mut [u8],
+}
+
+impl<'a> TensorMut<'a> {
+    pub fn f32(data: &'a mut [f32]) -> Self {
+        TensorMut { dtype: DType::F32, data: bytemuck::cast_slice_mut(data) }
+    }
+}
+
+/// A model ready to run: one arena, allocated once; threads and their
+/// scratch. `run` allocates nothing.
+pub struct Session {
+    model: Model,
+    arena: Arena,
+    pool: ThreadPool,
+    scratch: Scratch,
+    isa: Isa,
+    input_locs: Vec<Loc>,
+    output_locs: Vec<Loc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("isa", &self.isa).field("threads", &self.threads()).field("arena_bytes", &self.arena.len()).finish()
+    }
+}
+
+impl Session {
+    fn new(model: Model, options: SessionOptions) -> Result<Session> {
+        match options.backend {
+            Backend::Cpu | Backend::Auto => {}
+            Backend::Cuda => {
+                return Err(Error::BackendUnavailable {
+                    backend: "cuda",
+                    reason: "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend".into(),
+                })
+            }
+        }
+        let isa = match options.isa {
+            Some(isa) if !isa.supported() => {
+                return Err(Error::Options(format!("CPU variant {} is not supported on this machine", isa.name())))
+            }
+            Some(isa) => isa,
+            None => Isa::detect(),
+        };
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let d = model.d();
+        let arena = Arena::new(d.arena_bytes)?;
+        let scratch = Scratch::new(threads, d.scratch_floats);
+        let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
+        let input_locs = d.inputs.iter().map(|&t| exec::loc(d, t)).collect();
+        let output_locs = d.outputs.iter().map(|&t| exec::loc(d, t)).collect();
+        log::debug!("session: cpu/{} with {threads} threads, arena {} B, scratch {} B", isa.name(), arena.len(), scratch.bytes());
+        Ok(Session { model, arena, pool, scratch, isa, input_locs, output_locs })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The CPU kernel variant in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+
+    pub fn threads(&self) -> usize {
+        jetrt_kernels::Parallel::workers(&self.pool)
+    }
+
+    /// Bytes this session allocated (arena + scratch).
+    pub fn allocated_bytes(&self) -> usize {
+        self.arena.len() + self.scratch.bytes()
+    }
+
+    /// Copies input `index` into the arena after checking dtype, shape and
+    /// length.
+    pub fn set_input(&mut self, index: usize, input: TensorRef<'_>) -> Result<()> {
+        let d = &self.model.inner.d;
+        let Some(&t) = d.inputs.get(index) else {
+            return Err(Error::InputCount { expected: d.inputs.len(), found: index + 1 });
+        };
+        let rec = &d.tensors[t];
+        if input.dtype != rec.dtype {
+            return Err(Error::InputDType { name: rec.name.clone(), expected: rec.dtype, found: input.dtype });
+        }
+        if input.shape != rec.shape.dims() {
+            return Err(Error::InputShape { name: rec.name.clone(), expected: rec.shape.dims().to_vec(), found: input.shape.to_vec() });
+        }
+        if input.data.len() != rec.nbytes {
+            return Err(Error::InputLength {
+                name: rec.name.clone(),
+                shape: input.shape.to_vec(),
+                dtype: input.dtype,
+                expected: rec.nbytes,
+                found: input.data.len(),
+            });
+        }
+        let loc = self.input_locs[index];
+        self.arena.bytes_mut()[loc.start..loc.start + loc.len].copy_from_slice(input.data);
+        Ok(())
+    }
+
+    /// Runs the plan on the inputs last set with [`Session::set_input`].
+    pub fn run_loaded(&mut self) -> Result<()> {
+        let inner = &self.model.inner;
+        let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
+        let ctx = Ctx { isa: self.isa, par: &self.pool, scratch: &self.scratch };
+        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights)
+    }
+
+    /// The bytes of output `index` after a run.
+    pub fn output(&self, index: usize) -> Option<&[u8]> {
+        let loc = *self.output_locs.get(index)?;
+        if loc.in_arena {
+            self.arena.bytes().get(loc.start..loc.start + loc.len)
+        } else {
+            let inner = &self.model.inner;
+            inner.bytes.as_slice()[inner.d.weights.clone()].get(loc.start..loc.start + loc.len)
+        }
+    }
+
+    /// Output `index` as floats (`None` if it is not a float32 output).
+    pub fn output_f32(&self, index: usize) -> Option<&[f32]> {
+        let d = &self.model.inner.d;
+        let t = *d.outputs.get(index)?;
+        if d.tensors[t].dtype != DType::F32 {
+            return None;
+        }
+        bytemuck::try_cast_slice(self.output(index)?).ok()
+    }
+
+    /// Sets every input, runs, and copies every output into `outputs`.
+    /// Allocates nothing.
+    pub fn run(&mut self, inputs: &[TensorRef<'_>], outputs: &mut [TensorMut<'_>]) -> Result<()> {
+        let d = &self.model.inner.d;
+        if inputs.len() != d.inputs.len() {
+            return Err(Error::InputCount { expected: d.inputs.len(), found: inputs.len() });
+        }
+        if outputs.len() != d.outputs.len() {
+            return Err(Error::OutputCount { expected: d.outputs.len(), found: outputs.len() });
+        }
+        for (i, o) in outputs.iter().enumerate() {
+            let rec = &d.tensors[d.outputs[i]];
+            if o.dtype != rec.dtype || o.data.len() != rec.nbytes {
+                return Err(Error::OutputBuffer {
+                    name: rec.name.clone(),
+                    expected_dtype: rec.dtype,
+                    expected: rec.nbytes,
+                    found_dtype: o.dtype,
+                    found: o.data.len(),
+                });
+            }
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            self.set_input(i, *input)?;
+        }
+        self.run_loaded()?;
+        for (i, o) in outputs.iter_mut().enumerate() {
+            let src =
+                self.output(i).ok_or_else(|| Error::Internal { step: 0, op: "output", reason: format!("output {i} out of range") })?;
+            o.data.copy_from_slice(src);
+        }
+        Ok(())
+    }
+}

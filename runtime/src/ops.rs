@@ -1,0 +1,529 @@
+//! The operations a plan is made of, with their parameters and the shape
+//! rules both the converter (to infer shapes) and the reader (to validate a
+//! file before anything runs) apply.
+
+use crate::format::{DType, Shape, MAX_RANK};
+use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
+use jetrt_kernels::cpu::gemm;
+use jetrt_kernels::cpu::reference::Pool2dShape;
+pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams};
+pub use jetrt_kernels::cpu::Activation;
+
+/// Largest kernel size, stride, dilation or padding a file may declare; far
+/// beyond any real model, small enough that no arithmetic on it overflows.
+pub const MAX_WINDOW: usize = 1 << 16;
+
+/// A 2-D convolution. Inputs: X `[N, C, H, W]`, W `[M, C/groups, kh, kw]`,
+/// optional bias `[M]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv2d {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub groups: usize,
+    pub act: Activation,
+}
+
+/// `Y = act(alpha · op(A) · op(B) + beta · C)`. Inputs: A, B, optional C
+/// (broadcast to `[M, N]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gemm {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub alpha: f32,
+    pub beta: f32,
+    pub act: Activation,
+}
+
+/// A 2-D pooling window over `[N, C, H, W]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub ceil_mode: bool,
+    /// Average pooling only: count padding positions in the divisor.
+    pub count_include_pad: bool,
+}
+
+/// An axis permutation of at most [`MAX_RANK`] axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Perm {
+    rank: u8,
+    axes: [u8; MAX_RANK],
+}
+
+impl Perm {
+    /// `None` unless `axes` is a permutation of `0..axes.len()` with at most
+    /// [`MAX_RANK`] axes.
+    pub fn new(axes: &[usize]) -> Option<Self> {
+        if axes.len() > MAX_RANK {
+            return None;
+        }
+        let mut seen = [false; MAX_RANK];
+        let mut out = [0u8; MAX_RANK];
+        for (i, &a) in axes.iter().enumerate() {
+            if a >= axes.len() || seen[a] {
+                return None;
+            }
+            seen[a] = true;
+            out[i] = a as u8;
+        }
+        Some(Perm { rank: axes.len() as u8, axes: out })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank as usize
+    }
+
+    /// Output axis `i` is input axis `axes()[i]`.
+    pub fn axes(&self) -> [usize; MAX_RANK] {
+        let mut out = [0usize; MAX_RANK];
+        for (o, &a) in out.iter_mut().zip(&self.axes[..self.rank as usize]) {
+            *o = a as usize;
+        }
+        out
+    }
+}
+
+/// One operation of a plan. Op codes are on disk (see [`Op::code`]): never
+/// reuse or renumber them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Conv2d(Conv2d),
+    Gemm(Gemm),
+    MaxPool2d(Pool2d),
+    AvgPool2d(Pool2d),
+    /// Mean over every axis after the first two.
+    GlobalAvgPool,
+    /// An activation as a step of its own.
+    Activation(Activation),
+    /// Elementwise with numpy broadcasting; the activation is fused.
+    Binary {
+        op: BinaryOp,
+        act: Activation,
+    },
+    /// `act(x · scale[c] + shift[c])` along axis 1 (a BatchNormalization, or
+    /// a per-channel Mul/Add). Inputs: X, scale `[C]`, shift `[C]`.
+    ChannelAffine {
+        act: Activation,
+    },
+    /// Along one axis; with `coerce_2d` (ONNX opset < 13) over all axes from
+    /// `axis` on, as one.
+    Softmax {
+        axis: usize,
+        coerce_2d: bool,
+    },
+    Concat {
+        axis: usize,
+    },
+    /// The same bytes under another shape (Reshape, Flatten, Squeeze, ...).
+    Copy,
+    Transpose {
+        perm: Perm,
+    },
+    Lrn(LrnParams),
+}
+
+/// A tensor as an op sees it when shapes are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub dtype: DType,
+    pub shape: Shape,
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, String> {
+    Err(msg.into())
+}
+
+impl Op {
+    /// The op code stored on disk.
+    pub fn code(&self) -> u32 {
+        match self {
+            Op::Conv2d(_) => 1,
+            Op::Gemm(_) => 2,
+            Op::MaxPool2d(_) => 3,
+            Op::AvgPool2d(_) => 4,
+            Op::GlobalAvgPool => 5,
+            Op::Activation(_) => 6,
+            Op::Binary { .. } => 7,
+            Op::ChannelAffine { .. } => 8,
+            Op::Softmax { .. } => 9,
+            Op::Concat { .. } => 10,
+            Op::Copy => 11,
+            Op::Transpose { .. } => 12,
+            Op::Lrn(_) => 13,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d(c) if !c.act.is_none() => "Conv2dAct",
+            Op::Conv2d(_) => "Conv2d",
+            Op::Gemm(g) if !g.act.is_none() => "GemmAct",
+            Op::Gemm(_) => "Gemm",
+            Op::MaxPool2d(_) => "MaxPool2d",
+            Op::AvgPool2d(_) => "AvgPool2d",
+            Op::GlobalAvgPool => "GlobalAvgPool",
+            Op::Activation(a) => activation_name(*a),
+            Op::Binary { op, act } if !act.is_none() => match op {
+                BinaryOp::Add => "AddAct",
+                _ => "BinaryAct",
+            },
+            Op::Binary { op, .. } => match op {
+                BinaryOp::Add => "Add",
+                BinaryOp::Sub => "Sub",
+                BinaryOp::Mul => "Mul",
+                BinaryOp::Div => "Div",
+                BinaryOp::Max => "Max",
+                BinaryOp::Min => "Min",
+                BinaryOp::Pow => "Pow",
+            },
+            Op::ChannelAffine { act } if !act.is_none() => "ChannelAffineAct",
+            Op::ChannelAffine { .. } => "ChannelAffine",
+            Op::Softmax { .. } => "Softmax",
+            Op::Concat { .. } => "Concat",
+            Op::Copy => "Copy",
+            Op::Transpose { .. } => "Transpose",
+            Op::Lrn(_) => "Lrn",
+        }
+    }
+
+    /// How many inputs the op takes: (least, most).
+    pub fn input_arity(&self) -> (usize, usize) {
+        match self {
+            Op::Conv2d(_) | Op::Gemm(_) => (2, 3),
+            Op::Binary { .. } => (2, 2),
+            Op::ChannelAffine { .. } => (3, 3),
+            Op::Concat { .. } => (1, usize::MAX),
+            _ => (1, 1),
+        }
+    }
+
+    /// How many outputs the op produces.
+    pub fn output_arity(&self) -> usize {
+        1
+    }
+
+    /// Checks the op's own parameters (those that do not depend on shapes).
+    pub fn check_params(&self) -> Result<(), String> {
+        let window = |what: &str, v: &[usize], min: usize| -> Result<(), String> {
+            match v.iter().find(|&&x| x < min || x > MAX_WINDOW) {
+                Some(x) => err(format!("{what} value {x} outside {min}..={MAX_WINDOW}")),
+                None => Ok(()),
+            }
+        };
+        match self {
+            Op::Conv2d(c) => {
+                window("kernel", &c.kernel, 1)?;
+                window("stride", &c.strides, 1)?;
+                window("dilation", &c.dilations, 1)?;
+                window("pad", &c.pads, 0)?;
+                if c.groups == 0 || c.groups > MAX_WINDOW {
+                    return err(format!("groups {} outside 1..={MAX_WINDOW}", c.groups));
+                }
+                check_activation(c.act)
+            }
+            Op::Gemm(g) => {
+                if !g.alpha.is_finite() || !g.beta.is_finite() {
+                    return err(format!("alpha {} / beta {} must be finite", g.alpha, g.beta));
+                }
+                check_activation(g.act)
+            }
+            Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
+                window("kernel", &p.kernel, 1)?;
+                window("stride", &p.strides, 1)?;
+                window("dilation", &p.dilations, 1)?;
+                window("pad", &p.pads, 0)?;
+                if (0..4).any(|i| p.pads[i] >= p.kernel[i % 2]) {
+                    // ONNX requires pads smaller than the kernel; without it
+                    // a window could lie wholly in the padding.
+                    return err(format!("pads {:?} not smaller than the kernel {:?}", p.pads, p.kernel));
+                }
+                if matches!(self, Op::AvgPool2d(_)) && p.dilations != [1, 1] {
+                    return err("dilated average pooling is not supported");
+                }
+                Ok(())
+            }
+            Op::Activation(a) => check_activation(*a),
+            Op::Binary { act, .. } | Op::ChannelAffine { act } => check_activation(*act),
+            Op::Lrn(p) => {
+                if p.size == 0 || p.size > MAX_WINDOW {
+                    return err(format!("size {} outside 1..={MAX_WINDOW}", p.size));
+                }
+                if !(p.alpha.is_finite() && p.beta.is_finite() && p.bias.is_finite()) {
+                    return err("alpha, beta and bias must be finite");
+                }
+                Ok(())
+            }
+            Op::GlobalAvgPool | Op::Softmax { .. } | Op::Concat { .. } | Op::Copy | Op::Transpose { .. } => Ok(()),
+        }
+    }
+
+    /// The output shapes for these inputs, or why the inputs do not fit the
+    /// op. `Copy` cannot infer (its output shape is the caller's choice).
+    pub fn infer(&self, inputs: &[Meta]) -> Result<Vec<Shape>, String> {
+        self.check_params()?;
+        let (lo, hi) = self.input_arity();
+        if inputs.len() < lo || inputs.len() > hi {
+            return err(format!("takes {lo}..={hi} inputs, has {}", inputs.len()));
+        }
+        if let Some((i, m)) = inputs.iter().enumerate().find(|(_, m)| m.dtype != DType::F32) {
+            return err(format!("input {i} is {:?}; this op runs on float32 only", m.dtype));
+        }
+        let x = inputs[0].shape;
+        let xd = x.dims();
+        let shape = |d: &[usize]| Shape::new(d).ok_or_else(|| format!("rank {} exceeds {MAX_RANK}", d.len()));
+        let out = match self {
+            Op::Conv2d(c) => {
+                let s = conv_shape(c, inputs)?;
+                shape(&[s.batch, s.out_channels, s.out_h, s.out_w])?
+            }
+            Op::Gemm(g) => {
+                let (m, k, n) = gemm_dims(g, inputs)?;
+                if let Some(c) = inputs.get(2) {
+                    let cd = c.shape.dims();
+                    let ok = cd.len() <= 2 && cd.iter().rev().zip([n, m]).all(|(&d, want)| d == 1 || d == want);
+                    if !ok {
+                        return err(format!("C of shape {cd:?} does not broadcast to [{m}, {n}]"));
+                    }
+                }
+                let _ = k;
+                shape(&[m, n])?
+            }
+            Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
+                let s = pool_shape(p, &x)?;
+                shape(&[xd[0], xd[1], s.out_h, s.out_w])?
+            }
+            Op::GlobalAvgPool => {
+                if xd.len() < 3 {
+                    return err(format!("input of rank {} (needs N, C and spatial axes)", xd.len()));
+                }
+                let mut d = [1usize; MAX_RANK];
+                d[..2].copy_from_slice(&xd[..2]);
+                shape(&d[..xd.len()])?
+            }
+            Op::Activation(_) | Op::Softmax { .. } | Op::Lrn(_) => {
+                match self {
+                    Op::Softmax { axis, .. } if *axis >= xd.len() => return err(format!("axis {axis} out of range for rank {}", xd.len())),
+                    Op::Lrn(_) if xd.len() < 3 => return err(format!("input of rank {} (needs N, C, spatial)", xd.len())),
+                    _ => {}
+                }
+                x
+            }
+            Op::Binary { .. } => broadcast(xd, inputs[1].shape.dims())
+                .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", xd, inputs[1].shape.dims()))?,
+            Op::ChannelAffine { .. } => {
+                if xd.len() < 2 {
+                    return err(format!("input of rank {} (needs a channel axis)", xd.len()));
+                }
+                for (name, m) in [("scale", &inputs[1]), ("shift", &inputs[2])] {
+                    if m.shape.dims() != [xd[1]] {
+                        return err(format!("{name} has shape {:?}, expected [{}]", m.shape.dims(), xd[1]));
+                    }
+                }
+                x
+            }
+            Op::Concat { axis } => {
+                let axis = *axis;
+                if axis >= xd.len() {
+                    return err(format!("axis {axis} out of range for rank {}", xd.len()));
+                }
+                let mut total = 0usize;
+                for (i, m) in inputs.iter().enumerate() {
+                    let d = m.shape.dims();
+                    let same = d.len() == xd.len() && d.iter().zip(xd).enumerate().all(|(a, (p, q))| a == axis || p == q);
+                    if !same {
+                        return err(format!("input {i} has shape {d:?}, which does not match {xd:?} outside axis {axis}"));
+                    }
+                    total = total.checked_add(d[axis]).ok_or("concatenated size overflows")?;
+                }
+                let mut d = [0usize; MAX_RANK];
+                d[..xd.len()].copy_from_slice(xd);
+                d[axis] = total;
+                shape(&d[..xd.len()])?
+            }
+            Op::Transpose { perm } => {
+                if perm.rank() != xd.len() {
+                    return err(format!("perm of rank {} for input of rank {}", perm.rank(), xd.len()));
+                }
+                let axes = perm.axes();
+                let mut d = [0usize; MAX_RANK];
+                for i in 0..xd.len() {
+                    d[i] = xd[axes[i]];
+                }
+                shape(&d[..xd.len()])?
+            }
+            Op::Copy => return err("Copy takes its output shape from the plan"),
+        };
+        Ok(vec![out])
+    }
+
+    /// Checks declared outputs against the inputs (what the reader does for
+    /// every step before anything runs).
+    pub fn check(&self, inputs: &[Meta], outputs: &[Meta]) -> Result<(), String> {
+        if outputs.len() != self.output_arity() {
+            return err(format!("has {} outputs, expected {}", outputs.len(), self.output_arity()));
+        }
+        if let Op::Copy = self {
+            self.check_params()?;
+            if inputs.len() != 1 {
+                return err(format!("takes 1 input, has {}", inputs.len()));
+            }
+            let (i, o) = (inputs[0], outputs[0]);
+            if i.dtype != o.dtype || i.shape.numel() != o.shape.numel() {
+                return err(format!("copies {:?} {:?} into {:?} {:?}: element type or count differ", i.dtype, i.shape, o.dtype, o.shape));
+            }
+            return Ok(());
+        }
+        let want = self.infer(inputs)?;
+        for (i, (w, o)) in want.iter().zip(outputs).enumerate() {
+            if o.dtype != DType::F32 || o.shape != *w {
+                return err(format!("output {i} declared {:?} {:?}, the inputs give float32 {:?}", o.dtype, o.shape, w));
+            }
+        }
+        Ok(())
+    }
+
+    /// Scratch floats per worker the CPU kernels of this step need.
+    pub fn scratch_floats(&self, inputs: &[Meta]) -> usize {
+        match self {
+            Op::Conv2d(c) => conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
+            Op::Gemm(_) => gemm::scratch_floats(),
+            _ => 0,
+        }
+    }
+}
+
+fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::None => "Identity",
+        Activation::Relu => "Relu",
+        Activation::LeakyRelu { .. } => "LeakyRelu",
+        Activation::Clip { .. } => "Clip",
+        Activation::Sigmoid => "Sigmoid",
+        Activation::Tanh => "Tanh",
+    }
+}
+
+fn check_activation(a: Activation) -> Result<(), String> {
+    match a {
+        Activation::LeakyRelu { alpha } if !alpha.is_finite() => err(format!("LeakyRelu alpha {alpha} is not finite")),
+        Activation::Clip { min, max } if min.is_nan() || max.is_nan() => err("Clip bounds are NaN"),
+        _ => Ok(()),
+    }
+}
+
+/// Numpy broadcasting of two shapes.
+pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Shape> {
+    let rank = a.len().max(b.len());
+    if rank > MAX_RANK {
+        return None;
+    }
+    let mut d = [0usize; MAX_RANK];
+    for i in 0..rank {
+        let x = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let y = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        d[i] = match (x, y) {
+            _ if x == y => x,
+            (1, _) => y,
+            (_, 1) => x,
+            _ => return None,
+        };
+    }
+    Shape::new(&d[..rank])
+}
+
+/// The kernel geometry of a convolution step.
+pub(crate) fn conv_shape(c: &Conv2d, inputs: &[Meta]) -> Result<Conv2dShape, String> {
+    let x = inputs[0].shape;
+    let w = inputs.get(1).ok_or("missing weights")?.shape;
+    let (xd, wd) = (x.dims(), w.dims());
+    if xd.len() != 4 || wd.len() != 4 {
+        return err(format!("input {xd:?} and weights {wd:?} must both be 4-D"));
+    }
+    let (n, ch, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
+    let (m, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
+    if [kh, kw] != c.kernel {
+        return err(format!("weights {wd:?} do not match kernel {:?}", c.kernel));
+    }
+    if ch % c.groups != 0 || m % c.groups != 0 || ch / c.groups != cg {
+        return err(format!("input channels {ch}, weights {wd:?} and groups {} do not agree", c.groups));
+    }
+    if let Some(b) = inputs.get(2) {
+        if b.shape.dims() != [m] {
+            return err(format!("bias of shape {:?}, expected [{m}]", b.shape.dims()));
+        }
+    }
+    let oh = out_len(h, kh, c.strides[0], c.dilations[0], c.pads[0], c.pads[2], false)
+        .ok_or_else(|| format!("kernel {kh} (dilation {}) does not fit input height {h} with pads", c.dilations[0]))?;
+    let ow = out_len(wi, kw, c.strides[1], c.dilations[1], c.pads[1], c.pads[3], false)
+        .ok_or_else(|| format!("kernel {kw} (dilation {}) does not fit input width {wi} with pads", c.dilations[1]))?;
+    Ok(Conv2dShape {
+        batch: n,
+        in_channels: ch,
+        in_h: h,
+        in_w: wi,
+        out_channels: m,
+        out_h: oh,
+        out_w: ow,
+        kernel_h: kh,
+        kernel_w: kw,
+        stride_h: c.strides[0],
+        stride_w: c.strides[1],
+        dilation_h: c.dilations[0],
+        dilation_w: c.dilations[1],
+        pad_top: c.pads[0],
+        pad_left: c.pads[1],
+        groups: c.groups,
+    })
+}
+
+/// (M, K, N) of a Gemm step.
+pub(crate) fn gemm_dims(g: &Gemm, inputs: &[Meta]) -> Result<(usize, usize, usize), String> {
+    let (a, b) = (inputs[0].shape, inputs.get(1).ok_or("missing B")?.shape);
+    let (ad, bd) = (a.dims(), b.dims());
+    if ad.len() != 2 || bd.len() != 2 {
+        return err(format!("A {ad:?} and B {bd:?} must both be 2-D"));
+    }
+    let (m, k) = if g.trans_a { (ad[1], ad[0]) } else { (ad[0], ad[1]) };
+    let (k2, n) = if g.trans_b { (bd[1], bd[0]) } else { (bd[0], bd[1]) };
+    if k != k2 {
+        return err(format!("inner dimensions differ: A {ad:?} (transA={}) and B {bd:?} (transB={})", g.trans_a, g.trans_b));
+    }
+    Ok((m, k, n))
+}
+
+/// The kernel geometry of a pooling step.
+pub(crate) fn pool_shape(p: &Pool2d, x: &Shape) -> Result<Pool2dShape, String> {
+    let xd = x.dims();
+    if xd.len() != 4 {
+        return err(format!("input {xd:?} must be 4-D"));
+    }
+    let oh = out_len(xd[2], p.kernel[0], p.strides[0], p.dilations[0], p.pads[0], p.pads[2], p.ceil_mode)
+        .ok_or_else(|| format!("window {:?} does not fit input {xd:?}", p.kernel))?;
+    let ow = out_len(xd[3], p.kernel[1], p.strides[1], p.dilations[1], p.pads[1], p.pads[3], p.ceil_mode)
+        .ok_or_else(|| format!("window {:?} does not fit input {xd:?}", p.kernel))?;
+    let planes = xd[0].checked_mul(xd[1]).ok_or("N·C overflows")?;
+    Ok(Pool2dShape {
+        planes,
+        in_h: xd[2],
+        in_w: xd[3],
+        out_h: oh,
+        out_w: ow,
+        kernel_h: p.kernel[0],
+        kernel_w: p.kernel[1],
+        stride_h: p.strides[0],
+        stride_w: p.strides[1],
+        dilation_h: p.dilations[0],
+        dilation_w: p.dilations[1],
+        pad_top: p.pads[0],
+        pad_left: p.pads[1],
+        pad_bottom: p.pads[2],
+        pad_right: p.pads[3],
+    })
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Generates the test data the Rust tests read (see tools/gen_testdata.py for the layout).
+#
+#   tools/gen_testdata.sh [OUT_DIR]      (default: <repo>/target/testdata)
+#
+# Sets up <repo>/.venv first (tools/setup_venv.sh). Skips the work when OUT_DIR/.stamp holds
+# the sha256 of gen_testdata.py + requirements.txt and every file the manifest lists is
+# there. Prints a one-line summary on stdout; progress goes to stderr.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-"$root/target/testdata"}
+py=$("$root/tools/setup_venv.sh")
+
+want=$(cat "$root/tools/gen_testdata.py" "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
+stamp="$out/.stamp"
+
+# Checks that every case the manifest lists is complete; prints the counts per group.
+check() {
+  "$py" - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+m = json.load(open(os.path.join(out, "manifest.json")))
+for group in ("zoo", "zoo_random", "ops", "external"):
+    for case in m[group]:
+        d = os.path.join(out, case)
+        c = json.load(open(os.path.join(d, "case.json")))
+        for f in ["model.onnx"] + [e["file"] for e in c["inputs"] + c["outputs"]]:
+            if not os.path.isfile(os.path.join(d, f)):
+                sys.exit(f"missing {os.path.join(case, f)}")
+for e in m["external_bad"]:
+    if not os.path.isfile(os.path.join(out, e["path"])):
+        sys.exit(f"missing {e['path']}")
+print(", ".join(f"{len(v)} {k}" for k, v in m.items()))
+PY
+}
+
+start=$SECONDS
+if [[ -f "$stamp" && $(cat "$stamp") == "$want" ]] && counts=$(check 2>/dev/null); then
+  echo "testdata up to date in $out: $counts"
+  exit 0
+fi
+
+rm -f "$stamp"
+"$py" "$root/tools/gen_testdata.py" "$out"
+counts=$(check)
+echo "$want" >"$stamp"
+echo "testdata generated in $out in $((SECONDS - start))s: $counts"

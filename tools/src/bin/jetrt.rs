@@ -1,0 +1,291 @@
+//! jetrt — run, benchmark and inspect .jrt models on this machine.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use jetrt::{Backend, DType, Model, Session, SessionOptions, TensorRef};
+use jetrt_tools::npy::{self, Array};
+use jetrt_tools::{human_bytes, peak_rss_bytes, sanitize_name};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "jetrt", version, about = "Run .jrt models (made by jetc) with fixed, preallocated memory")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Device {
+    /// The GPU when one works, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl From<Device> for Backend {
+    fn from(d: Device) -> Backend {
+        match d {
+            Device::Auto => Backend::Auto,
+            Device::Cpu => Backend::Cpu,
+            Device::Cuda => Backend::Cuda,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a model once on .npy inputs and write every output as DIR/OUTPUT.npy.
+    Run {
+        file: PathBuf,
+        /// An input: NAME=FILE.npy (repeat for each input; a single-input model also takes FILE.npy).
+        #[arg(long = "input", value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Folder for the outputs (created if needed); names have every character outside
+        /// [A-Za-z0-9_.-] replaced by `_`.
+        #[arg(long)]
+        output_dir: PathBuf,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+    },
+    /// Measure load time and latency percentiles.
+    Bench {
+        file: PathBuf,
+        /// An input: NAME=FILE.npy; without, deterministic random data is used.
+        #[arg(long = "input", value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe this machine: CPU features, kernel variant, board, GPU.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Reads the `--input` arguments into arrays in the model's input order.
+fn load_inputs(model: &Model, args: &[String]) -> Result<Vec<Array>> {
+    let inputs = model.inputs();
+    let mut given: Vec<Option<Array>> = vec![None; inputs.len()];
+    for arg in args {
+        let (index, path) = match arg.rsplit_once('=') {
+            Some((name, path)) if inputs.iter().any(|t| t.name == name) => (model.input_index(name)?, path),
+            Some((name, _)) if !Path::new(arg).exists() => {
+                let known: Vec<&str> = inputs.iter().map(|t| t.name.as_str()).collect();
+                bail!("--input {arg:?}: the model has no input named {name:?}; its inputs are {known:?}")
+            }
+            _ if inputs.len() == 1 => (0, arg.as_str()),
+            _ => bail!("--input {arg:?}: give NAME=FILE.npy (the model has {} inputs)", inputs.len()),
+        };
+        let a = npy::read(Path::new(path))?;
+        let info = &inputs[index];
+        if a.dtype != info.dtype {
+            bail!("input {:?} ({path}): the model expects {}, the file holds {}", info.name, info.dtype.numpy_name(), a.dtype.numpy_name());
+        }
+        if a.shape != info.shape {
+            bail!("input {:?} ({path}): the model expects shape {:?}, the file holds {:?}", info.name, info.shape, a.shape);
+        }
+        given[index] = Some(a);
+    }
+    let missing: Vec<String> = inputs
+        .iter()
+        .zip(&given)
+        .filter(|(_, g)| g.is_none())
+        .map(|(t, _)| format!("{} {} {:?}", t.name, t.dtype.numpy_name(), t.shape))
+        .collect();
+    if !missing.is_empty() {
+        bail!("missing input(s): {} (pass --input NAME=FILE.npy)", missing.join("; "));
+    }
+    Ok(given.into_iter().flatten().collect())
+}
+
+/// Deterministic pseudo-random inputs (xorshift; uniform in [0, 1) for
+/// floats, small non-negative integers otherwise).
+fn random_inputs(model: &Model) -> Vec<Array> {
+    let mut s: u64 = 0x853c_49e6_748f_ea9b;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    model
+        .inputs()
+        .into_iter()
+        .map(|t| {
+            let n: usize = t.shape.iter().product();
+            let data = match t.dtype {
+                DType::F32 => (0..n).flat_map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32).to_le_bytes()).collect(),
+                d => (0..n * d.size()).map(|i| if i % d.size() == 0 { (next() % 4) as u8 } else { 0 }).collect(),
+            };
+            Array { dtype: t.dtype, shape: t.shape, data }
+        })
+        .collect()
+}
+
+fn open_session(file: &Path, threads: usize, device: Device) -> Result<(Model, Session, f64)> {
+    let t0 = Instant::now();
+    let model = Model::open(file)?;
+    let session = model.session(SessionOptions { backend: device.into(), threads, ..Default::default() })?;
+    Ok((model, session, t0.elapsed().as_secs_f64() * 1e3))
+}
+
+fn set_inputs(session: &mut Session, inputs: &[Array]) -> Result<()> {
+    for (i, a) in inputs.iter().enumerate() {
+        session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Run { file, inputs, output_dir, threads, device } => {
+            let (model, mut session, _) = open_session(&file, threads, device)?;
+            let arrays = load_inputs(&model, &inputs)?;
+            set_inputs(&mut session, &arrays)?;
+            session.run_loaded()?;
+            std::fs::create_dir_all(&output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+            for (i, t) in model.outputs().into_iter().enumerate() {
+                let bytes = session.output(i).context("output missing")?;
+                let path = output_dir.join(format!("{}.npy", sanitize_name(&t.name)));
+                npy::write(&path, &Array { dtype: t.dtype, shape: t.shape.clone(), data: bytes.to_vec() })?;
+                println!("{} {} {:?} -> {}", t.name, t.dtype.numpy_name(), t.shape, path.display());
+            }
+            Ok(())
+        }
+        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json } => {
+            if iterations == 0 {
+                bail!("--iterations must be at least 1");
+            }
+            let (model, mut session, load_ms) = open_session(&file, threads, device)?;
+            let arrays = if inputs.is_empty() { random_inputs(&model) } else { load_inputs(&model, &inputs)? };
+            set_inputs(&mut session, &arrays)?;
+            let t = Instant::now();
+            session.run_loaded()?;
+            let first_run_ms = t.elapsed().as_secs_f64() * 1e3;
+            for _ in 0..warmup {
+                session.run_loaded()?;
+            }
+            let mut times = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                let t = Instant::now();
+                session.run_loaded()?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            times.sort_by(|a, b| a.total_cmp(b));
+            let (p50, p90, p99) = (percentile(&times, 50.0), percentile(&times, 90.0), percentile(&times, 99.0));
+            let rss = peak_rss_bytes();
+            if json {
+                let obj = json!({
+                    "file": file.display().to_string(),
+                    "device": session.backend().name(),
+                    "isa": session.isa().name(),
+                    "threads": session.threads(),
+                    "load_ms": load_ms,
+                    "first_run_ms": first_run_ms,
+                    "p50_ms": p50,
+                    "p90_ms": p90,
+                    "p99_ms": p99,
+                    "mean_ms": mean,
+                    "min_ms": times[0],
+                    "iterations": iterations,
+                    "warmup": warmup,
+                    "arena_bytes": model.arena_bytes(),
+                    "weights_bytes": model.weights_bytes(),
+                    "scratch_bytes": session.allocated_bytes() - model.arena_bytes(),
+                    "peak_rss_bytes": rss,
+                });
+                println!("{}", serde_json::to_string_pretty(&obj)?);
+            } else {
+                println!(
+                    "{}: {} on cpu/{} with {} threads",
+                    file.display(),
+                    model.meta("name").unwrap_or("model"),
+                    session.isa().name(),
+                    session.threads()
+                );
+                println!("  load (open + validate + session)  {load_ms:8.2} ms");
+                println!("  first run                         {first_run_ms:8.2} ms");
+                println!(
+                    "  {iterations} runs: p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, mean {mean:.2} ms, min {:.2} ms",
+                    times[0]
+                );
+                println!(
+                    "  memory: arena {}, weights {} (mapped), peak RSS {}",
+                    human_bytes(model.arena_bytes() as u64),
+                    human_bytes(model.weights_bytes() as u64),
+                    rss.map_or("unknown".into(), human_bytes)
+                );
+            }
+            Ok(())
+        }
+        Cmd::Info { json } => {
+            let board = jetrt_boards::detect(Path::new("/"));
+            let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            });
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let isa = jetrt::Isa::detect();
+            let features = jetrt::cpu_features();
+            let gpu = "none: this build has no CUDA backend (built without the `cuda` feature)";
+            if json {
+                let obj = json!({
+                    "jetrt_version": jetrt::VERSION,
+                    "format_version": format!("{}.{}", jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR),
+                    "arch": std::env::consts::ARCH,
+                    "cpu": {"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name()},
+                    "board": if board.is_jetson() { board.model.clone().unwrap_or_else(|| "jetson".into()) } else { "generic".into() },
+                    "l4t_release": board.l4t_release,
+                    "gpu": gpu,
+                });
+                println!("{}", serde_json::to_string_pretty(&obj)?);
+            } else {
+                println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR);
+                println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
+                println!("        features: {}", features.join(" "));
+                println!("        kernels:  {}", isa.name());
+                match (&board.model, board.is_jetson()) {
+                    (Some(m), true) => println!("board:  {m} (L4T {})", board.l4t_release.as_deref().unwrap_or("unknown")),
+                    _ => println!("board:  generic (not a Jetson)"),
+                }
+                println!("gpu:    {gpu}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

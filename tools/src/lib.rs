@@ -1,0 +1,53 @@
+//! Helpers shared by the `jetc` and `jetrt` command-line tools (and the
+//! end-to-end tests): `.npy` files, output file names, memory readings.
+
+pub mod npy;
+
+/// An output's file name: every character outside `[A-Za-z0-9_.-]` becomes
+/// `_` (so `gpu_0/softmax_1` → `gpu_0_softmax_1`).
+pub fn sanitize_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' }).collect()
+}
+
+/// Peak resident set size of this process (`VmHWM`), in bytes, where the OS
+/// reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `12.3 MiB` style sizes for people.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_are_sanitized() {
+        assert_eq!(sanitize_name("gpu_0/softmax_1"), "gpu_0_softmax_1");
+        assert_eq!(sanitize_name("a b:c.d-e"), "a_b_c.d-e");
+        assert_eq!(sanitize_name("ÿ"), "_");
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading and writing `.npy` arrays (through the `npyz` crate) as jetrt
+//! tensors: element type, shape and little-endian bytes.
+
+use anyhow::{bail, Context, Result};
+use jetrt::DType;
+use npyz::WriterBuilder;
+use std::path::Path;
+
+/// An array read from a `.npy` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Little-endian element bytes, C order.
+    pub data: Vec<u8>,
+}
+
+impl Array {
+    pub fn f32(shape: Vec<usize>, v: &[f32]) -> Self {
+        Array { dtype: DType::F32, shape, data: v.iter().flat_map(|x| x.to_le_bytes()).collect() }
+    }
+
+    /// The elements as f32 (`None` unless the array is float32).
+    pub fn to_f32(&self) -> Option<Vec<f32>> {
+        (self.dtype == DType::F32).then(|| self.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+}
+
+fn dtype_of(descr: &str) -> Option<DType> {
+    // The first character is the byte order, which npyz handles.
+    Some(match descr.get(1..)? {
+        "f4" => DType::F32,
+        "f8" => DType::F64,
+        "f2" => DType::F16,
+        "i8" => DType::I64,
+        "i4" => DType::I32,
+        "i2" => DType::I16,
+        "i1" => DType::I8,
+        "u8" => DType::U64,
+        "u4" => DType::U32,
+        "u2" => DType::U16,
+        "u1" => DType::U8,
+        "b1" => DType::Bool,
+        _ => return None,
+    })
+}
+
+fn le<T: Copy, const N: usize>(v: Vec<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.into_iter().flat_map(f).collect()
+}
+
+/// Reads a `.npy` file (C order; any byte order).
+pub fn read(path: &Path) -> Result<Array> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).with_context(|| format!("{} is not a valid .npy file", path.display()))?;
+    if npy.order() == npyz::Order::Fortran {
+        bail!("{}: Fortran-ordered arrays are not supported; save it with np.ascontiguousarray(a)", path.display());
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(ts) => ts.to_string(),
+        other => bail!("{}: structured element type {} is not supported", path.display(), other.descr()),
+    };
+    let dtype = dtype_of(&descr).with_context(|| format!("{}: element type {descr} is not supported", path.display()))?;
+    let ctx = || format!("cannot read the data of {}", path.display());
+    let data = match dtype {
+        DType::F32 => le(npy.into_vec::<f32>().with_context(ctx)?, f32::to_le_bytes),
+        DType::F64 => le(npy.into_vec::<f64>().with_context(ctx)?, f64::to_le_bytes),
+        DType::I64 => le(npy.into_vec::<i64>().with_context(ctx)?, i64::to_le_bytes),
+        DType::I32 => le(npy.into_vec::<i32>().with_context(ctx)?, i32::to_le_bytes),
+        DType::I16 => le(npy.into_vec::<i16>().with_context(ctx)?, i16::to_le_bytes),
+        DType::I8 => le(npy.into_vec::<i8>().with_context(ctx)?, i8::to_le_bytes),
+        DType::U64 => le(npy.into_vec::<u64>().with_context(ctx)?, u64::to_le_bytes),
+        DType::U32 => le(npy.into_vec::<u32>().with_context(ctx)?, u32::to_le_bytes),
+        DType::U16 | DType::F16 => le(npy.into_vec::<u16>().with_context(ctx)?, u16::to_le_bytes),
+        DType::U8 => npy.into_vec::<u8>().with_context(ctx)?,
+        DType::Bool => npy.into_vec::<bool>().with_context(ctx)?.into_iter().map(u8::from).collect(),
+        DType::BF16 => bail!("bfloat16 .npy files are not supported"),
+    };
+    let expected = shape.iter().product::<usize>() * dtype.size();
+    if data.len() != expected {
+        bail!("{}: holds {} bytes, its shape {shape:?} needs {expected}", path.display(), data.len());
+    }
+    Ok(Array { dtype, shape, data })
+}
+
+/// Writes `array` as a `.npy` file.
+pub fn write(path: &Path, array: &Array) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let shape: Vec<u64> = array.shape.iter().map(|&d| d as u64).collect();
+    let mut w = std::io::BufWriter::new(file);
+    macro_rules! put {
+        ($t:ty, $n:expr) => {{
+            let mut out = npyz::WriteOptions::<$t>::new().default_dtype().shape(&shape).writer(&mut w).begin_nd()?;
+            for c in array.data.chunks_exact($n) {
+                let mut b = [0u8; $n];
+                b.copy_from_slice(c);
+                out.push(&<$t>::from_le_bytes(b))?;
+            }
+            out.finish()?;
+        }};
+    }
+    match array.dtype {
+        DType::F32 => put!(f32, 4),
+        DType::F64 => put!(f64, 8),
+        DType::I64 => put!(i64, 8),
+        DType::I32 => put!(i32, 4),
+        DType::I16 => put!(i16, 2),
+        DType::I8 => put!(i8, 1),
+        DType::U64 => put!(u64, 8),
+        DType::U32 => put!(u32, 4),
+        DType::U16 => put!(u16, 2),
+        DType::U8 => put!(u8, 1),
+        DType::Bool => {
+            let mut out = npyz::WriteOptions::<bool>::new().default_dtype().shape(&shape).writer(&mut w).begin_nd()?;
+            for &b in &array.data {
+                out.push(&(b != 0))?;
+            }
+            out.finish()?;
+        }
+        other => bail!("cannot write {other:?} arrays to .npy"),
+    }
+    use std::io::Write;
+    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_round_trip() {
+        let dir = std::env::temp_dir().join(format!("jetrt-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = Array::f32(vec![2, 3], &[1.0, -2.0, 3.5, 0.0, 1e-8, f32::MAX]);
+        let p = dir.join("a.npy");
+        write(&p, &a).unwrap();
+        assert_eq!(read(&p).unwrap(), a);
+        std::fs::write(dir.join("bad.npy"), b"not numpy").unwrap();
+        assert!(read(&dir.join("bad.npy")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
