@@ -94,7 +94,9 @@ pub fn compare(output: &str, got: &[f32], want: &[f32], rtol: f64, atol: f64) ->
         let both_nan = g.is_nan() && w.is_nan();
         let d = (g - w).abs();
         if !both_nan {
-            if !(d <= atol + rtol * w.abs()) {
+            // NaN against a number fails too.
+            let within = d <= atol + rtol * w.abs();
+            if !within {
                 mismatches += 1;
             }
             if d.is_finite() {
