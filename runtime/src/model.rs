@@ -392,7 +392,17 @@ impl Session {
         let inner = &self.model.inner;
         let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
         let ctx = Ctx { isa: self.isa, par: &self.pool, scratch: &self.scratch };
-        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights)
+        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, None)
+    }
+
+    /// Like [`Session::run_loaded`], adding each step's duration in seconds
+    /// to `step_seconds[step]` (a slice of [`Model::steps`]`().len()`), for
+    /// profiling. Allocates nothing either.
+    pub fn run_profiled(&mut self, step_seconds: &mut [f64]) -> Result<()> {
+        let inner = &self.model.inner;
+        let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
+        let ctx = Ctx { isa: self.isa, par: &self.pool, scratch: &self.scratch };
+        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, Some(step_seconds))
     }
 
     /// The bytes of output `index` after a run.

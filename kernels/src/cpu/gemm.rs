@@ -160,6 +160,29 @@ impl Epilogue<'_> {
         Epilogue { alpha: 1.0, beta: 1.0, bias: Bias::None, act: Activation::None }
     }
 
+    /// Applies the epilogue in place to `row`, the columns `j..` of row `i`
+    /// of C, in loops the compiler vectorizes.
+    #[inline]
+    fn finish_row(&self, row: &mut [f32], i: usize, j: usize) {
+        if self.alpha != 1.0 {
+            row.iter_mut().for_each(|x| *x *= self.alpha);
+        }
+        let beta = self.beta;
+        match self.bias {
+            Bias::None => {}
+            Bias::Row(b) => {
+                let v = beta * b[i];
+                row.iter_mut().for_each(|x| *x += v);
+            }
+            Bias::Col(b) => {
+                let n = row.len();
+                row.iter_mut().zip(&b[j..j + n]).for_each(|(x, &v)| *x += beta * v)
+            }
+            Bias::Mat(m) => row.iter_mut().enumerate().for_each(|(x, o)| *o += beta * m.at(i, j + x)),
+        }
+        self.act.apply_slice(row);
+    }
+
     #[inline(always)]
     fn finish(&self, acc: f32, i: usize, j: usize) -> f32 {
         let v = match self.bias {
@@ -318,19 +341,13 @@ fn gemm_block(
                         // C, and tasks' rectangles are disjoint.
                         let crow = unsafe { c.slice_mut(i * ldc + j, nr_eff) };
                         let arow = &acc[r * v.nr..r * v.nr + nr_eff];
-                        match (first, last) {
-                            (true, true) => {
-                                for (x, (cc, &s)) in crow.iter_mut().zip(arow).enumerate() {
-                                    *cc = ep.finish(s, i, j + x);
-                                }
-                            }
-                            (true, false) => crow.copy_from_slice(arow),
-                            (false, false) => crow.iter_mut().zip(arow).for_each(|(cc, &s)| *cc += s),
-                            (false, true) => {
-                                for (x, (cc, &s)) in crow.iter_mut().zip(arow).enumerate() {
-                                    *cc = ep.finish(*cc + s, i, j + x);
-                                }
-                            }
+                        if first {
+                            crow.copy_from_slice(arow);
+                        } else {
+                            crow.iter_mut().zip(arow).for_each(|(cc, &s)| *cc += s);
+                        }
+                        if last {
+                            ep.finish_row(crow, i, j);
                         }
                     }
                     ir += v.mr;
@@ -624,4 +641,20 @@ mod tests {
             }
         }
     }
+}
+
+/// Peak of a variant's micro-kernel on cache-resident panels (GFLOP/s), for
+/// the probe example.
+#[doc(hidden)]
+pub fn probe_ukr_gflops(isa: Isa, kc: usize, reps: usize) -> f64 {
+    let v = variant(isa);
+    let a = vec![1.0f32; kc * v.mr];
+    let b = vec![1.0f32; kc * v.nr];
+    let mut acc = [0.0f32; MAX_TILE];
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        (v.ukr)(kc, std::hint::black_box(&a), std::hint::black_box(&b), &mut acc);
+        std::hint::black_box(&acc);
+    }
+    2.0 * (kc * v.mr * v.nr * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
 }

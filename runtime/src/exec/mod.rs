@@ -154,9 +154,11 @@ fn f32s_mut<'a>(bytes: &'a mut [u8], si: usize, op: &'static str) -> Result<&'a 
     bytemuck::try_cast_slice_mut(bytes).map_err(|e| Error::Internal { step: si, op, reason: format!("output not viewable as f32: {e:?}") })
 }
 
-/// Runs every step of `plan` over `arena`.
-pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[u8]) -> Result<()> {
+/// Runs every step of `plan` over `arena`; with `times`, adds each step's
+/// duration (seconds) to its slot.
+pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[u8], mut times: Option<&mut [f64]>) -> Result<()> {
     for (si, step) in plan.steps.iter().enumerate() {
+        let started = times.is_some().then(std::time::Instant::now);
         let outs = &plan.locs[step.outputs.clone()];
         let (reads, mut out_bytes) = arena::split(arena, weights, outs).ok_or_else(|| Error::Internal {
             step: si,
@@ -183,10 +185,15 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
                 return Err(Error::Internal { step: si, op: step.name, reason: format!("copies {} bytes into {}", x.len(), y.len()) });
             }
             y.copy_from_slice(x);
-            continue;
+        } else {
+            let y = f32s_mut(out_bytes[0], si, step.name)?;
+            run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
         }
-        let y = f32s_mut(out_bytes[0], si, step.name)?;
-        run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
+        if let (Some(t), Some(times)) = (started, times.as_deref_mut()) {
+            if let Some(slot) = times.get_mut(si) {
+                *slot += t.elapsed().as_secs_f64();
+            }
+        }
     }
     Ok(())
 }

@@ -70,6 +70,9 @@ enum Cmd {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also time every step and show where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
     /// Describe this machine: CPU features, kernel variant, board, GPU.
     Info {
@@ -152,6 +155,28 @@ fn set_inputs(session: &mut Session, inputs: &[Array]) -> Result<()> {
     Ok(())
 }
 
+/// Per-op totals and the ten slowest steps, in milliseconds per run.
+fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let total: f64 = secs.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let mut by_op = std::collections::BTreeMap::<&str, (usize, f64)>::new();
+    for (s, &t) in steps.iter().zip(secs) {
+        let e = by_op.entry(s.op).or_default();
+        e.0 += 1;
+        e.1 += t;
+    }
+    let mut ops: Vec<_> = by_op.into_iter().collect();
+    ops.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    let ops = ops.into_iter().map(|(op, (n, t))| json!({"op": op, "steps": n, "ms": t * 1e3 / runs as f64, "percent": 100.0 * t / total})).collect();
+    let mut order: Vec<usize> = (0..steps.len()).collect();
+    order.sort_by(|&a, &b| secs[b].total_cmp(&secs[a]));
+    let slow = order
+        .into_iter()
+        .take(10)
+        .map(|i| json!({"step": i, "op": steps[i].op, "ms": secs[i] * 1e3 / runs as f64, "output": steps[i].outputs.first().cloned().unwrap_or_default()}))
+        .collect();
+    (ops, slow)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -176,7 +201,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json } => {
+        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json, profile } => {
             if iterations == 0 {
                 bail!("--iterations must be at least 1");
             }
@@ -195,6 +220,16 @@ fn run(cli: Cli) -> Result<()> {
                 session.run_loaded()?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
+            let profile = if profile {
+                let steps = model.steps();
+                let mut secs = vec![0.0; steps.len()];
+                for _ in 0..iterations {
+                    session.run_profiled(&mut secs)?;
+                }
+                Some(profile_table(&steps, &secs, iterations))
+            } else {
+                None
+            };
             let mean = times.iter().sum::<f64>() / times.len() as f64;
             times.sort_by(|a, b| a.total_cmp(b));
             let (p50, p90, p99) = (percentile(&times, 50.0), percentile(&times, 90.0), percentile(&times, 99.0));
@@ -219,6 +254,10 @@ fn run(cli: Cli) -> Result<()> {
                     "scratch_bytes": session.allocated_bytes() - model.arena_bytes(),
                     "peak_rss_bytes": rss,
                 });
+                let mut obj = obj;
+                if let Some((by_op, by_step)) = &profile {
+                    obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
+                }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!(
@@ -240,6 +279,16 @@ fn run(cli: Cli) -> Result<()> {
                     human_bytes(model.weights_bytes() as u64),
                     rss.map_or("unknown".into(), human_bytes)
                 );
+                if let Some((by_op, by_step)) = &profile {
+                    println!("  time by op (mean per run):");
+                    for e in by_op {
+                        println!("    {:<18} {:>4} steps {:9.3} ms {:5.1}%", e["op"].as_str().unwrap_or(""), e["steps"], e["ms"].as_f64().unwrap_or(0.0), e["percent"].as_f64().unwrap_or(0.0));
+                    }
+                    println!("  slowest steps:");
+                    for e in by_step {
+                        println!("    #{:<4} {:<18} {:9.3} ms  -> {}", e["step"], e["op"].as_str().unwrap_or(""), e["ms"].as_f64().unwrap_or(0.0), e["output"].as_str().unwrap_or(""));
+                    }
+                }
             }
             Ok(())
         }

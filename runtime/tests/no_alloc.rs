@@ -1,0 +1,64 @@
+//! `Session::run` allocates nothing: counted through a global allocator
+//! over repeated runs, single- and multi-threaded. (Its own test binary, so
+//! no other test allocates while it counts.)
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn run_allocates_nothing() {
+    let model = jetrt::Model::from_bytes(&common::small_model().to_bytes()).unwrap();
+    let x = common::values(192, 5);
+    for threads in [1, 2, 4] {
+        let mut s = model.session(jetrt::SessionOptions { threads, ..Default::default() }).unwrap();
+        let mut probs = vec![0.0f32; 10];
+        let mut logits = vec![0.0f32; 10];
+        let mut step_seconds = vec![0.0f64; model.steps().len()];
+        // Warm up: first calls may touch lazily initialised state.
+        for _ in 0..3 {
+            s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)]).unwrap();
+        }
+        ALLOCS.store(0, Ordering::SeqCst);
+        COUNTING.store(true, Ordering::SeqCst);
+        for _ in 0..50 {
+            s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)]).unwrap();
+            s.run_profiled(&mut step_seconds).unwrap();
+        }
+        COUNTING.store(false, Ordering::SeqCst);
+        let n = ALLOCS.load(Ordering::SeqCst);
+        assert_eq!(n, 0, "{n} allocations during 100 runs with {threads} threads");
+        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
