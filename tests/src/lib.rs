@@ -2,6 +2,8 @@
 //! (tools/gen_testdata.sh), running a case through jetc and jetrt, and
 //! comparing with the onnxruntime outputs stored beside it.
 
+pub mod onnx_build;
+
 use anyhow::{bail, Context, Result};
 use jetrt::{Model, SessionOptions, TensorRef};
 use jetrt_converter::{convert, ConvertOptions};

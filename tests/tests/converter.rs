@@ -1,0 +1,146 @@
+//! The converter's contract on bad or dynamic input: clear errors naming
+//! the problem, all unsupported things listed at once, external data that
+//! cannot leave the model's folder.
+
+use jetrt_converter::{convert, parse_input_shape, ConvertError, ConvertOptions};
+use jetrt_tests::onnx_build::*;
+use jetrt_tests::{manifest, require_testdata, run_case};
+
+fn relu_model(dims: &[Dim]) -> jetrt_converter::onnx::pb::ModelProto {
+    model(vec![node("Relu", "r", &["x"], &["y"])], vec![value_info("x", dims)], vec![value_info("y", &[])], vec![], 13)
+}
+
+fn shapes(args: &[&str]) -> ConvertOptions {
+    ConvertOptions { input_shapes: args.iter().map(|a| parse_input_shape(a).unwrap()).collect(), name: None }
+}
+
+#[test]
+fn dynamic_dims_need_input_shape_and_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    save(&relu_model(&[Dim::Named("batch"), Dim::Fixed(3), Dim::Unknown]), &p);
+    let e = convert(&p, &ConvertOptions::default()).err().expect("dynamic dims must be refused");
+    let msg = e.to_string();
+    assert!(matches!(e, ConvertError::DynamicInputs { .. }), "{msg}");
+    assert!(msg.contains("\"x\"") && msg.contains("\"batch\"") && msg.contains("axis 2 is unknown") && msg.contains("--input-shape"), "{msg}");
+
+    let c = convert(&p, &shapes(&["x=2,3,5"])).unwrap();
+    assert_eq!(c.report.inputs[0].shape, vec![2, 3, 5]);
+    assert_eq!(c.report.outputs[0].shape, vec![2, 3, 5]);
+
+    // Given a shape that contradicts a static dim: both shapes named.
+    let e = convert(&p, &shapes(&["x=2,4,5"])).err().unwrap();
+    let msg = e.to_string();
+    assert!(matches!(e, ConvertError::ShapeMismatch { .. }) && msg.contains("[\"batch\", \"3\", \"?\"]") && msg.contains("[2, 4, 5]"), "{msg}");
+    // Wrong rank.
+    assert!(matches!(convert(&p, &shapes(&["x=2,3"])), Err(ConvertError::ShapeMismatch { .. })));
+    // Unknown input name: the known ones are listed.
+    let e = convert(&p, &shapes(&["y=1"])).err().unwrap();
+    assert!(matches!(&e, ConvertError::UnknownInput { known, .. } if known == &vec!["x".to_string()]), "{e}");
+}
+
+#[test]
+fn a_static_input_accepts_its_own_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    save(&relu_model(&[Dim::Fixed(1), Dim::Fixed(4)]), &p);
+    assert!(convert(&p, &shapes(&["x=1,4"])).is_ok());
+    assert!(matches!(convert(&p, &shapes(&["x=1,5"])), Err(ConvertError::ShapeMismatch { .. })));
+}
+
+#[test]
+fn input_shape_arguments_are_checked() {
+    assert_eq!(parse_input_shape("images:0=1,3,224,224").unwrap(), ("images:0".to_string(), vec![1, 3, 224, 224]));
+    assert_eq!(parse_input_shape("a=b=2").unwrap(), ("a=b".to_string(), vec![2]));
+    for bad in ["x", "=1,2", "x=1,-2", "x=1,,2", "x=one"] {
+        assert!(matches!(parse_input_shape(bad), Err(ConvertError::InputShapeArg { .. })), "{bad} accepted");
+    }
+}
+
+#[test]
+fn every_unsupported_op_is_listed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    let mut foreign = node("Attention", "attn", &["x"], &["a"]);
+    foreign.domain = Some("com.microsoft".into());
+    let m = model(
+        vec![node("Relu", "r", &["x"], &["h"]), node("NonMaxSuppression", "nms", &["h"], &["n"]), node("Einsum", "e", &["n"], &["y"]), foreign],
+        vec![value_info("x", &[Dim::Fixed(1), Dim::Fixed(4)])],
+        vec![value_info("y", &[]), value_info("a", &[])],
+        vec![],
+        17,
+    );
+    save(&m, &p);
+    let e = convert(&p, &ConvertOptions::default()).err().unwrap();
+    let msg = e.to_string();
+    match &e {
+        ConvertError::Unsupported { items } => assert_eq!(items.len(), 3, "{msg}"),
+        other => panic!("{other}"),
+    }
+    for part in ["\"nms\" (NonMaxSuppression)", "\"e\" (Einsum)", "\"attn\" (com.microsoft::Attention)"] {
+        assert!(msg.contains(part), "{part} missing from: {msg}");
+    }
+}
+
+#[test]
+fn shape_errors_name_the_node_and_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    let m = model(
+        vec![node("Add", "add_bad", &["x", "w"], &["y"])],
+        vec![value_info("x", &[Dim::Fixed(2), Dim::Fixed(3)])],
+        vec![value_info("y", &[])],
+        vec![tensor("w", &[4], &[1.0, 2.0, 3.0, 4.0])],
+        13,
+    );
+    save(&m, &p);
+    let e = convert(&p, &ConvertOptions::default()).err().unwrap();
+    let msg = e.to_string();
+    assert!(matches!(e, ConvertError::Node { .. }) && msg.contains("add_bad") && msg.contains("Add") && msg.contains("do not broadcast"), "{msg}");
+}
+
+#[test]
+fn malformed_onnx_files_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.onnx");
+    for bytes in [&b""[..], b"\x08", b"\xff\xff\xff\xff\xff\xff", b"this is not a protobuf at all"] {
+        std::fs::write(&p, bytes).unwrap();
+        let e = convert(&p, &ConvertOptions::default()).err().unwrap();
+        assert!(matches!(e, ConvertError::Decode { .. }), "{bytes:?}: {e}");
+    }
+    // A valid model cut in half.
+    let good = dir.path().join("good.onnx");
+    save(&relu_model(&[Dim::Fixed(1), Dim::Fixed(4)]), &good);
+    let b = std::fs::read(&good).unwrap();
+    std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+    assert!(matches!(convert(&p, &ConvertOptions::default()), Err(ConvertError::Decode { .. })));
+    assert!(matches!(convert(&dir.path().join("missing.onnx"), &ConvertOptions::default()), Err(ConvertError::Io { .. })));
+    // A node reading a tensor nobody produces.
+    let m = model(vec![node("Relu", "r", &["ghost"], &["y"])], vec![value_info("x", &[Dim::Fixed(1)])], vec![value_info("y", &[])], vec![], 13);
+    save(&m, &p);
+    let e = convert(&p, &ConvertOptions::default()).err().unwrap();
+    assert!(e.to_string().contains("ghost"), "{e}");
+}
+
+#[test]
+fn external_data_loads_and_cannot_escape_the_model_folder() {
+    let Some(dir) = require_testdata("external_data") else { return };
+    let m = manifest(&dir);
+    assert!(!m.external.is_empty() && m.external_bad.len() >= 3);
+    for case in &m.external {
+        for c in run_case(&dir.join(case), 1).unwrap() {
+            assert_eq!(c.mismatches, 0, "{case}: {c:?}");
+        }
+    }
+    for bad in &m.external_bad {
+        let e = convert(&dir.join(&bad.path), &ConvertOptions::default()).err().unwrap_or_else(|| panic!("{} was accepted", bad.path));
+        let msg = e.to_string();
+        assert!(matches!(e, ConvertError::ExternalData { .. }), "{}: {msg}", bad.path);
+        let expected = match bad.expect.as_str() {
+            "escape" => msg.contains("refused"),
+            "missing" => msg.contains("cannot open"),
+            other => panic!("unknown expectation {other}"),
+        };
+        assert!(expected, "{} ({}): {msg}", bad.path, bad.expect);
+    }
+}

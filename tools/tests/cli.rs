@@ -1,0 +1,145 @@
+//! The command-line contract of jetc and jetrt, on the example model the
+//! repository ships (examples/digits, a small trained CNN).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn jetc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jetc")).args(args).output().expect("jetc runs")
+}
+
+fn jetrt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jetrt")).args(args).output().expect("jetrt runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "failed: {}", text(&o));
+    o
+}
+
+fn fails(o: Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "expected exit code 1: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let error = err.split_once("error: ").map(|(_, e)| e).unwrap_or_default();
+    assert!(error.contains(needle), "stderr has no `error: ...{needle}...`: {err}");
+}
+
+fn example(f: &str) -> String {
+    root().join("examples/digits").join(f).display().to_string()
+}
+
+/// Converts the digits model into `dir`.
+fn converted(dir: &Path) -> String {
+    let out = dir.join("digits.jrt").display().to_string();
+    ok(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,1,8,8"]));
+    out
+}
+
+#[test]
+fn help_on_every_command() {
+    for args in [&["--help"][..], &["convert", "--help"], &["inspect", "--help"]] {
+        let o = ok(jetc(args));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+    }
+    for args in [&["--help"][..], &["run", "--help"], &["bench", "--help"], &["info", "--help"]] {
+        let o = ok(jetrt(args));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+    }
+    assert_eq!(jetc(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn convert_needs_the_dynamic_batch_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.jrt").display().to_string();
+    fails(jetc(&["convert", &example("model.onnx"), "-o", &out]), "--input-shape");
+    assert!(!Path::new(&out).exists(), "a failed conversion left a file");
+    fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,2,8,8"]), "static shape");
+    fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "img=1,1,8,8"]), "not an input of the model");
+    fails(jetc(&["convert", &example("nope.onnx"), "-o", &out]), "cannot read");
+}
+
+#[test]
+fn convert_inspect_run_classify_the_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let o = ok(jetc(&["inspect", &jrt, "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["inputs", "outputs", "ops", "weights_bytes", "arena_bytes", "intermediate_bytes"] {
+        assert!(v.get(key).is_some(), "inspect --json lacks {key}: {v}");
+    }
+    assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 1, 8, 8]));
+    assert!(v["arena_bytes"].as_u64().unwrap() <= v["intermediate_bytes"].as_u64().unwrap());
+    let human = String::from_utf8_lossy(&ok(jetc(&["inspect", &jrt])).stdout).into_owned();
+    assert!(human.contains("arena") && human.contains("intermediates"), "{human}");
+
+    // The README's labels: 8, 5, 3.
+    for (k, label) in [(0, 8), (1, 5), (2, 3)] {
+        let out = dir.path().join(format!("out{k}"));
+        let input = format!("image={}", example(&format!("digit_{k}.npy")));
+        ok(jetrt(&["run", &jrt, "--input", &input, "--output-dir", out.to_str().unwrap()]));
+        let probs = jetrt_tools::npy::read(&out.join("probabilities.npy")).unwrap().to_f32().unwrap();
+        let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(best, label, "digit_{k}: {probs:?}");
+        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn run_refuses_wrong_inputs_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let out = dir.path().join("out").display().to_string();
+    fails(jetrt(&["run", &jrt, "--output-dir", &out]), "missing input(s): image float32 [1, 1, 8, 8]");
+    let wrong = dir.path().join("wrong.npy");
+    jetrt_tools::npy::write(&wrong, &jetrt_tools::npy::Array::f32(vec![1, 8, 8], &[0.0; 64])).unwrap();
+    fails(jetrt(&["run", &jrt, "--input", &format!("image={}", wrong.display()), "--output-dir", &out]), "expects shape [1, 1, 8, 8]");
+    let ints = dir.path().join("ints.npy");
+    let a = jetrt_tools::npy::Array { dtype: jetrt::DType::I64, shape: vec![1, 1, 8, 8], data: vec![0; 512] };
+    jetrt_tools::npy::write(&ints, &a).unwrap();
+    fails(jetrt(&["run", &jrt, "--input", &format!("image={}", ints.display()), "--output-dir", &out]), "expects float32");
+    fails(jetrt(&["run", &jrt, "--input", &format!("pixels={}", ints.display()), "--output-dir", &out]), "no input named \"pixels\"");
+    fails(jetrt(&["run", &jrt, "--input", &example("digit_0.npy"), "--output-dir", &out, "--device", "cuda"]), "cuda");
+    // A corrupted file.
+    let mut b = std::fs::read(&jrt).unwrap();
+    let n = b.len();
+    b[n - 10] ^= 0xff;
+    let bad = dir.path().join("bad.jrt");
+    std::fs::write(&bad, b).unwrap();
+    fails(jetrt(&["run", bad.to_str().unwrap(), "--input", &example("digit_0.npy"), "--output-dir", &out]), "checksum mismatch");
+}
+
+#[test]
+fn bench_reports_the_documented_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let o = ok(jetrt(&["bench", &jrt, "--iterations", "5", "--warmup", "1", "--threads", "2", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "iterations", "arena_bytes", "weights_bytes", "peak_rss_bytes"] {
+        assert!(v.get(key).is_some(), "bench --json lacks {key}: {v}");
+    }
+    assert_eq!(v["iterations"], 5);
+    assert!(v["p50_ms"].as_f64().unwrap() <= v["p99_ms"].as_f64().unwrap());
+    let o = ok(jetrt(&["bench", &jrt, "--iterations", "3", "--input", &format!("image={}", example("digit_1.npy")), "--profile"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("time by op"));
+    fails(jetrt(&["bench", &jrt, "--iterations", "0"]), "at least 1");
+}
+
+#[test]
+fn info_describes_the_machine() {
+    let o = ok(jetrt(&["info", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["cpu", "board", "gpu", "l4t_release"] {
+        assert!(v.get(key).is_some(), "info --json lacks {key}: {v}");
+    }
+    assert!(v["cpu"]["features"].is_array());
+    ok(jetrt(&["info"]));
+}
