@@ -14,7 +14,15 @@ fn main() {
         println!("{} ukr peak: {:.1} GFLOP/s", isa.name(), jetrt_kernels::cpu::gemm::probe_ukr_gflops(isa, 256, 200_000));
         let t = std::time::Instant::now();
         for _ in 0..reps {
-            gemm(isa, &Serial, &scratch, MatRef::row_major(&av, m, k), BSource::Mat(MatRef::row_major(&bv, k, n)), &Epilogue::plain(), &mut c);
+            gemm(
+                isa,
+                &Serial,
+                &scratch,
+                MatRef::row_major(&av, m, k),
+                BSource::Mat(MatRef::row_major(&bv, k, n)),
+                &Epilogue::plain(),
+                &mut c,
+            );
         }
         let s = t.elapsed().as_secs_f64() / reps as f64;
         println!("{}: {m}x{k}x{n}: {:.3} ms, {:.1} GFLOP/s", isa.name(), s * 1e3, 2.0 * (m * k * n) as f64 / s / 1e9);

@@ -22,13 +22,13 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    /// Allocates `bytes` (zeroed); a failed allocation is an error, not an
+    /// Allocates `bytes`, zeroed by the allocator (fresh pages from the OS
+    /// are not touched until used); a failed allocation is an error, not an
     /// abort.
     pub fn new(bytes: usize) -> Result<Self> {
         let n = bytes.div_ceil(64);
-        let mut blocks = Vec::new();
-        blocks.try_reserve_exact(n).map_err(|_| Error::Options(format!("cannot allocate an arena of {bytes} bytes: out of memory")))?;
-        blocks.resize(n, Block([0; 64]));
+        let blocks = bytemuck::allocation::try_zeroed_vec::<Block>(n)
+            .map_err(|_| Error::Options(format!("cannot allocate an arena of {bytes} bytes: out of memory")))?;
         Ok(Arena { blocks, len: bytes })
     }
 

@@ -393,7 +393,7 @@ impl Op {
     pub fn scratch_floats(&self, inputs: &[Meta]) -> usize {
         match self {
             Op::Conv2d(c) => conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
-            Op::Gemm(_) => gemm::scratch_floats(),
+            Op::Gemm(g) => gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
             _ => 0,
         }
     }

@@ -22,7 +22,8 @@ fn the_small_model_is_valid_and_runs() {
     let x = values(192, 9);
     let mut probs = vec![0.0f32; 10];
     let mut logits = vec![0.0f32; 10];
-    s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)]).unwrap();
+    s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)])
+        .unwrap();
     let sum: f32 = probs.iter().sum();
     assert!((sum - 1.0).abs() < 1e-5, "softmax sums to {sum}");
     assert!(logits.iter().any(|&v| v != 0.0));
@@ -253,7 +254,9 @@ fn wrong_inputs_at_run_time() {
     let x = values(192, 1);
     let mut p = vec![0.0f32; 10];
     let mut l = vec![0.0f32; 10];
-    let e = s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 7], &x[..168])], &mut [jetrt::TensorMut::f32(&mut p), jetrt::TensorMut::f32(&mut l)]).unwrap_err();
+    let e = s
+        .run(&[jetrt::TensorRef::f32(&[1, 3, 8, 7], &x[..168])], &mut [jetrt::TensorMut::f32(&mut p), jetrt::TensorMut::f32(&mut l)])
+        .unwrap_err();
     assert!(matches!(&e, Error::InputShape { name, .. } if name == "x"), "{e}");
     let e = s.run(&[], &mut []).unwrap_err();
     assert!(matches!(e, Error::InputCount { expected: 1, found: 0 }));
@@ -263,7 +266,9 @@ fn wrong_inputs_at_run_time() {
     let e = s.set_input(0, jetrt::TensorRef { dtype: jetrt::DType::F32, shape: &[1, 3, 8, 8], data: &bytes }).unwrap_err();
     assert!(matches!(e, Error::InputLength { .. }));
     let mut small = vec![0.0f32; 3];
-    let e = s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut small), jetrt::TensorMut::f32(&mut l)]).unwrap_err();
+    let e = s
+        .run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut small), jetrt::TensorMut::f32(&mut l)])
+        .unwrap_err();
     assert!(matches!(e, Error::OutputBuffer { .. }));
     assert!(matches!(m.input_index("nope"), Err(Error::UnknownInput { .. })));
 }

@@ -48,12 +48,20 @@ fn run_allocates_nothing() {
         let mut step_seconds = vec![0.0f64; model.steps().len()];
         // Warm up: first calls may touch lazily initialised state.
         for _ in 0..3 {
-            s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)]).unwrap();
+            s.run(
+                &[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)],
+                &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)],
+            )
+            .unwrap();
         }
         ALLOCS.store(0, Ordering::SeqCst);
         COUNTING.store(true, Ordering::SeqCst);
         for _ in 0..50 {
-            s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)]).unwrap();
+            s.run(
+                &[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)],
+                &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)],
+            )
+            .unwrap();
             s.run_profiled(&mut step_seconds).unwrap();
         }
         COUNTING.store(false, Ordering::SeqCst);

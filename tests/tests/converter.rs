@@ -22,7 +22,10 @@ fn dynamic_dims_need_input_shape_and_are_named() {
     let e = convert(&p, &ConvertOptions::default()).err().expect("dynamic dims must be refused");
     let msg = e.to_string();
     assert!(matches!(e, ConvertError::DynamicInputs { .. }), "{msg}");
-    assert!(msg.contains("\"x\"") && msg.contains("\"batch\"") && msg.contains("axis 2 is unknown") && msg.contains("--input-shape"), "{msg}");
+    assert!(
+        msg.contains("\"x\"") && msg.contains("\"batch\"") && msg.contains("axis 2 is unknown") && msg.contains("--input-shape"),
+        "{msg}"
+    );
 
     let c = convert(&p, &shapes(&["x=2,3,5"])).unwrap();
     assert_eq!(c.report.inputs[0].shape, vec![2, 3, 5]);
@@ -31,7 +34,10 @@ fn dynamic_dims_need_input_shape_and_are_named() {
     // Given a shape that contradicts a static dim: both shapes named.
     let e = convert(&p, &shapes(&["x=2,4,5"])).err().unwrap();
     let msg = e.to_string();
-    assert!(matches!(e, ConvertError::ShapeMismatch { .. }) && msg.contains("[\"batch\", \"3\", \"?\"]") && msg.contains("[2, 4, 5]"), "{msg}");
+    assert!(
+        matches!(e, ConvertError::ShapeMismatch { .. }) && msg.contains("[\"batch\", \"3\", \"?\"]") && msg.contains("[2, 4, 5]"),
+        "{msg}"
+    );
     // Wrong rank.
     assert!(matches!(convert(&p, &shapes(&["x=2,3"])), Err(ConvertError::ShapeMismatch { .. })));
     // Unknown input name: the known ones are listed.
@@ -64,7 +70,12 @@ fn every_unsupported_op_is_listed_at_once() {
     let mut foreign = node("Attention", "attn", &["x"], &["a"]);
     foreign.domain = Some("com.microsoft".into());
     let m = model(
-        vec![node("Relu", "r", &["x"], &["h"]), node("NonMaxSuppression", "nms", &["h"], &["n"]), node("Einsum", "e", &["n"], &["y"]), foreign],
+        vec![
+            node("Relu", "r", &["x"], &["h"]),
+            node("NonMaxSuppression", "nms", &["h"], &["n"]),
+            node("Einsum", "e", &["n"], &["y"]),
+            foreign,
+        ],
         vec![value_info("x", &[Dim::Fixed(1), Dim::Fixed(4)])],
         vec![value_info("y", &[]), value_info("a", &[])],
         vec![],
@@ -96,7 +107,10 @@ fn shape_errors_name_the_node_and_op() {
     save(&m, &p);
     let e = convert(&p, &ConvertOptions::default()).err().unwrap();
     let msg = e.to_string();
-    assert!(matches!(e, ConvertError::Node { .. }) && msg.contains("add_bad") && msg.contains("Add") && msg.contains("do not broadcast"), "{msg}");
+    assert!(
+        matches!(e, ConvertError::Node { .. }) && msg.contains("add_bad") && msg.contains("Add") && msg.contains("do not broadcast"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -116,7 +130,8 @@ fn malformed_onnx_files_are_refused_clearly() {
     assert!(matches!(convert(&p, &ConvertOptions::default()), Err(ConvertError::Decode { .. })));
     assert!(matches!(convert(&dir.path().join("missing.onnx"), &ConvertOptions::default()), Err(ConvertError::Io { .. })));
     // A node reading a tensor nobody produces.
-    let m = model(vec![node("Relu", "r", &["ghost"], &["y"])], vec![value_info("x", &[Dim::Fixed(1)])], vec![value_info("y", &[])], vec![], 13);
+    let m =
+        model(vec![node("Relu", "r", &["ghost"], &["y"])], vec![value_info("x", &[Dim::Fixed(1)])], vec![value_info("y", &[])], vec![], 13);
     save(&m, &p);
     let e = convert(&p, &ConvertOptions::default()).err().unwrap();
     assert!(e.to_string().contains("ghost"), "{e}");

@@ -123,7 +123,9 @@ fn bench_reports_the_documented_json() {
     let jrt = converted(dir.path());
     let o = ok(jetrt(&["bench", &jrt, "--iterations", "5", "--warmup", "1", "--threads", "2", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for key in ["load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "iterations", "arena_bytes", "weights_bytes", "peak_rss_bytes"] {
+    for key in
+        ["load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "iterations", "arena_bytes", "weights_bytes", "peak_rss_bytes"]
+    {
         assert!(v.get(key).is_some(), "bench --json lacks {key}: {v}");
     }
     assert_eq!(v["iterations"], 5);

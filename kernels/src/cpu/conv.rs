@@ -77,10 +77,10 @@ impl Conv2dShape {
     /// Scratch floats per worker this convolution needs.
     pub fn scratch_floats(&self) -> usize {
         if self.is_depthwise() {
-            0
-        } else {
-            gemm::scratch_floats()
+            return 0;
         }
+        let g = self.groups.max(1);
+        gemm::scratch_floats_for(self.out_channels / g, (self.in_channels / g) * self.kernel_h * self.kernel_w, self.out_h * self.out_w)
     }
 
     /// Multiply-accumulates per image, for cost reports.

@@ -222,14 +222,24 @@ pub(crate) fn variant(isa: Isa) -> &'static Variant {
     }
 }
 
-fn variant_scratch(v: &Variant) -> usize {
-    v.mc * v.kc + v.kc * v.nc
+/// Packing floats a variant needs for an `m × k × n` problem: one A block
+/// (at most `mc × kc`) and one B block (at most `kc × nc`), rounded up to
+/// whole panels.
+fn variant_scratch(v: &Variant, m: usize, k: usize, n: usize) -> usize {
+    let kc = v.kc.min(k);
+    m.min(v.mc).next_multiple_of(v.mr) * kc + kc * n.min(v.nc).next_multiple_of(v.nr)
 }
 
-/// Scratch floats per worker that [`gemm`] needs for any problem size on any
-/// variant of this build.
+/// Scratch floats per worker that [`gemm`] needs for an `m × k × n` problem
+/// on any variant of this build (the plan is validated before the session
+/// picks its variant, so it is sized for all).
+pub fn scratch_floats_for(m: usize, k: usize, n: usize) -> usize {
+    Isa::ALL.iter().map(|&isa| variant_scratch(variant(isa), m, k, n)).max().unwrap_or(0)
+}
+
+/// Scratch floats per worker that [`gemm`] needs for any problem size.
 pub fn scratch_floats() -> usize {
-    Isa::ALL.iter().map(|&isa| variant_scratch(variant(isa))).max().unwrap_or(0)
+    scratch_floats_for(usize::MAX, usize::MAX, usize::MAX)
 }
 
 /// Rows of C up to which the small-m path (dot products / axpy over B,
@@ -264,7 +274,7 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
             }
         }
     }
-    assert!(scratch.floats_per_worker() >= variant_scratch(v) && scratch.workers() >= par.workers(), "gemm: scratch too small");
+    assert!(scratch.floats_per_worker() >= variant_scratch(v, m, k, n) && scratch.workers() >= par.workers(), "gemm: scratch too small");
 
     // Split C into tasks: blocks of columns, and if there are too few of
     // them to keep every worker busy, chunks of rows as well.
@@ -313,7 +323,8 @@ fn gemm_block(
     buf: &mut [f32],
 ) {
     let k = a.cols;
-    let (pa, pb) = buf.split_at_mut(v.mc * v.kc);
+    let a_block = (rows.1 - rows.0).min(v.mc).next_multiple_of(v.mr) * v.kc.min(k);
+    let (pa, pb) = buf.split_at_mut(a_block);
     let ncb = cols.1 - cols.0;
     let mut acc = [0.0f32; MAX_TILE];
     let mut k0 = 0;
@@ -547,6 +558,22 @@ pub(crate) fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Peak of a variant's micro-kernel on cache-resident panels (GFLOP/s), for
+/// the probe example.
+#[doc(hidden)]
+pub fn probe_ukr_gflops(isa: Isa, kc: usize, reps: usize) -> f64 {
+    let v = variant(isa);
+    let a = vec![1.0f32; kc * v.mr];
+    let b = vec![1.0f32; kc * v.nr];
+    let mut acc = [0.0f32; MAX_TILE];
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        (v.ukr)(kc, std::hint::black_box(&a), std::hint::black_box(&b), &mut acc);
+        std::hint::black_box(&acc);
+    }
+    2.0 * (kc * v.mr * v.nr * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,7 +617,7 @@ mod tests {
             _ => Bias::Mat(MatRef { data: &biasv, rows: m, cols: n, rs: n, cs: 1 }),
         };
         let ep = Epilogue { alpha: 0.75, beta: 1.5, bias, act: Activation::Relu };
-        let scratch = Scratch::new(par.workers(), scratch_floats());
+        let scratch = Scratch::new(par.workers(), scratch_floats_for(m, k, n));
         let mut got = vec![f32::NAN; m * n];
         gemm(isa, par, &scratch, a, BSource::Mat(b), &ep, &mut got);
         let mut want = vec![0.0; m * n];
@@ -641,20 +668,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Peak of a variant's micro-kernel on cache-resident panels (GFLOP/s), for
-/// the probe example.
-#[doc(hidden)]
-pub fn probe_ukr_gflops(isa: Isa, kc: usize, reps: usize) -> f64 {
-    let v = variant(isa);
-    let a = vec![1.0f32; kc * v.mr];
-    let b = vec![1.0f32; kc * v.nr];
-    let mut acc = [0.0f32; MAX_TILE];
-    let t = std::time::Instant::now();
-    for _ in 0..reps {
-        (v.ukr)(kc, std::hint::black_box(&a), std::hint::black_box(&b), &mut acc);
-        std::hint::black_box(&acc);
-    }
-    2.0 * (kc * v.mr * v.nr * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
 }

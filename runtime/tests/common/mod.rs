@@ -107,7 +107,7 @@ fn xxh3(b: &[u8]) -> u64 {
 
 /// Recomputes every checksum (sections, table, header) and the header's file
 /// length, so that tampering reaches the deeper checks.
-pub fn reseal(b: &mut Vec<u8>) {
+pub fn reseal(b: &mut [u8]) {
     let len = b.len() as u64;
     b[24..32].copy_from_slice(&len.to_le_bytes());
     for e in table(b) {

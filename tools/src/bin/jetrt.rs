@@ -155,6 +155,22 @@ fn set_inputs(session: &mut Session, inputs: &[Array]) -> Result<()> {
     Ok(())
 }
 
+/// A glance at an output: its values when there are a few, its top class
+/// when it looks like a classifier's scores.
+fn summary(a: &Array) -> String {
+    let Some(v) = a.to_f32() else { return String::new() };
+    let rows = a.shape.iter().rev().skip(1).product::<usize>();
+    if v.len() <= 8 {
+        return format!("  {v:?}");
+    }
+    if rows == 1 {
+        if let Some((i, x)) = v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
+            return format!("  (argmax {i}, value {x:.4})");
+        }
+    }
+    String::new()
+}
+
 /// Per-op totals and the ten slowest steps, in milliseconds per run.
 fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let total: f64 = secs.iter().sum::<f64>().max(f64::MIN_POSITIVE);
@@ -166,7 +182,10 @@ fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<s
     }
     let mut ops: Vec<_> = by_op.into_iter().collect();
     ops.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
-    let ops = ops.into_iter().map(|(op, (n, t))| json!({"op": op, "steps": n, "ms": t * 1e3 / runs as f64, "percent": 100.0 * t / total})).collect();
+    let ops = ops
+        .into_iter()
+        .map(|(op, (n, t))| json!({"op": op, "steps": n, "ms": t * 1e3 / runs as f64, "percent": 100.0 * t / total}))
+        .collect();
     let mut order: Vec<usize> = (0..steps.len()).collect();
     order.sort_by(|&a, &b| secs[b].total_cmp(&secs[a]));
     let slow = order
@@ -196,8 +215,9 @@ fn run(cli: Cli) -> Result<()> {
             for (i, t) in model.outputs().into_iter().enumerate() {
                 let bytes = session.output(i).context("output missing")?;
                 let path = output_dir.join(format!("{}.npy", sanitize_name(&t.name)));
-                npy::write(&path, &Array { dtype: t.dtype, shape: t.shape.clone(), data: bytes.to_vec() })?;
-                println!("{} {} {:?} -> {}", t.name, t.dtype.numpy_name(), t.shape, path.display());
+                let array = Array { dtype: t.dtype, shape: t.shape.clone(), data: bytes.to_vec() };
+                npy::write(&path, &array)?;
+                println!("{} {} {:?} -> {}{}", t.name, t.dtype.numpy_name(), t.shape, path.display(), summary(&array));
             }
             Ok(())
         }
@@ -282,11 +302,23 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some((by_op, by_step)) = &profile {
                     println!("  time by op (mean per run):");
                     for e in by_op {
-                        println!("    {:<18} {:>4} steps {:9.3} ms {:5.1}%", e["op"].as_str().unwrap_or(""), e["steps"], e["ms"].as_f64().unwrap_or(0.0), e["percent"].as_f64().unwrap_or(0.0));
+                        println!(
+                            "    {:<18} {:>4} steps {:9.3} ms {:5.1}%",
+                            e["op"].as_str().unwrap_or(""),
+                            e["steps"],
+                            e["ms"].as_f64().unwrap_or(0.0),
+                            e["percent"].as_f64().unwrap_or(0.0)
+                        );
                     }
                     println!("  slowest steps:");
                     for e in by_step {
-                        println!("    #{:<4} {:<18} {:9.3} ms  -> {}", e["step"], e["op"].as_str().unwrap_or(""), e["ms"].as_f64().unwrap_or(0.0), e["output"].as_str().unwrap_or(""));
+                        println!(
+                            "    #{:<4} {:<18} {:9.3} ms  -> {}",
+                            e["step"],
+                            e["op"].as_str().unwrap_or(""),
+                            e["ms"].as_f64().unwrap_or(0.0),
+                            e["output"].as_str().unwrap_or("")
+                        );
                     }
                 }
             }

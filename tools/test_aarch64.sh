@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Build the jetrt-kernels and jetrt crates for aarch64 (Jetson) and run their
+# tests (unit, integration, doc) under qemu user-mode emulation.
+#
+#   tools/test_aarch64.sh [CARGO TEST ARGS...]    e.g.  -- --test-threads 2
+#
+# Installs what it needs on a Debian (12) x86-64 machine:
+#   - the Rust target aarch64-unknown-linux-gnu (rustup target add)
+#   - gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user (apt-get)
+# and configures cargo through environment variables only (a linker or runner
+# already set in the environment is kept):
+#   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+#   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
+# `-cpu max` makes qemu emulate (and advertise in AT_HWCAP) every feature it
+# implements, dotprod, i8mm, fp16, bf16, sve... included, so the kernels'
+# run-time feature probes see a recent core; JETRT_QEMU_CPU overrides the
+# model (e.g. JETRT_QEMU_CPU=cortex-a57, the core of a Jetson Nano/TX2).
+#
+# When something cannot be installed: under CI=true it fails, naming what is
+# missing; otherwise it prints a loud "*** SKIPPED aarch64 tests ***" line and
+# exits 0. Progress goes to stderr; the last line on stdout is a summary.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+start=$SECONDS
+target=aarch64-unknown-linux-gnu
+sysroot=/usr/aarch64-linux-gnu
+qemu_cpu=${JETRT_QEMU_CPU:-max}
+
+say() { printf '[test_aarch64] %s\n' "$*" >&2; }
+missing() {
+    if [[ ${CI:-} == true ]]; then
+        printf '[test_aarch64] ERROR: aarch64 tests cannot run: %s\n' "$*" >&2
+        echo "aarch64: FAILED, missing: $*"
+        exit 1
+    fi
+    printf '\n*** SKIPPED aarch64 tests: %s ***\n\n' "$*" >&2
+    echo "*** SKIPPED aarch64 tests: $* ***"
+    exit 0
+}
+
+# --- Rust target ------------------------------------------------------------
+have_target() {
+    local libdir
+    libdir=$(rustc --print target-libdir --target "$target" 2>/dev/null) || return 1
+    compgen -G "$libdir/libstd-*.rlib" >/dev/null
+}
+command -v cargo >/dev/null && command -v rustc >/dev/null || missing "cargo/rustc not found on PATH"
+if ! have_target; then
+    command -v rustup >/dev/null || missing "Rust target $target (no rustup to add it)"
+    say "rustup target add $target"
+    rustup target add "$target" >&2 || missing "Rust target $target (rustup target add failed)"
+    have_target || missing "Rust target $target (installed, but rustc does not find its std)"
+fi
+
+# --- Debian packages --------------------------------------------------------
+pkgs=()
+command -v aarch64-linux-gnu-gcc >/dev/null || pkgs+=(gcc-aarch64-linux-gnu)
+[[ -e $sysroot/lib/libc.so && -e $sysroot/include/stdio.h ]] || pkgs+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null || pkgs+=(qemu-user)
+if ((${#pkgs[@]})); then
+    if ((EUID == 0)); then
+        sudo=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo=(sudo -n)
+    else
+        missing "${pkgs[*]} (not root and no password-less sudo to apt-get install them)"
+    fi
+    command -v apt-get >/dev/null || missing "${pkgs[*]} (no apt-get to install them)"
+    apt_install() {
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${pkgs[@]}" >&2
+    }
+    say "apt-get install ${pkgs[*]}"
+    if ! apt_install; then
+        say "apt-get install failed; apt-get update and retry"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+        apt_install || missing "${pkgs[*]} (apt-get install failed)"
+    fi
+fi
+still=()
+command -v aarch64-linux-gnu-gcc >/dev/null || still+=("aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)")
+[[ -e $sysroot/lib/libc.so ]] || still+=("$sysroot (libc6-dev-arm64-cross)")
+command -v qemu-aarch64 >/dev/null || still+=("qemu-aarch64 (qemu-user)")
+((${#still[@]} == 0)) || missing "${still[*]} not found after installing"
+
+# --- cargo configuration (environment only) ---------------------------------
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER:-qemu-aarch64 -cpu $qemu_cpu -L $sysroot}
+# For crates with build scripts that compile C (cc crate).
+export CC_aarch64_unknown_linux_gnu=${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}
+export AR_aarch64_unknown_linux_gnu=${AR_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-ar}
+say "linker: $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"
+say "runner: $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER ($(qemu-aarch64 --version | head -n1))"
+
+# Keep going past a failing test binary so one run reports every failure,
+# unless the caller already chose.
+fail_fast=(--no-fail-fast)
+for a in "$@"; do
+    [[ $a == -- ]] && break
+    [[ $a == --no-fail-fast ]] && fail_fast=()
+done
+
+# --- build and test ---------------------------------------------------------
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+say "cargo test -p jetrt-kernels -p jetrt --target $target ${fail_fast[*]} $*"
+rc=0
+cargo test -p jetrt-kernels -p jetrt --target "$target" "${fail_fast[@]}" "$@" 2>&1 | tee "$log" >&2 || rc=$?
+
+# Sum the "test result:" lines of every test binary and doc-test run.
+read -r passed failed ignored suites < <(awk '
+    /^test result: / {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed;?$/)  p += $i
+            if ($(i + 1) ~ /^failed;?$/)  f += $i
+            if ($(i + 1) ~ /^ignored;?$/) g += $i
+        }
+        s++
+    }
+    END { printf "%d %d %d %d\n", p, f, g, s }' "$log")
+secs=$((SECONDS - start))
+if ((rc != 0)); then
+    echo "aarch64: FAILED (cargo test exit $rc): $passed passed, $failed failed under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"
+    exit "$rc"
+fi
+if ((suites == 0)); then
+    echo "aarch64: FAILED: cargo test ran no test binary under qemu-aarch64"
+    exit 1
+fi
+echo "aarch64: $passed tests passed ($ignored ignored, $suites suites) under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"
