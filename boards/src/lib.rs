@@ -41,6 +41,37 @@ pub fn parse_tegra_release(text: &str) -> Option<String> {
     Some(format!("{major}.{rev}"))
 }
 
+/// An NVIDIA GPU seen through the driver's files (not through CUDA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuPresence {
+    /// e.g. "NVIDIA H100 80GB HBM3", or "integrated (Tegra)".
+    pub model: String,
+    /// CPU and GPU share DRAM (Jetson).
+    pub integrated: bool,
+}
+
+/// Looks for an NVIDIA GPU under `root`: a discrete one in
+/// `/proc/driver/nvidia/gpus/*/information`, an integrated one on a Jetson
+/// (the board is a Tegra and `/dev/nvhost-ctrl-gpu` or `/dev/nvgpu` exists).
+pub fn gpu_presence(root: &Path, board: &BoardInfo) -> Vec<GpuPresence> {
+    let mut out = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir(root.join("proc/driver/nvidia/gpus")) {
+        let mut paths: Vec<_> = dirs.flatten().map(|d| d.path()).collect();
+        paths.sort();
+        for d in paths {
+            let info = std::fs::read_to_string(d.join("information")).unwrap_or_default();
+            let model =
+                info.lines().find_map(|l| l.strip_prefix("Model:")).map_or_else(|| "NVIDIA GPU".to_string(), |m| m.trim().to_string());
+            out.push(GpuPresence { model, integrated: false });
+        }
+    }
+    let tegra_gpu = ["dev/nvhost-ctrl-gpu", "dev/nvgpu/igpu0/ctrl", "dev/nvgpu"].iter().any(|p| root.join(p).exists());
+    if board.is_jetson() && tegra_gpu {
+        out.push(GpuPresence { model: "integrated (Tegra)".into(), integrated: true });
+    }
+    out
+}
+
 /// Reads the board's files under `root` (normally `/`).
 pub fn detect(root: &Path) -> BoardInfo {
     let compatible = std::fs::read(root.join("proc/device-tree/compatible"))
@@ -75,6 +106,14 @@ mod tests {
         assert_eq!(b.compatible.last().map(String::as_str), Some("nvidia,tegra234"));
         assert_eq!(b.l4t_release.as_deref(), Some("R36.3.0"));
         assert!(b.is_jetson());
+        assert!(gpu_presence(&dir, &b).is_empty());
+        std::fs::create_dir_all(dir.join("dev")).unwrap();
+        std::fs::write(dir.join("dev/nvhost-ctrl-gpu"), b"").unwrap();
+        assert_eq!(gpu_presence(&dir, &b), vec![GpuPresence { model: "integrated (Tegra)".into(), integrated: true }]);
+        std::fs::create_dir_all(dir.join("proc/driver/nvidia/gpus/0000:01:00.0")).unwrap();
+        std::fs::write(dir.join("proc/driver/nvidia/gpus/0000:01:00.0/information"), "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ: 42\n")
+            .unwrap();
+        assert_eq!(gpu_presence(&dir, &b)[0].model, "NVIDIA H100 80GB HBM3");
         std::fs::remove_dir_all(&dir).unwrap();
         let none = detect(Path::new("/nonexistent-root"));
         assert!(!none.is_jetson());

@@ -335,7 +335,15 @@ fn run(cli: Cli) -> Result<()> {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let isa = jetrt::Isa::detect();
             let features = jetrt::cpu_features();
-            let gpu = "none: this build has no CUDA backend (built without the `cuda` feature)";
+            let gpus = jetrt_boards::gpu_presence(Path::new("/"), &board);
+            let gpu = match gpus.first() {
+                None => "none found".to_string(),
+                Some(g) => format!(
+                    "{} ({}); this build has no CUDA backend (built without the `cuda` feature), so models run on the CPU",
+                    g.model,
+                    if g.integrated { "integrated, shares DRAM with the CPU" } else { "discrete" }
+                ),
+            };
             if json {
                 let obj = json!({
                     "jetrt_version": jetrt::VERSION,

@@ -35,29 +35,45 @@ fn per_plane(par: &dyn Parallel, s: &Pool2dShape, y: &mut [f32], f: &(dyn Fn(usi
     });
 }
 
-/// Max pooling; padding never wins (it is skipped, not read as −∞ or 0).
+/// The input positions `start, start + step, ...` (at most `k`) of a window
+/// beginning at `origin` (possibly in the padding) that lie inside `0..len`:
+/// (first index, count).
+#[inline(always)]
+fn window(origin: isize, k: usize, step: usize, len: usize) -> (usize, usize) {
+    let step_i = step as isize;
+    // Skip positions before 0.
+    let skip = if origin < 0 { ((-origin) + step_i - 1) / step_i } else { 0 };
+    let first = origin + skip * step_i;
+    if skip as usize >= k || first >= len as isize {
+        return (0, 0);
+    }
+    let room = (len as isize - 1 - first) / step_i + 1;
+    (first as usize, (k - skip as usize).min(room as usize))
+}
+
+/// Max pooling; padding never wins (it is skipped, not read as −∞ or 0),
+/// and NaN propagates as in onnxruntime.
 pub fn max_pool2d(par: &dyn Parallel, s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
     let hw_in = s.in_h * s.in_w;
     per_plane(par, s, y, &|p, yp| {
         let xp = &x[p * hw_in..(p + 1) * hw_in];
         for oy in 0..s.out_h {
+            let oy0 = (oy * s.stride_h) as isize - s.pad_top as isize;
+            let (iy0, ny) = window(oy0, s.kernel_h, s.dilation_h, s.in_h);
             for ox in 0..s.out_w {
+                let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+                let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
                 let mut m = f32::NEG_INFINITY;
-                for ky in 0..s.kernel_h {
-                    let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
-                    if iy < 0 || iy as usize >= s.in_h {
-                        continue;
-                    }
-                    let row = &xp[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
-                    for kx in 0..s.kernel_w {
-                        let ix = (ox * s.stride_w + kx * s.dilation_w) as isize - s.pad_left as isize;
-                        if ix < 0 || ix as usize >= s.in_w {
-                            continue;
+                for ky in 0..ny {
+                    let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
+                    if s.dilation_w == 1 {
+                        for &v in &row[ix0..ix0 + nx] {
+                            m = if v > m || v.is_nan() { v } else { m };
                         }
-                        let v = row[ix as usize];
-                        // NaN propagates, as in onnxruntime.
-                        if v > m || v.is_nan() {
-                            m = v;
+                    } else {
+                        for kx in 0..nx {
+                            let v = row[ix0 + kx * s.dilation_w];
+                            m = if v > m || v.is_nan() { v } else { m };
                         }
                     }
                 }
@@ -103,5 +119,22 @@ pub fn global_avg_pool(planes: usize, plane_len: usize, x: &[f32], y: &mut [f32]
         let v = &x[p * plane_len..(p + 1) * plane_len];
         let s: f64 = v.iter().map(|&a| a as f64).sum();
         *out = if plane_len == 0 { 0.0 } else { (s / plane_len as f64) as f32 };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn windows_clip_to_the_input() {
+        // origin, kernel, dilation, length -> (first, count)
+        assert_eq!(window(-1, 3, 1, 10), (0, 2));
+        assert_eq!(window(0, 3, 1, 10), (0, 3));
+        assert_eq!(window(8, 3, 1, 10), (8, 2));
+        assert_eq!(window(-3, 3, 2, 10), (1, 1));
+        assert_eq!(window(-4, 2, 1, 10), (0, 0));
+        assert_eq!(window(12, 3, 1, 10), (0, 0));
+        assert_eq!(window(-1, 3, 2, 3), (1, 1));
     }
 }
