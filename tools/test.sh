@@ -22,6 +22,13 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "cargo clippy for aarch64 (the NEON kernels)"
+if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
+  cargo clippy -p jetrt-kernels -p jetrt --target aarch64-unknown-linux-gnu --all-targets --quiet -- -D warnings
+else
+  echo "(aarch64 target not installed yet: tools/test_aarch64.sh below installs it and builds the NEON kernels)" >&2
+fi
+
 step "test data (Python venv + onnxruntime reference outputs)"
 tools/gen_testdata.sh
 

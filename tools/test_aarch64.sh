@@ -12,9 +12,12 @@
 #   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 #   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
 # `-cpu max` makes qemu emulate (and advertise in AT_HWCAP) every feature it
-# implements, dotprod, i8mm, fp16, bf16, sve... included, so the kernels'
-# run-time feature probes see a recent core; JETRT_QEMU_CPU overrides the
-# model (e.g. JETRT_QEMU_CPU=cortex-a57, the core of a Jetson Nano/TX2).
+# implements, neon, fp16, dotprod, i8mm, bf16, sve, sve2... included, so the
+# kernels' run-time feature probes see a recent core. (Debian 12's qemu 7.2
+# already defaults to that in user mode; it is spelled out so that the run
+# does not depend on a qemu default.) JETRT_QEMU_CPU overrides the model,
+# e.g. JETRT_QEMU_CPU=cortex-a57 (the core of a Jetson Nano/TX1/TX2: NEON
+# only, no fp16/dotprod/i8mm).
 #
 # When something cannot be installed: under CI=true it fails, naming what is
 # missing; otherwise it prints a loud "*** SKIPPED aarch64 tests ***" line and
@@ -54,10 +57,15 @@ if ! have_target; then
 fi
 
 # --- Debian packages --------------------------------------------------------
+# Each tool is run, not only looked up: `command -v` also "finds" a file that
+# is not executable.
+have_gcc() { aarch64-linux-gnu-gcc --version >/dev/null 2>&1; }
+have_libc() { [[ -e $sysroot/lib/libc.so && -e $sysroot/include/stdio.h ]]; }
+have_qemu() { qemu-aarch64 --version >/dev/null 2>&1; }
 pkgs=()
-command -v aarch64-linux-gnu-gcc >/dev/null || pkgs+=(gcc-aarch64-linux-gnu)
-[[ -e $sysroot/lib/libc.so && -e $sysroot/include/stdio.h ]] || pkgs+=(libc6-dev-arm64-cross)
-command -v qemu-aarch64 >/dev/null || pkgs+=(qemu-user)
+have_gcc || pkgs+=(gcc-aarch64-linux-gnu)
+have_libc || pkgs+=(libc6-dev-arm64-cross)
+have_qemu || pkgs+=(qemu-user)
 if ((${#pkgs[@]})); then
     if ((EUID == 0)); then
         sudo=()
@@ -69,20 +77,20 @@ if ((${#pkgs[@]})); then
     command -v apt-get >/dev/null || missing "${pkgs[*]} (no apt-get to install them)"
     apt_install() {
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends "${pkgs[@]}" >&2
+            apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${pkgs[@]}" >&2
     }
     say "apt-get install ${pkgs[*]}"
     if ! apt_install; then
         say "apt-get install failed; apt-get update and retry"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || true
         apt_install || missing "${pkgs[*]} (apt-get install failed)"
     fi
 fi
 still=()
-command -v aarch64-linux-gnu-gcc >/dev/null || still+=("aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)")
-[[ -e $sysroot/lib/libc.so ]] || still+=("$sysroot (libc6-dev-arm64-cross)")
-command -v qemu-aarch64 >/dev/null || still+=("qemu-aarch64 (qemu-user)")
-((${#still[@]} == 0)) || missing "${still[*]} not found after installing"
+have_gcc || still+=("aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)")
+have_libc || still+=("$sysroot libc headers (libc6-dev-arm64-cross)")
+have_qemu || still+=("qemu-aarch64 (qemu-user)")
+((${#still[@]} == 0)) || missing "${still[*]} not usable after apt-get install"
 
 # --- cargo configuration (environment only) ---------------------------------
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}
