@@ -289,6 +289,14 @@ mod tests {
             shape(1, 5, 8, 8, 7, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),
             shape(1, 3, 23, 23, 16, (7, 7), (2, 2), (1, 1), (3, 3, 3, 3), 1),
             shape(1, 16, 5, 5, 33, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0), 1),
+            // More output pixels than one B block, so blocks start inside
+            // rows, next to the padding.
+            shape(1, 3, 30, 29, 7, (7, 7), (1, 1), (1, 1), (3, 3, 3, 3), 1),
+            shape(1, 2, 41, 37, 5, (3, 3), (2, 2), (2, 1), (0, 4, 1, 4), 1),
+            shape(2, 4, 24, 24, 6, (5, 5), (1, 1), (1, 1), (0, 0, 4, 4), 2),
+            // A block (256 columns) starting on the last pixel of a row,
+            // where the rightmost taps read only padding.
+            shape(1, 2, 3, 257, 3, (1, 7), (1, 1), (1, 1), (0, 3, 0, 3), 1),
         ];
         for s in cases.into_iter().flatten() {
             check(s, true);

@@ -196,6 +196,9 @@ impl Epilogue<'_> {
 /// Largest micro-tile of any variant (MR × NR).
 const MAX_TILE: usize = 128;
 
+/// `ukr(kc, a, rs, cs, b, acc)`: see [`Variant::ukr`].
+pub(crate) type MicroKernel = fn(usize, &[f32], usize, usize, &[f32], &mut [f32; MAX_TILE]);
+
 /// Block sizes and micro-kernel of one instruction-set variant.
 pub(crate) struct Variant {
     pub mr: usize,
@@ -203,14 +206,20 @@ pub(crate) struct Variant {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
-    /// `acc[r * nr + c] = Σ_k a[k * mr + r] · b[k * nr + c]` for one packed
-    /// A panel (`kc × mr`) and B panel (`kc × nr`).
-    pub ukr: fn(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MAX_TILE]),
+    /// `acc[r * nr + c] = Σ_k a[r * rs + k * cs] · b[k * nr + c]`: one A
+    /// panel (`mr` rows, read in place with row stride `rs`, or packed with
+    /// `rs = 1, cs = mr`) times one packed B panel (`kc × nr`).
+    pub ukr: MicroKernel,
+    /// Read A in place when its rows are contiguous, instead of packing it.
+    /// Packing A costs one pass over the weights per block of columns, which
+    /// dominates layers with few output pixels (7×7 maps); x86 broadcasts
+    /// from any address at no cost, so its kernels read A where it lies.
+    pub direct_a: bool,
     /// Dot product of two equally long slices.
     pub dot: fn(a: &[f32], b: &[f32]) -> f32,
 }
 
-const GENERIC: Variant = Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, dot: dot_generic };
+const GENERIC: Variant = Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, direct_a: true, dot: dot_generic };
 
 pub(crate) fn variant(isa: Isa) -> &'static Variant {
     match isa {
@@ -325,6 +334,7 @@ fn gemm_block(
     let k = a.cols;
     let a_block = (rows.1 - rows.0).min(v.mc).next_multiple_of(v.mr) * v.kc.min(k);
     let (pa, pb) = buf.split_at_mut(a_block);
+    let direct = v.direct_a && a.cs == 1;
     let ncb = cols.1 - cols.0;
     let mut acc = [0.0f32; MAX_TILE];
     let mut k0 = 0;
@@ -335,7 +345,14 @@ fn gemm_block(
         let mut i0 = rows.0;
         while i0 < rows.1 {
             let mcb = v.mc.min(rows.1 - i0);
-            pack_a(v.mr, &a, i0, mcb, k0, kcb, pa);
+            let full = mcb - mcb % v.mr;
+            if !direct {
+                pack_a(v.mr, &a, i0, mcb, k0, kcb, pa);
+            } else if full < mcb {
+                // The last, partial panel is packed (zero-padded) so the
+                // kernel never reads rows that do not exist.
+                pack_a(v.mr, &a, i0 + full, mcb - full, k0, kcb, pa);
+            }
             let mut jr = 0;
             while jr < ncb {
                 let nr_eff = v.nr.min(ncb - jr);
@@ -343,8 +360,14 @@ fn gemm_block(
                 let mut ir = 0;
                 while ir < mcb {
                     let mr_eff = v.mr.min(mcb - ir);
-                    let ap = &pa[(ir / v.mr) * kcb * v.mr..][..kcb * v.mr];
-                    (v.ukr)(kcb, ap, bp, &mut acc);
+                    let (ap, rs, cs) = if !direct {
+                        (&pa[(ir / v.mr) * kcb * v.mr..][..kcb * v.mr], 1, v.mr)
+                    } else if ir < full {
+                        (&a.data[(i0 + ir) * a.rs + k0..], a.rs, 1)
+                    } else {
+                        (&pa[..kcb * v.mr], 1, v.mr)
+                    };
+                    (v.ukr)(kcb, ap, rs, cs, bp, &mut acc);
                     for r in 0..mr_eff {
                         let i = i0 + ir + r;
                         let j = cols.0 + jr;
@@ -401,85 +424,84 @@ fn pack_a(mr: usize, a: &MatRef<'_>, i0: usize, mc: usize, k0: usize, kc: usize,
     }
 }
 
+/// Widest B block any variant packs.
+const MAX_NC: usize = 256;
+
 /// Packs `B[k0.., j0..]` (`kc × nc`) into NR-column panels, `kc × nr` each,
 /// zero-padded right of the last column.
+///
+/// Works row by row: each row of the block is read front to back (a dense
+/// row, or one row of the im2col matrix gathered from the image), then
+/// split into the panels. Walking B column-panel by column-panel instead
+/// reads one cache line per row of a wide matrix, each on another page,
+/// and stalls on memory.
 fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
-    let panels = nc.div_ceil(nr);
-    for q in 0..panels {
-        let dst = &mut out[q * kc * nr..(q + 1) * kc * nr];
-        let cols = nr.min(nc - q * nr);
-        let jb = j0 + q * nr;
-        match b {
-            BSource::Mat(m) if m.cs == 1 => {
-                for kk in 0..kc {
-                    let src = &m.data[(k0 + kk) * m.rs + jb..][..cols];
-                    let d = &mut dst[kk * nr..(kk + 1) * nr];
-                    d[..cols].copy_from_slice(src);
-                    d[cols..].fill(0.0);
-                }
-            }
+    assert!(nc <= MAX_NC, "B block of {nc} columns");
+    let mut row = [0.0f32; MAX_NC];
+    for kk in 0..kc {
+        let src: &[f32] = match b {
+            BSource::Mat(m) if m.cs == 1 => &m.data[(k0 + kk) * m.rs + j0..][..nc],
             BSource::Mat(m) => {
-                for kk in 0..kc {
-                    let d = &mut dst[kk * nr..(kk + 1) * nr];
-                    for (c, dc) in d.iter_mut().enumerate() {
-                        *dc = if c < cols { m.at(k0 + kk, jb + c) } else { 0.0 };
-                    }
+                for (c, r) in row[..nc].iter_mut().enumerate() {
+                    *r = m.at(k0 + kk, j0 + c);
                 }
+                &row[..nc]
             }
-            BSource::Im2col(im) => pack_b_im2col(im, k0, kc, jb, cols, nr, dst),
+            BSource::Im2col(im) => {
+                im2col_row(im, k0 + kk, j0, &mut row[..nc]);
+                &row[..nc]
+            }
+        };
+        for (q, chunk) in src.chunks(nr).enumerate() {
+            let d = &mut out[q * kc * nr + kk * nr..][..nr];
+            d[..chunk.len()].copy_from_slice(chunk);
+            d[chunk.len()..].fill(0.0);
         }
     }
 }
 
-/// Packs one NR-column panel of an im2col matrix, reading the image directly.
-fn pack_b_im2col(im: &Im2col<'_>, k0: usize, kc: usize, jb: usize, cols: usize, nr: usize, dst: &mut [f32]) {
-    // Input coordinates of each column's window origin (may be negative in
-    // the padding).
-    let mut base_y = [0isize; 32];
-    let mut base_x = [0isize; 32];
-    for c in 0..cols {
-        let j = jb + c;
-        let (oy, ox) = (j / im.ow, j % im.ow);
-        base_y[c] = (oy * im.sh) as isize - im.pad_top as isize;
-        base_x[c] = (ox * im.sw) as isize - im.pad_left as isize;
-    }
-    let (h, w) = (im.h as isize, im.w as isize);
+/// Columns `j0 .. j0 + out.len()` of row `k` of the im2col matrix, read
+/// from the image a run of output pixels at a time.
+fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
     let khw = im.kh * im.kw;
-    // Columns of this panel that lie on one output row with stride 1 read
-    // consecutive input pixels: detect it once per panel.
-    let one_row = im.sw == 1 && cols > 0 && (jb % im.ow) + cols <= im.ow;
-    for kk in 0..kc {
-        let k = k0 + kk;
-        let ch = k / khw;
-        let r = k % khw;
-        let (ky, kx) = ((r / im.kw) as isize, (r % im.kw) as isize);
-        let plane = &im.x[ch * im.h * im.w..(ch + 1) * im.h * im.w];
-        let d = &mut dst[kk * nr..(kk + 1) * nr];
-        let dy = ky * im.dh as isize;
-        let dx = kx * im.dw as isize;
-        if one_row {
-            let iy = base_y[0] + dy;
-            let ix0 = base_x[0] + dx;
-            if iy >= 0 && iy < h && ix0 >= 0 && ix0 + cols as isize <= w {
-                let start = (iy * w + ix0) as usize;
-                d[..cols].copy_from_slice(&plane[start..start + cols]);
-                d[cols..].fill(0.0);
-                continue;
+    let (ch, r) = (k / khw, k % khw);
+    let (ky, kx) = (r / im.kw, r % im.kw);
+    let plane = &im.x[ch * im.h * im.w..(ch + 1) * im.h * im.w];
+    let dy = (ky * im.dh) as isize - im.pad_top as isize;
+    let dx = (kx * im.dw) as isize - im.pad_left as isize;
+    let (h, w, sw) = (im.h as isize, im.w as isize, im.sw as isize);
+    // Output columns ox whose input column ox·sw + dx lies in 0..w.
+    let lo_all = if dx >= 0 { 0 } else { ((-dx) + sw - 1) / sw };
+    let hi_all = if w - 1 - dx < 0 { 0 } else { ((w - 1 - dx) / sw + 1).min(im.ow as isize) };
+    let mut t = 0;
+    let mut j = j0;
+    while t < out.len() {
+        let oy = j / im.ow;
+        let ox0 = j - oy * im.ow;
+        let n = (out.len() - t).min(im.ow - ox0);
+        let seg = &mut out[t..t + n];
+        let iy = (oy * im.sh) as isize + dy;
+        if iy < 0 || iy >= h || lo_all >= hi_all {
+            seg.fill(0.0);
+        } else {
+            let row = &plane[(iy * w) as usize..((iy + 1) * w) as usize];
+            let lo = (lo_all as usize).clamp(ox0, ox0 + n);
+            let hi = (hi_all as usize).clamp(lo, ox0 + n);
+            seg[..lo - ox0].fill(0.0);
+            seg[hi - ox0..].fill(0.0);
+            if hi == lo {
+                // No input column of this run lies inside the image.
+            } else if im.sw == 1 {
+                let start = (lo as isize + dx) as usize;
+                seg[lo - ox0..hi - ox0].copy_from_slice(&row[start..start + (hi - lo)]);
+            } else {
+                for ox in lo..hi {
+                    seg[ox - ox0] = row[(ox as isize * sw + dx) as usize];
+                }
             }
         }
-        for (c, dc) in d.iter_mut().enumerate() {
-            *dc = if c < cols {
-                let iy = base_y[c] + dy;
-                let ix = base_x[c] + dx;
-                if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                    plane[(iy * w + ix) as usize]
-                } else {
-                    0.0
-                }
-            } else {
-                0.0
-            };
-        }
+        t += n;
+        j += n;
     }
 }
 
@@ -523,14 +545,26 @@ fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: MatRef<'_>, e
     }
 }
 
-fn ukr_generic_4x8(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MAX_TILE]) {
+/// Checks that an A panel of `mr` rows and `kc` columns with strides
+/// (`rs`, `cs`) lies inside `a`: the kernels' one precondition.
+#[inline(always)]
+pub(crate) fn check_panel(a: &[f32], mr: usize, kc: usize, rs: usize, cs: usize) {
+    if kc > 0 {
+        let last = (mr - 1) * rs + (kc - 1) * cs;
+        assert!(last < a.len(), "A panel reaches index {last} of {}", a.len());
+    }
+}
+
+fn ukr_generic_4x8(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     const MR: usize = 4;
     const NR: usize = 8;
+    check_panel(a, MR, kc, rs, cs);
     let mut t = [[0.0f32; NR]; MR];
-    for (ak, bk) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
+    for (kk, bk) in b[..kc * NR].chunks_exact(NR).enumerate() {
         for r in 0..MR {
+            let av = a[r * rs + kk * cs];
             for c in 0..NR {
-                t[r][c] += ak[r] * bk[c];
+                t[r][c] += av * bk[c];
             }
         }
     }
@@ -568,7 +602,7 @@ pub fn probe_ukr_gflops(isa: Isa, kc: usize, reps: usize) -> f64 {
     let mut acc = [0.0f32; MAX_TILE];
     let t = std::time::Instant::now();
     for _ in 0..reps {
-        (v.ukr)(kc, std::hint::black_box(&a), std::hint::black_box(&b), &mut acc);
+        (v.ukr)(kc, std::hint::black_box(&a), 1, v.mr, std::hint::black_box(&b), &mut acc);
         std::hint::black_box(&acc);
     }
     2.0 * (kc * v.mr * v.nr * reps) as f64 / t.elapsed().as_secs_f64() / 1e9

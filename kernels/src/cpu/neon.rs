@@ -3,9 +3,12 @@
 use super::gemm::Variant;
 use std::arch::aarch64::*;
 
-pub(crate) const NEON: Variant = Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, dot };
+// A is packed: the kernel loads 8 rows of one column as two vectors.
+pub(crate) const NEON: Variant = Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, dot };
 
-fn ukr_8x12(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; 128]) {
+fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
+    // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].
+    assert!(rs == 1 && cs == 8, "the NEON kernel reads packed A");
     let (a, b) = (&a[..kc * 8], &b[..kc * 12]);
     // SAFETY: NEON is part of every aarch64 target this variant is selected
     // on (Isa::supported), and the slices above hold kc·8 and kc·12 floats.

@@ -1,32 +1,35 @@
 //! x86-64 AVX2 + FMA micro-kernels.
 
-use super::gemm::Variant;
+use super::gemm::{check_panel, Variant};
 use std::arch::x86_64::*;
 
-pub(crate) const AVX2_FMA: Variant = Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, dot };
+pub(crate) const AVX2_FMA: Variant = Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, dot };
 
-fn ukr_6x16(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; 128]) {
-    let (a, b) = (&a[..kc * 6], &b[..kc * 16]);
+fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
+    check_panel(a, 6, kc, rs, cs);
+    let b = &b[..kc * 16];
     // SAFETY: this variant is only selected when AVX2 and FMA are detected
-    // (Isa::supported), and the slices above hold kc·6 and kc·16 floats.
-    unsafe { ukr_6x16_avx2(kc, a.as_ptr(), b.as_ptr(), acc) }
+    // (Isa::supported); the A panel lies inside `a` (checked above) and B
+    // holds kc·16 floats.
+    unsafe { ukr_6x16_avx2(kc, a.as_ptr(), rs, cs, b.as_ptr(), acc) }
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn ukr_6x16_avx2(kc: usize, mut a: *const f32, mut b: *const f32, acc: &mut [f32; 128]) {
+unsafe fn ukr_6x16_avx2(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32, acc: &mut [f32; 128]) {
     let mut c = [[_mm256_setzero_ps(); 2]; 6];
+    let offs = [0, rs, 2 * rs, 3 * rs, 4 * rs, 5 * rs];
     for _ in 0..kc {
-        // SAFETY: a advances 6 and b 16 floats per step, kc steps in all,
-        // inside the slices checked by the caller.
+        // SAFETY: a advances cs and b 16 floats per step, kc steps in all;
+        // row r of A is at a + r·rs: inside the slices checked by the caller.
         unsafe {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
             for (r, cr) in c.iter_mut().enumerate() {
-                let ar = _mm256_broadcast_ss(&*a.add(r));
+                let ar = _mm256_broadcast_ss(&*a.add(offs[r]));
                 cr[0] = _mm256_fmadd_ps(ar, b0, cr[0]);
                 cr[1] = _mm256_fmadd_ps(ar, b1, cr[1]);
             }
-            a = a.add(6);
+            a = a.add(cs);
             b = b.add(16);
         }
     }
