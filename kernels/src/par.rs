@@ -102,6 +102,19 @@ impl<'a, T> SharedMut<'a, T> {
         self.len == 0
     }
 
+    /// A raw pointer to element `start` for writing a `rows × cols` tile
+    /// with row stride `ld`, after checking the tile lies inside.
+    ///
+    /// # Safety
+    /// The tile must not overlap anything another thread accesses while the
+    /// pointer is used (the caller's partition of the output guarantees it).
+    pub unsafe fn tile_ptr(&self, start: usize, rows: usize, cols: usize, ld: usize) -> *mut T {
+        let end = rows.checked_sub(1).map_or(Some(start), |r| r.checked_mul(ld).and_then(|o| o.checked_add(start)?.checked_add(cols)));
+        assert!(end.is_some_and(|e| e <= self.len), "SharedMut tile at {start} ({rows}x{cols}, ld {ld}) past {}", self.len);
+        // SAFETY: start is in bounds (checked above).
+        unsafe { self.ptr.add(start) }
+    }
+
     /// The sub-slice `start..start + len`.
     ///
     /// # Safety

@@ -62,6 +62,9 @@ pub struct StepInfo {
     pub op: &'static str,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// Multiply-accumulates of the step (convolutions and matrix products;
+    /// 0 for the rest), for throughput reports.
+    pub macs: u64,
 }
 
 /// One section of the file, for inspection.
@@ -198,7 +201,11 @@ impl Model {
     pub fn steps(&self) -> Vec<StepInfo> {
         let d = self.d();
         let names = |r: &std::ops::Range<usize>| d.operands[r.clone()].iter().map(|&t| d.tensors[t].name.clone()).collect();
-        d.steps.iter().map(|s| StepInfo { op: s.op.name(), inputs: names(&s.inputs), outputs: names(&s.outputs) }).collect()
+        d.steps
+            .iter()
+            .zip(&self.inner.plan.steps)
+            .map(|(s, p)| StepInfo { op: s.op.name(), inputs: names(&s.inputs), outputs: names(&s.outputs), macs: p.kernel.macs() })
+            .collect()
     }
 
     pub fn sections(&self) -> Vec<SectionInfo> {

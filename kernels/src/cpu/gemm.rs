@@ -196,6 +196,75 @@ impl Epilogue<'_> {
 /// Largest micro-tile of any variant (MR × NR).
 const MAX_TILE: usize = 128;
 
+/// What to add to a tile before storing it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TileBias {
+    None,
+    /// One value per row: `mr` floats.
+    Row(*const f32),
+    /// One value per column: `nr` floats.
+    Col(*const f32),
+}
+
+/// Activations the tile store applies in registers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TileAct {
+    None,
+    Relu,
+    Clip(f32, f32),
+}
+
+/// How a full tile goes to C: added to what is there or not, then bias and
+/// activation (only on the last block of K).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TileStore {
+    pub accumulate: bool,
+    pub bias: TileBias,
+    pub act: TileAct,
+}
+
+/// A full `mr × nr` tile of C, owned by the calling task.
+pub(crate) struct TileMut {
+    pub ptr: *mut f32,
+    pub ldc: usize,
+}
+
+/// Stores a computed tile (`acc`, `mr × nr`) into C. Portable; the AVX2
+/// variant fuses this into its kernel instead.
+fn store_tile(acc: &[f32; MAX_TILE], mr: usize, nr: usize, t: &TileMut, st: &TileStore) {
+    for r in 0..mr {
+        // SAFETY: TileMut points at an `mr × nr` tile with row stride ldc,
+        // checked against C's bounds and owned by this task.
+        let row = unsafe { std::slice::from_raw_parts_mut(t.ptr.add(r * t.ldc), nr) };
+        let a = &acc[r * nr..(r + 1) * nr];
+        if st.accumulate {
+            row.iter_mut().zip(a).for_each(|(c, &v)| *c += v);
+        } else {
+            row.copy_from_slice(a);
+        }
+        match st.bias {
+            TileBias::None => {}
+            // SAFETY: a row bias holds mr floats, a column bias nr.
+            TileBias::Row(b) => {
+                let v = unsafe { *b.add(r) };
+                row.iter_mut().for_each(|c| *c += v);
+            }
+            TileBias::Col(b) => {
+                let b = unsafe { std::slice::from_raw_parts(b, nr) };
+                row.iter_mut().zip(b).for_each(|(c, &v)| *c += v);
+            }
+        }
+        match st.act {
+            TileAct::None => {}
+            TileAct::Relu => row.iter_mut().for_each(|c| *c = c.max(0.0)),
+            TileAct::Clip(lo, hi) => Activation::Clip { min: lo, max: hi }.apply_slice(row),
+        }
+    }
+}
+
+/// `ukr_store(kc, a, rs, cs, b, tile, store)`: see [`Variant::ukr_store`].
+pub(crate) type MicroKernelStore = fn(usize, &[f32], usize, usize, &[f32], &TileMut, &TileStore);
+
 /// `ukr(kc, a, rs, cs, b, acc)`: see [`Variant::ukr`].
 pub(crate) type MicroKernel = fn(usize, &[f32], usize, usize, &[f32], &mut [f32; MAX_TILE]);
 
@@ -215,11 +284,15 @@ pub(crate) struct Variant {
     /// dominates layers with few output pixels (7×7 maps); x86 broadcasts
     /// from any address at no cost, so its kernels read A where it lies.
     pub direct_a: bool,
+    /// The micro-kernel with the tile store fused (full tiles only), where
+    /// the variant has one.
+    pub ukr_store: Option<MicroKernelStore>,
     /// Dot product of two equally long slices.
     pub dot: fn(a: &[f32], b: &[f32]) -> f32,
 }
 
-const GENERIC: Variant = Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, direct_a: true, dot: dot_generic };
+const GENERIC: Variant =
+    Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, direct_a: true, ukr_store: None, dot: dot_generic };
 
 pub(crate) fn variant(isa: Isa) -> &'static Variant {
     match isa {
@@ -285,18 +358,20 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
     }
     assert!(scratch.floats_per_worker() >= variant_scratch(v, m, k, n) && scratch.workers() >= par.workers(), "gemm: scratch too small");
 
-    // Split C into tasks: blocks of columns, and if there are too few of
-    // them to keep every worker busy, chunks of rows as well.
+    // Split C into tasks. Splitting columns makes every task read its rows
+    // of A again; splitting rows makes every task pack its columns of B
+    // again: so split the longer side, and the other only if there are still
+    // too few tasks to keep every worker busy.
     let workers = par.workers();
     let want = if workers > 1 { workers * 3 } else { 1 };
     let mut nc = v.nc;
-    if n.div_ceil(nc) < want {
+    if n >= m && n.div_ceil(nc) < want {
         nc = n.div_ceil(want).next_multiple_of(v.nr).clamp(v.nr, v.nc);
     }
     let n_blocks = n.div_ceil(nc);
     let mut m_chunks = 1;
     if n_blocks < want {
-        let max_chunks = m.div_ceil(v.mr * 4).max(1);
+        let max_chunks = m.div_ceil(v.mr).max(1);
         m_chunks = want.div_ceil(n_blocks).min(max_chunks);
     }
     let m_step = m.div_ceil(m_chunks).next_multiple_of(v.mr);
@@ -337,6 +412,15 @@ fn gemm_block(
     let direct = v.direct_a && a.cs == 1;
     let ncb = cols.1 - cols.0;
     let mut acc = [0.0f32; MAX_TILE];
+    // The epilogue as the tile store can apply it in registers, if it can.
+    let act = match ep.act {
+        Activation::None => Some(TileAct::None),
+        Activation::Relu => Some(TileAct::Relu),
+        Activation::Clip { min, max } => Some(TileAct::Clip(min, max)),
+        _ => None,
+    };
+    let simple = ep.alpha == 1.0 && (ep.beta == 1.0 || matches!(ep.bias, Bias::None)) && !matches!(ep.bias, Bias::Mat(_));
+    let simple_act = if simple { act } else { None };
     let mut k0 = 0;
     while k0 < k {
         let kcb = v.kc.min(k - k0);
@@ -367,6 +451,34 @@ fn gemm_block(
                     } else {
                         (&pa[..kcb * v.mr], 1, v.mr)
                     };
+                    let (i, j) = (i0 + ir, cols.0 + jr);
+                    let store = match (mr_eff == v.mr && nr_eff == v.nr, last, simple_act) {
+                        (false, _, _) | (true, true, None) => None,
+                        (true, false, _) => Some(TileStore { accumulate: !first, bias: TileBias::None, act: TileAct::None }),
+                        (true, true, Some(act)) => {
+                            let bias = match ep.bias {
+                                Bias::None => TileBias::None,
+                                Bias::Row(b) => TileBias::Row(b[i..i + v.mr].as_ptr()),
+                                Bias::Col(b) => TileBias::Col(b[j..j + v.nr].as_ptr()),
+                                Bias::Mat(_) => TileBias::None,
+                            };
+                            Some(TileStore { accumulate: !first, bias, act })
+                        }
+                    };
+                    if let Some(st) = store {
+                        // SAFETY: each task owns the rectangle rows × cols of
+                        // C, and tasks' rectangles are disjoint.
+                        let tile = TileMut { ptr: unsafe { c.tile_ptr(i * ldc + j, v.mr, v.nr, ldc) }, ldc };
+                        match v.ukr_store {
+                            Some(f) => f(kcb, ap, rs, cs, bp, &tile, &st),
+                            None => {
+                                (v.ukr)(kcb, ap, rs, cs, bp, &mut acc);
+                                store_tile(&acc, v.mr, v.nr, &tile, &st);
+                            }
+                        }
+                        ir += v.mr;
+                        continue;
+                    }
                     (v.ukr)(kcb, ap, rs, cs, bp, &mut acc);
                     for r in 0..mr_eff {
                         let i = i0 + ir + r;
@@ -495,9 +607,8 @@ fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
                 let start = (lo as isize + dx) as usize;
                 seg[lo - ox0..hi - ox0].copy_from_slice(&row[start..start + (hi - lo)]);
             } else {
-                for ox in lo..hi {
-                    seg[ox - ox0] = row[(ox as isize * sw + dx) as usize];
-                }
+                let start = (lo as isize * sw + dx) as usize;
+                seg[lo - ox0..hi - ox0].iter_mut().zip(row[start..].iter().step_by(im.sw)).for_each(|(d, &v)| *d = v);
             }
         }
         t += n;
@@ -650,7 +761,14 @@ mod tests {
             2 => Bias::Col(&biasv[..n]),
             _ => Bias::Mat(MatRef { data: &biasv, rows: m, cols: n, rs: n, cs: 1 }),
         };
-        let ep = Epilogue { alpha: 0.75, beta: 1.5, bias, act: Activation::Relu };
+        // Odd bias codes take the fused tile store (alpha = beta = 1 and a
+        // register activation), even ones the general epilogue.
+        let ep = match bias {
+            Bias::Row(_) => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Clip { min: -0.5, max: 0.5 } },
+            Bias::Mat(_) => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Relu },
+            Bias::None if trans_a => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::None },
+            _ => Epilogue { alpha: 0.75, beta: 1.5, bias, act: Activation::Relu },
+        };
         let scratch = Scratch::new(par.workers(), scratch_floats_for(m, k, n));
         let mut got = vec![f32::NAN; m * n];
         gemm(isa, par, &scratch, a, BSource::Mat(b), &ep, &mut got);
@@ -669,12 +787,23 @@ mod tests {
     #[test]
     fn gemm_matches_reference_on_awkward_sizes() {
         for isa in isas() {
-            for &(m, k, n) in &[(1, 1, 1), (7, 13, 17), (6, 256, 16), (13, 300, 40), (64, 27, 100), (5, 9, 3), (100, 513, 37)] {
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (7, 13, 17),
+                (6, 256, 16),
+                (13, 300, 40),
+                (64, 27, 100),
+                (5, 9, 3),
+                (100, 513, 37),
+                (12, 600, 32),
+                (96, 64, 300),
+            ] {
                 for bias in 0..4 {
                     check(isa, &Serial, m, k, n, false, false, bias);
                 }
                 check(isa, &TwoWorkers, m, k, n, true, true, 1);
                 check(isa, &TwoWorkers, m, k, n, false, true, 2);
+                check(isa, &Serial, m, k, n, true, false, 0);
             }
         }
     }

@@ -4,7 +4,7 @@ use super::gemm::Variant;
 use std::arch::aarch64::*;
 
 // A is packed: the kernel loads 8 rows of one column as two vectors.
-pub(crate) const NEON: Variant = Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, dot };
+pub(crate) const NEON: Variant = Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, ukr_store: None, dot };
 
 fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
     // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].

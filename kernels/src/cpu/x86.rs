@@ -1,9 +1,10 @@
 //! x86-64 AVX2 + FMA micro-kernels.
 
-use super::gemm::{check_panel, Variant};
+use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant};
 use std::arch::x86_64::*;
 
-pub(crate) const AVX2_FMA: Variant = Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, dot };
+pub(crate) const AVX2_FMA: Variant =
+    Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, ukr_store: Some(ukr_6x16_store), dot };
 
 fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
     check_panel(a, 6, kc, rs, cs);
@@ -15,7 +16,23 @@ fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f3
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn ukr_6x16_avx2(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32, acc: &mut [f32; 128]) {
+unsafe fn ukr_6x16_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; 128]) {
+    // SAFETY: forwarded preconditions.
+    let c = unsafe { mul_6x16(kc, a, rs, cs, b) };
+    for (r, cr) in c.iter().enumerate() {
+        // SAFETY: rows r·16 .. r·16+16 lie inside the 128-float tile.
+        unsafe {
+            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16), cr[0]);
+            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8), cr[1]);
+        }
+    }
+}
+
+/// The 6×16 product of an A panel (strides rs, cs) and a packed B panel,
+/// in registers.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn mul_6x16(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32) -> [[__m256; 2]; 6] {
     let mut c = [[_mm256_setzero_ps(); 2]; 6];
     let offs = [0, rs, 2 * rs, 3 * rs, 4 * rs, 5 * rs];
     for _ in 0..kc {
@@ -33,11 +50,66 @@ unsafe fn ukr_6x16_avx2(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut 
             b = b.add(16);
         }
     }
+    c
+}
+
+fn ukr_6x16_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
+    check_panel(a, 6, kc, rs, cs);
+    let b = &b[..kc * 16];
+    // SAFETY: AVX2 and FMA are detected (Isa::supported); A and B are
+    // checked above; TileMut points at a 6×16 tile of C owned by this task.
+    unsafe { ukr_6x16_store_avx2(kc, a.as_ptr(), rs, cs, b.as_ptr(), t, st) }
+}
+
+/// The micro-kernel with the tile store in registers: accumulate, bias,
+/// activation, store.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ukr_6x16_store_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, t: &TileMut, st: &TileStore) {
+    // SAFETY: forwarded preconditions.
+    let c = unsafe { mul_6x16(kc, a, rs, cs, b) };
+    let zero = _mm256_setzero_ps();
+    let (lo, hi) = match st.act {
+        TileAct::Clip(lo, hi) => (_mm256_set1_ps(lo), _mm256_set1_ps(hi)),
+        _ => (zero, zero),
+    };
     for (r, cr) in c.iter().enumerate() {
-        // SAFETY: rows r·16 .. r·16+16 lie inside the 128-float tile.
+        // SAFETY: row r of the tile is t.ptr + r·ldc .. + 16, inside C and
+        // owned by this task; a row bias holds 6 floats, a column bias 16.
         unsafe {
-            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16), cr[0]);
-            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8), cr[1]);
+            let p = t.ptr.add(r * t.ldc);
+            let (mut v0, mut v1) = (cr[0], cr[1]);
+            if st.accumulate {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(p));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(p.add(8)));
+            }
+            match st.bias {
+                TileBias::None => {}
+                TileBias::Row(bias) => {
+                    let bb = _mm256_broadcast_ss(&*bias.add(r));
+                    v0 = _mm256_add_ps(v0, bb);
+                    v1 = _mm256_add_ps(v1, bb);
+                }
+                TileBias::Col(bias) => {
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias.add(8)));
+                }
+            }
+            match st.act {
+                TileAct::None => {}
+                // max(v, 0): NaN becomes 0, as f32::max does in the
+                // portable path.
+                TileAct::Relu => {
+                    v0 = _mm256_max_ps(v0, zero);
+                    v1 = _mm256_max_ps(v1, zero);
+                }
+                // max(lo, v) then min(hi, ·) keep NaN, as Activation::Clip.
+                TileAct::Clip(..) => {
+                    v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
+                    v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
+                }
+            }
+            _mm256_storeu_ps(p, v0);
+            _mm256_storeu_ps(p.add(8), v1);
         }
     }
 }

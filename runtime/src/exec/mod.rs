@@ -52,6 +52,17 @@ pub(crate) enum Kernel {
     Lrn { p: LrnParams, batch: usize, channels: usize, inner: usize },
 }
 
+impl Kernel {
+    /// Multiply-accumulates, for throughput reports.
+    pub(crate) fn macs(&self) -> u64 {
+        match self {
+            Kernel::Conv { shape, .. } => shape.macs() * shape.batch as u64,
+            Kernel::Gemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
+            _ => 0,
+        }
+    }
+}
+
 /// A step ready to run: kernel geometry and operand locations (ranges into
 /// [`Plan::locs`]).
 #[derive(Debug, Clone)]

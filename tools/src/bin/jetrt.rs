@@ -191,7 +191,11 @@ fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<s
     let slow = order
         .into_iter()
         .take(10)
-        .map(|i| json!({"step": i, "op": steps[i].op, "ms": secs[i] * 1e3 / runs as f64, "output": steps[i].outputs.first().cloned().unwrap_or_default()}))
+        .map(|i| {
+            let ms = secs[i] * 1e3 / runs as f64;
+            let gflops = if ms > 0.0 { 2.0 * steps[i].macs as f64 / (ms * 1e6) } else { 0.0 };
+            json!({"step": i, "op": steps[i].op, "ms": ms, "macs": steps[i].macs, "gflops": gflops, "output": steps[i].outputs.first().cloned().unwrap_or_default()})
+        })
         .collect();
     (ops, slow)
 }
@@ -312,8 +316,12 @@ fn run(cli: Cli) -> Result<()> {
                     }
                     println!("  slowest steps:");
                     for e in by_step {
+                        let rate = match e["gflops"].as_f64() {
+                            Some(g) if g > 0.0 => format!("{g:6.1} GFLOP/s"),
+                            _ => " ".repeat(14),
+                        };
                         println!(
-                            "    #{:<4} {:<18} {:9.3} ms  -> {}",
+                            "    #{:<4} {:<18} {:9.3} ms {rate}  -> {}",
                             e["step"],
                             e["op"].as_str().unwrap_or(""),
                             e["ms"].as_f64().unwrap_or(0.0),

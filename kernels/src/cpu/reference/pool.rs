@@ -51,33 +51,67 @@ fn window(origin: isize, k: usize, step: usize, len: usize) -> (usize, usize) {
     (first as usize, (k - skip as usize).min(room as usize))
 }
 
+/// Widest input row the separable max pooling handles on the stack.
+const MAX_POOL_ROW: usize = 4096;
+
+#[inline(always)]
+fn max_nan(a: f32, b: f32) -> f32 {
+    // NaN propagates, as in onnxruntime.
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
 /// Max pooling; padding never wins (it is skipped, not read as −∞ or 0),
 /// and NaN propagates as in onnxruntime.
+///
+/// Separable: for each output row, the window's input rows are first
+/// reduced to one row (a contiguous, vectorized pass), then each output
+/// takes the maximum of its columns of that row.
 pub fn max_pool2d(par: &dyn Parallel, s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
     let hw_in = s.in_h * s.in_w;
     per_plane(par, s, y, &|p, yp| {
         let xp = &x[p * hw_in..(p + 1) * hw_in];
+        let mut buf = [0.0f32; MAX_POOL_ROW];
         for oy in 0..s.out_h {
             let oy0 = (oy * s.stride_h) as isize - s.pad_top as isize;
             let (iy0, ny) = window(oy0, s.kernel_h, s.dilation_h, s.in_h);
-            for ox in 0..s.out_w {
-                let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
-                let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
-                let mut m = f32::NEG_INFINITY;
-                for ky in 0..ny {
-                    let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
-                    if s.dilation_w == 1 {
-                        for &v in &row[ix0..ix0 + nx] {
-                            m = if v > m || v.is_nan() { v } else { m };
-                        }
-                    } else {
+            let out = &mut yp[oy * s.out_w..(oy + 1) * s.out_w];
+            if ny == 0 {
+                out.fill(f32::NEG_INFINITY);
+                continue;
+            }
+            if s.in_w <= MAX_POOL_ROW {
+                let row = &mut buf[..s.in_w];
+                row.copy_from_slice(&xp[iy0 * s.in_w..(iy0 + 1) * s.in_w]);
+                for ky in 1..ny {
+                    let iy = iy0 + ky * s.dilation_h;
+                    row.iter_mut().zip(&xp[iy * s.in_w..(iy + 1) * s.in_w]).for_each(|(m, &v)| *m = max_nan(v, *m));
+                }
+                for (ox, o) in out.iter_mut().enumerate() {
+                    let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+                    let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
+                    let mut m = f32::NEG_INFINITY;
+                    for kx in 0..nx {
+                        m = max_nan(row[ix0 + kx * s.dilation_w], m);
+                    }
+                    *o = m;
+                }
+            } else {
+                for (ox, o) in out.iter_mut().enumerate() {
+                    let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+                    let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
+                    let mut m = f32::NEG_INFINITY;
+                    for ky in 0..ny {
+                        let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
                         for kx in 0..nx {
-                            let v = row[ix0 + kx * s.dilation_w];
-                            m = if v > m || v.is_nan() { v } else { m };
+                            m = max_nan(row[ix0 + kx * s.dilation_w], m);
                         }
                     }
+                    *o = m;
                 }
-                yp[oy * s.out_w + ox] = m;
             }
         }
     });

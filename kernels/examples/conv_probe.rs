@@ -1,0 +1,43 @@
+//! Times one convolution per variant:
+//! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps]`.
+use jetrt_kernels::cpu::conv::{conv2d, out_len, Conv2dShape};
+use jetrt_kernels::cpu::{Activation, Isa};
+use jetrt_kernels::{Scratch, Serial};
+
+fn main() {
+    let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
+    let (c, h, w, m, k, st, p) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    let reps = a.get(7).copied().unwrap_or(20);
+    let (oh, ow) = (out_len(h, k, st, 1, p, p, false).expect("fits"), out_len(w, k, st, 1, p, p, false).expect("fits"));
+    let s = Conv2dShape {
+        batch: 1,
+        in_channels: c,
+        in_h: h,
+        in_w: w,
+        out_channels: m,
+        out_h: oh,
+        out_w: ow,
+        kernel_h: k,
+        kernel_w: k,
+        stride_h: st,
+        stride_w: st,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: p,
+        pad_left: p,
+        groups: 1,
+    };
+    let x = vec![0.5f32; c * h * w];
+    let wt = vec![0.1f32; m * c * k * k];
+    let b = vec![0.0f32; m];
+    let mut y = vec![0.0f32; m * oh * ow];
+    let scratch = Scratch::new(1, s.scratch_floats());
+    for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            conv2d(isa, &Serial, &scratch, &s, &x, &wt, Some(&b), Activation::Relu, &mut y);
+        }
+        let secs = t.elapsed().as_secs_f64() / reps as f64;
+        println!("{}: {:?}: {:.3} ms, {:.1} GFLOP/s", isa.name(), (c, h, w, m, k, st, p), secs * 1e3, 2.0 * s.macs() as f64 / secs / 1e9);
+    }
+}
