@@ -90,12 +90,27 @@ pub fn max_pool2d(par: &dyn Parallel, s: &Pool2dShape, x: &[f32], y: &mut [f32])
                     let iy = iy0 + ky * s.dilation_h;
                     row.iter_mut().zip(&xp[iy * s.in_w..(iy + 1) * s.in_w]).for_each(|(m, &v)| *m = max_nan(v, *m));
                 }
+                // Outputs whose window lies inside the row need no clipping.
+                let span = (s.kernel_w - 1) * s.dilation_w;
+                let inner_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
+                let inner_hi = if s.in_w + s.pad_left > span {
+                    ((s.in_w + s.pad_left - span - 1) / s.stride_w + 1).clamp(inner_lo, s.out_w)
+                } else {
+                    inner_lo
+                };
                 for (ox, o) in out.iter_mut().enumerate() {
-                    let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
-                    let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
                     let mut m = f32::NEG_INFINITY;
-                    for kx in 0..nx {
-                        m = max_nan(row[ix0 + kx * s.dilation_w], m);
+                    if (inner_lo..inner_hi).contains(&ox) {
+                        let ix0 = ox * s.stride_w - s.pad_left;
+                        for &v in row[ix0..=ix0 + span].iter().step_by(s.dilation_w) {
+                            m = max_nan(v, m);
+                        }
+                    } else {
+                        let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+                        let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
+                        for kx in 0..nx {
+                            m = max_nan(row[ix0 + kx * s.dilation_w], m);
+                        }
                     }
                     *o = m;
                 }
