@@ -1,7 +1,33 @@
-//! Times one GEMM shape per variant: `cargo run --release -p jetrt-kernels --example gemm_probe -- M K N [reps]`.
-use jetrt_kernels::cpu::gemm::{gemm, scratch_floats, BSource, Epilogue, MatRef};
+//! Times one GEMM shape per variant, on 1 and 2 threads:
+//! `cargo run --release -p jetrt-kernels --example gemm_probe -- M K N [reps]`.
+use jetrt_kernels::cpu::gemm::{gemm, scratch_floats_for, BSource, Epilogue, MatRef};
 use jetrt_kernels::cpu::Isa;
-use jetrt_kernels::{Scratch, Serial};
+use jetrt_kernels::{Parallel, Scratch, Serial};
+
+/// Scoped threads, dynamically claiming tasks: good enough to time
+/// multi-millisecond calls.
+struct Threads(usize);
+
+impl Parallel for Threads {
+    fn workers(&self) -> usize {
+        self.0
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for w in 0..self.0 {
+                let next = &next;
+                s.spawn(move || loop {
+                    let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if t >= tasks {
+                        break;
+                    }
+                    f(t, w);
+                });
+            }
+        });
+    }
+}
 
 fn main() {
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
@@ -9,22 +35,30 @@ fn main() {
     let av = vec![0.5f32; m * k];
     let bv = vec![0.25f32; k * n];
     let mut c = vec![0.0f32; m * n];
-    let scratch = Scratch::new(1, scratch_floats());
     for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
         println!("{} ukr peak: {:.1} GFLOP/s", isa.name(), jetrt_kernels::cpu::gemm::probe_ukr_gflops(isa, 256, 200_000));
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            gemm(
-                isa,
-                &Serial,
-                &scratch,
-                MatRef::row_major(&av, m, k),
-                BSource::Mat(MatRef::row_major(&bv, k, n)),
-                &Epilogue::plain(),
-                &mut c,
+        for threads in [1, 2] {
+            let scratch = Scratch::new(threads, scratch_floats_for(m, k, n));
+            let par: &dyn Parallel = if threads == 1 { &Serial } else { &Threads(threads) };
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                gemm(
+                    isa,
+                    par,
+                    &scratch,
+                    MatRef::row_major(&av, m, k),
+                    BSource::Mat(MatRef::row_major(&bv, k, n)),
+                    &Epilogue::plain(),
+                    &mut c,
+                );
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "{}: {m}x{k}x{n} on {threads} threads: {:.3} ms, {:.1} GFLOP/s",
+                isa.name(),
+                s * 1e3,
+                2.0 * (m * k * n) as f64 / s / 1e9
             );
         }
-        let s = t.elapsed().as_secs_f64() / reps as f64;
-        println!("{}: {m}x{k}x{n}: {:.3} ms, {:.1} GFLOP/s", isa.name(), s * 1e3, 2.0 * (m * k * n) as f64 / s / 1e9);
     }
 }

@@ -360,12 +360,15 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
 
     // Split C into tasks. Splitting columns makes every task read its rows
     // of A again; splitting rows makes every task pack its columns of B
-    // again: so split the longer side, and the other only if there are still
-    // too few tasks to keep every worker busy.
+    // again. Reading A in place is cheap (a stream of reads), packing is
+    // not (a gather and a write per element): with A read in place, split
+    // columns first; with A packed, split the longer side. Split the other
+    // side only if there are still too few tasks for the workers.
     let workers = par.workers();
     let want = if workers > 1 { workers * 3 } else { 1 };
+    let columns_first = (v.direct_a && a.cs == 1) || n >= m;
     let mut nc = v.nc;
-    if n >= m && n.div_ceil(nc) < want {
+    if columns_first && n.div_ceil(nc) < want {
         nc = n.div_ceil(want).next_multiple_of(v.nr).clamp(v.nr, v.nc);
     }
     let n_blocks = n.div_ceil(nc);

@@ -244,7 +244,7 @@ fn run_step<'a>(
             a.apply_slice(y);
         }
         Kernel::Binary { op, act, a, b, out } => {
-            r::binary(*op, *act, input(0)?, a.dims(), input(1)?, b.dims(), y, out.dims());
+            r::binary_par(ctx.par, *op, *act, input(0)?, a.dims(), input(1)?, b.dims(), y, out.dims());
         }
         Kernel::Affine { outer, channels, inner, act } => {
             r::channel_affine(*outer, *channels, *inner, input(1)?, input(2)?, *act, input(0)?, y);

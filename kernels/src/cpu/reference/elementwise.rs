@@ -2,6 +2,7 @@
 
 use super::layout::MAX_RANK;
 use crate::cpu::Activation;
+use crate::{Parallel, SharedMut};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
@@ -172,6 +173,38 @@ fn broadcast_loop(
     }
 }
 
+/// Elements per task below which splitting is not worth waking workers.
+const PAR_GRAIN: usize = 16 * 1024;
+
+/// [`binary`] over several threads when both operands have the output's
+/// shape (a residual connection): the flat range is cut into chunks.
+pub fn binary_par(
+    par: &dyn Parallel,
+    op: BinaryOp,
+    act: Activation,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    let total: usize = out_shape.iter().product();
+    if a_shape != out_shape || b_shape != out_shape || par.workers() == 1 || total < 2 * PAR_GRAIN {
+        return binary(op, act, a, a_shape, b, b_shape, out, out_shape);
+    }
+    let chunk = total.div_ceil(par.workers() * 4).max(PAR_GRAIN);
+    let tasks = total.div_ceil(chunk);
+    let ys = SharedMut::new(&mut out[..total]);
+    par.run(tasks, &|t, _| {
+        let (lo, hi) = (t * chunk, ((t + 1) * chunk).min(total));
+        // SAFETY: tasks write disjoint ranges lo..hi.
+        let y = unsafe { ys.slice_mut(lo, hi - lo) };
+        let n = [hi - lo];
+        binary(op, act, &a[lo..hi], &n, &b[lo..hi], &n, y, &n);
+    });
+}
+
 /// `y = act(x · scale[c] + shift[c])` for `x` of shape `[outer, channels, inner]`.
 pub fn channel_affine(
     outer: usize,
@@ -212,6 +245,29 @@ mod tests {
         let mut out = [0.0; 4];
         binary(BinaryOp::Mul, Activation::None, &[1.0, 2.0, 3.0, 4.0], &[1, 2, 2, 1], &[10.0, 100.0], &[2, 1, 1], &mut out, &[1, 2, 2, 1]);
         assert_eq!(out, [10.0, 20.0, 300.0, 400.0]);
+    }
+
+    #[test]
+    fn parallel_binary_matches_serial() {
+        struct Two;
+        impl crate::Parallel for Two {
+            fn workers(&self) -> usize {
+                2
+            }
+            fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+                std::thread::scope(|s| {
+                    s.spawn(|| (1..tasks).step_by(2).for_each(|t| f(t, 1)));
+                    (0..tasks).step_by(2).for_each(|t| f(t, 0));
+                });
+            }
+        }
+        let n = 100_003;
+        let a: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
+        let b: Vec<f32> = (0..n).map(|i| (i % 5) as f32 * 0.5).collect();
+        let (mut x, mut y) = (vec![0.0; n], vec![0.0; n]);
+        binary(BinaryOp::Add, Activation::Relu, &a, &[n], &b, &[n], &mut x, &[n]);
+        binary_par(&Two, BinaryOp::Add, Activation::Relu, &a, &[n], &b, &[n], &mut y, &[n]);
+        assert_eq!(x, y);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod lrn;
 mod pool;
 mod softmax;
 
-pub use elementwise::{binary, channel_affine, BinaryOp};
+pub use elementwise::{binary, binary_par, channel_affine, BinaryOp};
 pub use layout::{concat_part, transpose};
 pub use lrn::{lrn, LrnParams};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
