@@ -7,7 +7,9 @@ Converts MODEL.onnx with jetc, writes one deterministic input per model input (s
 seed 0), then runs `jetrt bench --json` and onnxruntime (CPUExecutionProvider, intra_op_num_threads
 = N, sequential execution, default graph optimisations) each in a fresh process, and prints a
 markdown table and a JSON line. Load time is open/validate + session creation (jetrt) versus
-InferenceSession construction (onnxruntime); peak RSS is the process's VmHWM. onnxruntime runs
+InferenceSession construction (onnxruntime); peak RSS is the process's VmHWM. The two
+runtimes run in alternating rounds (--rounds, default 3) and medians are reported, because a
+shared machine drifts by tens of percent between minutes. onnxruntime runs
 inside Python: the RSS of the interpreter with numpy and onnxruntime imported (before any session)
 is reported as its baseline.
 """
@@ -57,6 +59,7 @@ def main():
     ap.add_argument("--jetc", default=os.path.join(root, "target/release/jetc"))
     ap.add_argument("--jetrt", default=os.path.join(root, "target/release/jetrt"))
     ap.add_argument("--name", default=None)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both runtimes (medians are reported)")
     a = ap.parse_args()
 
     import numpy as np
@@ -83,17 +86,33 @@ def main():
     feeds_path = os.path.join(work, "feeds.npz")
     np.savez(feeds_path, **feeds)
 
-    jet = json.loads(subprocess.run([a.jetrt, "bench", jrt, "--json", "--threads", str(a.threads), "--iterations", str(a.iterations),
-                                     "--warmup", str(a.warmup), "--device", "cpu"] + args, check=True, capture_output=True, text=True).stdout)
-    ort = json.loads(subprocess.run([sys.executable, "-c", ORT_CHILD, a.model, feeds_path, str(a.threads), str(a.iterations), str(a.warmup)],
-                                    check=True, capture_output=True, text=True).stdout)
+    # Rounds alternate the two runtimes, so that both see the same machine
+    # conditions; each figure is the median over rounds, and the ratio is
+    # the median of the per-round ratios.
+    jets, orts = [], []
+    for _ in range(a.rounds):
+        jets.append(json.loads(subprocess.run([a.jetrt, "bench", jrt, "--json", "--threads", str(a.threads), "--iterations", str(a.iterations),
+                                               "--warmup", str(a.warmup), "--device", "cpu"] + args, check=True, capture_output=True, text=True).stdout))
+        orts.append(json.loads(subprocess.run([sys.executable, "-c", ORT_CHILD, a.model, feeds_path, str(a.threads), str(a.iterations), str(a.warmup)],
+                                              check=True, capture_output=True, text=True).stdout))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    def combine(runs):
+        out = dict(runs[0])
+        for key in ("load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "peak_rss_bytes"):
+            out[key] = med([r[key] for r in runs])
+        return out
+    jet, ort = combine(jets), combine(orts)
+    ratio = med([j["p50_ms"] / o["p50_ms"] for j, o in zip(jets, orts)])
     name = a.name or os.path.basename(a.model)
     mib = lambda b: f"{b / 2**20:.1f} MiB"
     print(f"| model | runtime | threads | load ms | first run ms | p50 ms | p90 ms | p99 ms | peak RSS |")
     print(f"|---|---|---|---|---|---|---|---|---|")
     print(f"| {name} | jetrt {jet['isa']} | {jet['threads']} | {jet['load_ms']:.1f} | {jet['first_run_ms']:.1f} | {jet['p50_ms']:.2f} | {jet['p90_ms']:.2f} | {jet['p99_ms']:.2f} | {mib(jet['peak_rss_bytes'])} |")
     print(f"| {name} | onnxruntime {ort['version']} | {a.threads} | {ort['load_ms']:.1f} | {ort['first_run_ms']:.1f} | {ort['p50_ms']:.2f} | {ort['p90_ms']:.2f} | {ort['p99_ms']:.2f} | {mib(ort['peak_rss_bytes'])} (Python baseline {mib(ort['baseline_rss_bytes'])}) |")
-    print(json.dumps({"model": name, "threads": a.threads, "jetrt": jet, "onnxruntime": ort, "p50_ratio_jetrt_over_ort": jet["p50_ms"] / ort["p50_ms"]}))
+    print(f"p50 ratio jetrt/onnxruntime: {ratio:.2f} (median of {a.rounds} alternating rounds; per round: "
+          + ", ".join(f"{j['p50_ms'] / o['p50_ms']:.2f}" for j, o in zip(jets, orts)) + ")")
+    sys.stdout.flush()
+    print(json.dumps({"model": name, "threads": a.threads, "rounds": a.rounds, "jetrt": jet, "onnxruntime": ort, "p50_ratio_jetrt_over_ort": ratio}))
 
 
 if __name__ == "__main__":
