@@ -3,6 +3,16 @@
 
 pub mod npy;
 
+/// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an
+/// error printed as `error: ...` with its causes, exit code 1.
+pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// An output's file name: every character outside `[A-Za-z0-9_.-]` becomes
 /// `_` (so `gpu_0/softmax_1` → `gpu_0_softmax_1`).
 pub fn sanitize_name(name: &str) -> String {

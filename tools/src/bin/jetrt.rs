@@ -380,9 +380,5 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    jetrt_tools::main_with(|| run(Cli::parse()));
 }
