@@ -5,8 +5,9 @@
 #   2. test data: a Python venv from PyPI (tools/setup_venv.sh) makes the ONNX
 #      test models and their onnxruntime reference outputs (tools/gen_testdata.sh)
 #   3. every Rust test of the workspace on this machine
-#   4. the runtime and kernels crates built for aarch64 (Jetson) and tested
-#      under qemu-aarch64 (tools/test_aarch64.sh installs what it needs)
+#   4. the runtime and kernels crates linted and built for aarch64 (Jetson)
+#      and tested under qemu-aarch64 (tools/test_aarch64.sh installs what it
+#      needs)
 #
 # Under CI=true a missing tool or missing test data fails; locally it is
 # skipped loudly. Extra arguments go to `cargo test` (e.g. a test filter).
@@ -21,13 +22,6 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-
-step "cargo clippy for aarch64 (the NEON kernels)"
-if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
-  cargo clippy -p jetrt-kernels -p jetrt --target aarch64-unknown-linux-gnu --all-targets --quiet -- -D warnings
-else
-  echo "(aarch64 target not installed yet: tools/test_aarch64.sh below installs it and builds the NEON kernels)" >&2
-fi
 
 step "test data (Python venv + onnxruntime reference outputs)"
 tools/gen_testdata.sh

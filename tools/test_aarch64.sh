@@ -109,7 +109,11 @@ for a in "$@"; do
     [[ $a == --no-fail-fast ]] && fail_fast=()
 done
 
-# --- build and test ---------------------------------------------------------
+# --- lint, build and test ----------------------------------------------------
+# The NEON kernels compile only for this target: lint them here.
+say "cargo clippy -p jetrt-kernels -p jetrt --target $target --all-targets -D warnings"
+cargo clippy -p jetrt-kernels -p jetrt --target "$target" --all-targets --quiet -- -D warnings
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 say "cargo test -p jetrt-kernels -p jetrt --target $target ${fail_fast[*]} $*"

@@ -53,8 +53,8 @@ pub enum ConvertError {
     #[error("the shapes of some inputs are not fixed; give them with --input-shape:{}", .items.iter().map(|s| format!("\n  - {s}")).collect::<String>())]
     DynamicInputs { items: Vec<String> },
 
-    #[error("node {node:?} ({op}): {reason}")]
-    Node { node: String, op: String, reason: String },
+    #[error("node {node:?} ({op}) computing {outputs:?}: {reason}")]
+    Node { node: String, op: String, outputs: Vec<String>, reason: String },
 
     #[error("the graph is malformed: {0}")]
     Graph(String),

@@ -108,7 +108,10 @@ fn shape_errors_name_the_node_and_op() {
     let e = convert(&p, &ConvertOptions::default()).err().unwrap();
     let msg = e.to_string();
     assert!(
-        matches!(e, ConvertError::Node { .. }) && msg.contains("add_bad") && msg.contains("Add") && msg.contains("do not broadcast"),
+        matches!(e, ConvertError::Node { .. })
+            && msg.contains("add_bad")
+            && msg.contains("(Add) computing [\"y\"]")
+            && msg.contains("do not broadcast"),
         "{msg}"
     );
 }

@@ -410,7 +410,8 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
         let n = &graph.node[i];
         let op = n.op_type.as_deref().unwrap_or("");
         let name = node_name(n, i);
-        let fail = |reason: String| ConvertError::Node { node: name.clone(), op: op.to_string(), reason };
+        let outputs: Vec<String> = n.output.iter().filter(|o| !o.is_empty()).cloned().collect();
+        let fail = |reason: String| ConvertError::Node { node: name.clone(), op: op.to_string(), outputs: outputs.clone(), reason };
         let mut inputs = Vec::with_capacity(n.input.len());
         for inp in &n.input {
             if inp.is_empty() {
