@@ -13,7 +13,6 @@
 //! ```
 
 mod arena;
-pub mod backend;
 mod error;
 mod exec;
 pub mod format;
