@@ -241,13 +241,6 @@ impl Tensor {
         self.data.len()
     }
 
-    pub fn as_f32(&self) -> Option<&[f32]> {
-        match &self.data {
-            Data::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-
     /// Integer contents (for shapes, axes, indices).
     pub fn ints(&self) -> Option<Vec<i64>> {
         match self.data {

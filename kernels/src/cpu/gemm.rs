@@ -646,9 +646,7 @@ fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: MatRef<'_>, e
                     let brow = &b.data[kk * b.rs + j0..kk * b.rs + j1];
                     crow.iter_mut().zip(brow).for_each(|(cc, &bv)| *cc += av * bv);
                 }
-                for (x, cc) in crow.iter_mut().enumerate() {
-                    *cc = ep.finish(*cc, i, j0 + x);
-                }
+                ep.finish_row(crow, i, j0);
             }
         }
     };
