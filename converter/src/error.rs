@@ -8,14 +8,23 @@ pub type Result<T, E = ConvertError> = std::result::Result<T, E>;
 /// One thing in a model that jetrt cannot convert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
+    /// The node's name (or the tensor's, for an initializer or input).
     pub node: String,
+    /// Op type, or "initializer" / "graph input".
     pub op: String,
+    /// The op's domain ("ai.onnx" for the default) and the opset the model
+    /// imports for it; `None` for tensors.
+    pub domain: Option<(String, i64)>,
     pub reason: String,
 }
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "node {:?} ({}): {}", self.node, self.op, self.reason)
+        match &self.domain {
+            Some((d, 0)) => write!(f, "node {:?} ({d}::{}, the model imports no opset of {d}): {}", self.node, self.op, self.reason),
+            Some((d, opset)) => write!(f, "node {:?} ({d}::{}, opset {opset}): {}", self.node, self.op, self.reason),
+            None => write!(f, "{} {:?}: {}", self.op, self.node, self.reason),
+        }
     }
 }
 
@@ -53,8 +62,8 @@ pub enum ConvertError {
     #[error("the shapes of some inputs are not fixed; give them with --input-shape:{}", .items.iter().map(|s| format!("\n  - {s}")).collect::<String>())]
     DynamicInputs { items: Vec<String> },
 
-    #[error("node {node:?} ({op}) computing {outputs:?}: {reason}")]
-    Node { node: String, op: String, outputs: Vec<String>, reason: String },
+    #[error("node {node:?} ({op}, opset {opset}) computing {outputs:?}: {reason}")]
+    Node { node: String, op: String, opset: i64, outputs: Vec<String>, reason: String },
 
     #[error("the graph is malformed: {0}")]
     Graph(String),

@@ -24,6 +24,20 @@ pub struct ConvertOptions {
     pub input_shapes: Vec<(String, Vec<usize>)>,
     /// Model name stored in the metadata (default: the file stem).
     pub name: Option<String>,
+    /// `--bind NAME=FILE.npy`: inputs fixed to a value, folded as constants.
+    pub bind: Vec<(String, tensor::Tensor)>,
+}
+
+/// `jetc convert --check`: everything in `path` that jetrt cannot convert,
+/// every node at once (an empty list: the model converts).
+pub fn check(path: &Path, opts: &ConvertOptions) -> Result<Vec<Unsupported>> {
+    let model = onnx::load_model(path)?;
+    let io = ImportOptions { input_shapes: opts.input_shapes.clone(), bind: opts.bind.clone(), keep_going: true };
+    match onnx::import::translate(&model, &io) {
+        Ok(_) => Ok(Vec::new()),
+        Err(ConvertError::Unsupported { items }) => Ok(items),
+        Err(e) => Err(e),
+    }
 }
 
 /// A model input or output in the report.
@@ -90,7 +104,10 @@ pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
 /// Converts an ONNX file: import with fixed shapes, optimize, plan memory.
 pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
     let model = onnx::load_model(path)?;
-    let (mut g, stats) = onnx::import::translate(&model, &ImportOptions { input_shapes: opts.input_shapes.clone() })?;
+    let (mut g, stats) = onnx::import::translate(
+        &model,
+        &ImportOptions { input_shapes: opts.input_shapes.clone(), bind: opts.bind.clone(), keep_going: false },
+    )?;
     let passes = passes::optimize(&mut g);
     write::name_outputs(&mut g);
     let name = opts.name.clone().unwrap_or_else(|| path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()));

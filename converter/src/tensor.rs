@@ -189,6 +189,34 @@ impl Data {
         })
     }
 
+    /// Elements of type `dtype` from little-endian bytes (`None` when the
+    /// length is not a whole number of elements).
+    pub fn from_le_bytes(dtype: DType, b: &[u8]) -> Option<Data> {
+        if b.len() % dtype.size() != 0 {
+            return None;
+        }
+        macro_rules! le {
+            ($t:ty, $n:literal) => {
+                b.chunks_exact($n).map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk of the element size"))).collect()
+            };
+        }
+        Some(match dtype {
+            DType::F32 => Data::F32(le!(f32, 4)),
+            DType::F64 => Data::F64(le!(f64, 8)),
+            DType::I64 => Data::I64(le!(i64, 8)),
+            DType::I32 => Data::I32(le!(i32, 4)),
+            DType::I16 => Data::I16(le!(i16, 2)),
+            DType::I8 => Data::I8(b.iter().map(|&x| x as i8).collect()),
+            DType::U8 => Data::U8(b.to_vec()),
+            DType::U16 => Data::U16(le!(u16, 2)),
+            DType::U32 => Data::U32(le!(u32, 4)),
+            DType::U64 => Data::U64(le!(u64, 8)),
+            DType::Bool => Data::Bool(b.iter().map(|&x| x != 0).collect()),
+            DType::F16 => Data::F16(le!(u16, 2)),
+            DType::BF16 => Data::BF16(le!(u16, 2)),
+        })
+    }
+
     /// Little-endian bytes, as the `.jrt` weights section stores them.
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {

@@ -95,7 +95,10 @@ pub enum Error {
     #[error("input {name:?}: expected dtype {expected:?}, got {found:?}")]
     InputDType { name: String, expected: DType, found: DType },
 
-    #[error("input {name:?}: expected shape {expected:?}, got {found:?}")]
+    #[error(
+        "input {name:?}: got shape {found:?}, but this model was converted for {expected:?}; a .jrt file has fixed shapes, so convert the ONNX model again with jetc convert --input-shape {name}={}",
+        dims_arg(found)
+    )]
     InputShape { name: String, expected: Vec<usize>, found: Vec<usize> },
 
     #[error("input {name:?}: shape {shape:?} of {dtype:?} needs {expected} bytes, the buffer has {found}")]
@@ -116,6 +119,14 @@ pub enum Error {
     #[error("invalid session options: {0}")]
     Options(String),
 
+    #[error("step #{step} ({op}): index {index} is out of range for an axis of length {len} (check the input values)")]
+    IndexOutOfRange { step: usize, op: &'static str, index: i64, len: usize },
+
     #[error("internal error in step #{step} ({op}): {reason}; please report this with the model file")]
     Internal { step: usize, op: &'static str, reason: String },
+}
+
+/// `1,3,224,224`, as `--input-shape` takes it.
+fn dims_arg(d: &[usize]) -> String {
+    d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }

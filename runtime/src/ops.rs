@@ -6,7 +6,7 @@ use crate::format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
 use jetrt_kernels::cpu::gemm;
 use jetrt_kernels::cpu::reference::Pool2dShape;
-pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams};
+pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, ReduceOp};
 pub use jetrt_kernels::cpu::Activation;
 
 /// Largest kernel size, stride, dilation or padding a file may declare; far
@@ -90,6 +90,16 @@ impl Perm {
     }
 }
 
+/// A strided window of a tensor: per axis a start, a step (negative walks
+/// backwards) and a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceParams {
+    pub rank: usize,
+    pub start: [usize; MAX_RANK],
+    pub step: [i64; MAX_RANK],
+    pub len: [usize; MAX_RANK],
+}
+
 /// One operation of a plan. Op codes are on disk (see [`Op::code`]): never
 /// reuse or renumber them.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +137,43 @@ pub enum Op {
         perm: Perm,
     },
     Lrn(LrnParams),
+    /// Over the axes whose bit is set; kept as length 1 with `keepdims`.
+    Reduce {
+        op: ReduceOp,
+        axes: u32,
+        keepdims: bool,
+    },
+    /// Any element type.
+    Slice(SliceParams),
+    /// Numpy broadcasting to `shape` (ONNX Expand); any element type.
+    Broadcast {
+        shape: Shape,
+    },
+    /// Inputs: data (any element type), indices (int64 or int32).
+    Gather {
+        axis: usize,
+    },
+    /// Inputs: condition (bool), X, Y (same element type); broadcast.
+    Where,
+    /// Normalizes over the axes from `axis` on. Inputs: X, scale, optional
+    /// bias (each `[prod(dims[axis..])]` or `[1]`).
+    LayerNorm {
+        axis: usize,
+        epsilon: f32,
+    },
+    /// Batched matrix product `[..., M, K] × [..., K, N]`, batch axes
+    /// broadcast; the activation is fused.
+    MatMul {
+        act: Activation,
+    },
+    /// Element type conversion (ONNX Cast rules).
+    Cast {
+        to: DType,
+    },
 }
+
+/// Element types [`Op::Cast`] converts between at run time.
+pub const CAST_TYPES: [DType; 7] = [DType::F32, DType::I64, DType::I32, DType::I8, DType::U8, DType::Bool, DType::F64];
 
 /// A tensor as an op sees it when shapes are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +203,14 @@ impl Op {
             Op::Copy => 11,
             Op::Transpose { .. } => 12,
             Op::Lrn(_) => 13,
+            Op::Reduce { .. } => 14,
+            Op::Slice(_) => 15,
+            Op::Broadcast { .. } => 16,
+            Op::Gather { .. } => 17,
+            Op::Where => 18,
+            Op::LayerNorm { .. } => 19,
+            Op::MatMul { .. } => 20,
+            Op::Cast { .. } => 21,
         }
     }
 
@@ -182,6 +236,8 @@ impl Op {
                 BinaryOp::Max => "Max",
                 BinaryOp::Min => "Min",
                 BinaryOp::Pow => "Pow",
+                BinaryOp::PRelu => "PRelu",
+                BinaryOp::Mod | BinaryOp::Fmod => "Mod",
             },
             Op::ChannelAffine { act } if !act.is_none() => "ChannelAffineAct",
             Op::ChannelAffine { .. } => "ChannelAffine",
@@ -190,14 +246,35 @@ impl Op {
             Op::Copy => "Copy",
             Op::Transpose { .. } => "Transpose",
             Op::Lrn(_) => "Lrn",
+            Op::Reduce { op, .. } => match op {
+                ReduceOp::Sum => "ReduceSum",
+                ReduceOp::Mean => "ReduceMean",
+                ReduceOp::Max => "ReduceMax",
+                ReduceOp::Min => "ReduceMin",
+                ReduceOp::Prod => "ReduceProd",
+                ReduceOp::L1 => "ReduceL1",
+                ReduceOp::L2 => "ReduceL2",
+                ReduceOp::SumSquare => "ReduceSumSquare",
+                ReduceOp::LogSum => "ReduceLogSum",
+                ReduceOp::LogSumExp => "ReduceLogSumExp",
+            },
+            Op::Slice(_) => "Slice",
+            Op::Broadcast { .. } => "Broadcast",
+            Op::Gather { .. } => "Gather",
+            Op::Where => "Where",
+            Op::LayerNorm { .. } => "LayerNorm",
+            Op::MatMul { act } if !act.is_none() => "MatMulAct",
+            Op::MatMul { .. } => "MatMul",
+            Op::Cast { .. } => "Cast",
         }
     }
 
     /// How many inputs the op takes: (least, most).
     pub fn input_arity(&self) -> (usize, usize) {
         match self {
-            Op::Conv2d(_) | Op::Gemm(_) => (2, 3),
-            Op::Binary { .. } => (2, 2),
+            Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } => (2, 3),
+            Op::Binary { .. } | Op::Gather { .. } | Op::MatMul { .. } => (2, 2),
+            Op::Where => (3, 3),
             Op::ChannelAffine { .. } => (3, 3),
             Op::Concat { .. } => (1, usize::MAX),
             _ => (1, 1),
@@ -260,23 +337,63 @@ impl Op {
                 }
                 Ok(())
             }
-            Op::GlobalAvgPool | Op::Softmax { .. } | Op::Concat { .. } | Op::Copy | Op::Transpose { .. } => Ok(()),
+            Op::Reduce { axes, .. } => {
+                if *axes >> MAX_RANK != 0 {
+                    return err(format!("axes mask {axes:#x} names axes beyond {MAX_RANK}"));
+                }
+                Ok(())
+            }
+            Op::Slice(p) => {
+                if p.rank > MAX_RANK {
+                    return err(format!("rank {} exceeds {MAX_RANK}", p.rank));
+                }
+                match p.step[..p.rank].iter().find(|&&s| s == 0 || s.unsigned_abs() > u32::MAX as u64) {
+                    Some(s) => err(format!("step {s} (must be non-zero and below 2^32)")),
+                    None => Ok(()),
+                }
+            }
+            Op::LayerNorm { epsilon, .. } => {
+                if !epsilon.is_finite() || *epsilon < 0.0 {
+                    return err(format!("epsilon {epsilon} must be finite and non-negative"));
+                }
+                Ok(())
+            }
+            Op::MatMul { act } => check_activation(*act),
+            Op::Cast { to } => {
+                if !CAST_TYPES.contains(to) {
+                    return err(format!("cast to {to:?} is not supported"));
+                }
+                Ok(())
+            }
+            Op::GlobalAvgPool
+            | Op::Softmax { .. }
+            | Op::Concat { .. }
+            | Op::Copy
+            | Op::Transpose { .. }
+            | Op::Broadcast { .. }
+            | Op::Gather { .. }
+            | Op::Where => Ok(()),
         }
     }
 
-    /// The output shapes for these inputs, or why the inputs do not fit the
-    /// op. `Copy` cannot infer (its output shape is the caller's choice).
-    pub fn infer(&self, inputs: &[Meta]) -> Result<Vec<Shape>, String> {
+    /// The outputs (element type and shape) for these inputs, or why the
+    /// inputs do not fit the op. `Copy` cannot infer (its output shape is the
+    /// caller's choice).
+    pub fn infer(&self, inputs: &[Meta]) -> Result<Vec<Meta>, String> {
         self.check_params()?;
         let (lo, hi) = self.input_arity();
         if inputs.len() < lo || inputs.len() > hi {
             return err(format!("takes {lo}..={hi} inputs, has {}", inputs.len()));
         }
-        if let Some((i, m)) = inputs.iter().enumerate().find(|(_, m)| m.dtype != DType::F32) {
-            return err(format!("input {i} is {:?}; this op runs on float32 only", m.dtype));
+        let any_type = matches!(self, Op::Slice(_) | Op::Broadcast { .. } | Op::Gather { .. } | Op::Where | Op::Cast { .. } | Op::Copy);
+        if !any_type {
+            if let Some((i, m)) = inputs.iter().enumerate().find(|(_, m)| m.dtype != DType::F32) {
+                return err(format!("input {i} is {:?}; this op runs on float32 only", m.dtype));
+            }
         }
         let x = inputs[0].shape;
         let xd = x.dims();
+        let mut dtype = inputs[0].dtype;
         let shape = |d: &[usize]| Shape::new(d).ok_or_else(|| format!("rank {} exceeds {MAX_RANK}", d.len()));
         let out = match self {
             Op::Conv2d(c) => {
@@ -284,7 +401,7 @@ impl Op {
                 shape(&[s.batch, s.out_channels, s.out_h, s.out_w])?
             }
             Op::Gemm(g) => {
-                let (m, k, n) = gemm_dims(g, inputs)?;
+                let (m, _k, n) = gemm_dims(g, inputs)?;
                 if let Some(c) = inputs.get(2) {
                     let cd = c.shape.dims();
                     let ok = cd.len() <= 2 && cd.iter().rev().zip([n, m]).all(|(&d, want)| d == 1 || d == want);
@@ -292,7 +409,6 @@ impl Op {
                         return err(format!("C of shape {cd:?} does not broadcast to [{m}, {n}]"));
                     }
                 }
-                let _ = k;
                 shape(&[m, n])?
             }
             Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
@@ -358,9 +474,101 @@ impl Op {
                 }
                 shape(&d[..xd.len()])?
             }
+            Op::Reduce { axes, keepdims, .. } => {
+                if *axes >> xd.len() != 0 {
+                    return err(format!("axes mask {axes:#b} names axes beyond rank {}", xd.len()));
+                }
+                let d: Vec<usize> = (0..xd.len())
+                    .filter_map(|a| match (axes & (1 << a) != 0, keepdims) {
+                        (false, _) => Some(xd[a]),
+                        (true, true) => Some(1),
+                        (true, false) => None,
+                    })
+                    .collect();
+                shape(&d)?
+            }
+            Op::Slice(p) => {
+                if p.rank != xd.len() {
+                    return err(format!("slice of rank {} for input of rank {}", p.rank, xd.len()));
+                }
+                for (a, &d) in xd.iter().enumerate() {
+                    if p.len[a] == 0 {
+                        continue;
+                    }
+                    let last = p.start[a] as i128 + (p.len[a] as i128 - 1) * p.step[a] as i128;
+                    if p.start[a] >= d || last < 0 || last >= d as i128 {
+                        return err(format!(
+                            "axis {a}: start {} step {} length {} leaves the input's {d} elements",
+                            p.start[a], p.step[a], p.len[a]
+                        ));
+                    }
+                }
+                shape(&p.len[..p.rank])?
+            }
+            Op::Broadcast { shape: to } => {
+                let b = broadcast(xd, to.dims()).ok_or_else(|| format!("{xd:?} does not broadcast to {:?}", to.dims()))?;
+                if b != *to {
+                    return err(format!("{xd:?} broadcast with {:?} gives {:?}", to.dims(), b.dims()));
+                }
+                *to
+            }
+            Op::Gather { axis } => {
+                let id = inputs[1];
+                if !matches!(id.dtype, DType::I64 | DType::I32) {
+                    return err(format!("indices are {:?}, expected int64 or int32", id.dtype));
+                }
+                if *axis >= xd.len() {
+                    return err(format!("axis {axis} out of range for rank {}", xd.len()));
+                }
+                let mut d = xd[..*axis].to_vec();
+                d.extend_from_slice(id.shape.dims());
+                d.extend_from_slice(&xd[axis + 1..]);
+                shape(&d)?
+            }
+            Op::Where => {
+                if inputs[0].dtype != DType::Bool {
+                    return err(format!("condition is {:?}, expected bool", inputs[0].dtype));
+                }
+                if inputs[1].dtype != inputs[2].dtype {
+                    return err(format!("X is {:?} and Y is {:?}", inputs[1].dtype, inputs[2].dtype));
+                }
+                dtype = inputs[1].dtype;
+                let xy = broadcast(inputs[1].shape.dims(), inputs[2].shape.dims());
+                xy.and_then(|s| broadcast(xd, s.dims())).ok_or_else(|| {
+                    format!("shapes {xd:?}, {:?} and {:?} do not broadcast", inputs[1].shape.dims(), inputs[2].shape.dims())
+                })?
+            }
+            Op::LayerNorm { axis, .. } => {
+                if *axis >= xd.len() {
+                    return err(format!("axis {axis} out of range for rank {}", xd.len()));
+                }
+                let n: usize = xd[*axis..].iter().product();
+                for (name, m) in [("scale", inputs.get(1)), ("bias", inputs.get(2))] {
+                    if let Some(m) = m {
+                        let k = m.shape.numel().unwrap_or(0);
+                        if k != n && k != 1 {
+                            return err(format!("{name} of shape {:?} for {n} normalized elements", m.shape.dims()));
+                        }
+                    }
+                }
+                x
+            }
+            Op::MatMul { .. } => {
+                let (batch, m, _k, n) = matmul_dims(inputs)?;
+                let mut d = batch.dims().to_vec();
+                d.extend_from_slice(&[m, n]);
+                shape(&d)?
+            }
+            Op::Cast { to } => {
+                if !CAST_TYPES.contains(&inputs[0].dtype) {
+                    return err(format!("cast from {:?} is not supported", inputs[0].dtype));
+                }
+                dtype = *to;
+                x
+            }
             Op::Copy => return err("Copy takes its output shape from the plan"),
         };
-        Ok(vec![out])
+        Ok(vec![Meta { dtype, shape: out }])
     }
 
     /// Checks declared outputs against the inputs (what the reader does for
@@ -382,8 +590,8 @@ impl Op {
         }
         let want = self.infer(inputs)?;
         for (i, (w, o)) in want.iter().zip(outputs).enumerate() {
-            if o.dtype != DType::F32 || o.shape != *w {
-                return err(format!("output {i} declared {:?} {:?}, the inputs give float32 {:?}", o.dtype, o.shape, w));
+            if o != w {
+                return err(format!("output {i} declared {:?} {:?}, the inputs give {:?} {:?}", o.dtype, o.shape, w.dtype, w.shape));
             }
         }
         Ok(())
@@ -394,6 +602,7 @@ impl Op {
         match self {
             Op::Conv2d(c) => conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
             Op::Gemm(g) => gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
+            Op::MatMul { .. } => matmul_dims(inputs).map(|(_, m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
             _ => 0,
         }
     }
@@ -407,6 +616,31 @@ fn activation_name(a: Activation) -> &'static str {
         Activation::Clip { .. } => "Clip",
         Activation::Sigmoid => "Sigmoid",
         Activation::Tanh => "Tanh",
+        Activation::HardSigmoid { .. } => "HardSigmoid",
+        Activation::HardSwish => "HardSwish",
+        Activation::Silu => "Silu",
+        Activation::Gelu => "Gelu",
+        Activation::GeluTanh => "GeluTanh",
+        Activation::Erf => "Erf",
+        Activation::Sqrt => "Sqrt",
+        Activation::Exp => "Exp",
+        Activation::Log => "Log",
+        Activation::Abs => "Abs",
+        Activation::Neg => "Neg",
+        Activation::Reciprocal => "Reciprocal",
+        Activation::Floor => "Floor",
+        Activation::Ceil => "Ceil",
+        Activation::Round => "Round",
+        Activation::Sign => "Sign",
+        Activation::Softplus => "Softplus",
+        Activation::Softsign => "Softsign",
+        Activation::Elu { .. } => "Elu",
+        Activation::Selu { .. } => "Selu",
+        Activation::Celu { .. } => "Celu",
+        Activation::ThresholdedRelu { .. } => "ThresholdedRelu",
+        Activation::Mish => "Mish",
+        Activation::Sin => "Sin",
+        Activation::Cos => "Cos",
     }
 }
 
@@ -414,6 +648,11 @@ fn check_activation(a: Activation) -> Result<(), String> {
     match a {
         Activation::LeakyRelu { alpha } if !alpha.is_finite() => err(format!("LeakyRelu alpha {alpha} is not finite")),
         Activation::Clip { min, max } if min.is_nan() || max.is_nan() => err("Clip bounds are NaN"),
+        Activation::HardSigmoid { alpha, beta } if !(alpha.is_finite() && beta.is_finite()) => err("HardSigmoid parameters are not finite"),
+        Activation::Elu { alpha } | Activation::Celu { alpha } | Activation::ThresholdedRelu { alpha } if !alpha.is_finite() => {
+            err(format!("alpha {alpha} is not finite"))
+        }
+        Activation::Selu { alpha, gamma } if !(alpha.is_finite() && gamma.is_finite()) => err("Selu parameters are not finite"),
         _ => Ok(()),
     }
 }
@@ -496,6 +735,26 @@ pub(crate) fn gemm_dims(g: &Gemm, inputs: &[Meta]) -> Result<(usize, usize, usiz
         return err(format!("inner dimensions differ: A {ad:?} (transA={}) and B {bd:?} (transB={})", g.trans_a, g.trans_b));
     }
     Ok((m, k, n))
+}
+
+/// (broadcast batch shape, M, K, N) of a MatMul step; both inputs at least
+/// 2-D.
+pub(crate) fn matmul_dims(inputs: &[Meta]) -> Result<(Shape, usize, usize, usize), String> {
+    let (ad, bd) = (inputs[0].shape.dims(), inputs.get(1).ok_or("missing B")?.shape.dims());
+    if ad.len() < 2 || bd.len() < 2 {
+        return err(format!("A {ad:?} and B {bd:?} must both be at least 2-D"));
+    }
+    let (m, k) = (ad[ad.len() - 2], ad[ad.len() - 1]);
+    let (k2, n) = (bd[bd.len() - 2], bd[bd.len() - 1]);
+    if k != k2 {
+        return err(format!("inner dimensions differ: A {ad:?} and B {bd:?}"));
+    }
+    let batch = broadcast(&ad[..ad.len() - 2], &bd[..bd.len() - 2])
+        .ok_or_else(|| format!("batch dimensions of A {ad:?} and B {bd:?} do not broadcast"))?;
+    if batch.rank() + 2 > MAX_RANK {
+        return err(format!("rank {} exceeds {MAX_RANK}", batch.rank() + 2));
+    }
+    Ok((batch, m, k, n))
 }
 
 /// The kernel geometry of a pooling step.

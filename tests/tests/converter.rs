@@ -11,7 +11,7 @@ fn relu_model(dims: &[Dim]) -> jetrt_converter::onnx::pb::ModelProto {
 }
 
 fn shapes(args: &[&str]) -> ConvertOptions {
-    ConvertOptions { input_shapes: args.iter().map(|a| parse_input_shape(a).unwrap()).collect(), name: None }
+    ConvertOptions { input_shapes: args.iter().map(|a| parse_input_shape(a).unwrap()).collect(), ..Default::default() }
 }
 
 #[test]
@@ -88,9 +88,48 @@ fn every_unsupported_op_is_listed_at_once() {
         ConvertError::Unsupported { items } => assert_eq!(items.len(), 3, "{msg}"),
         other => panic!("{other}"),
     }
-    for part in ["\"nms\" (NonMaxSuppression)", "\"e\" (Einsum)", "\"attn\" (com.microsoft::Attention)"] {
+    for part in [
+        "\"nms\" (ai.onnx::NonMaxSuppression, opset 17)",
+        "\"e\" (ai.onnx::Einsum, opset 17)",
+        "\"attn\" (com.microsoft::Attention, the model imports no opset",
+    ] {
         assert!(msg.contains(part), "{part} missing from: {msg}");
     }
+}
+
+#[test]
+fn check_lists_every_failing_node_in_one_pass() {
+    // Ops that are supported but used in ways jetrt refuses: each is found,
+    // and the node that reads a failed node's output is counted, not tried.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    let mut bad_bn = node("LRN", "lrn_no_size", &["x"], &["a"]);
+    bad_bn.attribute.clear();
+    let mut pool3d = node("MaxPool", "pool3d", &["x5"], &["b"]);
+    pool3d.attribute.push(ints_attr("kernel_shape", &[2, 2, 2]));
+    let m = model(
+        vec![bad_bn, node("Relu", "after_lrn", &["a"], &["y"]), pool3d, node("Relu", "fine", &["x"], &["z"])],
+        vec![
+            value_info("x", &[Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(3), Dim::Fixed(3)]),
+            value_info("x5", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(2), Dim::Fixed(2)]),
+        ],
+        vec![value_info("y", &[]), value_info("b", &[]), value_info("z", &[])],
+        vec![],
+        13,
+    );
+    save(&m, &p);
+    let items = jetrt_converter::check(&p, &ConvertOptions::default()).unwrap();
+    let text: Vec<String> = items.iter().map(|u| u.to_string()).collect();
+    assert_eq!(items.len(), 3, "{text:#?}");
+    assert!(text[0].contains("lrn_no_size") && text[0].contains("size must be positive"), "{text:#?}");
+    assert!(text[1].contains("pool3d") && text[1].contains("3-D pooling"), "{text:#?}");
+    assert!(text[2].contains("1 node(s)"), "{text:#?}");
+    // Plain conversion stops at the first.
+    assert!(matches!(convert(&p, &ConvertOptions::default()), Err(ConvertError::Node { .. })));
+    // A model that converts has nothing to report.
+    let ok = dir.path().join("ok.onnx");
+    save(&relu_model(&[Dim::Fixed(1), Dim::Fixed(4)]), &ok);
+    assert!(jetrt_converter::check(&ok, &ConvertOptions::default()).unwrap().is_empty());
 }
 
 #[test]
@@ -110,7 +149,7 @@ fn shape_errors_name_the_node_and_op() {
     assert!(
         matches!(e, ConvertError::Node { .. })
             && msg.contains("add_bad")
-            && msg.contains("(Add) computing [\"y\"]")
+            && msg.contains("(Add, opset 13) computing [\"y\"]")
             && msg.contains("do not broadcast"),
         "{msg}"
     );

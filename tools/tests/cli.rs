@@ -68,6 +68,33 @@ fn convert_needs_the_dynamic_batch_fixed() {
 }
 
 #[test]
+fn check_reports_without_writing() {
+    let o = ok(jetc(&["convert", "--check", &example("model.onnx"), "--input-shape", "image=1,1,8,8"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("every node converts"), "{}", text(&o));
+    // A model with ops jetrt lacks: all listed, exit status 1, no file.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.onnx");
+    let mut m = std::fs::read(example("model.onnx")).unwrap();
+    // Rename every Relu to a (non-existent) op of the same length.
+    let (from, to) = (b"Relu", b"Rulu");
+    let mut hits = 0;
+    for i in 0..m.len() - from.len() {
+        if &m[i..i + from.len()] == from {
+            m[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+        }
+    }
+    assert!(hits >= 2, "the example model has {hits} Relu strings");
+    std::fs::write(&bad, m).unwrap();
+    let o = jetc(&["convert", "--check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.matches("ai.onnx::Rulu").count() >= 2, "{out}");
+    let o = jetc(&["convert", &example("model.onnx")]);
+    assert!(o.status.code() == Some(2) && text(&o).contains("--output"), "{}", text(&o));
+}
+
+#[test]
 fn convert_inspect_run_classify_the_digits() {
     let dir = tempfile::tempdir().unwrap();
     let jrt = converted(dir.path());
@@ -102,6 +129,11 @@ fn run_refuses_wrong_inputs_with_clear_errors() {
     let wrong = dir.path().join("wrong.npy");
     jetrt_tools::npy::write(&wrong, &jetrt_tools::npy::Array::f32(vec![1, 8, 8], &[0.0; 64])).unwrap();
     fails(jetrt(&["run", &jrt, "--input", &format!("image={}", wrong.display()), "--output-dir", &out]), "expects shape [1, 1, 8, 8]");
+    // The error says which shape the file was built for and how to get another.
+    fails(
+        jetrt(&["run", &jrt, "--input", &format!("image={}", wrong.display()), "--output-dir", &out]),
+        "convert the ONNX model again with jetc convert --input-shape image=1,8,8",
+    );
     let ints = dir.path().join("ints.npy");
     let a = jetrt_tools::npy::Array { dtype: jetrt::DType::I64, shape: vec![1, 1, 8, 8], data: vec![0; 512] };
     jetrt_tools::npy::write(&ints, &a).unwrap();

@@ -68,8 +68,8 @@ impl Graph {
     pub fn add_node(&mut self, name: impl Into<String>, op: Op, inputs: Vec<ValueId>) -> Result<ValueId, String> {
         let name = name.into();
         let metas = inputs.iter().map(|&v| self.meta(v)).collect::<Result<Vec<_>, _>>()?;
-        let shapes = op.infer(&metas)?;
-        let out = self.add_value(name.clone(), DType::F32, shapes[0].dims().to_vec());
+        let outs = op.infer(&metas)?;
+        let out = self.add_value(name.clone(), outs[0].dtype, outs[0].shape.dims().to_vec());
         self.nodes.push(Node { name, op, inputs, outputs: vec![out] });
         Ok(out)
     }

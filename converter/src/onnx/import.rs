@@ -162,6 +162,12 @@ impl Ctx<'_> {
 pub struct ImportOptions {
     /// `--input-shape NAME=D0,D1,...`, in order given.
     pub input_shapes: Vec<(String, Vec<usize>)>,
+    /// Inputs fixed to a value (`--bind NAME=FILE.npy`): they become
+    /// constants, so everything computed from them alone is folded.
+    pub bind: Vec<(String, Tensor)>,
+    /// `jetc convert --check`: translate every node it can and report every
+    /// node that fails, instead of stopping at the first.
+    pub keep_going: bool,
 }
 
 /// What translation did, for the report.
@@ -196,20 +202,25 @@ fn prescan(m: &OnnxModel) -> Vec<Unsupported> {
         let op = n.op_type.clone().unwrap_or_default();
         let name = node_name(n, i);
         let domain = n.domain.as_deref().unwrap_or("");
-        if !(domain.is_empty() || domain == "ai.onnx") {
-            out.push(Unsupported {
-                node: name,
-                op: format!("{domain}::{op}"),
-                reason: format!("operators of domain {domain:?} are not supported"),
-            });
+        let domain = if domain.is_empty() { "ai.onnx" } else { domain };
+        let opset = m
+            .proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.as_deref().unwrap_or("") == domain || (domain == "ai.onnx" && o.domain.as_deref().unwrap_or("").is_empty()))
+            .and_then(|o| o.version)
+            .unwrap_or(0);
+        let at = Some((domain.to_string(), opset));
+        if domain != "ai.onnx" {
+            out.push(Unsupported { node: name, op, domain: at, reason: format!("operators of domain {domain:?} are not supported") });
             continue;
         }
         if ops::lookup(&op).is_none() {
-            out.push(Unsupported { node: name, op, reason: "operator not supported".into() });
+            out.push(Unsupported { node: name, op, domain: at, reason: "operator not supported".into() });
             continue;
         }
         if n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
-            out.push(Unsupported { node: name, op, reason: "subgraphs (control flow) are not supported".into() });
+            out.push(Unsupported { node: name, op, domain: at, reason: "subgraphs (control flow) are not supported".into() });
         }
     }
     for t in &graph.initializer {
@@ -218,6 +229,7 @@ fn prescan(m: &OnnxModel) -> Vec<Unsupported> {
             out.push(Unsupported {
                 node: t.name.clone().unwrap_or_default(),
                 op: "initializer".into(),
+                domain: None,
                 reason: format!("element type {} is not supported", type_name(code)),
             });
         }
@@ -229,6 +241,7 @@ fn prescan(m: &OnnxModel) -> Vec<Unsupported> {
                 out.push(Unsupported {
                     node: v.name.clone().unwrap_or_default(),
                     op: "graph input".into(),
+                    domain: None,
                     reason: format!("element type {} is not supported", type_name(code)),
                 });
             }
@@ -236,6 +249,7 @@ fn prescan(m: &OnnxModel) -> Vec<Unsupported> {
             out.push(Unsupported {
                 node: v.name.clone().unwrap_or_default(),
                 op: "graph input".into(),
+                domain: None,
                 reason: "only tensor inputs are supported (not sequences, maps or optionals)".into(),
             });
         }
@@ -247,6 +261,7 @@ fn prescan(m: &OnnxModel) -> Vec<Unsupported> {
             out.push(Unsupported {
                 node: "(model)".into(),
                 op: "FunctionProto".into(),
+                domain: None,
                 reason: format!("model-local functions {used:?} are not supported"),
             });
         }
@@ -335,7 +350,7 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
         }
     }
     let known: Vec<String> = real_inputs.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
-    for (name, _) in &opts.input_shapes {
+    for name in opts.input_shapes.iter().map(|(n, _)| n).chain(opts.bind.iter().map(|(n, _)| n)) {
         if !known.contains(name) {
             return Err(ConvertError::UnknownInput { name: name.clone(), known: known.clone() });
         }
@@ -360,6 +375,30 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
                 .unzip(),
             None => (Vec::new(), Vec::new()),
         };
+        if let Some((_, t)) = opts.bind.iter().rev().find(|(n, _)| *n == name) {
+            let mut t = t.clone();
+            // A one-element value binds a scalar input (as onnxruntime
+            // accepts [1] for []).
+            if tt.shape.is_some() && dims.is_empty() && t.numel() == 1 {
+                t.shape.clear();
+            }
+            let fits = t.dtype() == dtype
+                && tt.shape.as_ref().is_none_or(|_| {
+                    dims.len() == t.shape.len() && dims.iter().zip(&t.shape).all(|(d, &gv)| d.is_none_or(|d| d as usize == gv))
+                });
+            if !fits {
+                return Err(ConvertError::Graph(format!(
+                    "--bind {name}: the value is {:?} {:?}, but the model declares {} {:?}",
+                    t.dtype(),
+                    t.shape,
+                    super::tensor::type_name(tt.elem_type.unwrap_or(0)),
+                    dims_text(&dims, &params)
+                )));
+            }
+            let id = g.add_const(name.clone(), t);
+            env.insert(name, id);
+            continue;
+        }
         let given = opts.input_shapes.iter().rev().find(|(n, _)| *n == name).map(|(_, s)| s.clone());
         let shape = match (given, &tt.shape) {
             (Some(given), Some(_)) => {
@@ -406,12 +445,27 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
 
     let known_names: HashSet<String> = env.keys().cloned().collect();
     let order = topo_order(&graph.node, &known_names)?;
+    let mut failed: Vec<Unsupported> = Vec::new();
+    let mut failed_values: HashSet<&str> = HashSet::new();
+    let mut skipped = 0usize;
     for i in order {
         let n = &graph.node[i];
+        if opts.keep_going && n.input.iter().any(|x| failed_values.contains(x.as_str())) {
+            // Reads what a failed node would have computed: cannot be checked.
+            failed_values.extend(n.output.iter().map(String::as_str));
+            skipped += 1;
+            continue;
+        }
         let op = n.op_type.as_deref().unwrap_or("");
         let name = node_name(n, i);
         let outputs: Vec<String> = n.output.iter().filter(|o| !o.is_empty()).cloned().collect();
-        let fail = |reason: String| ConvertError::Node { node: name.clone(), op: op.to_string(), outputs: outputs.clone(), reason };
+        let fail = |reason: String| ConvertError::Node {
+            node: name.clone(),
+            op: op.to_string(),
+            opset: m.opset,
+            outputs: outputs.clone(),
+            reason,
+        };
         let mut inputs = Vec::with_capacity(n.input.len());
         for inp in &n.input {
             if inp.is_empty() {
@@ -429,7 +483,15 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
         let translate = ops::lookup(op).ok_or_else(|| fail("operator not supported".into()))?;
         let first_new = g.values.len();
         let nodes_before = g.nodes.len();
-        let outs = translate(&mut Ctx { g: &mut g }, &node).map_err(fail)?;
+        let outs = match translate(&mut Ctx { g: &mut g }, &node) {
+            Ok(outs) => outs,
+            Err(reason) if opts.keep_going => {
+                failed.push(Unsupported { node: name.clone(), op: op.to_string(), domain: Some(("ai.onnx".into(), m.opset)), reason });
+                failed_values.extend(n.output.iter().map(String::as_str));
+                continue;
+            }
+            Err(reason) => return Err(fail(reason)),
+        };
         for (k, out_name) in n.output.iter().enumerate() {
             if out_name.is_empty() {
                 continue;
@@ -448,6 +510,18 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
                 stats.folded += 1;
             }
         }
+    }
+
+    if !failed.is_empty() {
+        if skipped > 0 {
+            failed.push(Unsupported {
+                node: format!("{skipped} node(s)"),
+                op: "not checked".into(),
+                domain: None,
+                reason: "they read what the nodes above compute".into(),
+            });
+        }
+        return Err(ConvertError::Unsupported { items: failed });
     }
 
     for o in &graph.output {

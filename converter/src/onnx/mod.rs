@@ -9,3 +9,23 @@ pub mod pb;
 pub(crate) mod tensor;
 
 pub use import::{load_model, OnnxModel};
+
+/// The ONNX operators (default domain) jetrt converts, sorted by name.
+pub fn supported_operators() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ops::OPERATORS.iter().map(|(name, _)| *name).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The element types an operator takes at run time (constants of other
+/// types are folded at conversion).
+pub fn runtime_types(op: &str) -> &'static str {
+    match op {
+        "Identity" | "Dropout" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Slice" | "Split" | "Expand" | "Tile" => "any",
+        "Cast" | "CastLike" => "float32, float64, int64, int32, int8, uint8, bool",
+        "Gather" => "data: any; indices: int64, int32",
+        "Where" => "condition: bool; X, Y: any",
+        "Shape" | "Size" | "Range" | "Constant" | "ConstantOfShape" => "evaluated at conversion",
+        _ => "float32",
+    }
+}

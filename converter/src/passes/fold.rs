@@ -5,7 +5,7 @@
 use crate::graph::{Graph, Node};
 use crate::tensor::{Data, Tensor};
 use jetrt::format::{FileBuilder, StepDef, StorageDef, TensorDef};
-use jetrt::{DType, Model, SessionOptions};
+use jetrt::{Model, SessionOptions};
 
 pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
     let mut fb = FileBuilder::default();
@@ -30,9 +30,6 @@ pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
     let mut session = model.session(SessionOptions { threads: 1, ..Default::default() }).map_err(|e| e.to_string())?;
     session.run_loaded().map_err(|e| format!("cannot fold constants: {e}"))?;
     let bytes = session.output(0).ok_or("internal: folded output missing")?;
-    let data = match out.dtype {
-        DType::F32 => Data::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        other => return Err(format!("cannot fold a {other:?} result")),
-    };
+    let data = Data::from_le_bytes(out.dtype, bytes).ok_or_else(|| format!("cannot fold a {:?} result", out.dtype))?;
     Ok(Tensor::new(out.shape.clone(), data))
 }

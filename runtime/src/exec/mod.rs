@@ -11,11 +11,11 @@ use crate::arena::{self, Loc};
 use crate::error::{Error, Result};
 use crate::format::reader::Decoded;
 use crate::format::tensors::Storage;
-use crate::format::{Shape, MAX_RANK};
+use crate::format::{DType, Shape, MAX_RANK};
 use crate::ops::{self, Meta, Op};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
 use jetrt_kernels::cpu::gemm::{self, BSource, Bias, Epilogue, MatRef};
-use jetrt_kernels::cpu::reference::{self as r, BinaryOp, LrnParams, Pool2dShape};
+use jetrt_kernels::cpu::reference::{self as r, BinaryOp, LrnParams, Pool2dShape, ReduceOp};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Parallel, Scratch};
 use std::ops::Range;
@@ -37,19 +37,106 @@ pub(crate) enum GemmBias {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Kernel {
-    Conv { shape: Conv2dShape, act: Activation, bias: bool },
-    Gemm { m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, alpha: f32, beta: f32, act: Activation, bias: GemmBias },
+    Conv {
+        shape: Conv2dShape,
+        act: Activation,
+        bias: bool,
+    },
+    Gemm {
+        m: usize,
+        k: usize,
+        n: usize,
+        trans_a: bool,
+        trans_b: bool,
+        alpha: f32,
+        beta: f32,
+        act: Activation,
+        bias: GemmBias,
+    },
     MaxPool(Pool2dShape),
     AvgPool(Pool2dShape, bool),
-    GlobalAvgPool { planes: usize, len: usize },
+    GlobalAvgPool {
+        planes: usize,
+        len: usize,
+    },
     Act(Activation),
-    Binary { op: BinaryOp, act: Activation, a: Shape, b: Shape, out: Shape },
-    Affine { outer: usize, channels: usize, inner: usize, act: Activation },
-    Softmax { outer: usize, n: usize, inner: usize },
-    Concat { outer: usize, inner: usize, total: usize },
+    Binary {
+        op: BinaryOp,
+        act: Activation,
+        a: Shape,
+        b: Shape,
+        out: Shape,
+    },
+    Affine {
+        outer: usize,
+        channels: usize,
+        inner: usize,
+        act: Activation,
+    },
+    Softmax {
+        outer: usize,
+        n: usize,
+        inner: usize,
+    },
+    Concat {
+        outer: usize,
+        inner: usize,
+        total: usize,
+    },
     Copy,
-    Transpose { input: Shape, perm: [usize; MAX_RANK] },
-    Lrn { p: LrnParams, batch: usize, channels: usize, inner: usize },
+    Transpose {
+        input: Shape,
+        perm: [usize; MAX_RANK],
+    },
+    Lrn {
+        p: LrnParams,
+        batch: usize,
+        channels: usize,
+        inner: usize,
+    },
+    Reduce {
+        op: ReduceOp,
+        input: Shape,
+        axes: u32,
+    },
+    LayerNorm {
+        outer: usize,
+        n: usize,
+        epsilon: f32,
+        bias: bool,
+    },
+    /// One GEMM per batch: element offsets of A and B for each.
+    MatMul {
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Activation,
+        batches: Vec<(usize, usize)>,
+    },
+    // Byte kernels: any element type.
+    /// `y[i] = x[base + Σ i_a · strides[a]]` (Slice, Broadcast).
+    Strided {
+        elem: usize,
+        base: isize,
+        strides: [isize; MAX_RANK],
+        out: Shape,
+    },
+    Gather {
+        elem: usize,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+        wide: bool,
+    },
+    Where {
+        elem: usize,
+        strides: [[isize; MAX_RANK]; 3],
+        out: Shape,
+    },
+    Cast {
+        from: DType,
+        to: DType,
+    },
 }
 
 impl Kernel {
@@ -58,8 +145,15 @@ impl Kernel {
         match self {
             Kernel::Conv { shape, .. } => shape.macs() * shape.batch as u64,
             Kernel::Gemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
+            Kernel::MatMul { m, k, n, batches, .. } => (*m as u64) * (*k as u64) * (*n as u64) * batches.len() as u64,
             _ => 0,
         }
+    }
+
+    /// Whether the kernel moves bytes of any element type (rather than
+    /// computing on float32).
+    fn on_bytes(&self) -> bool {
+        matches!(self, Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. })
     }
 }
 
@@ -140,6 +234,65 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
             Op::Copy => Kernel::Copy,
             Op::Transpose { perm } => Kernel::Transpose { input: x, perm: perm.axes() },
             Op::Lrn(p) => Kernel::Lrn { p: *p, batch: xd[0], channels: xd[1], inner: prod(&xd[2..]) },
+            Op::Reduce { op, axes, .. } => Kernel::Reduce { op: *op, input: x, axes: *axes },
+            Op::LayerNorm { axis, epsilon } => {
+                Kernel::LayerNorm { outer: prod(&xd[..*axis]), n: prod(&xd[*axis..]), epsilon: *epsilon, bias: ins.len() == 3 }
+            }
+            Op::MatMul { act } => {
+                let (batch, m, k, n) = ops::matmul_dims(&metas).map_err(internal)?;
+                let (ad, bd) = (xd, metas[1].shape.dims());
+                let rank = batch.rank();
+                let sa = r::broadcast_strides(&ad[..ad.len() - 2], rank);
+                let sb = r::broadcast_strides(&bd[..bd.len() - 2], rank);
+                let bdims = batch.dims();
+                let mut batches = Vec::with_capacity(prod(bdims));
+                let mut idx = [0usize; MAX_RANK];
+                for _ in 0..prod(bdims) {
+                    let (mut oa, mut ob) = (0usize, 0usize);
+                    for a in 0..rank {
+                        oa += idx[a] * sa[a] as usize;
+                        ob += idx[a] * sb[a] as usize;
+                    }
+                    batches.push((oa * m * k, ob * k * n));
+                    for a in (0..rank).rev() {
+                        idx[a] += 1;
+                        if idx[a] < bdims[a] {
+                            break;
+                        }
+                        idx[a] = 0;
+                    }
+                }
+                Kernel::MatMul { m, k, n, act: *act, batches }
+            }
+            Op::Slice(p) => {
+                let elem = metas[0].dtype.size();
+                let mut strides = [0isize; MAX_RANK];
+                let mut base = 0isize;
+                let mut acc = 1isize;
+                for a in (0..p.rank).rev() {
+                    strides[a] = acc * p.step[a] as isize;
+                    base += acc * p.start[a] as isize;
+                    acc *= xd[a] as isize;
+                }
+                Kernel::Strided { elem, base, strides, out }
+            }
+            Op::Broadcast { shape } => {
+                let strides = r::broadcast_strides(xd, shape.rank());
+                Kernel::Strided { elem: metas[0].dtype.size(), base: 0, strides, out }
+            }
+            Op::Gather { axis } => Kernel::Gather {
+                elem: metas[0].dtype.size(),
+                outer: prod(&xd[..*axis]),
+                axis_len: xd[*axis],
+                inner: prod(&xd[*axis + 1..]),
+                wide: metas[1].dtype == DType::I64,
+            },
+            Op::Where => {
+                let rank = out.rank();
+                let strides = [0, 1, 2].map(|i| r::broadcast_strides(metas[i].shape.dims(), rank));
+                Kernel::Where { elem: metas[1].dtype.size(), strides, out }
+            }
+            Op::Cast { to } => Kernel::Cast { from: metas[0].dtype, to: *to },
         };
         let start = plan.locs.len();
         plan.locs.extend(ins.iter().map(|&t| loc(d, t)));
@@ -186,16 +339,12 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
             f32s(b, si, step.name)
         };
         let n_in = step.inputs.len();
-        if let Kernel::Copy = step.kernel {
-            // Byte for byte, whatever the element type.
-            let loc = plan.locs[step.inputs.start];
-            let x =
-                reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: "input overlaps the output".into() })?;
-            let y = &mut out_bytes[0];
-            if x.len() != y.len() {
-                return Err(Error::Internal { step: si, op: step.name, reason: format!("copies {} bytes into {}", x.len(), y.len()) });
-            }
-            y.copy_from_slice(x);
+        if step.kernel.on_bytes() {
+            let bytes = |i: usize| -> Result<&[u8]> {
+                let loc = plan.locs[step.inputs.start + i];
+                reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })
+            };
+            run_bytes_step(&step.kernel, &bytes, out_bytes[0], si, step.name)?;
         } else {
             let y = f32s_mut(out_bytes[0], si, step.name)?;
             run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
@@ -207,6 +356,113 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
         }
     }
     Ok(())
+}
+
+fn run_bytes_step<'a>(
+    kernel: &Kernel,
+    input: &dyn Fn(usize) -> Result<&'a [u8]>,
+    y: &mut [u8],
+    si: usize,
+    name: &'static str,
+) -> Result<()> {
+    let internal = |reason: String| Error::Internal { step: si, op: name, reason };
+    match kernel {
+        Kernel::Copy => {
+            let x = input(0)?;
+            if x.len() != y.len() {
+                return Err(internal(format!("copies {} bytes into {}", x.len(), y.len())));
+            }
+            y.copy_from_slice(x);
+        }
+        Kernel::Strided { elem, base, strides, out } => r::strided_copy(*elem, input(0)?, *base, &strides[..out.rank()], out.dims(), y),
+        Kernel::Gather { elem, outer, axis_len, inner, wide } => {
+            let raw = input(1)?;
+            // Indices are few (token ids, a handful of positions): convert
+            // them in fixed chunks on the stack rather than allocating.
+            let n_idx = if *wide { raw.len() / 8 } else { raw.len() / 4 };
+            let block = inner * elem;
+            let mut chunk = [0i64; 64];
+            let per_outer = n_idx * block;
+            for o in 0..*outer {
+                let data = &input(0)?[o * axis_len * block..(o + 1) * axis_len * block];
+                let mut done = 0;
+                while done < n_idx {
+                    let c = (n_idx - done).min(chunk.len());
+                    for (j, v) in chunk[..c].iter_mut().enumerate() {
+                        let i = done + j;
+                        *v = if *wide {
+                            i64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+                        } else {
+                            i32::from_le_bytes(raw[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as i64
+                        };
+                    }
+                    let dst = &mut y[o * per_outer + done * block..o * per_outer + (done + c) * block];
+                    r::gather(*elem, data, 1, *axis_len, *inner, &chunk[..c], dst).map_err(|bad| Error::IndexOutOfRange {
+                        step: si,
+                        op: name,
+                        index: bad,
+                        len: *axis_len,
+                    })?;
+                    done += c;
+                }
+            }
+        }
+        Kernel::Where { elem, strides, out } => {
+            let rank = out.rank();
+            r::select(
+                *elem,
+                (input(0)?, &strides[0][..rank]),
+                (input(1)?, &strides[1][..rank]),
+                (input(2)?, &strides[2][..rank]),
+                out.dims(),
+                y,
+            );
+        }
+        Kernel::Cast { from, to } => cast(*from, *to, input(0)?, y),
+        _ => return Err(internal("a float kernel reached the byte path".into())),
+    }
+    Ok(())
+}
+
+/// ONNX Cast between the types of [`ops::CAST_TYPES`]: float → integer
+/// truncates toward zero (saturating, NaN → 0), anything → bool is `!= 0`.
+fn cast(from: DType, to: DType, x: &[u8], y: &mut [u8]) {
+    let n = x.len() / from.size();
+    let get_f = |i: usize| -> f64 {
+        match from {
+            DType::F32 => f32::from_le_bytes(x[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as f64,
+            DType::F64 => f64::from_le_bytes(x[i * 8..i * 8 + 8].try_into().expect("8 bytes")),
+            _ => get_i(from, x, i) as f64,
+        }
+    };
+    let float_src = matches!(from, DType::F32 | DType::F64);
+    for i in 0..n {
+        match to {
+            DType::F32 => y[i * 4..i * 4 + 4].copy_from_slice(&(get_f(i) as f32).to_le_bytes()),
+            DType::F64 => y[i * 8..i * 8 + 8].copy_from_slice(&get_f(i).to_le_bytes()),
+            DType::Bool => y[i] = u8::from(if float_src { get_f(i) != 0.0 } else { get_i(from, x, i) != 0 }),
+            _ => {
+                let v = if float_src { get_f(i) as i64 } else { get_i(from, x, i) };
+                match to {
+                    DType::I64 => y[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes()),
+                    DType::I32 => y[i * 4..i * 4 + 4].copy_from_slice(&(v as i32).to_le_bytes()),
+                    DType::I8 => y[i] = v as i8 as u8,
+                    DType::U8 => y[i] = v as u8,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn get_i(dtype: DType, x: &[u8], i: usize) -> i64 {
+    match dtype {
+        DType::I64 => i64::from_le_bytes(x[i * 8..i * 8 + 8].try_into().expect("8 bytes")),
+        DType::I32 => i32::from_le_bytes(x[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as i64,
+        DType::I8 => x[i] as i8 as i64,
+        DType::U8 | DType::Bool => x[i] as i64,
+        _ => 0,
+    }
 }
 
 fn run_step<'a>(
@@ -259,8 +515,23 @@ fn run_step<'a>(
                 offset += len;
             }
         }
-        Kernel::Copy => {
-            return Err(Error::Internal { step: si, op: name, reason: "Copy reached the float path".into() });
+        Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } => {
+            return Err(Error::Internal { step: si, op: name, reason: "a byte kernel reached the float path".into() });
+        }
+        Kernel::Reduce { op, input: shape, axes } => r::reduce(*op, input(0)?, shape.dims(), *axes, y),
+        Kernel::LayerNorm { outer, n, epsilon, bias } => {
+            let b = if *bias { Some(input(2)?) } else { None };
+            r::layer_norm(*outer, *n, *epsilon, input(1)?, b, input(0)?, y);
+        }
+        Kernel::MatMul { m, k, n, act, batches } => {
+            let (m, k, n) = (*m, *k, *n);
+            let (a, b) = (input(0)?, input(1)?);
+            let ep = Epilogue { alpha: 1.0, beta: 1.0, bias: Bias::None, act: *act };
+            for (i, &(oa, ob)) in batches.iter().enumerate() {
+                let am = MatRef::row_major(&a[oa..oa + m * k], m, k);
+                let bm = MatRef::row_major(&b[ob..ob + k * n], k, n);
+                gemm::gemm(ctx.isa, ctx.par, ctx.scratch, am, BSource::Mat(bm), &ep, &mut y[i * m * n..(i + 1) * m * n]);
+            }
         }
         Kernel::Transpose { input: shape, perm } => r::transpose(input(0)?, shape.dims(), &perm[..shape.rank()], y),
         Kernel::Lrn { p, batch, channels, inner } => r::lrn(p, *batch, *channels, *inner, input(0)?, y),

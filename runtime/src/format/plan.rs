@@ -158,6 +158,31 @@ fn encode_activation(a: &Activation, out: &mut Vec<u64>) {
         Activation::Clip { min, max } => (3, min, max),
         Activation::Sigmoid => (4, 0.0, 0.0),
         Activation::Tanh => (5, 0.0, 0.0),
+        Activation::HardSigmoid { alpha, beta } => (6, alpha, beta),
+        Activation::HardSwish => (7, 0.0, 0.0),
+        Activation::Silu => (8, 0.0, 0.0),
+        Activation::Gelu => (9, 0.0, 0.0),
+        Activation::GeluTanh => (10, 0.0, 0.0),
+        Activation::Erf => (11, 0.0, 0.0),
+        Activation::Sqrt => (12, 0.0, 0.0),
+        Activation::Exp => (13, 0.0, 0.0),
+        Activation::Log => (14, 0.0, 0.0),
+        Activation::Abs => (15, 0.0, 0.0),
+        Activation::Neg => (16, 0.0, 0.0),
+        Activation::Reciprocal => (17, 0.0, 0.0),
+        Activation::Floor => (18, 0.0, 0.0),
+        Activation::Ceil => (19, 0.0, 0.0),
+        Activation::Round => (20, 0.0, 0.0),
+        Activation::Sign => (21, 0.0, 0.0),
+        Activation::Softplus => (22, 0.0, 0.0),
+        Activation::Softsign => (23, 0.0, 0.0),
+        Activation::Elu { alpha } => (24, alpha, 0.0),
+        Activation::Selu { alpha, gamma } => (25, alpha, gamma),
+        Activation::Celu { alpha } => (26, alpha, 0.0),
+        Activation::ThresholdedRelu { alpha } => (27, alpha, 0.0),
+        Activation::Mish => (28, 0.0, 0.0),
+        Activation::Sin => (29, 0.0, 0.0),
+        Activation::Cos => (30, 0.0, 0.0),
     };
     out.extend_from_slice(&[code, f32w(p0), f32w(p1)]);
 }
@@ -171,6 +196,9 @@ fn binary_code(op: BinaryOp) -> u64 {
         BinaryOp::Max => 5,
         BinaryOp::Min => 6,
         BinaryOp::Pow => 7,
+        BinaryOp::PRelu => 8,
+        BinaryOp::Mod => 9,
+        BinaryOp::Fmod => 10,
     }
 }
 
@@ -210,7 +238,40 @@ pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
             us(&perm.axes()[..perm.rank()], out);
         }
         Op::Lrn(p) => out.extend_from_slice(&[p.size as u64, f32w(p.alpha), f32w(p.beta), f32w(p.bias)]),
+        Op::Reduce { op, axes, keepdims } => out.extend_from_slice(&[reduce_code(*op), *axes as u64, *keepdims as u64]),
+        Op::Slice(p) => {
+            out.push(p.rank as u64);
+            for a in 0..p.rank {
+                out.extend_from_slice(&[p.start[a] as u64, p.step[a] as u64, p.len[a] as u64]);
+            }
+        }
+        Op::Broadcast { shape } => {
+            out.push(shape.rank() as u64);
+            us(shape.dims(), out);
+        }
+        Op::Gather { axis } => out.push(*axis as u64),
+        Op::Where => {}
+        Op::LayerNorm { axis, epsilon } => out.extend_from_slice(&[*axis as u64, f32w(*epsilon)]),
+        Op::MatMul { act } => encode_activation(act, out),
+        Op::Cast { to } => out.push(*to as u8 as u64),
     }
+}
+
+const REDUCE_OPS: [ReduceOp; 10] = [
+    ReduceOp::Sum,
+    ReduceOp::Mean,
+    ReduceOp::Max,
+    ReduceOp::Min,
+    ReduceOp::Prod,
+    ReduceOp::L1,
+    ReduceOp::L2,
+    ReduceOp::SumSquare,
+    ReduceOp::LogSum,
+    ReduceOp::LogSumExp,
+];
+
+fn reduce_code(op: ReduceOp) -> u64 {
+    REDUCE_OPS.iter().position(|&o| o == op).map_or(0, |i| i as u64 + 1)
 }
 
 /// Reads one op's parameter words, failing with the step and the field.
@@ -275,6 +336,31 @@ impl Params<'_> {
             3 => Activation::Clip { min: p0, max: p1 },
             4 => Activation::Sigmoid,
             5 => Activation::Tanh,
+            6 => Activation::HardSigmoid { alpha: p0, beta: p1 },
+            7 => Activation::HardSwish,
+            8 => Activation::Silu,
+            9 => Activation::Gelu,
+            10 => Activation::GeluTanh,
+            11 => Activation::Erf,
+            12 => Activation::Sqrt,
+            13 => Activation::Exp,
+            14 => Activation::Log,
+            15 => Activation::Abs,
+            16 => Activation::Neg,
+            17 => Activation::Reciprocal,
+            18 => Activation::Floor,
+            19 => Activation::Ceil,
+            20 => Activation::Round,
+            21 => Activation::Sign,
+            22 => Activation::Softplus,
+            23 => Activation::Softsign,
+            24 => Activation::Elu { alpha: p0 },
+            25 => Activation::Selu { alpha: p0, gamma: p1 },
+            26 => Activation::Celu { alpha: p0 },
+            27 => Activation::ThresholdedRelu { alpha: p0 },
+            28 => Activation::Mish,
+            29 => Activation::Sin,
+            30 => Activation::Cos,
             c => return Err(self.bad(format!("unknown activation code {c}"))),
         })
     }
@@ -303,6 +389,14 @@ fn op_name(code: u32) -> &'static str {
         11 => "Copy",
         12 => "Transpose",
         13 => "Lrn",
+        14 => "Reduce",
+        15 => "Slice",
+        16 => "Broadcast",
+        17 => "Gather",
+        18 => "Where",
+        19 => "LayerNorm",
+        20 => "MatMul",
+        21 => "Cast",
         _ => "?",
     }
 }
@@ -348,6 +442,9 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
                 5 => BinaryOp::Max,
                 6 => BinaryOp::Min,
                 7 => BinaryOp::Pow,
+                8 => BinaryOp::PRelu,
+                9 => BinaryOp::Mod,
+                10 => BinaryOp::Fmod,
                 c => return Err(p.bad(format!("unknown binary op code {c}"))),
             };
             Op::Binary { op, act: p.activation()? }
@@ -369,6 +466,55 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
             Op::Transpose { perm }
         }
         13 => Op::Lrn(LrnParams { size: p.usize("size")?, alpha: p.f32("alpha")?, beta: p.f32("beta")?, bias: p.f32("bias")? }),
+        14 => {
+            let code = p.word("reduce op")?;
+            let op = match code.checked_sub(1).and_then(|i| REDUCE_OPS.get(i as usize)) {
+                Some(&op) => op,
+                None => return Err(p.bad(format!("unknown reduce op code {code}"))),
+            };
+            let axes = p.word("axes")?;
+            if axes >> crate::format::MAX_RANK != 0 {
+                return Err(p.bad(format!("axes mask {axes:#x} names axes beyond {}", crate::format::MAX_RANK)));
+            }
+            Op::Reduce { op, axes: axes as u32, keepdims: p.bool("keepdims")? }
+        }
+        15 => {
+            let rank = p.usize("rank")?;
+            if rank > crate::format::MAX_RANK {
+                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
+            }
+            let mut sp = SliceParams { rank, start: [0; 8], step: [1; 8], len: [0; 8] };
+            for a in 0..rank {
+                sp.start[a] = p.usize("start")?;
+                sp.step[a] = p.word("step")? as i64;
+                sp.len[a] = p.usize("length")?;
+            }
+            Op::Slice(sp)
+        }
+        16 => {
+            let rank = p.usize("rank")?;
+            if rank > crate::format::MAX_RANK {
+                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
+            }
+            let mut d = [0usize; crate::format::MAX_RANK];
+            for x in d.iter_mut().take(rank) {
+                *x = p.usize("dimension")?;
+            }
+            let shape = crate::format::Shape::new(&d[..rank]).ok_or_else(|| p.bad(format!("shape {:?} is invalid", &d[..rank])))?;
+            Op::Broadcast { shape }
+        }
+        17 => Op::Gather { axis: p.usize("axis")? },
+        18 => Op::Where,
+        19 => Op::LayerNorm { axis: p.usize("axis")?, epsilon: p.f32("epsilon")? },
+        20 => Op::MatMul { act: p.activation()? },
+        21 => {
+            let code = p.word("element type")?;
+            let to = u8::try_from(code)
+                .ok()
+                .and_then(crate::format::DType::from_code)
+                .ok_or_else(|| p.bad(format!("unknown element type code {code}")))?;
+            Op::Cast { to }
+        }
         _ => return Err(Error::UnknownOp { step, code }),
     };
     p.done(op)
@@ -416,6 +562,23 @@ mod tests {
             Op::Copy,
             Op::Transpose { perm: Perm::new(&[0, 2, 1, 3, 4]).unwrap() },
             Op::Lrn(LrnParams { size: 5, alpha: 1e-4, beta: 0.75, bias: 2.0 }),
+            Op::Activation(Activation::HardSigmoid { alpha: 0.2, beta: 0.5 }),
+            Op::Activation(Activation::Selu { alpha: 1.5, gamma: 1.05 }),
+            Op::Activation(Activation::Gelu),
+            Op::Binary { op: BinaryOp::PRelu, act: Activation::None },
+            Op::Reduce { op: ReduceOp::LogSumExp, axes: 0b101, keepdims: true },
+            Op::Slice(SliceParams {
+                rank: 2,
+                start: [3, 0, 0, 0, 0, 0, 0, 0],
+                step: [-2, 1, 1, 1, 1, 1, 1, 1],
+                len: [2, 5, 0, 0, 0, 0, 0, 0],
+            }),
+            Op::Broadcast { shape: crate::format::Shape::new(&[2, 3, 4]).unwrap() },
+            Op::Gather { axis: 1 },
+            Op::Where,
+            Op::LayerNorm { axis: 2, epsilon: 1e-5 },
+            Op::MatMul { act: Activation::Gelu },
+            Op::Cast { to: crate::format::DType::I64 },
         ];
         for op in ops {
             let mut words = Vec::new();

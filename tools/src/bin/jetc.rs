@@ -23,8 +23,16 @@ enum Cmd {
         /// The ONNX model (external data files are read from its folder).
         model: PathBuf,
         /// Where to write the .jrt file (written atomically).
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "check")]
+        output: Option<PathBuf>,
+        /// Only check: list everything in the model jetrt cannot convert (every node, in one
+        /// pass) and write nothing. Exits with status 1 when something is unsupported.
+        #[arg(long)]
+        check: bool,
+        /// Fix an input to the value in a .npy file: NAME=FILE.npy. It becomes a constant and
+        /// everything computed from it alone is folded (e.g. a shape or scale input).
+        #[arg(long = "bind", value_name = "NAME=FILE.npy")]
+        bind: Vec<String>,
         /// Fix the shape of an input: NAME=D0,D1,... (repeat for several inputs). Required for
         /// symbolic or unknown dimensions; for a static input it must match the model.
         #[arg(long = "input-shape", value_name = "NAME=D0,D1,...")]
@@ -49,6 +57,14 @@ enum Cmd {
         #[arg(long)]
         steps: bool,
     },
+}
+
+/// Parses `NAME=FILE.npy` into the input name and its value.
+fn parse_bind(arg: &str) -> Result<(String, jetrt_converter::tensor::Tensor)> {
+    let (name, file) = arg.split_once('=').with_context(|| format!("--bind {arg:?}: expected NAME=FILE.npy"))?;
+    let a = jetrt_tools::npy::read(std::path::Path::new(file)).with_context(|| format!("--bind {name}"))?;
+    let data = jetrt_converter::tensor::Data::from_le_bytes(a.dtype, &a.data).with_context(|| format!("--bind {name}: bad data"))?;
+    Ok((name.to_string(), jetrt_converter::tensor::Tensor::new(a.shape, data)))
 }
 
 fn report_json(r: &Report, output: &std::path::Path, seconds: f64) -> serde_json::Value {
@@ -77,13 +93,28 @@ fn report_json(r: &Report, output: &std::path::Path, seconds: f64) -> serde_json
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Convert { model, output, input_shapes, name, report, quiet } => {
+        Cmd::Convert { model, output, check, bind, input_shapes, name, report, quiet } => {
             let t0 = Instant::now();
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
+            let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
+            let opts = ConvertOptions { input_shapes, name, bind };
+            if check {
+                let problems = jetrt_converter::check(&model, &opts)?;
+                if problems.is_empty() {
+                    println!("{}: every node converts", model.display());
+                    return Ok(());
+                }
+                println!("{}: {} thing(s) jetrt cannot convert:", model.display(), problems.len());
+                for p in &problems {
+                    println!("  - {p}");
+                }
+                std::process::exit(1);
+            }
+            let output = output.context("--output is required")?;
             if !quiet {
                 eprintln!("converting {} ...", model.display());
             }
-            let conv = convert(&model, &ConvertOptions { input_shapes, name })?;
+            let conv = convert(&model, &opts)?;
             conv.write(&output)?;
             // Prove the file opens and validates before declaring success.
             let m = Model::open(&output).with_context(|| format!("the written file {} does not validate", output.display()))?;

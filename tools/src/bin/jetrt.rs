@@ -101,7 +101,16 @@ fn load_inputs(model: &Model, args: &[String]) -> Result<Vec<Array>> {
             bail!("input {:?} ({path}): the model expects {}, the file holds {}", info.name, info.dtype.numpy_name(), a.dtype.numpy_name());
         }
         if a.shape != info.shape {
-            bail!("input {:?} ({path}): the model expects shape {:?}, the file holds {:?}", info.name, info.shape, a.shape);
+            let dims: Vec<String> = a.shape.iter().map(|d| d.to_string()).collect();
+            bail!(
+                "input {:?} ({path}): the model expects shape {:?} (the shape it was converted for), the file holds {:?}; \
+                 to run this shape, convert the ONNX model again with jetc convert --input-shape {}={}",
+                info.name,
+                info.shape,
+                a.shape,
+                info.name,
+                dims.join(",")
+            );
         }
         given[index] = Some(a);
     }

@@ -12,10 +12,57 @@ pub(crate) fn activation(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, St
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
         "LeakyRelu" => Activation::LeakyRelu { alpha: n.float("alpha", 0.01) },
+        "HardSigmoid" => Activation::HardSigmoid { alpha: n.float("alpha", 0.2), beta: n.float("beta", 0.5) },
+        "HardSwish" => Activation::HardSwish,
+        "Gelu" => match n.string("approximate").as_deref() {
+            None | Some("none") => Activation::Gelu,
+            Some("tanh") => Activation::GeluTanh,
+            Some(other) => return Err(format!("approximate={other:?} is not supported")),
+        },
+        "Erf" => Activation::Erf,
+        "Sqrt" => Activation::Sqrt,
+        "Exp" => Activation::Exp,
+        "Log" => Activation::Log,
+        "Abs" => Activation::Abs,
+        "Neg" => Activation::Neg,
+        "Reciprocal" => Activation::Reciprocal,
+        "Floor" => Activation::Floor,
+        "Ceil" => Activation::Ceil,
+        "Round" => Activation::Round,
+        "Sign" => Activation::Sign,
+        "Softplus" => Activation::Softplus,
+        "Softsign" => Activation::Softsign,
+        "Elu" => Activation::Elu { alpha: n.float("alpha", 1.0) },
+        "Selu" => Activation::Selu { alpha: n.float("alpha", 1.673_263_2), gamma: n.float("gamma", 1.050_701) },
+        "Celu" => Activation::Celu { alpha: n.float("alpha", 1.0) },
+        "ThresholdedRelu" => Activation::ThresholdedRelu { alpha: n.float("alpha", 1.0) },
+        "Mish" => Activation::Mish,
+        "Sin" => Activation::Sin,
+        "Cos" => Activation::Cos,
         other => return Err(format!("internal: {other} is not an activation")),
     };
     let x = n.input(0)?;
+    if cx.dtype(x) != DType::F32 {
+        if let Some(t) = cx.konst(x) {
+            let t = fold_int_unary(n.op, t).ok_or_else(|| format!("cannot fold {} on {:?} constants", n.op, t.dtype()))?;
+            return Ok(vec![cx.add_const(n.name.clone(), t)]);
+        }
+        return Err(format!("{} on {:?} tensors at run time is not supported (float32 only)", n.op, cx.dtype(x)));
+    }
     Ok(vec![cx.node(n.name.clone(), Op::Activation(act), vec![x])?])
+}
+
+/// Integer Abs, Neg, Sign, Relu on constants (shape arithmetic).
+fn fold_int_unary(op: &str, t: &Tensor) -> Option<Tensor> {
+    let v = t.ints()?;
+    let out: Vec<i64> = match op {
+        "Abs" => v.iter().map(|x| x.checked_abs()).collect::<Option<_>>()?,
+        "Neg" => v.iter().map(|x| x.checked_neg()).collect::<Option<_>>()?,
+        "Sign" => v.iter().map(|x| x.signum()).collect(),
+        "Relu" => v.iter().map(|&x| x.max(0)).collect(),
+        _ => return None,
+    };
+    Some(Tensor::new(t.shape.clone(), Data::I64(out).cast(t.dtype())?))
 }
 
 pub(crate) fn clip(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
@@ -47,6 +94,8 @@ fn binary_op(op: &str) -> Result<BinaryOp, String> {
         "Pow" => BinaryOp::Pow,
         "Max" => BinaryOp::Max,
         "Min" => BinaryOp::Min,
+        "PRelu" => BinaryOp::PRelu,
+        "Mod" => BinaryOp::Mod,
         other => return Err(format!("internal: {other} is not elementwise")),
     })
 }
@@ -72,6 +121,9 @@ fn fold_ints(op: BinaryOp, a: &Tensor, b: &Tensor) -> Option<Tensor> {
                 BinaryOp::Max => Some(x.max(y)),
                 BinaryOp::Min => Some(x.min(y)),
                 BinaryOp::Pow => u32::try_from(y).ok().and_then(|e| x.checked_pow(e)),
+                BinaryOp::PRelu => Some(if x < 0 { x.checked_mul(y)? } else { x }),
+                BinaryOp::Fmod => x.checked_rem(y),
+                BinaryOp::Mod => x.checked_rem(y).map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r }),
             }
         })
         .collect();
@@ -107,8 +159,20 @@ pub(crate) fn broadcast_indices(shape: &[usize], out_shape: &[usize]) -> Vec<usi
 
 /// Applies a binary op, folding integer constants and refusing non-float
 /// run-time arithmetic.
-pub(crate) fn apply_binary(cx: &mut Ctx<'_>, name: String, op: BinaryOp, a: ValueId, b: ValueId) -> Result<ValueId, String> {
-    let (da, db) = (cx.dtype(a), cx.dtype(b));
+pub(crate) fn apply_binary(cx: &mut Ctx<'_>, name: String, op: BinaryOp, a: ValueId, mut b: ValueId) -> Result<ValueId, String> {
+    let (da, mut db) = (cx.dtype(a), cx.dtype(b));
+    // Pow takes an exponent of any numeric type; a float base gets it as
+    // float.
+    if op == BinaryOp::Pow && da == DType::F32 && db != DType::F32 {
+        b = match cx.konst(b) {
+            Some(t) => {
+                let t = Tensor::new(t.shape.clone(), t.data.cast(DType::F32).ok_or("cannot cast the exponent")?);
+                cx.add_const(format!("{name}/exponent"), t)
+            }
+            None => cx.node(format!("{name}/exponent"), Op::Cast { to: DType::F32 }, vec![b])?,
+        };
+        db = DType::F32;
+    }
     if da != db {
         return Err(format!("operands have different element types ({da:?} and {db:?})"));
     }
@@ -124,7 +188,10 @@ pub(crate) fn apply_binary(cx: &mut Ctx<'_>, name: String, op: BinaryOp, a: Valu
 }
 
 pub(crate) fn binary(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
-    let op = binary_op(n.op)?;
+    let mut op = binary_op(n.op)?;
+    if op == BinaryOp::Mod && n.int("fmod", 0) != 0 {
+        op = BinaryOp::Fmod;
+    }
     let (a, mut b) = (n.input(0)?, n.input(1)?);
     // Before opset 7, broadcasting was opt-in and aligned B at `axis`.
     if n.opset < 7 && n.int("broadcast", 0) == 1 {

@@ -18,12 +18,38 @@ pub(crate) fn gemm(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> 
     Ok(vec![cx.node(n.name.clone(), op, inputs)?])
 }
 
-/// MatMul of a 2-D (or N-D, flattened) A by a 2-D B, as a Gemm.
+/// MatMul with numpy semantics: by a 2-D B, a Gemm over A's rows (A
+/// flattened to 2-D); otherwise a batched MatMul step. 1-D operands are
+/// promoted to matrices and the added axis removed again.
 pub(crate) fn matmul(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
-    let (a, b) = (n.input(0)?, n.input(1)?);
-    let (sa, sb) = (cx.shape(a).to_vec(), cx.shape(b).to_vec());
-    if sb.len() != 2 || sa.len() < 2 {
-        return Err(format!("MatMul of shapes {sa:?} × {sb:?} is not supported yet (A must be at least 2-D and B 2-D)"));
+    let (mut a, mut b) = (n.input(0)?, n.input(1)?);
+    let (mut sa, mut sb) = (cx.shape(a).to_vec(), cx.shape(b).to_vec());
+    if sa.is_empty() || sb.is_empty() {
+        return Err("MatMul of a scalar is not defined".into());
+    }
+    let (a_vec, b_vec) = (sa.len() == 1, sb.len() == 1);
+    if a_vec {
+        sa.insert(0, 1);
+        a = cx.reshape(n.temp("a_row"), a, sa.clone());
+    }
+    if b_vec {
+        sb.push(1);
+        b = cx.reshape(n.temp("b_col"), b, sb.clone());
+    }
+    if a_vec || b_vec || sb.len() != 2 {
+        let y =
+            cx.node(if a_vec || b_vec { n.temp("matmul") } else { n.name.clone() }, Op::MatMul { act: Activation::None }, vec![a, b])?;
+        if !(a_vec || b_vec) {
+            return Ok(vec![y]);
+        }
+        let mut out = cx.shape(y).to_vec();
+        if b_vec {
+            out.pop();
+        }
+        if a_vec {
+            out.remove(out.len() - if b_vec { 1 } else { 2 });
+        }
+        return Ok(vec![cx.reshape(n.name.clone(), y, out)]);
     }
     let k = sa[sa.len() - 1];
     let rows: usize = sa[..sa.len() - 1].iter().product();

@@ -7,6 +7,7 @@ mod elementwise;
 mod gemm;
 mod norm;
 mod pool;
+mod reduce;
 mod shape;
 
 use super::import::{Ctx, N};
@@ -14,44 +15,89 @@ use crate::graph::ValueId;
 
 pub(crate) type Translate = fn(&mut Ctx<'_>, &N<'_>) -> Result<Vec<ValueId>, String>;
 
-/// Every ONNX operator the converter accepts, with its translator.
+/// Every ONNX operator the converter accepts, with its translator
+/// (`jetc operators` and docs/OPERATORS.md list them).
 pub(crate) const OPERATORS: &[(&str, Translate)] = &[
+    ("Abs", elementwise::activation),
     ("Add", elementwise::binary),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", norm::batch_normalization),
     ("Cast", shape::cast),
+    ("CastLike", shape::cast_like),
+    ("Ceil", elementwise::activation),
+    ("Celu", elementwise::activation),
     ("Clip", elementwise::clip),
     ("Concat", shape::concat),
     ("Constant", shape::constant),
     ("ConstantOfShape", shape::constant_of_shape),
     ("Conv", conv::conv),
+    ("Cos", elementwise::activation),
     ("Div", elementwise::binary),
     ("Dropout", shape::dropout),
+    ("Elu", elementwise::activation),
+    ("Erf", elementwise::activation),
+    ("Exp", elementwise::activation),
+    ("Expand", shape::expand),
     ("Flatten", shape::flatten),
+    ("Floor", elementwise::activation),
     ("Gather", shape::gather),
+    ("Gelu", elementwise::activation),
     ("Gemm", gemm::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
     ("GlobalMaxPool", pool::global_max_pool),
+    ("HardSigmoid", elementwise::activation),
+    ("HardSwish", elementwise::activation),
     ("Identity", shape::identity),
+    ("LayerNormalization", norm::layer_normalization),
     ("LeakyRelu", elementwise::activation),
+    ("Log", elementwise::activation),
     ("LRN", norm::lrn),
     ("MatMul", gemm::matmul),
     ("Max", elementwise::variadic),
     ("MaxPool", pool::max_pool),
     ("Min", elementwise::variadic),
+    ("Mish", elementwise::activation),
+    ("Mod", elementwise::binary),
     ("Mul", elementwise::binary),
+    ("Neg", elementwise::activation),
     ("Pow", elementwise::binary),
+    ("PRelu", elementwise::binary),
+    ("Range", shape::range),
+    ("Reciprocal", elementwise::activation),
+    ("ReduceL1", reduce::reduce),
+    ("ReduceL2", reduce::reduce),
+    ("ReduceLogSum", reduce::reduce),
+    ("ReduceLogSumExp", reduce::reduce),
+    ("ReduceMax", reduce::reduce),
+    ("ReduceMean", reduce::reduce),
+    ("ReduceMin", reduce::reduce),
+    ("ReduceProd", reduce::reduce),
+    ("ReduceSum", reduce::reduce),
+    ("ReduceSumSquare", reduce::reduce),
     ("Relu", elementwise::activation),
     ("Reshape", shape::reshape),
+    ("Round", elementwise::activation),
+    ("Selu", elementwise::activation),
     ("Shape", shape::shape),
     ("Sigmoid", elementwise::activation),
+    ("Sign", elementwise::activation),
+    ("Sin", elementwise::activation),
+    ("Size", shape::size),
+    ("Slice", shape::slice),
     ("Softmax", norm::softmax),
+    ("Softplus", elementwise::activation),
+    ("Softsign", elementwise::activation),
+    ("Split", shape::split),
+    ("Sqrt", elementwise::activation),
     ("Squeeze", shape::squeeze),
     ("Sub", elementwise::binary),
     ("Sum", elementwise::variadic),
     ("Tanh", elementwise::activation),
+    ("ThresholdedRelu", elementwise::activation),
+    ("Tile", shape::tile),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Where", shape::where_),
 ];
 
 pub(crate) fn lookup(op: &str) -> Option<Translate> {

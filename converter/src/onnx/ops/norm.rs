@@ -1,9 +1,9 @@
-//! BatchNormalization, LRN, Softmax.
+//! BatchNormalization, LayerNormalization, LRN, Softmax.
 
 use super::super::import::{Ctx, N};
 use crate::graph::ValueId;
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, LrnParams, Op};
+use jetrt::ops::{Activation, BinaryOp, LrnParams, Op, ReduceOp};
 
 /// Inference-mode BatchNormalization as a per-channel affine step:
 /// `scale = γ / √(var + ε)`, `shift = β − mean · scale` (computed in f64).
@@ -54,4 +54,45 @@ pub(crate) fn softmax(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, Strin
     let default = if coerce_2d { 1 } else { -1 };
     let axis = super::axis(n.int("axis", default), rank)?;
     Ok(vec![cx.node(n.name.clone(), Op::Softmax { axis, coerce_2d }, vec![x])?])
+}
+
+/// LayerNormalization (opset 17): normalizes over the axes from `axis` on.
+pub(crate) fn layer_normalization(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let rank = cx.shape(x).len();
+    let axis = super::axis(n.int("axis", -1), rank)?;
+    let epsilon = n.float("epsilon", 1e-5);
+    let count: usize = cx.shape(x)[axis..].iter().product();
+    let mut inputs = vec![x];
+    for (i, what) in [(1, "scale"), (2, "bias")] {
+        let Some(v) = n.opt_input(i) else { continue };
+        let numel: usize = cx.shape(v).iter().product();
+        let v = if numel == count || numel == 1 {
+            v
+        } else {
+            // A scale that broadcasts over the normalized axes: expand it
+            // (a constant, folded) to one value per normalized element.
+            let target = cx.shape(x)[axis..].to_vec();
+            let shape = jetrt::Shape::new(&target).ok_or("rank too large")?;
+            cx.node(n.temp(what), Op::Broadcast { shape }, vec![v]).map_err(|e| format!("{what}: {e}"))?
+        };
+        inputs.push(v);
+    }
+    let y = cx.node(n.name.clone(), Op::LayerNorm { axis, epsilon }, inputs)?;
+    if n.n_outputs <= 1 {
+        return Ok(vec![y]);
+    }
+    // Mean and 1/√(var + ε), when read, as steps of their own.
+    let axes = (axis..rank).fold(0u32, |m, a| m | 1 << a);
+    let mean_op = Op::Reduce { op: ReduceOp::Mean, axes, keepdims: true };
+    let bin = |op| Op::Binary { op, act: Activation::None };
+    let mean = cx.node(n.temp("mean"), mean_op.clone(), vec![x])?;
+    let d = cx.node(n.temp("centered"), bin(BinaryOp::Sub), vec![x, mean])?;
+    let sq = cx.node(n.temp("squared"), bin(BinaryOp::Mul), vec![d, d])?;
+    let var = cx.node(n.temp("var"), mean_op, vec![sq])?;
+    let eps = cx.add_const(n.temp("epsilon"), Tensor::f32(vec![], vec![epsilon]));
+    let ve = cx.node(n.temp("var_eps"), bin(BinaryOp::Add), vec![var, eps])?;
+    let sd = cx.node(n.temp("std"), Op::Activation(Activation::Sqrt), vec![ve])?;
+    let inv = cx.node(n.temp("inv_std"), Op::Activation(Activation::Reciprocal), vec![sd])?;
+    Ok(vec![y, mean, inv])
 }

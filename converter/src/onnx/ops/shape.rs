@@ -8,8 +8,8 @@ use super::super::tensor::dtype_of;
 use super::{axis, usizes};
 use crate::graph::ValueId;
 use crate::tensor::{Data, Tensor};
-use jetrt::ops::{Op, Perm};
-use jetrt::DType;
+use jetrt::ops::{broadcast, Op, Perm, SliceParams, CAST_TYPES};
+use jetrt::{DType, Shape};
 
 pub(crate) fn identity(_cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     Ok(vec![n.input(0)?])
@@ -74,6 +74,27 @@ pub(crate) fn cast(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> 
     }
     if cx.dtype(x) == dtype {
         return Ok(vec![x]);
+    }
+    if CAST_TYPES.contains(&cx.dtype(x)) && CAST_TYPES.contains(&dtype) {
+        return Ok(vec![cx.node(n.name.clone(), Op::Cast { to: dtype }, vec![x])?]);
+    }
+    Err(format!("casting {:?} to {dtype:?} at run time is not supported", cx.dtype(x)))
+}
+
+/// CastLike: Cast to the element type of the second input.
+pub(crate) fn cast_like(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let (x, like) = (n.input(0)?, n.input(1)?);
+    let dtype = cx.dtype(like);
+    if let Some(t) = cx.konst(x) {
+        let data = t.data.cast(dtype).ok_or_else(|| format!("cannot cast {:?} to {dtype:?}", t.dtype()))?;
+        let t = Tensor::new(t.shape.clone(), data);
+        return Ok(vec![cx.add_const(n.name.clone(), t)]);
+    }
+    if cx.dtype(x) == dtype {
+        return Ok(vec![x]);
+    }
+    if CAST_TYPES.contains(&cx.dtype(x)) && CAST_TYPES.contains(&dtype) {
+        return Ok(vec![cx.node(n.name.clone(), Op::Cast { to: dtype }, vec![x])?]);
     }
     Err(format!("casting {:?} to {dtype:?} at run time is not supported", cx.dtype(x)))
 }
@@ -250,7 +271,19 @@ pub(crate) fn concat(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String
 pub(crate) fn gather(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     let (x, i) = (n.input(0)?, n.input(1)?);
     let (Some(data), Some(ind)) = (cx.konst(x), cx.konst(i)) else {
-        return Err("Gather on tensors computed at run time is not supported yet (only on constants)".into());
+        let a = axis(n.int("axis", 0), cx.shape(x).len())?;
+        let i = match cx.dtype(i) {
+            DType::I64 | DType::I32 => i,
+            other => return Err(format!("indices of type {other:?} are not supported (int64 or int32)")),
+        };
+        if let Some(ind) = cx.konst(i) {
+            // Constant indices are checked now rather than at run time.
+            let dim = cx.shape(x)[a] as i64;
+            if let Some(k) = ind.ints().unwrap_or_default().into_iter().find(|&k| k < -dim || k >= dim) {
+                return Err(format!("index {k} out of range for axis {a} of size {dim}"));
+            }
+        }
+        return Ok(vec![cx.node(n.name.clone(), Op::Gather { axis: a }, vec![x, i])?]);
     };
     let s = data.shape.clone();
     let a = axis(n.int("axis", 0), s.len())?;
@@ -280,9 +313,234 @@ pub(crate) fn gather(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String
     Ok(vec![cx.add_const(n.name.clone(), t)])
 }
 
+/// Normalizes one axis of an ONNX Slice: (start, step, length) inside a
+/// dimension of `dim`, following the spec's clamping rules.
+pub(crate) fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<(usize, i64, usize), String> {
+    if step == 0 {
+        return Err("slice step 0".into());
+    }
+    let d = dim as i128;
+    let (mut s, mut e) = (start as i128, end as i128);
+    if s < 0 {
+        s += d;
+    }
+    if e < 0 {
+        e += d;
+    }
+    let t = step as i128;
+    let len = if t > 0 {
+        s = s.clamp(0, d);
+        e = e.clamp(0, d);
+        if e > s {
+            (e - s + t - 1) / t
+        } else {
+            0
+        }
+    } else {
+        s = s.clamp(-1, d - 1);
+        e = e.clamp(-1, d - 1);
+        if s > e {
+            (s - e + (-t) - 1) / (-t)
+        } else {
+            0
+        }
+    };
+    if len == 0 {
+        return Ok((0, step, 0));
+    }
+    Ok((s as usize, step, len as usize))
+}
+
+/// Adds a Slice step (folded when `x` is a constant) from per-axis
+/// (start, step, length).
+fn add_slice(cx: &mut Ctx<'_>, name: String, x: ValueId, axes: &[(usize, i64, usize)]) -> Result<ValueId, String> {
+    let rank = axes.len();
+    let mut p = SliceParams { rank, start: [0; 8], step: [1; 8], len: [0; 8] };
+    if rank > p.start.len() {
+        return Err(format!("rank {rank} exceeds 8"));
+    }
+    for (a, &(s, t, l)) in axes.iter().enumerate() {
+        p.start[a] = s;
+        p.step[a] = t;
+        p.len[a] = l;
+    }
+    if axes.iter().zip(cx.shape(x)).all(|(&(s, t, l), &d)| s == 0 && t == 1 && l == d) {
+        return Ok(x);
+    }
+    cx.node(name, Op::Slice(p), vec![x])
+}
+
+pub(crate) fn slice(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let dims = cx.shape(x).to_vec();
+    let (starts, ends, axes, steps) = if n.opset < 10 {
+        (n.ints("starts").ok_or("starts missing")?, n.ints("ends").ok_or("ends missing")?, n.ints("axes"), None)
+    } else {
+        let get = |i: usize, what: &str| -> Result<Option<Vec<i64>>, String> { n.opt_input(i).map(|v| cx.const_ints(v, what)).transpose() };
+        (get(1, "starts")?.ok_or("starts missing")?, get(2, "ends")?.ok_or("ends missing")?, get(3, "axes")?, get(4, "steps")?)
+    };
+    let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err("starts, ends, axes and steps differ in length".into());
+    }
+    let mut per: Vec<(usize, i64, usize)> = dims.iter().map(|&d| (0, 1, d)).collect();
+    let mut seen = vec![false; dims.len()];
+    for k in 0..starts.len() {
+        let a = axis(axes[k], dims.len())?;
+        if std::mem::replace(&mut seen[a], true) {
+            return Err(format!("axis {a} is sliced twice"));
+        }
+        per[a] = slice_axis(dims[a], starts[k], ends[k], steps[k])?;
+    }
+    Ok(vec![add_slice(cx, n.name.clone(), x, &per)?])
+}
+
+pub(crate) fn split(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let dims = cx.shape(x).to_vec();
+    let a = axis(n.int("axis", 0), dims.len())?;
+    let outputs = n.proto.output.len();
+    let sizes: Vec<usize> = match (n.opset < 13, n.opt_input(1), n.ints("split")) {
+        (true, _, Some(s)) => usizes(&s, "split")?,
+        (false, Some(v), _) => usizes(&cx.const_ints(v, "split")?, "split")?,
+        _ => {
+            let parts = if n.opset >= 18 { n.attr("num_outputs").and_then(|a| a.i).map_or(outputs, |v| v as usize) } else { outputs };
+            if parts == 0 {
+                return Err("no outputs".into());
+            }
+            // Equal parts; since opset 18 the last may be smaller.
+            let chunk = dims[a].div_ceil(parts);
+            if n.opset < 18 && dims[a] % parts != 0 {
+                return Err(format!("axis {a} of size {} does not split into {parts} equal parts", dims[a]));
+            }
+            (0..parts).map(|i| chunk.min(dims[a].saturating_sub(i * chunk))).collect()
+        }
+    };
+    if sizes.iter().sum::<usize>() != dims[a] {
+        return Err(format!("split sizes {sizes:?} do not add up to axis {a} of size {}", dims[a]));
+    }
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut offset = 0;
+    for (k, &len) in sizes.iter().enumerate() {
+        let mut per: Vec<(usize, i64, usize)> = dims.iter().map(|&d| (0, 1, d)).collect();
+        per[a] = (if len == 0 { 0 } else { offset }, 1, len);
+        let name = n.proto.output.get(k).cloned().unwrap_or_else(|| n.temp(&format!("part{k}")));
+        out.push(add_slice(cx, name, x, &per)?);
+        offset += len;
+    }
+    Ok(out)
+}
+
+/// Expand: numpy broadcasting of the input with the given shape (either
+/// side may be 1).
+pub(crate) fn expand(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let spec = usizes(&cx.const_ints(n.input(1)?, "the shape")?, "shape")?;
+    let to = broadcast(cx.shape(x), &spec).ok_or_else(|| format!("{:?} does not broadcast with {spec:?}", cx.shape(x)))?;
+    if to.dims() == cx.shape(x) {
+        return Ok(vec![x]);
+    }
+    Ok(vec![cx.node(n.name.clone(), Op::Broadcast { shape: to }, vec![x])?])
+}
+
+/// Tile as reshape → broadcast → reshape: `[d0, d1]` repeated `[r0, r1]`
+/// is `[1, d0, 1, d1]` broadcast to `[r0, d0, r1, d1]`.
+pub(crate) fn tile(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let dims = cx.shape(x).to_vec();
+    let reps = usizes(&cx.const_ints(n.input(1)?, "repeats")?, "repeats")?;
+    if reps.len() != dims.len() {
+        return Err(format!("{} repeats for rank {}", reps.len(), dims.len()));
+    }
+    if reps.iter().all(|&r| r == 1) {
+        return Ok(vec![x]);
+    }
+    // Only axes that repeat get an extra axis, to stay within MAX_RANK.
+    let (mut split, mut big, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    for (&d, &r) in dims.iter().zip(&reps) {
+        if r != 1 && d != 1 {
+            split.extend([1, d]);
+            big.extend([r, d]);
+        } else {
+            split.push(d);
+            big.push(d * r);
+        }
+        out.push(d * r);
+    }
+    let xs = cx.reshape(n.temp("split"), x, split);
+    let shape = Shape::new(&big).ok_or_else(|| format!("Tile needs rank {} (more than 8)", big.len()))?;
+    let b = cx.node(n.temp("broadcast"), Op::Broadcast { shape }, vec![xs])?;
+    Ok(vec![cx.reshape(n.name.clone(), b, out)])
+}
+
+pub(crate) fn where_(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let (c, x, y) = (n.input(0)?, n.input(1)?, n.input(2)?);
+    Ok(vec![cx.node(n.name.clone(), Op::Where, vec![c, x, y])?])
+}
+
+/// Range: evaluated at conversion (its length depends on its values).
+pub(crate) fn range(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let mut vals = Vec::new();
+    for (i, what) in [(0, "start"), (1, "limit"), (2, "delta")] {
+        let t = cx.konst(n.input(i)?).ok_or_else(|| format!("{what} must be a constant (the output length depends on it)"))?;
+        if t.numel() != 1 {
+            return Err(format!("{what} must be a scalar"));
+        }
+        vals.push(t.clone());
+    }
+    let dtype = vals[0].dtype();
+    let out = match vals[0].ints() {
+        Some(_) => {
+            let v: Vec<i64> = vals.iter().map(|t| t.ints().map_or(0, |v| v[0])).collect();
+            let (start, limit, delta) = (v[0], v[1], v[2]);
+            if delta == 0 {
+                return Err("delta is 0".into());
+            }
+            let count = ((limit as i128 - start as i128) as f64 / delta as f64).ceil().max(0.0) as usize;
+            let data: Vec<i64> = (0..count).map(|i| start + i as i64 * delta).collect();
+            Data::I64(data).cast(dtype).ok_or("cast")?
+        }
+        None => {
+            let v: Vec<f64> = vals.iter().map(|t| t.data.to_f64()[0]).collect();
+            let (start, limit, delta) = (v[0], v[1], v[2]);
+            if delta == 0.0 {
+                return Err("delta is 0".into());
+            }
+            let count = ((limit - start) / delta).ceil().max(0.0) as usize;
+            // As the ONNX reference: start + i·delta in the input type.
+            match dtype {
+                DType::F32 => {
+                    let (s, d) = (start as f32, delta as f32);
+                    Data::F32((0..count).map(|i| s + i as f32 * d).collect())
+                }
+                _ => Data::F64((0..count).map(|i| start + i as f64 * delta).collect()).cast(dtype).ok_or("cast")?,
+            }
+        }
+    };
+    let len = out.len();
+    Ok(vec![cx.add_const(n.name.clone(), Tensor::new(vec![len], out))])
+}
+
+/// Size: the element count, a constant once shapes are fixed.
+pub(crate) fn size(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let numel: usize = cx.shape(n.input(0)?).iter().product();
+    Ok(vec![cx.add_const(n.name.clone(), Tensor::i64(vec![], vec![numel as i64]))])
+}
+
 #[cfg(test)]
 mod tests {
-    use super::reshape_target;
+    use super::{reshape_target, slice_axis};
+
+    #[test]
+    fn slice_axes_clamp_like_onnx() {
+        assert_eq!(slice_axis(10, 0, i64::MAX, 1).unwrap(), (0, 1, 10));
+        assert_eq!(slice_axis(10, -3, -1, 1).unwrap(), (7, 1, 2));
+        assert_eq!(slice_axis(10, 20, 1000, 1).unwrap(), (0, 1, 0));
+        assert_eq!(slice_axis(10, -1, i64::MIN, -1).unwrap(), (9, -1, 10));
+        assert_eq!(slice_axis(10, 8, 1, -3).unwrap(), (8, -3, 3));
+        assert!(slice_axis(10, 0, 5, 0).is_err());
+    }
 
     #[test]
     fn reshape_targets_follow_onnx() {

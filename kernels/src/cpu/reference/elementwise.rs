@@ -13,6 +13,12 @@ pub enum BinaryOp {
     Max,
     Min,
     Pow,
+    /// `a < 0 ? a · b : a` (ONNX PRelu, b the slope)
+    PRelu,
+    /// `a − b · floor(a / b)` with the sign of b (ONNX Mod, fmod = 0)
+    Mod,
+    /// C fmod: the sign of a (ONNX Mod, fmod = 1)
+    Fmod,
 }
 
 impl BinaryOp {
@@ -23,6 +29,22 @@ impl BinaryOp {
             BinaryOp::Sub => a - b,
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
+            BinaryOp::PRelu => {
+                if a < 0.0 {
+                    a * b
+                } else {
+                    a
+                }
+            }
+            BinaryOp::Mod => {
+                let r = a % b;
+                if r != 0.0 && (r < 0.0) != (b < 0.0) {
+                    r + b
+                } else {
+                    r
+                }
+            }
+            BinaryOp::Fmod => a % b,
             // ONNX Max/Min propagate NaN.
             BinaryOp::Max => {
                 if a.is_nan() || b.is_nan() {
@@ -84,6 +106,9 @@ pub fn binary(
         BinaryOp::Max => go!(BinaryOp::Max),
         BinaryOp::Min => go!(BinaryOp::Min),
         BinaryOp::Pow => go!(BinaryOp::Pow),
+        BinaryOp::PRelu => go!(BinaryOp::PRelu),
+        BinaryOp::Mod => go!(BinaryOp::Mod),
+        BinaryOp::Fmod => go!(BinaryOp::Fmod),
     }
 }
 

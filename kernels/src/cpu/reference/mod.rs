@@ -9,13 +9,17 @@ mod elementwise;
 mod layout;
 mod lrn;
 mod pool;
+mod reduce;
 mod softmax;
+mod strided;
 
 pub use elementwise::{binary, binary_par, channel_affine, BinaryOp};
 pub use layout::{concat_part, transpose};
 pub use lrn::{lrn, LrnParams};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
+pub use reduce::{layer_norm, reduce, ReduceOp};
 pub use softmax::softmax;
+pub use strided::{broadcast_strides, gather, select, strided_copy};
 
 use super::conv::Conv2dShape;
 use super::gemm::{BSource, Epilogue, MatRef};
