@@ -5,6 +5,8 @@
 use crate::format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
 use jetrt_kernels::cpu::gemm;
+pub use jetrt_kernels::cpu::reference::resize::{CoordTransform, NearestRound, ResizeMode, ResizeParams};
+use jetrt_kernels::cpu::reference::ConvTranspose2dShape;
 use jetrt_kernels::cpu::reference::Pool2dShape;
 pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, ReduceOp};
 pub use jetrt_kernels::cpu::Activation;
@@ -35,6 +37,30 @@ pub struct Gemm {
     pub alpha: f32,
     pub beta: f32,
     pub act: Activation,
+}
+
+/// A 2-D transposed convolution. Inputs: X `[N, C, H, W]`, W `[C, M/groups,
+/// kh, kw]`, optional bias `[M]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvTranspose2d {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub output_padding: [usize; 2],
+    pub groups: usize,
+}
+
+/// Resize of the last two axes to `out` (`[height, width]`); `scales` and
+/// `roi` (`[top, left, bottom, right]`, normalized) feed the coordinate
+/// transform as ONNX defines it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resize {
+    pub params: ResizeParams,
+    pub scales: [f32; 2],
+    pub roi: [f32; 4],
+    pub out: [usize; 2],
 }
 
 /// A 2-D pooling window over `[N, C, H, W]`.
@@ -170,6 +196,8 @@ pub enum Op {
     Cast {
         to: DType,
     },
+    ConvTranspose2d(ConvTranspose2d),
+    Resize(Resize),
 }
 
 /// Element types [`Op::Cast`] converts between at run time.
@@ -211,6 +239,8 @@ impl Op {
             Op::LayerNorm { .. } => 19,
             Op::MatMul { .. } => 20,
             Op::Cast { .. } => 21,
+            Op::ConvTranspose2d(_) => 22,
+            Op::Resize(_) => 23,
         }
     }
 
@@ -266,13 +296,15 @@ impl Op {
             Op::MatMul { act } if !act.is_none() => "MatMulAct",
             Op::MatMul { .. } => "MatMul",
             Op::Cast { .. } => "Cast",
+            Op::ConvTranspose2d(_) => "ConvTranspose2d",
+            Op::Resize(_) => "Resize",
         }
     }
 
     /// How many inputs the op takes: (least, most).
     pub fn input_arity(&self) -> (usize, usize) {
         match self {
-            Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } => (2, 3),
+            Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } | Op::ConvTranspose2d(_) => (2, 3),
             Op::Binary { .. } | Op::Gather { .. } | Op::MatMul { .. } => (2, 2),
             Op::Where => (3, 3),
             Op::ChannelAffine { .. } => (3, 3),
@@ -359,6 +391,30 @@ impl Op {
                 Ok(())
             }
             Op::MatMul { act } => check_activation(*act),
+            Op::ConvTranspose2d(c) => {
+                window("kernel", &c.kernel, 1)?;
+                window("stride", &c.strides, 1)?;
+                window("dilation", &c.dilations, 1)?;
+                window("pad", &c.pads, 0)?;
+                window("output padding", &c.output_padding, 0)?;
+                if c.groups == 0 || c.groups > MAX_WINDOW {
+                    return err(format!("groups {} outside 1..={MAX_WINDOW}", c.groups));
+                }
+                Ok(())
+            }
+            Op::Resize(r) => {
+                let p = &r.params;
+                if !r.scales.iter().all(|s| s.is_finite() && *s > 0.0) {
+                    return err(format!("scales {:?} must be finite and positive", r.scales));
+                }
+                if !r.roi.iter().all(|v| v.is_finite()) || !p.cubic_coeff_a.is_finite() || p.extrapolation_value.is_nan() {
+                    return err("roi, cubic_coeff_a and extrapolation_value must be finite");
+                }
+                if r.out.iter().any(|&o| o > u32::MAX as usize) {
+                    return err(format!("output size {:?} is absurdly large", r.out));
+                }
+                Ok(())
+            }
             Op::Cast { to } => {
                 if !CAST_TYPES.contains(to) {
                     return err(format!("cast to {to:?} is not supported"));
@@ -566,6 +622,22 @@ impl Op {
                 dtype = *to;
                 x
             }
+            Op::ConvTranspose2d(c) => {
+                let s = conv_transpose_shape(c, inputs)?;
+                shape(&[s.batch, s.out_channels, s.out_h, s.out_w])?
+            }
+            Op::Resize(r) => {
+                if xd.len() < 2 {
+                    return err(format!("input of rank {} (Resize works on the last two axes)", xd.len()));
+                }
+                if xd[xd.len() - 2..].contains(&0) && r.out.iter().any(|&o| o > 0) {
+                    return err(format!("cannot resize the empty input {xd:?} to {:?}", r.out));
+                }
+                let mut d = xd.to_vec();
+                let n = d.len();
+                d[n - 2..].copy_from_slice(&r.out);
+                shape(&d)?
+            }
             Op::Copy => return err("Copy takes its output shape from the plan"),
         };
         Ok(vec![Meta { dtype, shape: out }])
@@ -735,6 +807,46 @@ pub(crate) fn gemm_dims(g: &Gemm, inputs: &[Meta]) -> Result<(usize, usize, usiz
         return err(format!("inner dimensions differ: A {ad:?} (transA={}) and B {bd:?} (transB={})", g.trans_a, g.trans_b));
     }
     Ok((m, k, n))
+}
+
+/// The kernel geometry of a transposed convolution step.
+pub(crate) fn conv_transpose_shape(c: &ConvTranspose2d, inputs: &[Meta]) -> Result<ConvTranspose2dShape, String> {
+    let (xd, wd) = (inputs[0].shape.dims(), inputs.get(1).ok_or("missing weights")?.shape.dims());
+    if xd.len() != 4 || wd.len() != 4 {
+        return err(format!("input {xd:?} and weights {wd:?} must both be 4-D"));
+    }
+    let (n, ch, h, w) = (xd[0], xd[1], xd[2], xd[3]);
+    if wd[0] != ch || ch % c.groups != 0 || [wd[2], wd[3]] != c.kernel {
+        return err(format!("input channels {ch}, weights {wd:?}, kernel {:?} and groups {} do not agree", c.kernel, c.groups));
+    }
+    let m = wd[1].checked_mul(c.groups).ok_or("output channels overflow")?;
+    if let Some(b) = inputs.get(2) {
+        if b.shape.dims() != [m] {
+            return err(format!("bias of shape {:?}, expected [{m}]", b.shape.dims()));
+        }
+    }
+    let len = |i: usize, a: usize| {
+        ConvTranspose2dShape::out_len(i, c.kernel[a], c.strides[a], c.dilations[a], c.pads[a], c.pads[a + 2], c.output_padding[a])
+            .ok_or_else(|| format!("pads {:?} exceed the output along axis {a}", c.pads))
+    };
+    Ok(ConvTranspose2dShape {
+        batch: n,
+        in_channels: ch,
+        in_h: h,
+        in_w: w,
+        out_channels: m,
+        out_h: len(h, 0)?,
+        out_w: len(w, 1)?,
+        kernel_h: c.kernel[0],
+        kernel_w: c.kernel[1],
+        stride_h: c.strides[0],
+        stride_w: c.strides[1],
+        dilation_h: c.dilations[0],
+        dilation_w: c.dilations[1],
+        pad_top: c.pads[0],
+        pad_left: c.pads[1],
+        groups: c.groups,
+    })
 }
 
 /// (broadcast batch shape, M, K, N) of a MatMul step; both inputs at least

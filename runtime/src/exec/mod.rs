@@ -15,7 +15,8 @@ use crate::format::{DType, Shape, MAX_RANK};
 use crate::ops::{self, Meta, Op};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
 use jetrt_kernels::cpu::gemm::{self, BSource, Bias, Epilogue, MatRef};
-use jetrt_kernels::cpu::reference::{self as r, BinaryOp, LrnParams, Pool2dShape, ReduceOp};
+use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
+use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, Pool2dShape, ReduceOp};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Parallel, Scratch};
 use std::ops::Range;
@@ -137,6 +138,18 @@ pub(crate) enum Kernel {
         from: DType,
         to: DType,
     },
+    ConvTranspose {
+        shape: ConvTranspose2dShape,
+        bias: bool,
+    },
+    Resize {
+        planes: usize,
+        in_h: usize,
+        in_w: usize,
+        ty: AxisTaps,
+        tx: AxisTaps,
+        extrapolation: f32,
+    },
 }
 
 impl Kernel {
@@ -145,6 +158,10 @@ impl Kernel {
         match self {
             Kernel::Conv { shape, .. } => shape.macs() * shape.batch as u64,
             Kernel::Gemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
+            Kernel::ConvTranspose { shape, .. } => {
+                let s = shape;
+                (s.batch * s.in_channels * s.in_h * s.in_w * (s.out_channels / s.groups) * s.kernel_h * s.kernel_w) as u64
+            }
             Kernel::MatMul { m, k, n, batches, .. } => (*m as u64) * (*k as u64) * (*n as u64) * batches.len() as u64,
             _ => 0,
         }
@@ -293,6 +310,18 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 Kernel::Where { elem: metas[1].dtype.size(), strides, out }
             }
             Op::Cast { to } => Kernel::Cast { from: metas[0].dtype, to: *to },
+            Op::ConvTranspose2d(c) => {
+                Kernel::ConvTranspose { shape: ops::conv_transpose_shape(c, &metas).map_err(internal)?, bias: ins.len() == 3 }
+            }
+            Op::Resize(rz) => {
+                let rank = xd.len();
+                let (in_h, in_w) = (xd[rank - 2], xd[rank - 1]);
+                let crop = rz.params.coord == CoordTransform::TfCropAndResize;
+                let roi = |a: usize| if crop { (rz.roi[a], rz.roi[a + 2]) } else { (0.0, 1.0) };
+                let ty = axis_taps(&rz.params, in_h, rz.out[0], rz.scales[0], roi(0));
+                let tx = axis_taps(&rz.params, in_w, rz.out[1], rz.scales[1], roi(1));
+                Kernel::Resize { planes: prod(&xd[..rank - 2]), in_h, in_w, ty, tx, extrapolation: rz.params.extrapolation_value }
+            }
         };
         let start = plan.locs.len();
         plan.locs.extend(ins.iter().map(|&t| loc(d, t)));
@@ -517,6 +546,13 @@ fn run_step<'a>(
         }
         Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } => {
             return Err(Error::Internal { step: si, op: name, reason: "a byte kernel reached the float path".into() });
+        }
+        Kernel::ConvTranspose { shape, bias } => {
+            let b = if *bias { Some(input(2)?) } else { None };
+            r::conv_transpose2d(ctx.par, shape, input(0)?, input(1)?, b, y);
+        }
+        Kernel::Resize { planes, in_h, in_w, ty, tx, extrapolation } => {
+            r::resize2d(ctx.par, *planes, *in_h, *in_w, ty, tx, *extrapolation, input(0)?, y);
         }
         Kernel::Reduce { op, input: shape, axes } => r::reduce(*op, input(0)?, shape.dims(), *axes, y),
         Kernel::LayerNorm { outer, n, epsilon, bias } => {

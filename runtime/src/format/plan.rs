@@ -254,8 +254,40 @@ pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
         Op::LayerNorm { axis, epsilon } => out.extend_from_slice(&[*axis as u64, f32w(*epsilon)]),
         Op::MatMul { act } => encode_activation(act, out),
         Op::Cast { to } => out.push(*to as u8 as u64),
+        Op::ConvTranspose2d(c) => {
+            us(&c.kernel, out);
+            us(&c.strides, out);
+            us(&c.dilations, out);
+            us(&c.pads, out);
+            us(&c.output_padding, out);
+            out.push(c.groups as u64);
+        }
+        Op::Resize(r) => {
+            let p = &r.params;
+            let mode = match p.mode {
+                ResizeMode::Nearest => 0,
+                ResizeMode::Linear => 1,
+                ResizeMode::Cubic => 2,
+            };
+            let coord = COORDS.iter().position(|&c| c == p.coord).unwrap_or(0) as u64;
+            let nearest = NEAREST.iter().position(|&c| c == p.nearest).unwrap_or(0) as u64;
+            out.extend_from_slice(&[mode, coord, nearest, f32w(p.cubic_coeff_a), p.exclude_outside as u64, f32w(p.extrapolation_value)]);
+            out.extend(r.scales.iter().chain(&r.roi).map(|&v| f32w(v)));
+            us(&r.out, out);
+        }
     }
 }
+
+const COORDS: [CoordTransform; 6] = [
+    CoordTransform::HalfPixel,
+    CoordTransform::HalfPixelSymmetric,
+    CoordTransform::PytorchHalfPixel,
+    CoordTransform::AlignCorners,
+    CoordTransform::Asymmetric,
+    CoordTransform::TfCropAndResize,
+];
+
+const NEAREST: [NearestRound; 4] = [NearestRound::RoundPreferFloor, NearestRound::RoundPreferCeil, NearestRound::Floor, NearestRound::Ceil];
 
 const REDUCE_OPS: [ReduceOp; 10] = [
     ReduceOp::Sum,
@@ -397,6 +429,8 @@ fn op_name(code: u32) -> &'static str {
         19 => "LayerNorm",
         20 => "MatMul",
         21 => "Cast",
+        22 => "ConvTranspose2d",
+        23 => "Resize",
         _ => "?",
     }
 }
@@ -515,6 +549,37 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
                 .ok_or_else(|| p.bad(format!("unknown element type code {code}")))?;
             Op::Cast { to }
         }
+        22 => Op::ConvTranspose2d(ConvTranspose2d {
+            kernel: p.pair("kernel")?,
+            strides: p.pair("strides")?,
+            dilations: p.pair("dilations")?,
+            pads: p.quad("pads")?,
+            output_padding: p.pair("output_padding")?,
+            groups: p.usize("groups")?,
+        }),
+        23 => {
+            let mode = match p.word("mode")? {
+                0 => ResizeMode::Nearest,
+                1 => ResizeMode::Linear,
+                2 => ResizeMode::Cubic,
+                m => return Err(p.bad(format!("unknown resize mode {m}"))),
+            };
+            let c = p.word("coordinate transform")?;
+            let coord = *COORDS.get(c as usize).ok_or_else(|| p.bad(format!("unknown coordinate transform {c}")))?;
+            let nr = p.word("nearest mode")?;
+            let nearest = *NEAREST.get(nr as usize).ok_or_else(|| p.bad(format!("unknown nearest mode {nr}")))?;
+            let params = ResizeParams {
+                mode,
+                coord,
+                nearest,
+                cubic_coeff_a: p.f32("cubic_coeff_a")?,
+                exclude_outside: p.bool("exclude_outside")?,
+                extrapolation_value: p.f32("extrapolation_value")?,
+            };
+            let scales = [p.f32("scale")?, p.f32("scale")?];
+            let roi = [p.f32("roi")?, p.f32("roi")?, p.f32("roi")?, p.f32("roi")?];
+            Op::Resize(Resize { params, scales, roi, out: p.pair("output size")? })
+        }
         _ => return Err(Error::UnknownOp { step, code }),
     };
     p.done(op)
@@ -579,6 +644,20 @@ mod tests {
             Op::LayerNorm { axis: 2, epsilon: 1e-5 },
             Op::MatMul { act: Activation::Gelu },
             Op::Cast { to: crate::format::DType::I64 },
+            Op::ConvTranspose2d(ConvTranspose2d {
+                kernel: [2, 3],
+                strides: [2, 2],
+                dilations: [1, 2],
+                pads: [0, 1, 1, 0],
+                output_padding: [1, 0],
+                groups: 2,
+            }),
+            Op::Resize(Resize {
+                params: ResizeParams { mode: ResizeMode::Cubic, coord: CoordTransform::TfCropAndResize, ..Default::default() },
+                scales: [2.0, 0.5],
+                roi: [0.1, 0.2, 0.9, 0.8],
+                out: [8, 3],
+            }),
         ];
         for op in ops {
             let mut words = Vec::new();

@@ -8,6 +8,7 @@ mod gemm;
 mod norm;
 mod pool;
 mod reduce;
+mod resize;
 mod shape;
 
 use super::import::{Ctx, N};
@@ -31,6 +32,7 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Constant", shape::constant),
     ("ConstantOfShape", shape::constant_of_shape),
     ("Conv", conv::conv),
+    ("ConvTranspose", conv::conv_transpose),
     ("Cos", elementwise::activation),
     ("Div", elementwise::binary),
     ("Dropout", shape::dropout),
@@ -76,6 +78,7 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("ReduceSumSquare", reduce::reduce),
     ("Relu", elementwise::activation),
     ("Reshape", shape::reshape),
+    ("Resize", resize::resize),
     ("Round", elementwise::activation),
     ("Selu", elementwise::activation),
     ("Shape", shape::shape),
@@ -97,6 +100,7 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Tile", shape::tile),
     ("Transpose", shape::transpose),
     ("Unsqueeze", shape::unsqueeze),
+    ("Upsample", resize::resize),
     ("Where", shape::where_),
 ];
 

@@ -5,19 +5,23 @@
 //! tested against. The other ops are simple enough that this scalar version
 //! is also the one the runtime runs.
 
+pub mod conv_transpose;
 mod elementwise;
 mod layout;
 mod lrn;
 mod pool;
 mod reduce;
+pub mod resize;
 mod softmax;
 mod strided;
 
+pub use conv_transpose::{conv_transpose2d, ConvTranspose2dShape};
 pub use elementwise::{binary, binary_par, channel_affine, BinaryOp};
 pub use layout::{concat_part, transpose};
 pub use lrn::{lrn, LrnParams};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
 pub use reduce::{layer_norm, reduce, ReduceOp};
+pub use resize::{axis_taps, resize2d, AxisTaps, CoordTransform, NearestRound, ResizeMode, ResizeParams};
 pub use softmax::softmax;
 pub use strided::{broadcast_strides, gather, select, strided_copy};
 
