@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generates the test data the Rust tests read (see tools/gen_testdata.py for the layout) and
-# the ONNX backend node cases for the conformance test (tools/gen_conformance.py).
+# the ONNX backend node cases for the conformance test (tools/gen_conformance.py), and the
+# real exported models with onnxruntime references (tools/gen_realmodels.py).
 #
 #   tools/gen_testdata.sh [OUT_DIR]      (default: <repo>/target/testdata)
 #
@@ -13,7 +14,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-"$root/target/testdata"}
 py=$("$root/tools/setup_venv.sh")
 
-want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
+want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/gen_realmodels.py" "$root/tools/fill_weights.py" \
+  "$root"/tools/models/torchvision/*.onnx "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
 stamp="$out/.stamp"
 
 # Checks that every case the manifest lists is complete; prints the counts per group.
@@ -32,11 +34,15 @@ for group in ("zoo", "zoo_random", "ops", "external"):
 for e in m["external_bad"]:
     if not os.path.isfile(os.path.join(out, e["path"])):
         sys.exit(f"missing {e['path']}")
+real = json.load(open(os.path.join(out, "real", "index.json")))
+for case in real["cases"]:
+    if not os.path.isfile(os.path.join(out, "real", case, "expected_0.npy")):
+        sys.exit(f"missing real/{case}/expected_0.npy")
 idx = json.load(open(os.path.join(out, "onnx_node", "index.json")))
 for case in idx["cases"]:
     if not os.path.isfile(os.path.join(out, "onnx_node", case, "case.json")):
         sys.exit(f"missing onnx_node/{case}/case.json")
-print(", ".join(f"{len(v)} {k}" for k, v in m.items()) + f", {len(idx['cases'])} onnx_node")
+print(", ".join(f"{len(v)} {k}" for k, v in m.items()) + f", {len(idx['cases'])} onnx_node, {len(real['cases'])} real")
 PY
 }
 
@@ -49,6 +55,7 @@ fi
 rm -f "$stamp"
 "$py" "$root/tools/gen_testdata.py" "$out"
 "$py" "$root/tools/gen_conformance.py" "$out/onnx_node"
+"$py" "$root/tools/gen_realmodels.py" "$out/real" "$root/target/cache"
 counts=$(check)
 echo "$want" >"$stamp"
 echo "testdata generated in $out in $((SECONDS - start))s: $counts"
