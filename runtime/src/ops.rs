@@ -244,6 +244,32 @@ impl Op {
         }
     }
 
+    /// The format minor version that introduced this op with these
+    /// parameters (1.1: op codes 14–23, activation codes 6–30, binary op
+    /// codes 8–10); a file using it needs a reader at least that new.
+    pub fn since_minor(&self) -> u16 {
+        let act_new = |a: &Activation| {
+            !matches!(
+                a,
+                Activation::None
+                    | Activation::Relu
+                    | Activation::LeakyRelu { .. }
+                    | Activation::Clip { .. }
+                    | Activation::Sigmoid
+                    | Activation::Tanh
+            )
+        };
+        let new = match self {
+            _ if self.code() >= 14 => true,
+            Op::Conv2d(c) => act_new(&c.act),
+            Op::Gemm(g) => act_new(&g.act),
+            Op::Activation(a) | Op::ChannelAffine { act: a } => act_new(a),
+            Op::Binary { op, act } => act_new(act) || matches!(op, BinaryOp::PRelu | BinaryOp::Mod | BinaryOp::Fmod),
+            _ => false,
+        };
+        u16::from(new)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::Conv2d(c) if !c.act.is_none() => "Conv2dAct",

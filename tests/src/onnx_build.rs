@@ -95,3 +95,36 @@ pub fn model(
 pub fn save(m: &ModelProto, path: &std::path::Path) {
     std::fs::write(path, m.encode_to_vec()).expect("write model");
 }
+
+pub fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(pb::attribute_proto::AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn float_attr(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(pb::attribute_proto::AttributeType::Float as i32),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+
+pub fn tensor_i64(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Int64 as i32),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A node with attributes.
+pub fn node_with(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto { attribute: attrs, ..node(op, name, inputs, outputs) }
+}

@@ -1,12 +1,73 @@
 //! Folds a ChannelAffine (a BatchNormalization, or a per-channel Mul/Add)
-//! into the convolution before it: `W'[o] = W[o] · s[o]`,
-//! `b'[o] = b[o] · s[o] + t[o]`. Returns the steps removed.
+//! into the convolution or Gemm before it: `W'[o] = W[o] · s[o]`,
+//! `b'[o] = b[o] · s[o] + t[o]` (for a Gemm, o is the output column: B's
+//! column, or row when B is transposed, and C is scaled by β too). Returns
+//! the steps removed.
 
 use crate::graph::Graph;
 use crate::tensor::Tensor;
 use jetrt::ops::{Activation, Op};
 
 pub fn run(g: &mut Graph) -> usize {
+    fold_into_conv(g) + fold_into_gemm(g)
+}
+
+fn fold_into_gemm(g: &mut Graph) -> usize {
+    let mut folded = 0;
+    loop {
+        let consumers = g.consumers();
+        let producers = g.producers();
+        let found = g.nodes.iter().enumerate().find_map(|(j, aff)| {
+            let Op::ChannelAffine { act } = aff.op else { return None };
+            let y = aff.inputs[0];
+            let i = producers[y]?;
+            let gemm = &g.nodes[i];
+            let Op::Gemm(gm) = gemm.op else { return None };
+            let n = g.values[y].shape[1];
+            // C, if any, must be a per-column bias ([N] or [1, N]).
+            let c_ok = gemm.inputs.get(2).is_none_or(|&c| g.konst(c).is_some_and(|t| t.numel() == n && t.shape.last() == Some(&n)));
+            let foldable = gm.act == Activation::None
+                && c_ok
+                && consumers[y].len() == 1
+                && !g.is_output(y)
+                && g.konst(gemm.inputs[1]).is_some()
+                && aff.inputs[1..].iter().all(|&v| g.konst(v).is_some());
+            foldable.then_some((i, j, act))
+        });
+        let Some((i, j, act)) = found else { break };
+        let gemm = g.nodes[i].clone();
+        let aff = g.nodes[j].clone();
+        let Op::Gemm(mut gm) = gemm.op else { break };
+        let (Some(b), Some(s), Some(t)) = (g.konst(gemm.inputs[1]), g.konst(aff.inputs[1]), g.konst(aff.inputs[2])) else { break };
+        let (s, t) = (s.floats(), t.floats());
+        let b_shape = b.shape.clone();
+        let mut bv = b.floats();
+        let cols = b_shape[1];
+        for (r, row) in bv.chunks_mut(cols).enumerate() {
+            for (c, x) in row.iter_mut().enumerate() {
+                *x *= s[if gm.trans_b { r } else { c }];
+            }
+        }
+        let c_old = match gemm.inputs.get(2).and_then(|&v| g.konst(v)) {
+            Some(c) => c.floats(),
+            None => vec![0.0; s.len()],
+        };
+        let cv: Vec<f32> = c_old.iter().zip(s.iter().zip(&t)).map(|(c, (s, t))| gm.beta * c * s + t).collect();
+        let bn = g.add_const(format!("{}/folded_b", gemm.name), Tensor::f32(b_shape, bv));
+        let cn = g.add_const(format!("{}/folded_c", gemm.name), Tensor::f32(vec![cv.len()], cv));
+        gm.beta = 1.0;
+        gm.act = act;
+        let node = &mut g.nodes[i];
+        node.op = Op::Gemm(gm);
+        node.inputs = vec![gemm.inputs[0], bn, cn];
+        node.outputs = aff.outputs.clone();
+        g.nodes.remove(j);
+        folded += 1;
+    }
+    folded
+}
+
+fn fold_into_conv(g: &mut Graph) -> usize {
     let mut folded = 0;
     loop {
         let consumers = g.consumers();

@@ -1,5 +1,5 @@
 //! Fuses an activation step into the step that produces its input (Conv,
-//! Gemm, elementwise, ChannelAffine), so it is applied while the result is
+//! Gemm, MatMul, elementwise, ChannelAffine), so it is applied while the result is
 //! still in registers. Returns the steps removed.
 
 use crate::graph::Graph;
@@ -9,6 +9,7 @@ fn act_slot(op: &mut Op) -> Option<&mut Activation> {
     match op {
         Op::Conv2d(c) => Some(&mut c.act),
         Op::Gemm(g) => Some(&mut g.act),
+        Op::MatMul { act } => Some(act),
         Op::Binary { act, .. } | Op::ChannelAffine { act } => Some(act),
         _ => None,
     }
@@ -19,20 +20,36 @@ pub fn run(g: &mut Graph) -> usize {
     loop {
         let consumers = g.consumers();
         let producers = g.producers();
+        // (producer, reshape between, activation node, activation)
         let found = g.nodes.iter().enumerate().find_map(|(j, n)| {
             let Op::Activation(a) = n.op else { return None };
             let x = n.inputs[0];
-            let i = producers[x]?;
+            let single = |v: usize| consumers[v].len() == 1 && !g.is_output(v);
+            let mut i = producers[x]?;
+            let mut copy = None;
+            // An elementwise activation commutes with a reshape: look
+            // through one (MatMul's A is flattened to rows and back).
+            if matches!(g.nodes[i].op, Op::Copy) && single(x) {
+                let y = g.nodes[i].inputs[0];
+                copy = Some(i);
+                i = producers[y]?;
+                if !single(y) {
+                    return None;
+                }
+            }
             let mut op = g.nodes[i].op.clone();
             let free = act_slot(&mut op).is_some_and(|s| s.is_none());
-            (free && consumers[x].len() == 1 && !g.is_output(x)).then_some((i, j, a))
+            (free && single(x)).then_some((i, copy, j, a))
         });
-        let Some((i, j, a)) = found else { break };
+        let Some((i, copy, j, a)) = found else { break };
         let outputs = g.nodes[j].outputs.clone();
         if let Some(slot) = act_slot(&mut g.nodes[i].op) {
             *slot = a;
         }
-        g.nodes[i].outputs = outputs;
+        match copy {
+            Some(k) => g.nodes[k].outputs = outputs,
+            None => g.nodes[i].outputs = outputs,
+        }
         g.nodes.remove(j);
         fused += 1;
     }

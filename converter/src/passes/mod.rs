@@ -4,6 +4,10 @@
 pub(crate) mod fold;
 pub mod fold_affine_into_conv;
 pub mod fuse_activation;
+pub mod fuse_gelu;
+pub mod fuse_layer_norm;
+pub mod matmul_add_to_gemm;
+mod pattern;
 pub mod per_channel_to_affine;
 
 use crate::graph::Graph;
@@ -11,11 +15,17 @@ use crate::graph::Graph;
 /// The passes in the order they run, with the number of nodes each removed
 /// or fused.
 pub fn optimize(g: &mut Graph) -> Vec<(&'static str, usize)> {
-    // In this order: per-channel ops become affines, affines fold into
-    // convolutions, then activations fuse into whatever is left.
+    // In this order: written-out LayerNorm/Gelu/SiLU become single ops
+    // (before per-channel constants turn into affines and hide them), bias
+    // Adds join their MatMul, per-channel ops become affines, affines fold
+    // into convolutions and Gemms, then activations fuse into whatever is
+    // left.
     vec![
+        ("fuse_layer_norm", fuse_layer_norm::run(g)),
+        ("fuse_gelu", fuse_gelu::run(g)),
+        ("matmul_add_to_gemm", matmul_add_to_gemm::run(g)),
         ("per_channel_to_affine", per_channel_to_affine::run(g)),
-        ("fold_affine_into_conv", fold_affine_into_conv::run(g)),
+        ("fold_affine_into_conv_gemm", fold_affine_into_conv::run(g)),
         ("fuse_activation", fuse_activation::run(g)),
         ("remove_dead_nodes", g.remove_dead_nodes()),
     ]

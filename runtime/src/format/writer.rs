@@ -102,7 +102,7 @@ impl FileBuilder {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
             min_reader_major: MIN_READER_MAJOR,
-            min_reader_minor: MIN_READER_MINOR,
+            min_reader_minor: self.steps.iter().map(|s| s.op.since_minor()).fold(MIN_READER_MINOR, u16::max),
             flags: 0,
             file_len: file_len as u64,
             table_offset: table_offset as u64,
