@@ -8,7 +8,7 @@ use jetrt_kernels::cpu::gemm;
 pub use jetrt_kernels::cpu::reference::resize::{CoordTransform, NearestRound, ResizeMode, ResizeParams};
 use jetrt_kernels::cpu::reference::ConvTranspose2dShape;
 use jetrt_kernels::cpu::reference::Pool2dShape;
-pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, ReduceOp};
+pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, PadMode, ReduceOp};
 pub use jetrt_kernels::cpu::Activation;
 
 /// Largest kernel size, stride, dilation or padding a file may declare; far
@@ -198,6 +198,18 @@ pub enum Op {
     },
     ConvTranspose2d(ConvTranspose2d),
     Resize(Resize),
+    /// Any element type; `value` (converted to it) fills in constant mode.
+    Pad(PadParams),
+}
+
+/// Padding before and after each axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PadParams {
+    pub mode: PadMode,
+    pub rank: usize,
+    pub begin: [usize; MAX_RANK],
+    pub end: [usize; MAX_RANK],
+    pub value: f32,
 }
 
 /// Element types [`Op::Cast`] converts between at run time.
@@ -241,11 +253,12 @@ impl Op {
             Op::Cast { .. } => 21,
             Op::ConvTranspose2d(_) => 22,
             Op::Resize(_) => 23,
+            Op::Pad(_) => 24,
         }
     }
 
     /// The format minor version that introduced this op with these
-    /// parameters (1.1: op codes 14–23, activation codes 6–30, binary op
+    /// parameters (1.1: op codes 14–24, activation codes 6–30, binary op
     /// codes 8–10); a file using it needs a reader at least that new.
     pub fn since_minor(&self) -> u16 {
         let act_new = |a: &Activation| {
@@ -324,6 +337,7 @@ impl Op {
             Op::Cast { .. } => "Cast",
             Op::ConvTranspose2d(_) => "ConvTranspose2d",
             Op::Resize(_) => "Resize",
+            Op::Pad(_) => "Pad",
         }
     }
 
@@ -417,6 +431,18 @@ impl Op {
                 Ok(())
             }
             Op::MatMul { act } => check_activation(*act),
+            Op::Pad(p) => {
+                if p.rank > MAX_RANK {
+                    return err(format!("rank {} exceeds {MAX_RANK}", p.rank));
+                }
+                if p.begin[..p.rank].iter().chain(&p.end[..p.rank]).any(|&v| v > u32::MAX as usize) {
+                    return err("pads are absurdly large");
+                }
+                if p.value.is_nan() && p.mode == PadMode::Constant {
+                    return err("the pad value is NaN");
+                }
+                Ok(())
+            }
             Op::ConvTranspose2d(c) => {
                 window("kernel", &c.kernel, 1)?;
                 window("stride", &c.strides, 1)?;
@@ -467,7 +493,8 @@ impl Op {
         if inputs.len() < lo || inputs.len() > hi {
             return err(format!("takes {lo}..={hi} inputs, has {}", inputs.len()));
         }
-        let any_type = matches!(self, Op::Slice(_) | Op::Broadcast { .. } | Op::Gather { .. } | Op::Where | Op::Cast { .. } | Op::Copy);
+        let any_type =
+            matches!(self, Op::Slice(_) | Op::Broadcast { .. } | Op::Gather { .. } | Op::Where | Op::Cast { .. } | Op::Copy | Op::Pad(_));
         if !any_type {
             if let Some((i, m)) = inputs.iter().enumerate().find(|(_, m)| m.dtype != DType::F32) {
                 return err(format!("input {i} is {:?}; this op runs on float32 only", m.dtype));
@@ -663,6 +690,20 @@ impl Op {
                 let n = d.len();
                 d[n - 2..].copy_from_slice(&r.out);
                 shape(&d)?
+            }
+            Op::Pad(p) => {
+                if p.rank != xd.len() {
+                    return err(format!("pads for rank {} on an input of rank {}", p.rank, xd.len()));
+                }
+                let mut d = [0usize; MAX_RANK];
+                for a in 0..p.rank {
+                    let padded = p.begin[a] + p.end[a] > 0;
+                    if padded && p.mode != PadMode::Constant && xd[a] == 0 {
+                        return err(format!("{:?} padding of the empty axis {a}", p.mode));
+                    }
+                    d[a] = xd[a] + p.begin[a] + p.end[a];
+                }
+                shape(&d[..p.rank])?
             }
             Op::Copy => return err("Copy takes its output shape from the plan"),
         };

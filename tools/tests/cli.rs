@@ -45,7 +45,12 @@ fn converted(dir: &Path) -> String {
 
 #[test]
 fn help_on_every_command() {
-    for args in [&["--help"][..], &["convert", "--help"], &["inspect", "--help"]] {
+    let o = ok(jetc(&["operators"]));
+    let list = String::from_utf8_lossy(&o.stdout);
+    for op in ["Conv", "LayerNormalization", "Resize", "ConvTranspose", "Gather"] {
+        assert!(list.lines().any(|l| l.trim_start().starts_with(op)), "jetc operators lacks {op}: {list}");
+    }
+    for args in [&["--help"][..], &["convert", "--help"], &["inspect", "--help"], &["operators", "--help"]] {
         let o = ok(jetc(args));
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
     }

@@ -16,7 +16,7 @@ use crate::ops::{self, Meta, Op};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
 use jetrt_kernels::cpu::gemm::{self, BSource, Bias, Epilogue, MatRef};
 use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
-use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, Pool2dShape, ReduceOp};
+use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, PadMode, Pool2dShape, ReduceOp};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Parallel, Scratch};
 use std::ops::Range;
@@ -138,6 +138,15 @@ pub(crate) enum Kernel {
         from: DType,
         to: DType,
     },
+    Pad {
+        elem: usize,
+        mode: PadMode,
+        input: Shape,
+        begin: [usize; MAX_RANK],
+        /// One element of the output type.
+        value: [u8; 8],
+        out: Shape,
+    },
     ConvTranspose {
         shape: ConvTranspose2dShape,
         bias: bool,
@@ -170,7 +179,10 @@ impl Kernel {
     /// Whether the kernel moves bytes of any element type (rather than
     /// computing on float32).
     fn on_bytes(&self) -> bool {
-        matches!(self, Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. })
+        matches!(
+            self,
+            Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. }
+        )
     }
 }
 
@@ -310,6 +322,14 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 Kernel::Where { elem: metas[1].dtype.size(), strides, out }
             }
             Op::Cast { to } => Kernel::Cast { from: metas[0].dtype, to: *to },
+            Op::Pad(p) => {
+                let dtype = metas[0].dtype;
+                let mut value = [0u8; 8];
+                let mut v = [0u8; 8];
+                cast(DType::F32, dtype, &p.value.to_le_bytes(), &mut v);
+                value[..dtype.size()].copy_from_slice(&v[..dtype.size()]);
+                Kernel::Pad { elem: dtype.size(), mode: p.mode, input: x, begin: p.begin, value, out }
+            }
             Op::ConvTranspose2d(c) => {
                 Kernel::ConvTranspose { shape: ops::conv_transpose_shape(c, &metas).map_err(internal)?, bias: ins.len() == 3 }
             }
@@ -448,6 +468,9 @@ fn run_bytes_step<'a>(
             );
         }
         Kernel::Cast { from, to } => cast(*from, *to, input(0)?, y),
+        Kernel::Pad { elem, mode, input: shape, begin, value, out } => {
+            r::pad(*elem, input(0)?, shape.dims(), &begin[..out.rank()], *mode, &value[..*elem], out.dims(), y)
+        }
         _ => return Err(internal("a float kernel reached the byte path".into())),
     }
     Ok(())
@@ -544,7 +567,7 @@ fn run_step<'a>(
                 offset += len;
             }
         }
-        Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } => {
+        Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. } => {
             return Err(Error::Internal { step: si, op: name, reason: "a byte kernel reached the float path".into() });
         }
         Kernel::ConvTranspose { shape, bias } => {

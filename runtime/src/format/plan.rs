@@ -262,6 +262,17 @@ pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
             us(&c.output_padding, out);
             out.push(c.groups as u64);
         }
+        Op::Pad(p) => {
+            let mode = match p.mode {
+                PadMode::Constant => 0,
+                PadMode::Reflect => 1,
+                PadMode::Edge => 2,
+                PadMode::Wrap => 3,
+            };
+            out.extend_from_slice(&[mode, p.rank as u64, f32w(p.value)]);
+            us(&p.begin[..p.rank], out);
+            us(&p.end[..p.rank], out);
+        }
         Op::Resize(r) => {
             let p = &r.params;
             let mode = match p.mode {
@@ -431,6 +442,7 @@ fn op_name(code: u32) -> &'static str {
         21 => "Cast",
         22 => "ConvTranspose2d",
         23 => "Resize",
+        24 => "Pad",
         _ => "?",
     }
 }
@@ -580,6 +592,28 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
             let roi = [p.f32("roi")?, p.f32("roi")?, p.f32("roi")?, p.f32("roi")?];
             Op::Resize(Resize { params, scales, roi, out: p.pair("output size")? })
         }
+        24 => {
+            let mode = match p.word("mode")? {
+                0 => PadMode::Constant,
+                1 => PadMode::Reflect,
+                2 => PadMode::Edge,
+                3 => PadMode::Wrap,
+                m => return Err(p.bad(format!("unknown pad mode {m}"))),
+            };
+            let rank = p.usize("rank")?;
+            if rank > crate::format::MAX_RANK {
+                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
+            }
+            let value = p.f32("value")?;
+            let mut pp = PadParams { mode, rank, begin: [0; 8], end: [0; 8], value };
+            for a in 0..rank {
+                pp.begin[a] = p.usize("pad")?;
+            }
+            for a in 0..rank {
+                pp.end[a] = p.usize("pad")?;
+            }
+            Op::Pad(pp)
+        }
         _ => return Err(Error::UnknownOp { step, code }),
     };
     p.done(op)
@@ -651,6 +685,13 @@ mod tests {
                 pads: [0, 1, 1, 0],
                 output_padding: [1, 0],
                 groups: 2,
+            }),
+            Op::Pad(PadParams {
+                mode: PadMode::Reflect,
+                rank: 3,
+                begin: [0, 1, 2, 0, 0, 0, 0, 0],
+                end: [3, 0, 1, 0, 0, 0, 0, 0],
+                value: 0.5,
             }),
             Op::Resize(Resize {
                 params: ResizeParams { mode: ResizeMode::Cubic, coord: CoordTransform::TfCropAndResize, ..Default::default() },

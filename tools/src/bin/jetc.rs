@@ -47,6 +47,9 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// List the ONNX operators jetc converts, with the element types each takes at run time
+    /// (docs/OPERATORS.md has their conformance results).
+    Operators,
     /// Show what a .jrt file holds: inputs, outputs, ops, weight and arena bytes.
     Inspect {
         file: PathBuf,
@@ -153,6 +156,14 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(m.scratch_bytes_per_thread() as u64)
             );
             println!("  file:    {} bytes", m.file_bytes());
+            Ok(())
+        }
+        Cmd::Operators => {
+            let ops = jetrt_converter::onnx::supported_operators();
+            println!("{} ONNX operators (default domain), run-time element types:", ops.len());
+            for op in ops {
+                println!("  {op:<20} {}", jetrt_converter::onnx::runtime_types(op));
+            }
             Ok(())
         }
         Cmd::Inspect { file, json, steps } => {

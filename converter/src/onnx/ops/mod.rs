@@ -5,6 +5,7 @@
 mod conv;
 mod elementwise;
 mod gemm;
+mod logic;
 mod norm;
 mod pool;
 mod reduce;
@@ -21,6 +22,7 @@ pub(crate) type Translate = fn(&mut Ctx<'_>, &N<'_>) -> Result<Vec<ValueId>, Str
 pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Abs", elementwise::activation),
     ("Add", elementwise::binary),
+    ("And", logic::logic),
     ("AveragePool", pool::average_pool),
     ("BatchNormalization", norm::batch_normalization),
     ("Cast", shape::cast),
@@ -37,6 +39,7 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Div", elementwise::binary),
     ("Dropout", shape::dropout),
     ("Elu", elementwise::activation),
+    ("Equal", logic::compare),
     ("Erf", elementwise::activation),
     ("Exp", elementwise::activation),
     ("Expand", shape::expand),
@@ -47,11 +50,15 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Gemm", gemm::gemm),
     ("GlobalAveragePool", pool::global_average_pool),
     ("GlobalMaxPool", pool::global_max_pool),
+    ("Greater", logic::compare),
+    ("GreaterOrEqual", logic::compare),
     ("HardSigmoid", elementwise::activation),
     ("HardSwish", elementwise::activation),
     ("Identity", shape::identity),
     ("LayerNormalization", norm::layer_normalization),
     ("LeakyRelu", elementwise::activation),
+    ("Less", logic::compare),
+    ("LessOrEqual", logic::compare),
     ("Log", elementwise::activation),
     ("LRN", norm::lrn),
     ("MatMul", gemm::matmul),
@@ -62,6 +69,9 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Mod", elementwise::binary),
     ("Mul", elementwise::binary),
     ("Neg", elementwise::activation),
+    ("Not", logic::logic),
+    ("Or", logic::logic),
+    ("Pad", shape::pad),
     ("Pow", elementwise::binary),
     ("PRelu", elementwise::binary),
     ("Range", shape::range),
@@ -102,6 +112,7 @@ pub(crate) const OPERATORS: &[(&str, Translate)] = &[
     ("Unsqueeze", shape::unsqueeze),
     ("Upsample", resize::resize),
     ("Where", shape::where_),
+    ("Xor", logic::logic),
 ];
 
 pub(crate) fn lookup(op: &str) -> Option<Translate> {

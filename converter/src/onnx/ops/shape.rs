@@ -8,7 +8,7 @@ use super::super::tensor::dtype_of;
 use super::{axis, usizes};
 use crate::graph::ValueId;
 use crate::tensor::{Data, Tensor};
-use jetrt::ops::{broadcast, Op, Perm, SliceParams, CAST_TYPES};
+use jetrt::ops::{broadcast, Op, PadMode, PadParams, Perm, SliceParams, CAST_TYPES};
 use jetrt::{DType, Shape};
 
 pub(crate) fn identity(_cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
@@ -526,6 +526,72 @@ pub(crate) fn range(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String>
 pub(crate) fn size(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     let numel: usize = cx.shape(n.input(0)?).iter().product();
     Ok(vec![cx.add_const(n.name.clone(), Tensor::i64(vec![], vec![numel as i64]))])
+}
+
+/// Pad: constant, reflect, edge or wrap; negative pads crop (a Slice first).
+pub(crate) fn pad(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let dims = cx.shape(x).to_vec();
+    let rank = dims.len();
+    let mode = match n.string("mode").as_deref().unwrap_or("constant") {
+        "constant" => PadMode::Constant,
+        "reflect" => PadMode::Reflect,
+        "edge" => PadMode::Edge,
+        "wrap" => PadMode::Wrap,
+        other => return Err(format!("mode {other:?} is not supported")),
+    };
+    let (pads, value) = if n.opset < 11 {
+        (n.ints("pads").or_else(|| n.ints("paddings")).ok_or("pads missing")?, n.float("value", 0.0))
+    } else {
+        let pads = cx.const_ints(n.input(1)?, "pads")?;
+        let value = match n.opt_input(2) {
+            Some(v) => {
+                let t = cx.konst(v).ok_or("constant_value must be a constant")?;
+                t.floats().first().copied().unwrap_or(0.0)
+            }
+            None => 0.0,
+        };
+        (pads, value)
+    };
+    let axes: Vec<usize> = match n.opt_input(3) {
+        Some(v) if n.opset >= 18 => cx.const_ints(v, "axes")?.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?,
+        _ => (0..rank).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
+    }
+    let (mut begin, mut end) = (vec![0i64; rank], vec![0i64; rank]);
+    for (k, &a) in axes.iter().enumerate() {
+        begin[a] = pads[k];
+        end[a] = pads[axes.len() + k];
+    }
+    // Crop the negative parts first.
+    let mut x = x;
+    if begin.iter().chain(&end).any(|&p| p < 0) {
+        let per: Vec<(usize, i64, usize)> = (0..rank)
+            .map(|a| {
+                let (b, e) = ((-begin[a]).max(0) as usize, (-end[a]).max(0) as usize);
+                let len = dims[a].checked_sub(b + e).ok_or(format!("axis {a}: pads crop more than its {} elements", dims[a]))?;
+                Ok((if len == 0 { 0 } else { b }, 1, len))
+            })
+            .collect::<Result<_, String>>()?;
+        x = add_slice(cx, n.temp("crop"), x, &per)?;
+    }
+    let mut p = PadParams { mode, rank, begin: [0; 8], end: [0; 8], value: if mode == PadMode::Constant { value } else { 0.0 } };
+    if rank > 8 {
+        return Err(format!("rank {rank} exceeds 8"));
+    }
+    for a in 0..rank {
+        p.begin[a] = begin[a].max(0) as usize;
+        p.end[a] = end[a].max(0) as usize;
+    }
+    if p.begin.iter().chain(&p.end).all(|&v| v == 0) {
+        return Ok(vec![x]);
+    }
+    if p.value != 0.0 && !CAST_TYPES.contains(&cx.dtype(x)) {
+        return Err(format!("a non-zero pad value on {:?} tensors is not supported", cx.dtype(x)));
+    }
+    Ok(vec![cx.node(n.name.clone(), Op::Pad(p), vec![x])?])
 }
 
 #[cfg(test)]

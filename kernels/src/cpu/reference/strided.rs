@@ -141,3 +141,100 @@ mod tests {
         assert_eq!(out, bytes(&[1, 9, 3, 9]));
     }
 }
+
+/// How [`pad`] fills positions outside the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadMode {
+    /// A fixed value.
+    Constant,
+    /// Mirrored about the edge element, which is not repeated.
+    Reflect,
+    /// The edge element repeated.
+    Edge,
+    /// Periodic: the input tiled.
+    Wrap,
+}
+
+/// Source index along one axis for output position `o` (`None`: the
+/// constant). `len` is at least 1 for the modes that read the input
+/// (checked by the caller); reflect needs at least 2 when it mirrors.
+#[inline(always)]
+fn pad_source(mode: PadMode, o: isize, begin: isize, len: isize) -> Option<isize> {
+    let i = o - begin;
+    if (0..len).contains(&i) {
+        return Some(i);
+    }
+    match mode {
+        PadMode::Constant => None,
+        PadMode::Edge => Some(i.clamp(0, len - 1)),
+        PadMode::Wrap => Some(i.rem_euclid(len)),
+        PadMode::Reflect => {
+            if len == 1 {
+                return Some(0);
+            }
+            let period = 2 * (len - 1);
+            let r = i.rem_euclid(period);
+            Some(if r < len { r } else { period - r })
+        }
+    }
+}
+
+/// ONNX Pad (non-negative pads): `y` of shape `out_dims` holds `x` (shape
+/// `in_dims`) at offset `begin` per axis; other positions follow `mode`
+/// (`value` is one element's bytes for [`PadMode::Constant`]).
+pub fn pad(elem: usize, x: &[u8], in_dims: &[usize], begin: &[usize], mode: PadMode, value: &[u8], out_dims: &[usize], y: &mut [u8]) {
+    let rank = out_dims.len();
+    let mut in_strides = [0usize; 8];
+    let mut acc = 1;
+    for a in (0..rank).rev() {
+        in_strides[a] = acc;
+        acc *= in_dims[a];
+    }
+    let mut idx = [0usize; 8];
+    for o in y.chunks_exact_mut(elem) {
+        let mut src = Some(0usize);
+        for a in 0..rank {
+            src = match (src, pad_source(mode, idx[a] as isize, begin[a] as isize, in_dims[a] as isize)) {
+                (Some(s), Some(i)) => Some(s + i as usize * in_strides[a]),
+                _ => None,
+            };
+        }
+        match src {
+            Some(s) => o.copy_from_slice(&x[s * elem..(s + 1) * elem]),
+            None => o.copy_from_slice(value),
+        }
+        for a in (0..rank).rev() {
+            idx[a] += 1;
+            if idx[a] < out_dims[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod pad_tests {
+    use super::*;
+
+    #[test]
+    fn pads_every_mode_like_numpy() {
+        // [1, 2, 3] padded 2 before, 3 after.
+        let x: Vec<u8> = vec![1, 2, 3];
+        let cases = [
+            (PadMode::Constant, vec![9, 9, 1, 2, 3, 9, 9, 9]),
+            (PadMode::Edge, vec![1, 1, 1, 2, 3, 3, 3, 3]),
+            (PadMode::Reflect, vec![3, 2, 1, 2, 3, 2, 1, 2]),
+            (PadMode::Wrap, vec![2, 3, 1, 2, 3, 1, 2, 3]),
+        ];
+        for (mode, want) in cases {
+            let mut y = vec![0u8; 8];
+            pad(1, &x, &[3], &[2], mode, &[9], &[8], &mut y);
+            assert_eq!(y, want, "{mode:?}");
+        }
+        // 2-D, constant, only the last axis.
+        let mut y = vec![0u8; 2 * 4];
+        pad(1, &[1, 2, 3, 4], &[2, 2], &[0, 1], PadMode::Constant, &[0], &[2, 4], &mut y);
+        assert_eq!(y, [0, 1, 2, 0, 0, 3, 4, 0]);
+    }
+}
