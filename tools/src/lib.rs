@@ -6,6 +6,14 @@ pub mod npy;
 /// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an
 /// error printed as `error: ...` with its causes, exit code 1.
 pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would
+    // panic; a command-line tool should just stop, as cat or ls do.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at the start of main,
+    // before any thread exists; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
