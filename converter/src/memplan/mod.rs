@@ -72,7 +72,9 @@ pub fn plan(g: &Graph) -> MemoryPlan {
             last[v] = last[v].max(i as i64);
         }
     }
-    for &(_, v) in &g.outputs {
+    // Outputs live to the end; so do inputs, which a session may run on
+    // again without setting them anew.
+    for &v in g.outputs.iter().map(|(_, v)| v).chain(&g.inputs) {
         last[v] = n_nodes;
     }
     let ids: Vec<ValueId> = (0..g.values.len()).filter(|&v| first[v].is_some() && g.values[v].konst.is_none()).collect();

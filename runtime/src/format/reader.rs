@@ -134,6 +134,11 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         }
         last_use[t] = end;
     }
+    // Inputs stay intact for the whole run, so a session can run again on
+    // the inputs it was given (`run_loaded` after `set_input`).
+    for &t in &inputs {
+        last_use[t] = end;
+    }
     check_liveness(&tensors, &arena_offsets, &def, &last_use, steps.len())?;
     Ok(Decoded {
         header,
