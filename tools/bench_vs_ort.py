@@ -60,6 +60,8 @@ def main():
     ap.add_argument("--jetrt", default=os.path.join(root, "target/release/jetrt"))
     ap.add_argument("--name", default=None)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both runtimes (medians are reported)")
+    ap.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                    help="fix a dynamic input's shape (passed to jetc; onnxruntime gets inputs of that shape)")
     a = ap.parse_args()
 
     import numpy as np
@@ -70,15 +72,22 @@ def main():
             sys.exit(f"{tool} not found: run `cargo build --release -p jetrt-tools` first")
     work = tempfile.mkdtemp(prefix="jetrt-bench-")
     jrt = os.path.join(work, "model.jrt")
-    subprocess.run([a.jetc, "convert", a.model, "-o", jrt, "--quiet"], check=True)
+    shapes = {}
+    for spec in a.input_shape:
+        name, dims = spec.rsplit("=", 1)
+        shapes[name] = [int(d) for d in dims.split(",")]
+    subprocess.run([a.jetc, "convert", a.model, "-o", jrt, "--quiet"] + [f"--input-shape={s}" for s in a.input_shape], check=True)
 
     m = onnx.load(a.model, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     rng = np.random.default_rng(0)
     feeds, args = {}, []
     for k, x in enumerate(i for i in m.graph.input if i.name not in inits):
-        shape = [d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim]
-        v = rng.standard_normal(shape).astype(np.float32)
+        shape = shapes.get(x.name) or [d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim]
+        if x.type.tensor_type.elem_type == onnx.TensorProto.INT64:
+            v = rng.integers(0, 100, size=shape).astype(np.int64)  # token ids
+        else:
+            v = rng.standard_normal(shape).astype(np.float32)
         p = os.path.join(work, f"input_{k}.npy")
         np.save(p, v)
         feeds[x.name] = v

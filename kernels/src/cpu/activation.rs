@@ -144,10 +144,21 @@ impl Activation {
 
     /// Applies the activation to every element of `xs`.
     pub fn apply_slice(self, xs: &mut [f32]) {
+        // One loop per common kind, so each is a tight (vectorizable) loop
+        // rather than a match per element.
+        macro_rules! each {
+            ($f:expr) => {
+                xs.iter_mut().for_each(|x| *x = $f(*x))
+            };
+        }
         match self {
             Activation::None => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            _ => xs.iter_mut().for_each(|x| *x = self.apply(*x)),
+            Activation::Relu => each!(|x: f32| x.max(0.0)),
+            Activation::Clip { .. } | Activation::LeakyRelu { .. } | Activation::HardSigmoid { .. } => each!(|x| self.apply(x)),
+            Activation::HardSwish => each!(|x: f32| x * (x / 6.0 + 0.5).clamp(0.0, 1.0)),
+            Activation::Sigmoid => each!(sigmoid),
+            Activation::Silu => each!(|x: f32| x * sigmoid(x)),
+            _ => each!(|x| self.apply(x)),
         }
     }
 

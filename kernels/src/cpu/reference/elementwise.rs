@@ -92,9 +92,12 @@ pub fn binary(
     out: &mut [f32],
     out_shape: &[usize],
 ) {
+    // The activation is applied in a second pass over the output: inside
+    // the loop its match (thirty kinds) would keep the loop from being
+    // vectorized.
     macro_rules! go {
         ($op:expr) => {
-            broadcast_loop(a, a_shape, b, b_shape, out, out_shape, |x, y| act.apply($op.apply(x, y)))
+            broadcast_loop(a, a_shape, b, b_shape, out, out_shape, |x, y| $op.apply(x, y))
         };
     }
     // One instantiation per op, so the inner loops are branch-free.
@@ -110,6 +113,8 @@ pub fn binary(
         BinaryOp::Mod => go!(BinaryOp::Mod),
         BinaryOp::Fmod => go!(BinaryOp::Fmod),
     }
+    let total: usize = out_shape.iter().product();
+    act.apply_slice(&mut out[..total]);
 }
 
 #[inline(always)]
@@ -245,7 +250,9 @@ pub fn channel_affine(
         for c in 0..channels {
             let base = (o * channels + c) * inner;
             let (s, t) = (scale[c], shift[c]);
-            y[base..base + inner].iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = act.apply(v * s + t));
+            let out = &mut y[base..base + inner];
+            out.iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = v * s + t);
+            act.apply_slice(out);
         }
     }
 }
