@@ -11,5 +11,7 @@
 
 pub mod cpu;
 mod par;
+#[cfg(test)]
+mod test_util;
 
 pub use par::{Parallel, Scratch, Serial, SharedMut};

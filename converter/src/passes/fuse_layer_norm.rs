@@ -72,9 +72,8 @@ fn find(g: &Graph) -> Option<Match> {
         }
         let d = dn.outputs[0];
         // d is read by the square and the division (twice by d·d).
-        let readers = g.consumers()[d].clone();
         let (mut i_sq, mut i_div) = (None, None);
-        for &r in &readers {
+        for &r in u.readers(d) {
             let rn = &g.nodes[r];
             match rn.op {
                 Op::Binary { op: BinaryOp::Pow, act: Activation::None }
@@ -89,7 +88,7 @@ fn find(g: &Graph) -> Option<Match> {
         }
         let (Some(i_sq), Some(i_div)) = (i_sq, i_div) else { continue };
         let expected_reads = if g.nodes[i_sq].inputs == [d, d] { 3 } else { 2 };
-        if u.reads(d) != expected_reads || g.is_output(d) {
+        if u.readers(d).len() != expected_reads || g.is_output(d) {
             continue;
         }
         let sq = g.nodes[i_sq].outputs[0];

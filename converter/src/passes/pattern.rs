@@ -28,9 +28,9 @@ impl Uses {
         }
     }
 
-    /// How many times nodes read `v`.
-    pub fn reads(&self, v: ValueId) -> usize {
-        self.consumers[v].len()
+    /// The nodes reading `v` (a node reading it twice is there twice).
+    pub fn readers(&self, v: ValueId) -> &[usize] {
+        &self.consumers[v]
     }
 }
 

@@ -724,31 +724,9 @@ pub fn probe_ukr_gflops(isa: Isa, kc: usize, reps: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::cpu::reference;
+    use crate::test_util::{data, TwoWorkers};
     use crate::Serial;
     use proptest::prelude::*;
-
-    struct TwoWorkers;
-    impl Parallel for TwoWorkers {
-        fn workers(&self) -> usize {
-            2
-        }
-        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-            std::thread::scope(|s| {
-                s.spawn(|| (0..tasks).filter(|t| t % 2 == 1).for_each(|t| f(t, 1)));
-                (0..tasks).filter(|t| t % 2 == 0).for_each(|t| f(t, 0));
-            });
-        }
-    }
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn check(isa: Isa, par: &dyn Parallel, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, bias: u8) {
         let av = data(m * k, 1);

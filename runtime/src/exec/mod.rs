@@ -432,8 +432,9 @@ fn run_bytes_step<'a>(
             let block = inner * elem;
             let mut chunk = [0i64; 64];
             let per_outer = n_idx * block;
+            let all = input(0)?;
             for o in 0..*outer {
-                let data = &input(0)?[o * axis_len * block..(o + 1) * axis_len * block];
+                let data = &all[o * axis_len * block..(o + 1) * axis_len * block];
                 let mut done = 0;
                 while done < n_idx {
                     let c = (n_idx - done).min(chunk.len());

@@ -345,6 +345,15 @@ impl Params<'_> {
         Ok(w as usize)
     }
 
+    /// A rank word, at most [`crate::format::MAX_RANK`].
+    fn rank(&mut self) -> Result<usize> {
+        let rank = self.usize("rank")?;
+        if rank > crate::format::MAX_RANK {
+            return Err(self.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
+        }
+        Ok(rank)
+    }
+
     fn pair(&mut self, what: &str) -> Result<[usize; 2]> {
         Ok([self.usize(what)?, self.usize(what)?])
     }
@@ -500,10 +509,7 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
         10 => Op::Concat { axis: p.usize("axis")? },
         11 => Op::Copy,
         12 => {
-            let rank = p.usize("rank")?;
-            if rank > crate::format::MAX_RANK {
-                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
-            }
+            let rank = p.rank()?;
             let mut axes = [0usize; crate::format::MAX_RANK];
             for a in axes.iter_mut().take(rank) {
                 *a = p.usize("perm")?;
@@ -525,10 +531,7 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
             Op::Reduce { op, axes: axes as u32, keepdims: p.bool("keepdims")? }
         }
         15 => {
-            let rank = p.usize("rank")?;
-            if rank > crate::format::MAX_RANK {
-                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
-            }
+            let rank = p.rank()?;
             let mut sp = SliceParams { rank, start: [0; 8], step: [1; 8], len: [0; 8] };
             for a in 0..rank {
                 sp.start[a] = p.usize("start")?;
@@ -538,10 +541,7 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
             Op::Slice(sp)
         }
         16 => {
-            let rank = p.usize("rank")?;
-            if rank > crate::format::MAX_RANK {
-                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
-            }
+            let rank = p.rank()?;
             let mut d = [0usize; crate::format::MAX_RANK];
             for x in d.iter_mut().take(rank) {
                 *x = p.usize("dimension")?;
@@ -600,10 +600,7 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
                 3 => PadMode::Wrap,
                 m => return Err(p.bad(format!("unknown pad mode {m}"))),
             };
-            let rank = p.usize("rank")?;
-            if rank > crate::format::MAX_RANK {
-                return Err(p.bad(format!("rank {rank} exceeds {}", crate::format::MAX_RANK)));
-            }
+            let rank = p.rank()?;
             let value = p.f32("value")?;
             let mut pp = PadParams { mode, rank, begin: [0; 8], end: [0; 8], value };
             for a in 0..rank {

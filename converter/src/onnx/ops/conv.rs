@@ -46,13 +46,29 @@ pub(crate) fn per_axis(n: &N<'_>, name: &str, k: usize) -> Result<Vec<usize>, St
     Ok(v)
 }
 
-pub(crate) fn conv(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+/// What Conv and ConvTranspose share: operands, shapes and the per-axis
+/// attributes, checked.
+struct Geometry {
+    x: ValueId,
+    w: ValueId,
+    b: Option<ValueId>,
+    xs: Vec<usize>,
+    ws: Vec<usize>,
+    /// Spatial axes (1 or 2).
+    k: usize,
+    kernel: Vec<usize>,
+    strides: Vec<usize>,
+    dilations: Vec<usize>,
+    groups: usize,
+}
+
+fn geometry(cx: &Ctx<'_>, n: &N<'_>, what: &str) -> Result<Geometry, String> {
     let (x, w, b) = (n.input(0)?, n.input(1)?, n.opt_input(2));
     let xs = cx.shape(x).to_vec();
     let ws = cx.shape(w).to_vec();
     let k = xs.len().checked_sub(2).ok_or("input must have at least 3 axes (N, C, spatial)")?;
     if !(1..=2).contains(&k) {
-        return Err(format!("{k}-D convolution is not supported (1-D and 2-D are)"));
+        return Err(format!("{k}-D {what} is not supported (1-D and 2-D are)"));
     }
     if ws.len() != xs.len() {
         return Err(format!("weights {ws:?} and input {xs:?} differ in rank"));
@@ -65,8 +81,13 @@ pub(crate) fn conv(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> 
     }
     let strides = per_axis(n, "strides", k)?;
     let dilations = per_axis(n, "dilations", k)?;
-    let p = pads(n, &xs[2..], &kernel, &strides, &dilations)?;
     let groups = usize::try_from(n.int("group", 1)).map_err(|_| "negative group".to_string())?;
+    Ok(Geometry { x, w, b, xs, ws, k, kernel, strides, dilations, groups })
+}
+
+pub(crate) fn conv(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let Geometry { x, w, b, xs, ws, k, kernel, strides, dilations, groups } = geometry(cx, n, "convolution")?;
+    let p = pads(n, &xs[2..], &kernel, &strides, &dilations)?;
     // 1-D convolutions run as 2-D ones of height 1.
     let (x2, w2) = if k == 1 {
         let x2 = cx.reshape(n.temp("as_2d"), x, vec![xs[0], xs[1], 1, xs[2]]);
@@ -93,29 +114,11 @@ pub(crate) fn conv(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> 
 }
 
 pub(crate) fn conv_transpose(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
-    let (x, w, b) = (n.input(0)?, n.input(1)?, n.opt_input(2));
-    let xs = cx.shape(x).to_vec();
-    let ws = cx.shape(w).to_vec();
-    let k = xs.len().checked_sub(2).ok_or("input must have at least 3 axes (N, C, spatial)")?;
-    if !(1..=2).contains(&k) {
-        return Err(format!("{k}-D ConvTranspose is not supported (1-D and 2-D are)"));
-    }
-    if ws.len() != xs.len() {
-        return Err(format!("weights {ws:?} and input {xs:?} differ in rank"));
-    }
-    let kernel = ws[2..].to_vec();
-    if let Some(ks) = n.ints("kernel_shape") {
-        if usizes(&ks, "kernel_shape")? != kernel {
-            return Err(format!("kernel_shape {ks:?} does not match the weights {ws:?}"));
-        }
-    }
-    let strides = per_axis(n, "strides", k)?;
-    let dilations = per_axis(n, "dilations", k)?;
+    let Geometry { x, w, b, xs, ws, k, kernel, strides, dilations, groups } = geometry(cx, n, "ConvTranspose")?;
     let mut out_pad = usizes(&n.ints("output_padding").unwrap_or_else(|| vec![0; k]), "output_padding")?;
     if out_pad.len() != k {
         return Err(format!("output_padding {out_pad:?} should have {k} values"));
     }
-    let groups = usize::try_from(n.int("group", 1)).map_err(|_| "negative group".to_string())?;
     let auto = n.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
     // The output size the model asks for, if any: pads follow from it.
     let wanted: Option<Vec<usize>> = match n.ints("output_shape") {

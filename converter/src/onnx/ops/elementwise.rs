@@ -164,13 +164,7 @@ pub(crate) fn apply_binary(cx: &mut Ctx<'_>, name: String, op: BinaryOp, a: Valu
     // Pow takes an exponent of any numeric type; a float base gets it as
     // float.
     if op == BinaryOp::Pow && da == DType::F32 && db != DType::F32 {
-        b = match cx.konst(b) {
-            Some(t) => {
-                let t = Tensor::new(t.shape.clone(), t.data.cast(DType::F32).ok_or("cannot cast the exponent")?);
-                cx.add_const(format!("{name}/exponent"), t)
-            }
-            None => cx.node(format!("{name}/exponent"), Op::Cast { to: DType::F32 }, vec![b])?,
-        };
+        b = super::shape::cast_to(cx, format!("{name}/exponent"), b, DType::F32)?;
         db = DType::F32;
     }
     if da != db {

@@ -64,37 +64,30 @@ pub(crate) fn shape(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String>
 }
 
 pub(crate) fn cast(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
-    let x = n.input(0)?;
     let to = n.int("to", 0) as i32;
     let dtype = dtype_of(to).ok_or_else(|| format!("cast to type {to} is not supported"))?;
-    if let Some(t) = cx.konst(x) {
-        let data = t.data.cast(dtype).ok_or_else(|| format!("cannot cast {:?} to {dtype:?}", t.dtype()))?;
-        let t = Tensor::new(t.shape.clone(), data);
-        return Ok(vec![cx.add_const(n.name.clone(), t)]);
-    }
-    if cx.dtype(x) == dtype {
-        return Ok(vec![x]);
-    }
-    if CAST_TYPES.contains(&cx.dtype(x)) && CAST_TYPES.contains(&dtype) {
-        return Ok(vec![cx.node(n.name.clone(), Op::Cast { to: dtype }, vec![x])?]);
-    }
-    Err(format!("casting {:?} to {dtype:?} at run time is not supported", cx.dtype(x)))
+    Ok(vec![cast_to(cx, n.name.clone(), n.input(0)?, dtype)?])
 }
 
 /// CastLike: Cast to the element type of the second input.
 pub(crate) fn cast_like(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
-    let (x, like) = (n.input(0)?, n.input(1)?);
-    let dtype = cx.dtype(like);
+    let dtype = cx.dtype(n.input(1)?);
+    Ok(vec![cast_to(cx, n.name.clone(), n.input(0)?, dtype)?])
+}
+
+/// `x` as `dtype`: a constant is converted now, a run-time tensor gets a
+/// Cast step (or is `x` itself when it already has that type).
+pub(crate) fn cast_to(cx: &mut Ctx<'_>, name: String, x: ValueId, dtype: DType) -> Result<ValueId, String> {
     if let Some(t) = cx.konst(x) {
         let data = t.data.cast(dtype).ok_or_else(|| format!("cannot cast {:?} to {dtype:?}", t.dtype()))?;
         let t = Tensor::new(t.shape.clone(), data);
-        return Ok(vec![cx.add_const(n.name.clone(), t)]);
+        return Ok(cx.add_const(name, t));
     }
     if cx.dtype(x) == dtype {
-        return Ok(vec![x]);
+        return Ok(x);
     }
     if CAST_TYPES.contains(&cx.dtype(x)) && CAST_TYPES.contains(&dtype) {
-        return Ok(vec![cx.node(n.name.clone(), Op::Cast { to: dtype }, vec![x])?]);
+        return cx.node(name, Op::Cast { to: dtype }, vec![x]);
     }
     Err(format!("casting {:?} to {dtype:?} at run time is not supported", cx.dtype(x)))
 }

@@ -135,30 +135,8 @@ pub fn conv_transpose2d(par: &dyn Parallel, s: &ConvTranspose2dShape, x: &[f32],
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{data, TwoWorkers};
     use crate::Serial;
-
-    struct TwoWorkers;
-    impl Parallel for TwoWorkers {
-        fn workers(&self) -> usize {
-            2
-        }
-        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-            std::thread::scope(|s| {
-                s.spawn(|| (0..tasks).filter(|t| t % 2 == 1).for_each(|t| f(t, 1)));
-                (0..tasks).filter(|t| t % 2 == 0).for_each(|t| f(t, 0));
-            });
-        }
-    }
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// The definition, input-centric: every `x · w` scattered to where it
     /// lands, in f64.

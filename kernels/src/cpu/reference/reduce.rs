@@ -73,16 +73,22 @@ pub fn reduce(op: ReduceOp, x: &[f32], dims: &[usize], axes: u32, y: &mut [f32])
         ReduceOp::Prod => each(&mut |o, v| y[o] *= v),
         ReduceOp::L1 => each(&mut |o, v| y[o] += v.abs()),
         ReduceOp::L2 | ReduceOp::SumSquare => each(&mut |o, v| y[o] += v * v),
-        ReduceOp::LogSumExp => {
-            // max first, then Σ e^(x − max): no overflow for large inputs.
-            each(&mut |o, v| {
-                if v > y[o] {
-                    y[o] = v
-                }
-            });
-            log_sum_exp(x, dims, &ostride, y);
-            return;
-        }
+        // One pass with the running log-sum-exp of each window:
+        // ln(e^a + e^b) = max(a, b) + ln(1 + e^−|a − b|), which never
+        // overflows however large the inputs.
+        ReduceOp::LogSumExp => each(&mut |o, v| {
+            let a = y[o];
+            y[o] = if a == f32::NEG_INFINITY {
+                v
+            } else if v.is_nan() || a.is_nan() {
+                f32::NAN
+            } else if a == v {
+                // Also right for +∞ + +∞, where a − v would be NaN.
+                a + std::f32::consts::LN_2
+            } else {
+                a.max(v) + (-(a - v).abs()).exp().ln_1p()
+            };
+        }),
     }
     match op {
         ReduceOp::Mean => {
@@ -92,38 +98,6 @@ pub fn reduce(op: ReduceOp, x: &[f32], dims: &[usize], axes: u32, y: &mut [f32])
         ReduceOp::L2 => y.iter_mut().for_each(|v| *v = v.sqrt()),
         ReduceOp::LogSum => y.iter_mut().for_each(|v| *v = v.ln()),
         _ => {}
-    }
-}
-
-/// `y` holds the window maxima; replaces them by max + ln Σ e^(x − max).
-/// With no scratch memory to hold the sums beside the maxima, it walks the
-/// input once per output (quadratic, fine for the small tensors this op
-/// sees in real models).
-fn log_sum_exp(x: &[f32], dims: &[usize], ostride: &[usize; 8], y: &mut [f32]) {
-    let rank = dims.len();
-    for (o, yo) in y.iter_mut().enumerate() {
-        let m = *yo;
-        if m == f32::NEG_INFINITY {
-            continue;
-        }
-        let mut sum = 0.0f32;
-        let mut idx = [0usize; 8];
-        let mut oo = 0usize;
-        for &v in x {
-            if oo == o {
-                sum += (v - m).exp();
-            }
-            for a in (0..rank).rev() {
-                idx[a] += 1;
-                oo += ostride[a];
-                if idx[a] < dims[a] {
-                    break;
-                }
-                oo -= ostride[a] * dims[a];
-                idx[a] = 0;
-            }
-        }
-        *yo = m + sum.ln();
     }
 }
 
@@ -165,6 +139,10 @@ mod tests {
         let mut y = vec![0.0; 2];
         reduce(ReduceOp::LogSumExp, &[1000.0, 1000.0, 0.0, 0.0], &[2, 2], 0b10, &mut y);
         assert!((y[0] - (1000.0 + 2f32.ln())).abs() < 1e-3 && (y[1] - 2f32.ln()).abs() < 1e-6, "{y:?}");
+        let mut y = vec![0.0; 2];
+        reduce(ReduceOp::LogSumExp, &[f32::INFINITY, 1.0, 3.0, 90.0], &[2, 2], 0b10, &mut y);
+        let want = 90.0 + (1.0 + (3.0f32 - 90.0).exp()).ln();
+        assert!(y[0] == f32::INFINITY && (y[1] - want).abs() < 1e-4, "{y:?}");
     }
 
     #[test]

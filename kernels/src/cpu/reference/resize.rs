@@ -371,20 +371,8 @@ pub fn resize2d(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::TwoWorkers;
     use crate::Serial;
-
-    struct TwoWorkers;
-    impl Parallel for TwoWorkers {
-        fn workers(&self) -> usize {
-            2
-        }
-        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-            std::thread::scope(|s| {
-                s.spawn(|| (0..tasks).filter(|t| t % 2 == 1).for_each(|t| f(t, 1)));
-                (0..tasks).filter(|t| t % 2 == 0).for_each(|t| f(t, 0));
-            });
-        }
-    }
 
     fn params(mode: ResizeMode, coord: CoordTransform) -> ResizeParams {
         ResizeParams { mode, coord, ..ResizeParams::default() }
