@@ -192,7 +192,7 @@ impl Data {
     /// Elements of type `dtype` from little-endian bytes (`None` when the
     /// length is not a whole number of elements).
     pub fn from_le_bytes(dtype: DType, b: &[u8]) -> Option<Data> {
-        if b.len() % dtype.size() != 0 {
+        if !b.len().is_multiple_of(dtype.size()) {
             return None;
         }
         macro_rules! le {

@@ -60,7 +60,7 @@ pub fn out_len(
 impl Conv2dShape {
     /// Whether every input channel has its own filters (groups == in_channels).
     pub fn is_depthwise(&self) -> bool {
-        self.groups > 1 && self.groups == self.in_channels && self.out_channels % self.groups == 0
+        self.groups > 1 && self.groups == self.in_channels && self.out_channels.is_multiple_of(self.groups)
     }
 
     fn is_pointwise(&self) -> bool {

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod conv;
 pub mod gemm;
+pub mod qgemm;
 pub mod reference;
 
 #[cfg(target_arch = "aarch64")]

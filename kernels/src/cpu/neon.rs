@@ -91,3 +91,41 @@ unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
     }
     sum
 }
+
+/// Int8 4 × 4 dot-product tile with the dot-product extension's `sdot`
+/// (four i8 × i8 products summed into each i32 lane).
+///
+/// `vdotq_s32` is still unstable in Rust (rust-lang/rust#117224), so the
+/// instruction is written as inline assembly.
+///
+/// Safety: see [`super::qgemm`]'s `QKernel`; needs the dotprod feature.
+#[target_feature(enable = "neon,dotprod")]
+pub(crate) unsafe fn qdot_4x4_sdot(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    let mut c = [[vdupq_n_s32(0); 4]; 4];
+    let mut k = 0;
+    while k < kp {
+        // SAFETY: every pointer addresses kp bytes; k + 16 ≤ kp (kp is a
+        // multiple of 32).
+        unsafe {
+            let av = [vld1q_s8(a[0].add(k)), vld1q_s8(a[1].add(k)), vld1q_s8(a[2].add(k)), vld1q_s8(a[3].add(k))];
+            for j in 0..4 {
+                let wv = vld1q_s8(w[j].add(k));
+                for i in 0..4 {
+                    std::arch::asm!(
+                        "sdot {acc:v}.4s, {a:v}.16b, {w:v}.16b",
+                        acc = inout(vreg) c[i][j],
+                        a = in(vreg) av[i],
+                        w = in(vreg) wv,
+                        options(pure, nomem, nostack),
+                    );
+                }
+            }
+        }
+        k += 16;
+    }
+    for i in 0..4 {
+        for j in 0..4 {
+            acc[i * 4 + j] = vaddvq_s32(c[i][j]);
+        }
+    }
+}

@@ -152,3 +152,74 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     }
     sum
 }
+
+/// Int8 2 × 4 dot-product tile, AVX2: `|a| · (w · sign(a))` through
+/// `vpmaddubsw` (u8 × i8 → pairs in i16, never saturating for weights in
+/// −127..=127) and `vpmaddwd` by ones (→ i32).
+///
+/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    let ones = _mm256_set1_epi16(1);
+    let mut c = [[_mm256_setzero_si256(); 4]; 2];
+    let mut k = 0;
+    while k < kp {
+        // SAFETY: every pointer addresses kp bytes; k + 32 ≤ kp.
+        unsafe {
+            let a0 = _mm256_loadu_si256(a[0].add(k) as *const __m256i);
+            let a1 = _mm256_loadu_si256(a[1].add(k) as *const __m256i);
+            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
+            for j in 0..4 {
+                let wj = _mm256_loadu_si256(w[j].add(k) as *const __m256i);
+                let p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(wj, a0));
+                let p1 = _mm256_maddubs_epi16(u1, _mm256_sign_epi8(wj, a1));
+                c[0][j] = _mm256_add_epi32(c[0][j], _mm256_madd_epi16(p0, ones));
+                c[1][j] = _mm256_add_epi32(c[1][j], _mm256_madd_epi16(p1, ones));
+            }
+        }
+        k += 32;
+    }
+    for i in 0..2 {
+        for j in 0..4 {
+            acc[i * 4 + j] = hsum_epi32(c[i][j]);
+        }
+    }
+}
+
+/// Int8 2 × 4 dot-product tile, AVX-512 VNNI on 256-bit registers:
+/// `vpdpbusd` does the multiply, pairwise add and accumulate in one.
+///
+/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX2, AVX512VNNI and
+/// AVX512VL.
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+pub(crate) unsafe fn qdot_2x4_vnni(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    let mut c = [[_mm256_setzero_si256(); 4]; 2];
+    let mut k = 0;
+    while k < kp {
+        // SAFETY: every pointer addresses kp bytes; k + 32 ≤ kp.
+        unsafe {
+            let a0 = _mm256_loadu_si256(a[0].add(k) as *const __m256i);
+            let a1 = _mm256_loadu_si256(a[1].add(k) as *const __m256i);
+            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
+            for j in 0..4 {
+                let wj = _mm256_loadu_si256(w[j].add(k) as *const __m256i);
+                c[0][j] = _mm256_dpbusd_epi32(c[0][j], u0, _mm256_sign_epi8(wj, a0));
+                c[1][j] = _mm256_dpbusd_epi32(c[1][j], u1, _mm256_sign_epi8(wj, a1));
+            }
+        }
+        k += 32;
+    }
+    for i in 0..2 {
+        for j in 0..4 {
+            acc[i * 4 + j] = hsum_epi32(c[i][j]);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}

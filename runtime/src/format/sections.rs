@@ -66,7 +66,7 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
             expected: format!("a section table of {table_len} bytes inside the file ({file_len} bytes)"),
         });
     };
-    if header.table_offset < HEADER_LEN as u64 || header.table_offset % 8 != 0 {
+    if header.table_offset < HEADER_LEN as u64 || !header.table_offset.is_multiple_of(8) {
         return Err(Error::HeaderField {
             field: "table_offset",
             found: header.table_offset,

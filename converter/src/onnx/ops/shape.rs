@@ -113,7 +113,7 @@ fn reshape_target(input: &[usize], spec: &[i64], allow_zero: bool) -> Result<Vec
     }
     if let Some(i) = infer {
         let known: usize = out.iter().product();
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));
         }
         out[i] = numel / known;
@@ -404,7 +404,7 @@ pub(crate) fn split(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String>
             }
             // Equal parts; since opset 18 the last may be smaller.
             let chunk = dims[a].div_ceil(parts);
-            if n.opset < 18 && dims[a] % parts != 0 {
+            if n.opset < 18 && !dims[a].is_multiple_of(parts) {
                 return Err(format!("axis {a} of size {} does not split into {parts} equal parts", dims[a]));
             }
             (0..parts).map(|i| chunk.min(dims[a].saturating_sub(i * chunk))).collect()

@@ -77,7 +77,10 @@ fn span(offset: isize, stride: usize, in_len: usize, out_len: usize) -> (usize, 
 /// workers. Each output element is `bias[oc]` plus, in order over `ky`,
 /// the group's input channels and `kx`, every `x · w` that lands on it.
 pub fn conv_transpose2d(par: &dyn Parallel, s: &ConvTranspose2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    assert!(s.groups > 0 && s.in_channels % s.groups == 0 && s.out_channels % s.groups == 0, "ConvTranspose: bad groups {s:?}");
+    assert!(
+        s.groups > 0 && s.in_channels.is_multiple_of(s.groups) && s.out_channels.is_multiple_of(s.groups),
+        "ConvTranspose: bad groups {s:?}"
+    );
     assert!(s.stride_h > 0 && s.stride_w > 0 && s.dilation_h > 0 && s.dilation_w > 0, "ConvTranspose: zero stride or dilation {s:?}");
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let khw = s.kernel_h * s.kernel_w;
@@ -104,7 +107,7 @@ pub fn conv_transpose2d(par: &dyn Parallel, s: &ConvTranspose2dShape, x: &[f32],
             for ky in 0..s.kernel_h {
                 // Input row ih lands on oy when ih · stride_h = oy + pad_top − ky · dilation_h.
                 let t = oy as isize + s.pad_top as isize - (ky * s.dilation_h) as isize;
-                if t < 0 || t as usize % s.stride_h != 0 || t as usize / s.stride_h >= s.in_h {
+                if t < 0 || !(t as usize).is_multiple_of(s.stride_h) || t as usize / s.stride_h >= s.in_h {
                     continue;
                 }
                 let ih = t as usize / s.stride_h;

@@ -1,0 +1,675 @@
+//! Int8 matrix kernels: i8 × i8 → i32 dot products, then a float epilogue
+//! (bias, dequantize, activation) that writes float32 or requantizes to int8.
+//!
+//! Both operands are read along K: a row of activations (a row of A, or one
+//! output pixel's patch of a convolution) against a row of weights
+//! (`[out, Kp]`, K padded with zeros to a multiple of [`K_ALIGN`]). That is
+//! the layout every dot-product instruction wants: AVX2 `vpmaddubsw`,
+//! AVX-512 VNNI `vpdpbusd`, NEON `sdot`.
+//!
+//! x86's instructions multiply unsigned by signed bytes. With
+//! `|a| · (w · sign(a)) = a · w` the activation side is made unsigned
+//! (`|a|` ≤ 128 fits a u8) and the weight side carries the sign; weights are
+//! symmetric, in −127..=127, so `w · sign(a)` never overflows and a pair of
+//! products (≤ 2 · 128 · 127 = 32512) never saturates `vpmaddubsw`'s i16.
+
+use super::Activation;
+use crate::{Parallel, Scratch, SharedMut};
+
+/// K of every weight row is padded to a multiple of this (with zeros).
+pub const K_ALIGN: usize = 32;
+
+/// Output pixels a convolution task gathers into one patch block.
+const PIXEL_BLOCK: usize = 64;
+/// Rows of A a GEMM task copies (padded) into scratch at a time.
+const ROW_BLOCK: usize = 16;
+
+/// The int8 kernel variant, chosen at run time from the CPU's features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QIsa {
+    /// Portable Rust, any machine.
+    Portable,
+    /// x86-64 AVX2 (`vpmaddubsw` + `vpmaddwd`).
+    Avx2,
+    /// x86-64 AVX-512 VNNI on 256-bit registers (`vpdpbusd`; needs
+    /// AVX512VNNI and AVX512VL).
+    Avx512Vnni,
+    /// aarch64 with the dot-product extension (`sdot`; Jetson Xavier and
+    /// Orin have it).
+    NeonDot,
+}
+
+impl QIsa {
+    /// Every variant, best first.
+    pub const ALL: [QIsa; 4] = [QIsa::Avx512Vnni, QIsa::Avx2, QIsa::NeonDot, QIsa::Portable];
+
+    /// The best variant this machine supports.
+    pub fn detect() -> QIsa {
+        Self::ALL.into_iter().find(|q| q.supported()).unwrap_or(QIsa::Portable)
+    }
+
+    pub fn supported(self) -> bool {
+        match self {
+            QIsa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            QIsa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            QIsa::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(target_arch = "aarch64")]
+            QIsa::NeonDot => std::arch::is_aarch64_feature_detected!("dotprod"),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QIsa::Portable => "portable",
+            QIsa::Avx2 => "avx2",
+            QIsa::Avx512Vnni => "avx512vnni",
+            QIsa::NeonDot => "neon_dotprod",
+        }
+    }
+}
+
+/// Largest tile (activation rows × weight rows) of any variant.
+pub(crate) const MAX_QTILE: usize = 16;
+
+/// `acc[i * mw + j] = Σ_k a[i][k] · w[j][k]` over `kp` bytes (a multiple
+/// of [`K_ALIGN`]) for `ma` activation rows and `mw` weight rows, given by
+/// pointers. Safety: every pointer addresses `kp` readable bytes; weights
+/// lie in −127..=127; the variant's instructions are supported.
+pub(crate) type QKernel = unsafe fn(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; MAX_QTILE]);
+
+struct QVariant {
+    ma: usize,
+    mw: usize,
+    ukr: QKernel,
+}
+
+fn qvariant(q: QIsa) -> QVariant {
+    match q {
+        #[cfg(target_arch = "x86_64")]
+        QIsa::Avx2 => QVariant { ma: 2, mw: 4, ukr: super::x86::qdot_2x4_avx2 },
+        #[cfg(target_arch = "x86_64")]
+        QIsa::Avx512Vnni => QVariant { ma: 2, mw: 4, ukr: super::x86::qdot_2x4_vnni },
+        #[cfg(target_arch = "aarch64")]
+        QIsa::NeonDot => QVariant { ma: 4, mw: 4, ukr: super::neon::qdot_4x4_sdot },
+        _ => QVariant { ma: 4, mw: 4, ukr: qdot_portable },
+    }
+}
+
+/// Portable micro-kernel: 4 × 4 dot products.
+unsafe fn qdot_portable(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; MAX_QTILE]) {
+    let mw = w.len();
+    // SAFETY: the caller guarantees kp readable bytes behind every pointer.
+    let rows = |p: &[*const i8]| -> [&[i8]; 4] {
+        let mut out: [&[i8]; 4] = [&[]; 4];
+        for (o, &ptr) in out.iter_mut().zip(p) {
+            *o = unsafe { std::slice::from_raw_parts(ptr, kp) };
+        }
+        out
+    };
+    let (ar, wr) = (rows(a), rows(w));
+    for i in 0..a.len() {
+        for j in 0..mw {
+            acc[i * mw + j] = dot_i8(ar[i], wr[j]);
+        }
+    }
+}
+
+/// Plain dot product of two byte rows, in i32.
+#[inline]
+pub fn dot_i8(a: &[i8], w: &[i8]) -> i32 {
+    // Sixteen i32 lanes per chunk keep the compiler's vectorizer busy and
+    // the sum exact (i32 cannot overflow for K < 2^17).
+    let mut lanes = [0i32; 16];
+    let (ca, cw) = (a.chunks_exact(16), w.chunks_exact(16));
+    let (ta, tw) = (ca.remainder(), cw.remainder());
+    for (x, y) in ca.zip(cw) {
+        for l in 0..16 {
+            lanes[l] += x[l] as i32 * y[l] as i32;
+        }
+    }
+    lanes.iter().sum::<i32>() + ta.iter().zip(tw).map(|(&x, &y)| x as i32 * y as i32).sum::<i32>()
+}
+
+/// `out[i * os_a + j * os_w] = Σ_k a[i][k] · w[j][k]` for `na` activation
+/// rows (`a`, stride `kp`) and `nw` weight rows (`w`, stride `kp`).
+#[allow(clippy::too_many_arguments)]
+fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: &mut [i32], os_a: usize, os_w: usize) {
+    assert!(kp.is_multiple_of(K_ALIGN) && a.len() >= na * kp && w.len() >= nw * kp, "dot_block: operands too short");
+    assert!(na == 0 || nw == 0 || out.len() > (na - 1) * os_a + (nw - 1) * os_w, "dot_block: output too short");
+    let v = qvariant(q);
+    assert!(q.supported(), "int8 variant {} is not supported here", q.name());
+    let mut acc = [0i32; MAX_QTILE];
+    let mut pa = [std::ptr::null::<i8>(); 4];
+    let mut pw = [std::ptr::null::<i8>(); 4];
+    let mut j0 = 0;
+    while j0 < nw {
+        let mw = v.mw.min(nw - j0);
+        for (t, p) in pw[..v.mw].iter_mut().enumerate() {
+            // Short tiles repeat the last row; its results are dropped.
+            *p = w[(j0 + t.min(mw - 1)) * kp..].as_ptr();
+        }
+        let mut i0 = 0;
+        while i0 < na {
+            let ma = v.ma.min(na - i0);
+            for (t, p) in pa[..v.ma].iter_mut().enumerate() {
+                *p = a[(i0 + t.min(ma - 1)) * kp..].as_ptr();
+            }
+            // SAFETY: every pointer addresses a whole row of kp bytes inside
+            // `a` or `w` (asserted above); the variant is supported.
+            unsafe { (v.ukr)(kp, &pa[..v.ma], &pw[..v.mw], &mut acc) };
+            for i in 0..ma {
+                for j in 0..mw {
+                    out[(i0 + i) * os_a + (j0 + j) * os_w] = acc[i * v.mw + j];
+                }
+            }
+            i0 += ma;
+        }
+        j0 += mw;
+    }
+}
+
+/// Where a quantized layer's output goes.
+pub enum QOut<'a> {
+    F32(&'a mut [f32]),
+    /// Requantized: `q = clamp(round(y / scale) + zero_point)`.
+    I8 {
+        y: &'a mut [i8],
+        scale: f32,
+        zero_point: i8,
+    },
+}
+
+/// Per output channel: `y = act((acc + bias) · deq)`.
+#[derive(Debug, Clone, Copy)]
+pub struct QEpilogue<'a> {
+    pub bias: &'a [i32],
+    pub deq: &'a [f32],
+    pub act: Activation,
+}
+
+/// Quantizes one float: `clamp(round_half_even(x / scale) + zp, -128, 127)`.
+#[inline]
+pub fn quantize_one(x: f32, inv_scale: f32, zp: i8) -> i8 {
+    let v = (x * inv_scale).round_ties_even() + zp as f32;
+    v.clamp(-128.0, 127.0) as i8
+}
+
+/// `y[i] = quantize(x[i])`.
+pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
+    let inv = 1.0 / scale;
+    y.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_one(v, inv, zp));
+}
+
+/// `y[i] = (x[i] - zp) · scale`.
+pub fn dequantize(x: &[i8], scale: f32, zp: i8, y: &mut [f32]) {
+    y.iter_mut().zip(x).for_each(|(o, &q)| *o = (q as i32 - zp as i32) as f32 * scale);
+}
+
+/// Writes `vals` (floats of one output row, already through the epilogue) to
+/// the output at element `at`.
+///
+/// Safety: `at .. at + vals.len()` belongs to the calling task.
+unsafe fn store(out: &SharedOut<'_>, at: usize, vals: &[f32]) {
+    match out {
+        SharedOut::F32(s) => unsafe { s.slice_mut(at, vals.len()) }.copy_from_slice(vals),
+        SharedOut::I8 { y, inv, zp } => {
+            let dst = unsafe { y.slice_mut(at, vals.len()) };
+            dst.iter_mut().zip(vals).for_each(|(q, &v)| *q = quantize_one(v, *inv, *zp));
+        }
+    }
+}
+
+enum SharedOut<'a> {
+    F32(SharedMut<'a, f32>),
+    I8 { y: SharedMut<'a, i8>, inv: f32, zp: i8 },
+}
+
+impl<'a> SharedOut<'a> {
+    fn new(out: QOut<'a>) -> Self {
+        match out {
+            QOut::F32(y) => SharedOut::F32(SharedMut::new(y)),
+            QOut::I8 { y, scale, zero_point } => SharedOut::I8 { y: SharedMut::new(y), inv: 1.0 / scale, zp: zero_point },
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            SharedOut::F32(s) => s.len(),
+            SharedOut::I8 { y, .. } => y.len(),
+        }
+    }
+}
+
+/// The geometry of an int8 convolution (the float one's, plus the padded K).
+pub use super::conv::Conv2dShape;
+
+/// Scratch floats per worker [`qconv2d`] needs.
+pub fn qconv_scratch_floats(s: &Conv2dShape) -> usize {
+    if s.is_depthwise() {
+        return s.out_w;
+    }
+    let kp = conv_kp(s);
+    let mg = s.out_channels / s.groups;
+    (PIXEL_BLOCK * kp).div_ceil(4) + mg * PIXEL_BLOCK + PIXEL_BLOCK
+}
+
+/// K of a convolution's weight rows, padded.
+pub fn conv_kp(s: &Conv2dShape) -> usize {
+    ((s.in_channels / s.groups) * s.kernel_h * s.kernel_w).next_multiple_of(K_ALIGN)
+}
+
+/// Int8 convolution. `x`: i8 NCHW with zero point `x_zp` (the padding
+/// value); `w`: i8 `[M, Kp]`; `bias`/`deq` per output channel, the bias
+/// already holding `−x_zp · Σ_k w[m][k]` (see module doc of the converter).
+#[allow(clippy::too_many_arguments)]
+pub fn qconv2d(
+    q: QIsa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[i8],
+    x_zp: i8,
+    w: &[i8],
+    ep: &QEpilogue<'_>,
+    out: QOut<'_>,
+) {
+    let out = SharedOut::new(out);
+    let hw_out = s.out_h * s.out_w;
+    assert!(out.len() >= s.batch * s.out_channels * hw_out, "qconv2d: output too short");
+    if s.is_depthwise() {
+        return qdepthwise(par, scratch, s, x, x_zp, w, ep, &out);
+    }
+    let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let kp = conv_kp(s);
+    let k = cg * s.kernel_h * s.kernel_w;
+    assert!(w.len() >= s.out_channels * kp, "qconv2d: weights too short");
+    let blocks = hw_out.div_ceil(PIXEL_BLOCK);
+    let per_image = s.groups * blocks;
+    let tasks = s.batch * per_image;
+    let hw_in = s.in_h * s.in_w;
+    let task = |t: usize, worker: usize| {
+        let (n, r) = (t / per_image, t % per_image);
+        let (g, b) = (r / blocks, r % blocks);
+        let p0 = b * PIXEL_BLOCK;
+        let np = PIXEL_BLOCK.min(hw_out - p0);
+        let xg = &x[(n * s.in_channels + g * cg) * hw_in..][..cg * hw_in];
+        scratch.with(worker, |buf| {
+            let (patch_f, rest) = buf.split_at_mut((PIXEL_BLOCK * kp).div_ceil(4));
+            let patches: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(patch_f)[..np * kp];
+            gather_patches(s, xg, x_zp, p0, np, k, kp, patches);
+            let (acc_f, row_f) = rest.split_at_mut(mg * PIXEL_BLOCK);
+            let acc: &mut [i32] = bytemuck::cast_slice_mut(acc_f);
+            let wg = &w[g * mg * kp..(g + 1) * mg * kp];
+            dot_block(q, kp, patches, np, wg, mg, acc, 1, PIXEL_BLOCK);
+            let row = &mut row_f[..np];
+            for m in 0..mg {
+                let oc = g * mg + m;
+                let (bias, deq) = (ep.bias[oc], ep.deq[oc]);
+                row.iter_mut().zip(&acc[m * PIXEL_BLOCK..]).for_each(|(o, &a)| *o = (a + bias) as f32 * deq);
+                ep.act.apply_slice(row);
+                // SAFETY: task t alone writes pixels p0..p0+np of its
+                // group's channels of image n.
+                unsafe { store(&out, (n * s.out_channels + oc) * hw_out + p0, row) };
+            }
+        });
+    };
+    par.run(tasks, &task);
+}
+
+/// Patch rows for output pixels `p0 .. p0 + np`: row `p` holds the K input
+/// values the pixel's window covers (`x_zp` in the padding), then zeros up
+/// to `kp`.
+#[allow(clippy::too_many_arguments)]
+fn gather_patches(s: &Conv2dShape, xg: &[i8], x_zp: i8, p0: usize, np: usize, k: usize, kp: usize, out: &mut [i8]) {
+    let (h, w) = (s.in_h as isize, s.in_w as isize);
+    let khw = s.kernel_h * s.kernel_w;
+    let cg = k / khw;
+    for p in 0..np {
+        let (oy, ox) = ((p0 + p) / s.out_w, (p0 + p) % s.out_w);
+        let row = &mut out[p * kp..(p + 1) * kp];
+        row[k..].fill(0);
+        let y0 = (oy * s.stride_h) as isize - s.pad_top as isize;
+        let x0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+        for c in 0..cg {
+            let plane = &xg[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+            for ky in 0..s.kernel_h {
+                let iy = y0 + (ky * s.dilation_h) as isize;
+                let dst = &mut row[(c * s.kernel_h + ky) * s.kernel_w..][..s.kernel_w];
+                if iy < 0 || iy >= h {
+                    dst.fill(x_zp);
+                    continue;
+                }
+                let line = &plane[(iy * w) as usize..((iy + 1) * w) as usize];
+                for (kx, d) in dst.iter_mut().enumerate() {
+                    let ix = x0 + (kx * s.dilation_w) as isize;
+                    *d = if ix < 0 || ix >= w { x_zp } else { line[ix as usize] };
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise int8 convolution: a direct loop per output plane, in i32.
+/// Padding contributes `(x_zp − x_zp) · w = 0`: the loop runs over valid
+/// positions with `x − x_zp`, and adds back the bias's `−x_zp · Σw` term.
+#[allow(clippy::too_many_arguments)]
+fn qdepthwise(
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[i8],
+    x_zp: i8,
+    w: &[i8],
+    ep: &QEpilogue<'_>,
+    out: &SharedOut<'_>,
+) {
+    let mult = s.out_channels / s.groups;
+    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
+    let khw = s.kernel_h * s.kernel_w;
+    let kp = conv_kp(s);
+    let planes = s.batch * s.out_channels;
+    let (h, wi) = (s.in_h as isize, s.in_w as isize);
+    let ow = s.out_w;
+    let zp = x_zp as i32;
+    let task = |p: usize, worker: usize| {
+        let (n, oc) = (p / s.out_channels, p % s.out_channels);
+        let ic = oc / mult;
+        let xp = &x[(n * s.in_channels + ic) * hw_in..][..hw_in];
+        let wk = &w[oc * kp..oc * kp + khw];
+        let wsum: i32 = wk.iter().map(|&v| v as i32).sum();
+        let bias = ep.bias[oc] + zp * wsum;
+        let deq = ep.deq[oc];
+        scratch.with(worker, |buf| {
+            let (accf, _) = buf.split_at_mut(ow);
+            let acc: &mut [i32] = bytemuck::cast_slice_mut(accf);
+            for oy in 0..s.out_h {
+                acc.fill(bias);
+                for ky in 0..s.kernel_h {
+                    let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
+                    if iy < 0 || iy >= h {
+                        continue;
+                    }
+                    let xrow = &xp[(iy * wi) as usize..((iy + 1) * wi) as usize];
+                    for kx in 0..s.kernel_w {
+                        let wv = wk[ky * s.kernel_w + kx] as i32;
+                        let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+                        let sw = s.stride_w as isize;
+                        let lo = if off >= 0 { 0 } else { ((-off) + sw - 1) / sw };
+                        let hi = if wi - 1 - off < 0 { 0 } else { ((wi - 1 - off) / sw + 1).min(ow as isize) };
+                        if lo >= hi {
+                            continue;
+                        }
+                        let (lo, hi) = (lo as usize, hi as usize);
+                        if s.stride_w == 1 {
+                            let start = (lo as isize + off) as usize;
+                            let src = &xrow[start..start + (hi - lo)];
+                            acc[lo..hi].iter_mut().zip(src).for_each(|(a, &v)| *a += wv * (v as i32 - zp));
+                        } else {
+                            for (ox, a) in acc.iter_mut().enumerate().take(hi).skip(lo) {
+                                *a += wv * (xrow[(ox as isize * sw + off) as usize] as i32 - zp);
+                            }
+                        }
+                    }
+                }
+                // Reuse the accumulator row as floats, in place.
+                let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..]);
+                for v in row.iter_mut() {
+                    *v = v.to_bits() as i32 as f32 * deq;
+                }
+                ep.act.apply_slice(row);
+                // SAFETY: task p alone writes output plane p.
+                unsafe { store(out, p * hw_out + oy * ow, row) };
+            }
+        });
+    };
+    par.run(planes, &task);
+}
+
+/// Scratch floats per worker [`qgemm`] needs for N output columns and
+/// padded K.
+pub fn qgemm_scratch_floats(n: usize, kp: usize) -> usize {
+    (ROW_BLOCK * kp).div_ceil(4) + ROW_BLOCK * n + n
+}
+
+/// Int8 GEMM: `y[i][j] = act((Σ_k a[i][k] · w[j][k] + bias[j]) · deq[j])`
+/// for `a` i8 `[m, k]` (row-major, unpadded) and `w` i8 `[n, kp]`.
+#[allow(clippy::too_many_arguments)]
+pub fn qgemm(
+    q: QIsa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    m: usize,
+    k: usize,
+    a: &[i8],
+    w: &[i8],
+    n: usize,
+    ep: &QEpilogue<'_>,
+    out: QOut<'_>,
+) {
+    let kp = k.next_multiple_of(K_ALIGN);
+    assert!(a.len() >= m * k && w.len() >= n * kp && ep.bias.len() >= n && ep.deq.len() >= n, "qgemm: operands too short");
+    let out = SharedOut::new(out);
+    assert!(out.len() >= m * n, "qgemm: output too short");
+    let row_blocks = m.div_ceil(ROW_BLOCK);
+    // Few rows (a layer at batch 1): split the columns instead.
+    let want = par.workers() * 3;
+    let col_chunks = if row_blocks >= want { 1 } else { want.div_ceil(row_blocks).min(n.div_ceil(16)).max(1) };
+    let col_step = n.div_ceil(col_chunks);
+    let col_chunks = n.div_ceil(col_step.max(1)).max(1);
+    let task = |t: usize, worker: usize| {
+        let (rb, cb) = (t / col_chunks, t % col_chunks);
+        let (i0, j0) = (rb * ROW_BLOCK, cb * col_step);
+        let (mr, nc) = (ROW_BLOCK.min(m - i0), col_step.min(n - j0));
+        scratch.with(worker, |buf| {
+            let (af, rest) = buf.split_at_mut((ROW_BLOCK * kp).div_ceil(4));
+            let ablk: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(af)[..mr * kp];
+            for r in 0..mr {
+                let dst = &mut ablk[r * kp..(r + 1) * kp];
+                dst[..k].copy_from_slice(&a[(i0 + r) * k..(i0 + r + 1) * k]);
+                dst[k..].fill(0);
+            }
+            let (acc_f, row_f) = rest.split_at_mut(ROW_BLOCK * n);
+            let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut acc_f[..mr * nc]);
+            dot_block(q, kp, ablk, mr, &w[j0 * kp..(j0 + nc) * kp], nc, acc, nc, 1);
+            let row = &mut row_f[..nc];
+            for r in 0..mr {
+                let (bias, deq) = (&ep.bias[j0..j0 + nc], &ep.deq[j0..j0 + nc]);
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = (acc[r * nc + j] + bias[j]) as f32 * deq[j];
+                }
+                ep.act.apply_slice(row);
+                // SAFETY: task t alone writes rows i0..i0+mr, columns j0..j0+nc.
+                unsafe { store(&out, (i0 + r) * n + j0, row) };
+            }
+        });
+    };
+    par.run(row_blocks * col_chunks, &task);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::TwoWorkers;
+
+    fn bytes(len: usize, seed: u64, lo: i32, hi: i32) -> Vec<i8> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (lo + ((s >> 33) as i32).rem_euclid(hi - lo + 1)) as i8
+            })
+            .collect()
+    }
+
+    /// Every supported variant against the portable one, on extreme values
+    /// (−128 activations, ±127 weights) and ragged tile edges.
+    #[test]
+    fn variants_match_portable() {
+        for (na, nw, kp) in [(1, 1, 32), (3, 5, 64), (7, 9, 96), (16, 33, 320), (2, 4, 32)] {
+            let mut a = bytes(na * kp, 1, -128, 127);
+            let w = bytes(nw * kp, 2, -127, 127);
+            a[0] = -128;
+            let mut want = vec![0; na * nw];
+            dot_block(QIsa::Portable, kp, &a, na, &w, nw, &mut want, nw, 1);
+            for (i, x) in want.iter().enumerate() {
+                let (r, c) = (i / nw, i % nw);
+                assert_eq!(*x, dot_i8(&a[r * kp..(r + 1) * kp], &w[c * kp..(c + 1) * kp]));
+            }
+            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+                let mut got = vec![0; na * nw];
+                dot_block(q, kp, &a, na, &w, nw, &mut got, nw, 1);
+                assert_eq!(got, want, "{} on {na}×{nw}×{kp}", q.name());
+            }
+            eprintln!("int8 variants tested here: {:?}", QIsa::ALL.iter().filter(|q| q.supported()).map(|q| q.name()).collect::<Vec<_>>());
+        }
+    }
+
+    /// The saturation case of `vpmaddubsw`: every product at its extreme.
+    #[test]
+    fn extremes_do_not_saturate() {
+        let kp = 64;
+        let a = vec![-128i8; kp];
+        let w = vec![-127i8; kp];
+        for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+            let mut got = [0i32];
+            dot_block(q, kp, &a, 1, &w, 1, &mut got, 1, 1);
+            assert_eq!(got[0], 128 * 127 * kp as i32, "{}", q.name());
+        }
+    }
+
+    fn ref_conv(s: &Conv2dShape, x: &[i8], zp: i8, w: &[i8], kp: usize, bias: &[i32], deq: &[f32]) -> Vec<f32> {
+        let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
+        let mut y = vec![0.0; s.batch * s.out_channels * s.out_h * s.out_w];
+        for n in 0..s.batch {
+            for oc in 0..s.out_channels {
+                let g = oc / mg;
+                for oy in 0..s.out_h {
+                    for ox in 0..s.out_w {
+                        let mut acc = bias[oc];
+                        for c in 0..cg {
+                            for ky in 0..s.kernel_h {
+                                for kx in 0..s.kernel_w {
+                                    let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
+                                    let ix = (ox * s.stride_w + kx * s.dilation_w) as isize - s.pad_left as isize;
+                                    let inside = iy >= 0 && ix >= 0 && (iy as usize) < s.in_h && (ix as usize) < s.in_w;
+                                    let xv = if inside {
+                                        x[((n * s.in_channels + g * cg + c) * s.in_h + iy as usize) * s.in_w + ix as usize]
+                                    } else {
+                                        zp
+                                    };
+                                    acc += xv as i32 * w[oc * kp + (c * s.kernel_h + ky) * s.kernel_w + kx] as i32;
+                                }
+                            }
+                        }
+                        y[((n * s.out_channels + oc) * s.out_h + oy) * s.out_w + ox] = acc as f32 * deq[oc];
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn shape(c: usize, m: usize, g: usize, hw: usize, k: usize, stride: usize, pad: usize) -> Conv2dShape {
+        let out = (hw + 2 * pad - k) / stride + 1;
+        Conv2dShape {
+            batch: 2,
+            in_channels: c,
+            in_h: hw,
+            in_w: hw + 1,
+            out_channels: m,
+            out_h: out,
+            out_w: (hw + 1 + 2 * pad - k) / stride + 1,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: stride,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad,
+            pad_left: pad,
+            groups: g,
+        }
+    }
+
+    #[test]
+    fn conv_matches_reference() {
+        for s in [
+            shape(3, 5, 1, 9, 3, 1, 1),
+            shape(8, 6, 2, 7, 3, 2, 1),
+            shape(6, 6, 6, 10, 3, 1, 1),
+            shape(4, 8, 4, 9, 5, 2, 2),
+            shape(16, 4, 1, 12, 1, 1, 0),
+        ] {
+            let kp = conv_kp(&s);
+            let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;
+            let x = bytes(s.batch * s.in_channels * s.in_h * s.in_w, 3, -128, 127);
+            let mut w = bytes(s.out_channels * kp, 4, -127, 127);
+            for m in 0..s.out_channels {
+                w[m * kp + k..(m + 1) * kp].fill(0);
+            }
+            let zp = -7i8;
+            let bias: Vec<i32> = (0..s.out_channels as i32).map(|i| i * 37 - 50).collect();
+            let deq: Vec<f32> = (0..s.out_channels).map(|i| 0.001 * (i + 1) as f32).collect();
+            let want = ref_conv(&s, &x, zp, &w, kp, &bias, &deq);
+            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+                let scratch = Scratch::new(2, qconv_scratch_floats(&s));
+                let mut y = vec![0.0f32; want.len()];
+                let ep = QEpilogue { bias: &bias, deq: &deq, act: Activation::None };
+                qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, &w, &ep, QOut::F32(&mut y));
+                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{} {s:?} at {i}: {a} vs {b}", q.name());
+                }
+                let mut yq = vec![0i8; want.len()];
+                qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, &w, &ep, QOut::I8 { y: &mut yq, scale: 0.05, zero_point: 3 });
+                for (a, b) in yq.iter().zip(&want) {
+                    assert_eq!(*a, quantize_one(*b, 1.0 / 0.05, 3));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_matches_reference() {
+        for (m, k, n) in [(1usize, 64usize, 10usize), (5, 37, 19), (40, 100, 3), (17, 8, 130)] {
+            let kp = k.next_multiple_of(K_ALIGN);
+            let a = bytes(m * k, 5, -128, 127);
+            let mut w = bytes(n * kp, 6, -127, 127);
+            for j in 0..n {
+                w[j * kp + k..(j + 1) * kp].fill(0);
+            }
+            let bias: Vec<i32> = (0..n as i32).map(|i| 100 - i * 13).collect();
+            let deq: Vec<f32> = (0..n).map(|i| 0.002 / (i + 1) as f32).collect();
+            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+                let scratch = Scratch::new(2, qgemm_scratch_floats(n, kp));
+                let mut y = vec![0.0f32; m * n];
+                let ep = QEpilogue { bias: &bias, deq: &deq, act: Activation::Relu };
+                qgemm(q, &TwoWorkers, &scratch, m, k, &a, &w, n, &ep, QOut::F32(&mut y));
+                for i in 0..m {
+                    for j in 0..n {
+                        let acc = dot_i8(&a[i * k..(i + 1) * k], &w[j * kp..j * kp + k]) + bias[j];
+                        let want = (acc as f32 * deq[j]).max(0.0);
+                        assert!((y[i * n + j] - want).abs() <= 1e-5 * want.abs().max(1.0), "{} {m}×{k}×{n}", q.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantize_round_trip() {
+        let x = [-1.0f32, -0.01, 0.0, 0.024, 0.026, 1.0, 100.0];
+        let mut q = [0i8; 7];
+        quantize(&x, 0.05, -3, &mut q);
+        assert_eq!(q, [-23, -3, -3, -3, -2, 17, 127]);
+        let mut y = [0f32; 7];
+        dequantize(&q, 0.05, -3, &mut y);
+        assert!((y[0] + 1.0).abs() < 1e-6 && (y[6] - 6.5).abs() < 1e-5);
+    }
+}
