@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW): blocked GEMM over an im2col that is never
 //! materialized, and a direct kernel for depthwise convolutions.
 
-use super::gemm::{self, BSource, Bias, Epilogue, Im2col, MatRef};
+use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef, Q4Ref};
 use super::{Activation, Isa};
 use crate::{Parallel, Scratch, SharedMut};
 
@@ -109,13 +109,52 @@ pub fn conv2d(
     if s.is_depthwise() {
         return depthwise(par, s, x, w, bias, act, y);
     }
+    let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
+    let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));
+    conv2d_gemm(isa, par, scratch, s, x, &weights, bias, act, y);
+}
+
+/// A convolution with int4 weights (`[M, K]` rows, group-wise scales;
+/// one group of channels), decoded panel by panel inside the GEMM.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_q4(
+    isa: Isa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[f32],
+    w: Q4Ref<'_>,
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    assert!(
+        s.groups == 1 && w.rows == s.out_channels && w.k == s.in_channels * s.kernel_h * s.kernel_w,
+        "conv2d_q4: weights {}×{} for {s:?}",
+        w.rows,
+        w.k
+    );
+    conv2d_gemm(isa, par, scratch, s, x, &|_| ASource::Q4(w), bias, act, y);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv2d_gemm<'w>(
+    isa: Isa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[f32],
+    weights: &dyn Fn(usize) -> ASource<'w>,
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
-    let k = cg * s.kernel_h * s.kernel_w;
     for n in 0..s.batch {
         for g in 0..s.groups {
             let xg = &x[(n * s.in_channels + g * cg) * hw_in..][..cg * hw_in];
-            let a = MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k);
+            let a = weights(g);
             let b = if s.is_pointwise() {
                 BSource::Mat(MatRef::row_major(xg, cg, hw_in))
             } else {
@@ -142,7 +181,7 @@ pub fn conv2d(
             };
             let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act };
             let yg = &mut y[(n * s.out_channels + g * mg) * hw_out..][..mg * hw_out];
-            gemm::gemm(isa, par, scratch, a, b, &ep, yg);
+            gemm::gemm_any(isa, par, scratch, a, b, &ep, yg);
         }
     }
 }

@@ -96,6 +96,9 @@ impl Im2col<'_> {
 pub enum BSource<'a> {
     Mat(MatRef<'a>),
     Im2col(Im2col<'a>),
+    /// The transpose of int4 rows: `B[k][j]` is value `k` of row `j` (a
+    /// fully connected layer's weights, `[n, k]`).
+    Q4T(Q4Ref<'a>),
 }
 
 impl BSource<'_> {
@@ -103,6 +106,7 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.rows,
             BSource::Im2col(i) => i.rows(),
+            BSource::Q4T(q) => q.k,
         }
     }
 
@@ -110,6 +114,7 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.cols,
             BSource::Im2col(i) => i.cols(),
+            BSource::Q4T(q) => q.rows,
         }
     }
 
@@ -118,6 +123,107 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.at(k, j),
             BSource::Im2col(i) => i.at(k, j),
+            BSource::Q4T(q) => {
+                let mut v = [0.0];
+                q.decode(j, k, &mut v);
+                v[0]
+            }
+        }
+    }
+}
+
+/// A matrix of int4 weights, group-wise quantized: `rows` rows of `k`
+/// values, each row padded with zeros to `kp` (a multiple of `group`) and
+/// packed two per byte (low nibble first) as `q + 8`, `q` in −8..=7; value
+/// = `q · scale[row][g]`, one float16 scale per group of `group` values.
+///
+/// Kernels decode it a panel at a time while packing; no float copy of the
+/// whole matrix ever exists.
+#[derive(Debug, Clone, Copy)]
+pub struct Q4Ref<'a> {
+    pub packed: &'a [u8],
+    /// float16 bits, `rows × kp / group`.
+    pub scales: &'a [u16],
+    pub rows: usize,
+    pub k: usize,
+    pub group: usize,
+}
+
+impl Q4Ref<'_> {
+    pub fn kp(&self) -> usize {
+        self.k.next_multiple_of(self.group)
+    }
+
+    /// Checks the slices hold what the shape says.
+    pub fn valid(&self) -> bool {
+        let kp = self.kp();
+        self.group >= 2
+            && self.group.is_multiple_of(2)
+            && self.packed.len() >= self.rows * kp / 2
+            && self.scales.len() >= self.rows * (kp / self.group)
+    }
+
+    /// Values `k0 .. k0 + out.len()` of row `r`, decoded.
+    #[inline]
+    pub fn decode(&self, r: usize, k0: usize, out: &mut [f32]) {
+        let kp = self.kp();
+        let bytes = &self.packed[r * kp / 2..(r + 1) * kp / 2];
+        let scales = &self.scales[r * (kp / self.group)..(r + 1) * (kp / self.group)];
+        let mut kk = k0;
+        let end = k0 + out.len();
+        let mut o = 0;
+        while kk < end {
+            let g = kk / self.group;
+            let g_end = ((g + 1) * self.group).min(end);
+            let scale = half::f16::from_bits(scales[g]).to_f32();
+            // Odd start: take the high nibble alone, then whole bytes.
+            if kk % 2 == 1 {
+                out[o] = ((bytes[kk / 2] >> 4) as i32 - 8) as f32 * scale;
+                o += 1;
+                kk += 1;
+            }
+            let pairs = (g_end - kk) / 2;
+            for (d, &b) in out[o..o + 2 * pairs].chunks_exact_mut(2).zip(&bytes[kk / 2..kk / 2 + pairs]) {
+                d[0] = ((b & 15) as i32 - 8) as f32 * scale;
+                d[1] = ((b >> 4) as i32 - 8) as f32 * scale;
+            }
+            o += 2 * pairs;
+            kk += 2 * pairs;
+            if kk < g_end {
+                out[o] = ((bytes[kk / 2] & 15) as i32 - 8) as f32 * scale;
+                o += 1;
+                kk += 1;
+            }
+        }
+    }
+}
+
+/// Where the left-hand matrix A (`m × k`) comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ASource<'a> {
+    Mat(MatRef<'a>),
+    /// Int4 rows (a convolution's weights).
+    Q4(Q4Ref<'a>),
+}
+
+impl ASource<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            ASource::Mat(m) => m.rows,
+            ASource::Q4(q) => q.rows,
+        }
+    }
+    fn cols(&self) -> usize {
+        match self {
+            ASource::Mat(m) => m.cols,
+            ASource::Q4(q) => q.k,
+        }
+    }
+    /// A read in place: row-major floats.
+    fn in_place(&self) -> Option<&MatRef<'_>> {
+        match self {
+            ASource::Mat(m) if m.cs == 1 => Some(m),
+            _ => None,
         }
     }
 }
@@ -334,7 +440,18 @@ const SMALL_M: usize = 4;
 /// `scratch` must hold at least [`scratch_floats`] per worker, and have at
 /// least as many workers as `par`.
 pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols());
+    gemm_any(isa, par, scratch, ASource::Mat(a), b, ep, c)
+}
+
+/// [`gemm`] with A from any [`ASource`].
+pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
+    if let ASource::Q4(q) = a {
+        assert!(q.valid(), "gemm: int4 A is shorter than its shape");
+    }
+    if let BSource::Q4T(q) = b {
+        assert!(q.valid(), "gemm: int4 B is shorter than its shape");
+    }
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
     assert_eq!(b.rows(), k, "gemm: A is {m}×{k} but B has {} rows", b.rows());
     assert!(c.len() >= m * n, "gemm: C holds {} floats, needs {}", c.len(), m * n);
     if m == 0 || n == 0 {
@@ -350,10 +467,10 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
         return;
     }
     if m <= SMALL_M {
-        if let BSource::Mat(bm) = b {
-            if a.cs == 1 && (bm.rs == 1 || bm.cs == 1) {
-                return gemm_small_m(v, par, a, bm, ep, c);
-            }
+        match (a.in_place(), b) {
+            (Some(&am), BSource::Mat(bm)) if bm.rs == 1 || bm.cs == 1 => return gemm_small_m(v, par, am, SmallB::Mat(bm), ep, c),
+            (Some(&am), BSource::Q4T(q)) => return gemm_small_m(v, par, am, SmallB::Q4T(q), ep, c),
+            _ => {}
         }
     }
     assert!(scratch.floats_per_worker() >= variant_scratch(v, m, k, n) && scratch.workers() >= par.workers(), "gemm: scratch too small");
@@ -366,7 +483,7 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
     // side only if there are still too few tasks for the workers.
     let workers = par.workers();
     let want = if workers > 1 { workers * 3 } else { 1 };
-    let columns_first = (v.direct_a && a.cs == 1) || n >= m;
+    let columns_first = (v.direct_a && a.in_place().is_some()) || n >= m;
     let mut nc = v.nc;
     if columns_first && n.div_ceil(nc) < want {
         nc = n.div_ceil(want).next_multiple_of(v.nr).clamp(v.nr, v.nc);
@@ -386,7 +503,7 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
         let (j0, i0) = (jb * nc, ib * m_step);
         let (j1, i1) = ((j0 + nc).min(n), (i0 + m_step).min(m));
         scratch.with(worker, |buf| {
-            gemm_block(v, a, &b, ep, &cshared, n, (i0, i1), (j0, j1), buf);
+            gemm_block(v, &a, &b, ep, &cshared, n, (i0, i1), (j0, j1), buf);
         });
     };
     if tasks == 1 {
@@ -400,7 +517,7 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
 #[allow(clippy::too_many_arguments)]
 fn gemm_block(
     v: &Variant,
-    a: MatRef<'_>,
+    a: &ASource<'_>,
     b: &BSource<'_>,
     ep: &Epilogue<'_>,
     c: &SharedMut<'_, f32>,
@@ -409,10 +526,11 @@ fn gemm_block(
     cols: (usize, usize),
     buf: &mut [f32],
 ) {
-    let k = a.cols;
+    let k = a.cols();
     let a_block = (rows.1 - rows.0).min(v.mc).next_multiple_of(v.mr) * v.kc.min(k);
     let (pa, pb) = buf.split_at_mut(a_block);
-    let direct = v.direct_a && a.cs == 1;
+    let in_place = a.in_place().filter(|_| v.direct_a);
+    let direct = in_place.is_some();
     let ncb = cols.1 - cols.0;
     let mut acc = [0.0f32; MAX_TILE];
     // The epilogue as the tile store can apply it in registers, if it can.
@@ -434,11 +552,11 @@ fn gemm_block(
             let mcb = v.mc.min(rows.1 - i0);
             let full = mcb - mcb % v.mr;
             if !direct {
-                pack_a(v.mr, &a, i0, mcb, k0, kcb, pa);
+                pack_a(v.mr, a, i0, mcb, k0, kcb, pa);
             } else if full < mcb {
                 // The last, partial panel is packed (zero-padded) so the
                 // kernel never reads rows that do not exist.
-                pack_a(v.mr, &a, i0 + full, mcb - full, k0, kcb, pa);
+                pack_a(v.mr, a, i0 + full, mcb - full, k0, kcb, pa);
             }
             let mut jr = 0;
             while jr < ncb {
@@ -447,10 +565,10 @@ fn gemm_block(
                 let mut ir = 0;
                 while ir < mcb {
                     let mr_eff = v.mr.min(mcb - ir);
-                    let (ap, rs, cs) = if !direct {
+                    let (ap, rs, cs) = if let (Some(am), true) = (in_place, ir < full) {
+                        (&am.data[(i0 + ir) * am.rs + k0..], am.rs, 1)
+                    } else if !direct {
                         (&pa[(ir / v.mr) * kcb * v.mr..][..kcb * v.mr], 1, v.mr)
-                    } else if ir < full {
-                        (&a.data[(i0 + ir) * a.rs + k0..], a.rs, 1)
                     } else {
                         (&pa[..kcb * v.mr], 1, v.mr)
                     };
@@ -511,12 +629,30 @@ fn gemm_block(
 
 /// Packs `A[i0.., k0..]` (`mc × kc`) into MR-row panels, `kc × mr` each,
 /// zero-padded below the last row.
-fn pack_a(mr: usize, a: &MatRef<'_>, i0: usize, mc: usize, k0: usize, kc: usize, out: &mut [f32]) {
+fn pack_a(mr: usize, a: &ASource<'_>, i0: usize, mc: usize, k0: usize, kc: usize, out: &mut [f32]) {
     let panels = mc.div_ceil(mr);
+    let mut line = [0.0f32; MAX_KC];
     for p in 0..panels {
         let dst = &mut out[p * kc * mr..(p + 1) * kc * mr];
         let rows = mr.min(mc - p * mr);
         let base = i0 + p * mr;
+        let a = match a {
+            ASource::Mat(m) => m,
+            ASource::Q4(q) => {
+                for r in 0..rows {
+                    q.decode(base + r, k0, &mut line[..kc]);
+                    for (kk, &x) in line[..kc].iter().enumerate() {
+                        dst[kk * mr + r] = x;
+                    }
+                }
+                if rows < mr {
+                    for kk in 0..kc {
+                        dst[kk * mr + rows..(kk + 1) * mr].fill(0.0);
+                    }
+                }
+                continue;
+            }
+        };
         if a.cs == 1 {
             for r in 0..rows {
                 let src = &a.data[(base + r) * a.rs + k0..][..kc];
@@ -541,6 +677,8 @@ fn pack_a(mr: usize, a: &MatRef<'_>, i0: usize, mc: usize, k0: usize, kc: usize,
 
 /// Widest B block any variant packs.
 const MAX_NC: usize = 256;
+/// Deepest K block any variant packs.
+const MAX_KC: usize = 256;
 
 /// Packs `B[k0.., j0..]` (`kc × nc`) into NR-column panels, `kc × nr` each,
 /// zero-padded right of the last column.
@@ -551,8 +689,26 @@ const MAX_NC: usize = 256;
 /// reads one cache line per row of a wide matrix, each on another page,
 /// and stalls on memory.
 fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
-    assert!(nc <= MAX_NC, "B block of {nc} columns");
+    assert!(nc <= MAX_NC && kc <= MAX_KC, "B block of {kc}×{nc}");
     let mut row = [0.0f32; MAX_NC];
+    if let BSource::Q4T(q) = b {
+        // Column j of B is row j of the int4 matrix: decode it along K and
+        // scatter it into its panel.
+        let mut line = [0.0f32; MAX_KC];
+        for (q_, panel) in out.chunks_mut(kc * nr).take(nc.div_ceil(nr)).enumerate() {
+            let cols = nr.min(nc - q_ * nr);
+            for c in 0..cols {
+                q.decode(j0 + q_ * nr + c, k0, &mut line[..kc]);
+                for (kk, &x) in line[..kc].iter().enumerate() {
+                    panel[kk * nr + c] = x;
+                }
+            }
+            for kk in 0..kc {
+                panel[kk * nr + cols..(kk + 1) * nr].fill(0.0);
+            }
+        }
+        return;
+    }
     for kk in 0..kc {
         let src: &[f32] = match b {
             BSource::Mat(m) if m.cs == 1 => &m.data[(k0 + kk) * m.rs + j0..][..nc],
@@ -566,6 +722,7 @@ fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize
                 im2col_row(im, k0 + kk, j0, &mut row[..nc]);
                 &row[..nc]
             }
+            BSource::Q4T(_) => unreachable!("packed above"),
         };
         for (q, chunk) in src.chunks(nr).enumerate() {
             let d = &mut out[q * kc * nr + kk * nr..][..nr];
@@ -619,9 +776,20 @@ fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
     }
 }
 
+/// B of the small-m path.
+#[derive(Clone, Copy)]
+enum SmallB<'a> {
+    Mat(MatRef<'a>),
+    Q4T(Q4Ref<'a>),
+}
+
 /// `m ≤ SMALL_M`: every element of B is read once, straight from memory.
-fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: MatRef<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: SmallB<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
+    let (m, k) = (a.rows, a.cols);
+    let n = match b {
+        SmallB::Mat(b) => b.cols,
+        SmallB::Q4T(q) => q.rows,
+    };
     let workers = par.workers();
     let chunk = if workers > 1 { n.div_ceil(workers * 4).max(16) } else { n };
     let tasks = n.div_ceil(chunk);
@@ -629,6 +797,32 @@ fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: MatRef<'_>, e
     let task = |t: usize, _worker: usize| {
         let j0 = t * chunk;
         let j1 = (j0 + chunk).min(n);
+        let b = match b {
+            SmallB::Mat(b) => b,
+            SmallB::Q4T(q) => {
+                // Each weight row is decoded once, a block of K at a time,
+                // and dotted with every row of A.
+                let mut line = [0.0f32; MAX_KC];
+                for j in j0..j1 {
+                    let mut acc = [0.0f32; SMALL_M];
+                    let mut k0 = 0;
+                    while k0 < k {
+                        let kc = MAX_KC.min(k - k0);
+                        q.decode(j, k0, &mut line[..kc]);
+                        for (i, s) in acc[..m].iter_mut().enumerate() {
+                            *s += (v.dot)(&a.data[i * a.rs + k0..i * a.rs + k0 + kc], &line[..kc]);
+                        }
+                        k0 += kc;
+                    }
+                    for (i, &s) in acc[..m].iter().enumerate() {
+                        // SAFETY: tasks own disjoint column ranges j0..j1.
+                        let cc = unsafe { cshared.slice_mut(i * n + j, 1) };
+                        cc[0] = ep.finish(s, i, j);
+                    }
+                }
+                return;
+            }
+        };
         for i in 0..m {
             let arow = &a.data[i * a.rs..i * a.rs + k];
             // SAFETY: tasks own disjoint column ranges j0..j1 of each row.
@@ -783,6 +977,87 @@ mod tests {
                 check(isa, &TwoWorkers, m, k, n, true, true, 1);
                 check(isa, &TwoWorkers, m, k, n, false, true, 2);
                 check(isa, &Serial, m, k, n, true, false, 0);
+            }
+        }
+    }
+
+    /// Packs `rows × k` values as int4 with float16 scales (what jetc
+    /// writes), returning the packed bytes, scales and decoded floats.
+    fn q4(rows: usize, k: usize, group: usize, seed: u64) -> (Vec<u8>, Vec<u16>, Vec<f32>) {
+        let kp = k.next_multiple_of(group);
+        let src = data(rows * k, seed);
+        let mut packed = vec![0u8; rows * kp / 2];
+        let mut scales = vec![0u16; rows * kp / group];
+        let mut dense = vec![0.0f32; rows * k];
+        for r in 0..rows {
+            for g in 0..kp / group {
+                let vals: Vec<f32> = (g * group..(g + 1) * group).map(|c| if c < k { src[r * k + c] } else { 0.0 }).collect();
+                let amax = vals.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let sc = half::f16::from_f32(amax / 7.0);
+                scales[r * kp / group + g] = sc.to_bits();
+                let s = sc.to_f32();
+                for (i, v) in vals.iter().enumerate() {
+                    let q = if s > 0.0 { (v / s).round().clamp(-8.0, 7.0) as i32 } else { 0 };
+                    let c = g * group + i;
+                    packed[r * kp / 2 + c / 2] |= ((q + 8) as u8) << (4 * (c % 2));
+                    if c < k {
+                        dense[r * k + c] = q as f32 * s;
+                    }
+                }
+            }
+        }
+        (packed, scales, dense)
+    }
+
+    #[test]
+    fn int4_decode_any_window() {
+        let (packed, scales, dense) = q4(3, 77, 32, 9);
+        let q = Q4Ref { packed: &packed, scales: &scales, rows: 3, k: 77, group: 32 };
+        for r in 0..3 {
+            for k0 in [0, 1, 5, 31, 32, 33, 64] {
+                for len in [1, 2, 7, 13, 77 - k0] {
+                    let len = len.min(77 - k0);
+                    let mut out = vec![0.0; len];
+                    q.decode(r, k0, &mut out);
+                    assert_eq!(out, dense[r * 77 + k0..r * 77 + k0 + len], "row {r} window {k0}+{len}");
+                }
+            }
+        }
+    }
+
+    /// Int4 A (a convolution's weights) and int4 Bᵀ (a fully connected
+    /// layer's) against the float GEMM on the decoded values, every variant,
+    /// small and blocked paths.
+    #[test]
+    fn int4_gemm_matches_dense() {
+        for isa in isas() {
+            for &(m, k, n, group) in &[(1, 70, 9, 32), (3, 300, 40, 32), (20, 64, 33, 16), (37, 520, 300, 64), (8, 40, 5, 8)] {
+                let act = data(m.max(n) * k, 4);
+                let bias = data(m.max(n), 5);
+                let ep = Epilogue { alpha: 1.0, beta: 1.0, bias: Bias::Col(&bias[..n]), act: Activation::Relu };
+                let scratch = Scratch::new(2, scratch_floats_for(m.max(n), k, m.max(n)));
+                // y[m×n] = act[m×k] · W[n×k]ᵀ
+                let (pw, sw, dw) = q4(n, k, group, 6);
+                let qb = Q4Ref { packed: &pw, scales: &sw, rows: n, k, group };
+                let a = MatRef::row_major(&act[..m * k], m, k);
+                let mut got = vec![f32::NAN; m * n];
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Mat(a), BSource::Q4T(qb), &ep, &mut got);
+                let mut want = vec![0.0; m * n];
+                reference::gemm(a, BSource::Mat(MatRef::row_major(&dw, n, k).t()), &ep, &mut want);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{isa:?} B int4 {m}×{k}×{n}: {g} vs {w}");
+                }
+                // y[n×m] = W[n×k] · X[k×m]
+                let epr = Epilogue { alpha: 1.0, beta: 1.0, bias: Bias::Row(&bias[..n]), act: Activation::None };
+                let qa = Q4Ref { packed: &pw, scales: &sw, rows: n, k, group };
+                let x = MatRef::row_major(&act[..k * m], k, m);
+                let mut got = vec![f32::NAN; n * m];
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Q4(qa), BSource::Mat(x), &epr, &mut got);
+                let mut want = vec![0.0; n * m];
+                reference::gemm(MatRef::row_major(&dw, n, k), BSource::Mat(x), &epr, &mut want);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{isa:?} A int4 {n}×{k}×{m}: {g} vs {w}");
+                }
             }
         }
     }
