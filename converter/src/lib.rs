@@ -6,6 +6,7 @@ pub mod graph;
 pub mod memplan;
 pub mod onnx;
 pub mod passes;
+pub mod quant;
 pub mod tensor;
 mod write;
 
@@ -26,6 +27,22 @@ pub struct ConvertOptions {
     pub name: Option<String>,
     /// `--bind NAME=FILE.npy`: inputs fixed to a value, folded as constants.
     pub bind: Vec<(String, tensor::Tensor)>,
+    /// `--precision`, `--calib`, `--prune`, `--max-drop`: quantization and
+    /// pruning, with the calibration samples.
+    pub quant: Option<quant::QuantOptions>,
+}
+
+/// The inputs of the model as jetc will convert it (names, element types,
+/// and shapes after `--input-shape` and `--bind`): what calibration data
+/// must match.
+pub fn model_inputs(path: &Path, opts: &ConvertOptions) -> Result<Vec<IoInfo>> {
+    let model = onnx::load_model(path)?;
+    let io = ImportOptions { input_shapes: opts.input_shapes.clone(), bind: opts.bind.clone(), keep_going: false };
+    let (g, _) = onnx::import::translate(&model, &io)?;
+    Ok(g.inputs
+        .iter()
+        .map(|&v| IoInfo { name: g.values[v].name.clone(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() })
+        .collect())
 }
 
 /// `jetc convert --check`: everything in `path` that jetrt cannot convert,
@@ -65,10 +82,14 @@ pub struct Report {
     pub inputs: Vec<IoInfo>,
     pub outputs: Vec<IoInfo>,
     pub weights_bytes: u64,
+    /// Weights before quantization and pruning (float32 as converted).
+    pub fp32_weights_bytes: u64,
     pub arena_bytes: u64,
     /// Sum of all run-time tensors (the arena without reuse).
     pub intermediate_bytes: u64,
     pub warnings: Vec<String>,
+    /// What quantization and pruning did, measured on the calibration data.
+    pub quant: Option<quant::QuantReport>,
 }
 
 /// A converted model, not yet written.
@@ -109,6 +130,16 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         &ImportOptions { input_shapes: opts.input_shapes.clone(), bind: opts.bind.clone(), keep_going: false },
     )?;
     let passes = passes::optimize(&mut g);
+    let const_bytes = |g: &graph::Graph| -> u64 {
+        let mut used = vec![false; g.values.len()];
+        g.nodes.iter().flat_map(|n| &n.inputs).for_each(|&v| used[v] = true);
+        g.values.iter().zip(&used).filter(|(v, &u)| u && v.konst.is_some()).map(|(v, _)| v.nbytes() as u64).sum()
+    };
+    let fp32_weights_bytes = const_bytes(&g);
+    let quant_report = match &opts.quant {
+        Some(q) if q.precision != quant::Precision::Fp32 || q.prune.is_some() => Some(quant::run(&mut g, q)?),
+        _ => None,
+    };
     write::name_outputs(&mut g);
     let name = opts.name.clone().unwrap_or_else(|| path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()));
     let p = &model.proto;
@@ -149,6 +180,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         inputs: g.inputs.iter().map(|&v| io(v, &g.values[v].name)).collect(),
         outputs: g.outputs.iter().map(|(n, v)| io(*v, n)).collect(),
         weights_bytes: file.weights.len() as u64,
+        fp32_weights_bytes,
         arena_bytes: file.arena_bytes,
         intermediate_bytes: file
             .tensors
@@ -157,6 +189,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
             .map(|t| (t.shape.iter().product::<usize>() * t.dtype.size()) as u64)
             .sum(),
         warnings,
+        quant: quant_report,
     };
     Ok(Conversion { file, report })
 }

@@ -21,6 +21,7 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use format::{DType, SectionKind, Shape};
+pub use jetrt_kernels::cpu::qgemm::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
 pub use model::{Backend, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
 

@@ -7,6 +7,7 @@ use crate::exec::{self, pool::ThreadPool, Ctx, Plan};
 use crate::format::reader::{self, Decoded};
 use crate::format::tensors::Storage;
 use crate::format::{DType, SectionKind};
+use jetrt_kernels::cpu::qgemm::QIsa;
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::Scratch;
 use std::path::{Path, PathBuf};
@@ -265,6 +266,8 @@ pub struct SessionOptions {
     pub threads: usize,
     /// Force a CPU kernel variant instead of the best one detected.
     pub isa: Option<Isa>,
+    /// Force an int8 kernel variant instead of the best one detected.
+    pub qisa: Option<QIsa>,
 }
 
 /// A model's input, as the caller hands it over.
@@ -302,6 +305,7 @@ pub struct Session {
     pool: ThreadPool,
     scratch: Scratch,
     isa: Isa,
+    qisa: QIsa,
     input_locs: Vec<Loc>,
     output_locs: Vec<Loc>,
 }
@@ -330,6 +334,11 @@ impl Session {
             Some(isa) => isa,
             None => Isa::detect(),
         };
+        let qisa = match options.qisa {
+            Some(q) if !q.supported() => return Err(Error::Options(format!("int8 variant {} is not supported on this machine", q.name()))),
+            Some(q) => q,
+            None => QIsa::detect(),
+        };
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -341,7 +350,7 @@ impl Session {
         let input_locs = d.inputs.iter().map(|&t| exec::loc(d, t)).collect();
         let output_locs = d.outputs.iter().map(|&t| exec::loc(d, t)).collect();
         log::debug!("session: cpu/{} with {threads} threads, arena {} B, scratch {} B", isa.name(), arena.len(), scratch.bytes());
-        Ok(Session { model, arena, pool, scratch, isa, input_locs, output_locs })
+        Ok(Session { model, arena, pool, scratch, isa, qisa, input_locs, output_locs })
     }
 
     pub fn model(&self) -> &Model {
@@ -351,6 +360,11 @@ impl Session {
     /// The CPU kernel variant in use.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The int8 kernel variant in use.
+    pub fn qisa(&self) -> QIsa {
+        self.qisa
     }
 
     pub fn backend(&self) -> Backend {
@@ -398,7 +412,7 @@ impl Session {
     pub fn run_loaded(&mut self) -> Result<()> {
         let inner = &self.model.inner;
         let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
-        let ctx = Ctx { isa: self.isa, par: &self.pool, scratch: &self.scratch };
+        let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
         exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, None)
     }
 
@@ -408,7 +422,7 @@ impl Session {
     pub fn run_profiled(&mut self, step_seconds: &mut [f64]) -> Result<()> {
         let inner = &self.model.inner;
         let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
-        let ctx = Ctx { isa: self.isa, par: &self.pool, scratch: &self.scratch };
+        let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
         exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, Some(step_seconds))
     }
 

@@ -4,12 +4,12 @@
 
 use crate::format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
-use jetrt_kernels::cpu::gemm;
 pub use jetrt_kernels::cpu::reference::resize::{CoordTransform, NearestRound, ResizeMode, ResizeParams};
 use jetrt_kernels::cpu::reference::ConvTranspose2dShape;
 use jetrt_kernels::cpu::reference::Pool2dShape;
 pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, PadMode, ReduceOp};
 pub use jetrt_kernels::cpu::Activation;
+use jetrt_kernels::cpu::{gemm, qgemm};
 
 /// Largest kernel size, stride, dilation or padding a file may declare; far
 /// beyond any real model, small enough that no arithmetic on it overflows.
@@ -200,7 +200,59 @@ pub enum Op {
     Resize(Resize),
     /// Any element type; `value` (converted to it) fills in constant mode.
     Pad(PadParams),
+    /// float32 → int8: `q = clamp(round_half_even(x / scale) + zero_point)`.
+    Quantize {
+        scale: f32,
+        zero_point: i8,
+    },
+    /// int8 → float32: `x = (q − zero_point) · scale`.
+    Dequantize {
+        scale: f32,
+        zero_point: i8,
+    },
+    /// Int8 convolution. Inputs: X int8 `[N, C, H, W]` (zero point `x_zp`,
+    /// the padding value), W int8 `[M, Kp]` (K = C/groups·kh·kw padded with
+    /// zeros to a multiple of 32), bias int32 `[M]` (holding
+    /// `−x_zp · Σ_k W[m][k]`), deq float32 `[M]`. Output `act((acc + bias) ·
+    /// deq)`, as float32 or requantized to int8.
+    QConv2d {
+        conv: Conv2d,
+        x_zp: i8,
+        out: QOutParams,
+    },
+    /// Int8 matrix product with constant weights. Inputs: A int8 `[..., K]`,
+    /// W int8 `[N, Kp]`, bias int32 `[N]`, deq float32 `[N]`; output
+    /// `[..., N]` as for [`Op::QConv2d`].
+    QGemm {
+        act: Activation,
+        out: QOutParams,
+    },
+    /// Matrix product with int4 weights. Inputs: A float32 `[..., K]`, W
+    /// uint8 `[N, Kp/2]` (two values per byte, K padded to a multiple of
+    /// `group`), scales float16 `[N, Kp/group]`, optional bias float32
+    /// `[N]`; output float32 `[..., N]`.
+    Q4Gemm {
+        act: Activation,
+        group: usize,
+    },
+    /// Convolution with int4 weights (one group of channels). Inputs: X
+    /// float32, W uint8 `[M, Kp/2]`, scales float16 `[M, Kp/group]`,
+    /// optional bias float32 `[M]`.
+    Q4Conv2d {
+        conv: Conv2d,
+        group: usize,
+    },
 }
+
+/// How a quantized op stores its output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QOutParams {
+    F32,
+    I8 { scale: f32, zero_point: i8 },
+}
+
+/// K of int8 weight rows is padded to a multiple of this.
+pub use jetrt_kernels::cpu::qgemm::K_ALIGN as Q8_K_ALIGN;
 
 /// Padding before and after each axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -254,13 +306,23 @@ impl Op {
             Op::ConvTranspose2d(_) => 22,
             Op::Resize(_) => 23,
             Op::Pad(_) => 24,
+            Op::Quantize { .. } => 25,
+            Op::Dequantize { .. } => 26,
+            Op::QConv2d { .. } => 27,
+            Op::QGemm { .. } => 28,
+            Op::Q4Gemm { .. } => 29,
+            Op::Q4Conv2d { .. } => 30,
         }
     }
 
     /// The format minor version that introduced this op with these
     /// parameters (1.1: op codes 14–24, activation codes 6–30, binary op
-    /// codes 8–10); a file using it needs a reader at least that new.
+    /// codes 8–10; 1.2: op codes 25–30, quantized execution); a file using
+    /// it needs a reader at least that new.
     pub fn since_minor(&self) -> u16 {
+        if self.code() >= 25 {
+            return 2;
+        }
         let act_new = |a: &Activation| {
             !matches!(
                 a,
@@ -338,6 +400,12 @@ impl Op {
             Op::ConvTranspose2d(_) => "ConvTranspose2d",
             Op::Resize(_) => "Resize",
             Op::Pad(_) => "Pad",
+            Op::Quantize { .. } => "Quantize",
+            Op::Dequantize { .. } => "Dequantize",
+            Op::QConv2d { .. } => "QConv2d",
+            Op::QGemm { .. } => "QGemm",
+            Op::Q4Gemm { .. } => "Q4Gemm",
+            Op::Q4Conv2d { .. } => "Q4Conv2d",
         }
     }
 
@@ -345,6 +413,8 @@ impl Op {
     pub fn input_arity(&self) -> (usize, usize) {
         match self {
             Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } | Op::ConvTranspose2d(_) => (2, 3),
+            Op::QConv2d { .. } | Op::QGemm { .. } => (4, 4),
+            Op::Q4Gemm { .. } | Op::Q4Conv2d { .. } => (3, 4),
             Op::Binary { .. } | Op::Gather { .. } | Op::MatMul { .. } => (2, 2),
             Op::Where => (3, 3),
             Op::ChannelAffine { .. } => (3, 3),
@@ -366,7 +436,39 @@ impl Op {
                 None => Ok(()),
             }
         };
+        let scale = |s: f32| if s.is_finite() && s > 0.0 { Ok(()) } else { err(format!("scale {s} must be finite and positive")) };
+        let group = |g: usize| {
+            if (2..=MAX_WINDOW).contains(&g) && g.is_multiple_of(2) {
+                Ok(())
+            } else {
+                err(format!("int4 group size {g} must be even and in 2..={MAX_WINDOW}"))
+            }
+        };
         match self {
+            Op::Quantize { scale: s, .. } | Op::Dequantize { scale: s, .. } => scale(*s),
+            Op::QConv2d { conv, out, .. } => {
+                if let QOutParams::I8 { scale: s, .. } = out {
+                    scale(*s)?;
+                }
+                Op::Conv2d(*conv).check_params()
+            }
+            Op::QGemm { act, out } => {
+                if let QOutParams::I8 { scale: s, .. } = out {
+                    scale(*s)?;
+                }
+                check_activation(*act)
+            }
+            Op::Q4Gemm { act, group: g } => {
+                group(*g)?;
+                check_activation(*act)
+            }
+            Op::Q4Conv2d { conv, group: g } => {
+                group(*g)?;
+                if conv.groups != 1 {
+                    return err(format!("int4 convolution with {} groups (only 1 is supported)", conv.groups));
+                }
+                Op::Conv2d(*conv).check_params()
+            }
             Op::Conv2d(c) => {
                 window("kernel", &c.kernel, 1)?;
                 window("stride", &c.strides, 1)?;
@@ -493,8 +595,16 @@ impl Op {
         if inputs.len() < lo || inputs.len() > hi {
             return err(format!("takes {lo}..={hi} inputs, has {}", inputs.len()));
         }
-        let any_type =
-            matches!(self, Op::Slice(_) | Op::Broadcast { .. } | Op::Gather { .. } | Op::Where | Op::Cast { .. } | Op::Copy | Op::Pad(_));
+        if let Some(out) = self.infer_quantized(inputs)? {
+            return Ok(vec![out]);
+        }
+        // Max pooling also runs on int8 (inside an int8 region).
+        let int8_pool = matches!(self, Op::MaxPool2d(_)) && inputs[0].dtype == DType::I8;
+        let any_type = int8_pool
+            || matches!(
+                self,
+                Op::Slice(_) | Op::Broadcast { .. } | Op::Gather { .. } | Op::Where | Op::Cast { .. } | Op::Copy | Op::Pad(_)
+            );
         if !any_type {
             if let Some((i, m)) = inputs.iter().enumerate().find(|(_, m)| m.dtype != DType::F32) {
                 return err(format!("input {i} is {:?}; this op runs on float32 only", m.dtype));
@@ -706,8 +816,108 @@ impl Op {
                 shape(&d[..p.rank])?
             }
             Op::Copy => return err("Copy takes its output shape from the plan"),
+            Op::Quantize { .. }
+            | Op::Dequantize { .. }
+            | Op::QConv2d { .. }
+            | Op::QGemm { .. }
+            | Op::Q4Gemm { .. }
+            | Op::Q4Conv2d { .. } => return err("quantized op reached the float rules"),
         };
         Ok(vec![Meta { dtype, shape: out }])
+    }
+
+    /// The output of a quantized op (`None` for other ops): each input's
+    /// element type and shape is checked here, since they mix types.
+    fn infer_quantized(&self, inputs: &[Meta]) -> Result<Option<Meta>, String> {
+        let want = |i: usize, what: &str, dtype: DType, dims: Option<&[usize]>| -> Result<(), String> {
+            let m = &inputs[i];
+            if m.dtype != dtype {
+                return err(format!("{what} is {:?}, expected {:?}", m.dtype, dtype));
+            }
+            match dims {
+                Some(d) if m.shape.dims() != d => err(format!("{what} has shape {:?}, expected {d:?}", m.shape.dims())),
+                _ => Ok(()),
+            }
+        };
+        let x = inputs[0].shape;
+        let xd = x.dims();
+        let out_dtype = |o: &QOutParams| match o {
+            QOutParams::F32 => DType::F32,
+            QOutParams::I8 { .. } => DType::I8,
+        };
+        let shape = |d: &[usize]| Shape::new(d).ok_or_else(|| format!("rank {} exceeds {MAX_RANK}", d.len()));
+        // Weight rows of a convolution as the float rules see them.
+        let conv_out = |c: &Conv2d, m: usize| -> Result<(Conv2dShape, usize), String> {
+            if xd.len() != 4 {
+                return err(format!("input {xd:?} must be 4-D"));
+            }
+            if c.groups == 0 || !xd[1].is_multiple_of(c.groups) {
+                return err(format!("{} input channels for {} groups", xd[1], c.groups));
+            }
+            let cg = xd[1] / c.groups;
+            let w = Meta { dtype: DType::F32, shape: shape(&[m, cg, c.kernel[0], c.kernel[1]])? };
+            let s = conv_shape(c, &[Meta { dtype: DType::F32, shape: x }, w])?;
+            Ok((s, cg * c.kernel[0] * c.kernel[1]))
+        };
+        let rows = |i: usize| inputs[i].shape.dims().first().copied().unwrap_or(0);
+        let out = match self {
+            Op::Quantize { .. } => {
+                want(0, "input", DType::F32, None)?;
+                Meta { dtype: DType::I8, shape: x }
+            }
+            Op::Dequantize { .. } => {
+                want(0, "input", DType::I8, None)?;
+                Meta { dtype: DType::F32, shape: x }
+            }
+            Op::QConv2d { conv, out, .. } => {
+                want(0, "X", DType::I8, None)?;
+                let m = rows(1);
+                let (s, k) = conv_out(conv, m)?;
+                want(1, "W", DType::I8, Some(&[m, k.next_multiple_of(Q8_K_ALIGN)]))?;
+                want(2, "bias", DType::I32, Some(&[m]))?;
+                want(3, "deq", DType::F32, Some(&[m]))?;
+                Meta { dtype: out_dtype(out), shape: shape(&[s.batch, m, s.out_h, s.out_w])? }
+            }
+            Op::QGemm { out, .. } => {
+                want(0, "A", DType::I8, None)?;
+                let (&k, lead) = xd.split_last().ok_or("A is a scalar")?;
+                let n = rows(1);
+                want(1, "W", DType::I8, Some(&[n, k.next_multiple_of(Q8_K_ALIGN)]))?;
+                want(2, "bias", DType::I32, Some(&[n]))?;
+                want(3, "deq", DType::F32, Some(&[n]))?;
+                let mut d = lead.to_vec();
+                d.push(n);
+                Meta { dtype: out_dtype(out), shape: shape(&d)? }
+            }
+            Op::Q4Gemm { group, .. } => {
+                want(0, "A", DType::F32, None)?;
+                let (&k, lead) = xd.split_last().ok_or("A is a scalar")?;
+                let n = rows(1);
+                let kp = k.next_multiple_of(*group);
+                want(1, "W", DType::U8, Some(&[n, kp / 2]))?;
+                want(2, "scales", DType::F16, Some(&[n, kp / group]))?;
+                if inputs.len() == 4 {
+                    want(3, "bias", DType::F32, Some(&[n]))?;
+                }
+                let mut d = lead.to_vec();
+                d.push(n);
+                Meta { dtype: DType::F32, shape: shape(&d)? }
+            }
+            Op::Q4Conv2d { conv, group } => {
+                want(0, "X", DType::F32, None)?;
+                let m = rows(1);
+                let (s, k) = conv_out(conv, m)?;
+                let kp = k.next_multiple_of(*group);
+                want(1, "W", DType::U8, Some(&[m, kp / 2]))?;
+                want(2, "scales", DType::F16, Some(&[m, kp / group]))?;
+                if inputs.len() == 4 {
+                    want(3, "bias", DType::F32, Some(&[m]))?;
+                }
+                Meta { dtype: DType::F32, shape: shape(&[s.batch, m, s.out_h, s.out_w])? }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(out))
     }
 
     /// Checks declared outputs against the inputs (what the reader does for
@@ -742,6 +952,22 @@ impl Op {
             Op::Conv2d(c) => conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
             Op::Gemm(g) => gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
             Op::MatMul { .. } => matmul_dims(inputs).map(|(_, m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
+            Op::QConv2d { .. } | Op::Q4Conv2d { .. } => {
+                let Ok(s) = q_conv_shape(self, inputs) else { return 0 };
+                match self {
+                    Op::QConv2d { .. } => qgemm::qconv_scratch_floats(&s),
+                    _ => s.scratch_floats(),
+                }
+            }
+            Op::QGemm { .. } | Op::Q4Gemm { .. } => {
+                let (xd, n) = (inputs[0].shape.dims(), inputs.get(1).map_or(0, |w| w.shape.dims().first().copied().unwrap_or(0)));
+                let k = xd.last().copied().unwrap_or(0);
+                let m: usize = xd[..xd.len().saturating_sub(1)].iter().product();
+                match self {
+                    Op::QGemm { .. } => qgemm::qgemm_scratch_floats(n, k.next_multiple_of(Q8_K_ALIGN)),
+                    _ => gemm::scratch_floats_for(m, k, n),
+                }
+            }
             _ => 0,
         }
     }
@@ -859,6 +1085,19 @@ pub(crate) fn conv_shape(c: &Conv2d, inputs: &[Meta]) -> Result<Conv2dShape, Str
         pad_left: c.pads[1],
         groups: c.groups,
     })
+}
+
+/// The kernel geometry of a QConv2d or Q4Conv2d step (weights given as
+/// rows).
+pub(crate) fn q_conv_shape(op: &Op, inputs: &[Meta]) -> Result<Conv2dShape, String> {
+    let (Op::QConv2d { conv, .. } | Op::Q4Conv2d { conv, .. }) = op else { return err("not a quantized convolution") };
+    let xd = inputs[0].shape.dims();
+    let m = inputs.get(1).and_then(|w| w.shape.dims().first().copied()).ok_or("missing weights")?;
+    if xd.len() != 4 || conv.groups == 0 || !xd[1].is_multiple_of(conv.groups) {
+        return err(format!("input {xd:?} for {} groups", conv.groups));
+    }
+    let w = Shape::new(&[m, xd[1] / conv.groups, conv.kernel[0], conv.kernel[1]]).ok_or("bad weights")?;
+    conv_shape(conv, &[inputs[0], Meta { dtype: DType::F32, shape: w }])
 }
 
 /// (M, K, N) of a Gemm step.

@@ -1,6 +1,7 @@
 //! Helpers shared by the `jetc` and `jetrt` command-line tools (and the
 //! end-to-end tests): `.npy` files, output file names, memory readings.
 
+pub mod calib;
 pub mod npy;
 
 /// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an

@@ -12,9 +12,10 @@ use crate::error::{Error, Result};
 use crate::format::reader::Decoded;
 use crate::format::tensors::Storage;
 use crate::format::{DType, Shape, MAX_RANK};
-use crate::ops::{self, Meta, Op};
+use crate::ops::{self, Meta, Op, QOutParams};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
-use jetrt_kernels::cpu::gemm::{self, BSource, Bias, Epilogue, MatRef};
+use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref};
+use jetrt_kernels::cpu::qgemm::{self, QEpilogue, QIsa, QOut};
 use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
 use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, PadMode, Pool2dShape, ReduceOp};
 use jetrt_kernels::cpu::{Activation, Isa};
@@ -55,6 +56,7 @@ pub(crate) enum Kernel {
         bias: GemmBias,
     },
     MaxPool(Pool2dShape),
+    MaxPoolI8(Pool2dShape),
     AvgPool(Pool2dShape, bool),
     GlobalAvgPool {
         planes: usize,
@@ -159,6 +161,42 @@ pub(crate) enum Kernel {
         tx: AxisTaps,
         extrapolation: f32,
     },
+    // Quantized kernels: mixed element types.
+    Quantize {
+        scale: f32,
+        zp: i8,
+    },
+    Dequantize {
+        scale: f32,
+        zp: i8,
+    },
+    QConv {
+        shape: Conv2dShape,
+        x_zp: i8,
+        act: Activation,
+        out: QOutParams,
+    },
+    QGemm {
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Activation,
+        out: QOutParams,
+    },
+    Q4Gemm {
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Activation,
+        group: usize,
+        bias: bool,
+    },
+    Q4Conv {
+        shape: Conv2dShape,
+        act: Activation,
+        group: usize,
+        bias: bool,
+    },
 }
 
 impl Kernel {
@@ -172,6 +210,8 @@ impl Kernel {
                 (s.batch * s.in_channels * s.in_h * s.in_w * (s.out_channels / s.groups) * s.kernel_h * s.kernel_w) as u64
             }
             Kernel::MatMul { m, k, n, batches, .. } => (*m as u64) * (*k as u64) * (*n as u64) * batches.len() as u64,
+            Kernel::QConv { shape, .. } | Kernel::Q4Conv { shape, .. } => shape.macs() * shape.batch as u64,
+            Kernel::QGemm { m, k, n, .. } | Kernel::Q4Gemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
             _ => 0,
         }
     }
@@ -182,6 +222,20 @@ impl Kernel {
         matches!(
             self,
             Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. }
+        )
+    }
+
+    /// Whether the kernel mixes element types (quantized execution).
+    fn quantized(&self) -> bool {
+        matches!(
+            self,
+            Kernel::Quantize { .. }
+                | Kernel::Dequantize { .. }
+                | Kernel::MaxPoolI8(_)
+                | Kernel::QConv { .. }
+                | Kernel::QGemm { .. }
+                | Kernel::Q4Gemm { .. }
+                | Kernel::Q4Conv { .. }
         )
     }
 }
@@ -242,6 +296,7 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 };
                 Kernel::Gemm { m, k, n, trans_a: g.trans_a, trans_b: g.trans_b, alpha: g.alpha, beta: g.beta, act: g.act, bias }
             }
+            Op::MaxPool2d(p) if metas[0].dtype == DType::I8 => Kernel::MaxPoolI8(ops::pool_shape(p, &x).map_err(internal)?),
             Op::MaxPool2d(p) => Kernel::MaxPool(ops::pool_shape(p, &x).map_err(internal)?),
             Op::AvgPool2d(p) => Kernel::AvgPool(ops::pool_shape(p, &x).map_err(internal)?, p.count_include_pad),
             Op::GlobalAvgPool => Kernel::GlobalAvgPool { planes: xd[0] * xd[1], len: prod(&xd[2..]) },
@@ -333,6 +388,32 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
             Op::ConvTranspose2d(c) => {
                 Kernel::ConvTranspose { shape: ops::conv_transpose_shape(c, &metas).map_err(internal)?, bias: ins.len() == 3 }
             }
+            Op::Quantize { scale, zero_point } => Kernel::Quantize { scale: *scale, zp: *zero_point },
+            Op::Dequantize { scale, zero_point } => Kernel::Dequantize { scale: *scale, zp: *zero_point },
+            Op::QConv2d { conv, x_zp, out: o } => {
+                Kernel::QConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, x_zp: *x_zp, act: conv.act, out: *o }
+            }
+            Op::Q4Conv2d { conv, group } => Kernel::Q4Conv {
+                shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?,
+                act: conv.act,
+                group: *group,
+                bias: ins.len() == 4,
+            },
+            Op::QGemm { act, out: o } => {
+                let k = xd.last().copied().unwrap_or(0);
+                Kernel::QGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, out: *o }
+            }
+            Op::Q4Gemm { act, group } => {
+                let k = xd.last().copied().unwrap_or(0);
+                Kernel::Q4Gemm {
+                    m: prod(&xd[..xd.len() - 1]),
+                    k,
+                    n: metas[1].shape.dims()[0],
+                    act: *act,
+                    group: *group,
+                    bias: ins.len() == 4,
+                }
+            }
             Op::Resize(rz) => {
                 let rank = xd.len();
                 let (in_h, in_w) = (xd[rank - 2], xd[rank - 1]);
@@ -355,6 +436,7 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
 /// What a step needs besides its operands.
 pub(crate) struct Ctx<'a> {
     pub isa: Isa,
+    pub qisa: QIsa,
     pub par: &'a dyn Parallel,
     pub scratch: &'a Scratch,
 }
@@ -388,12 +470,14 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
             f32s(b, si, step.name)
         };
         let n_in = step.inputs.len();
+        let bytes = |i: usize| -> Result<&[u8]> {
+            let loc = plan.locs[step.inputs.start + i];
+            reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })
+        };
         if step.kernel.on_bytes() {
-            let bytes = |i: usize| -> Result<&[u8]> {
-                let loc = plan.locs[step.inputs.start + i];
-                reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })
-            };
             run_bytes_step(&step.kernel, &bytes, out_bytes[0], si, step.name)?;
+        } else if step.kernel.quantized() {
+            run_quant_step(ctx, &step.kernel, &bytes, out_bytes[0], si, step.name)?;
         } else {
             let y = f32s_mut(out_bytes[0], si, step.name)?;
             run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
@@ -403,6 +487,59 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
                 *slot += t.elapsed().as_secs_f64();
             }
         }
+    }
+    Ok(())
+}
+
+fn view<'a, T: bytemuck::AnyBitPattern>(b: &'a [u8], si: usize, op: &'static str) -> Result<&'a [T]> {
+    bytemuck::try_cast_slice(b).map_err(|e| Error::Internal {
+        step: si,
+        op,
+        reason: format!("operand not viewable as {}: {e:?}", std::any::type_name::<T>()),
+    })
+}
+
+fn run_quant_step<'a>(
+    ctx: &Ctx<'_>,
+    kernel: &Kernel,
+    input: &dyn Fn(usize) -> Result<&'a [u8]>,
+    y: &mut [u8],
+    si: usize,
+    name: &'static str,
+) -> Result<()> {
+    let i8s = |b: &'a [u8]| -> &'a [i8] { bytemuck::cast_slice(b) };
+    fn qout<'y>(o: &QOutParams, y: &'y mut [u8], si: usize, name: &'static str) -> Result<QOut<'y>> {
+        Ok(match *o {
+            QOutParams::F32 => QOut::F32(f32s_mut(y, si, name)?),
+            QOutParams::I8 { scale, zero_point } => QOut::I8 { y: bytemuck::cast_slice_mut(y), scale, zero_point },
+        })
+    }
+    match kernel {
+        Kernel::Quantize { scale, zp } => qgemm::quantize(f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y)),
+        Kernel::Dequantize { scale, zp } => qgemm::dequantize(i8s(input(0)?), *scale, *zp, f32s_mut(y, si, name)?),
+        Kernel::MaxPoolI8(s) => qgemm::max_pool2d_i8(ctx.par, s, i8s(input(0)?), bytemuck::cast_slice_mut(y)),
+        Kernel::QConv { shape, x_zp, act, out } => {
+            let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
+            qgemm::qconv2d(ctx.qisa, ctx.par, ctx.scratch, shape, i8s(input(0)?), *x_zp, i8s(input(1)?), &ep, qout(out, y, si, name)?);
+        }
+        Kernel::QGemm { m, k, n, act, out } => {
+            let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
+            qgemm::qgemm(ctx.qisa, ctx.par, ctx.scratch, *m, *k, i8s(input(0)?), i8s(input(1)?), *n, &ep, qout(out, y, si, name)?);
+        }
+        Kernel::Q4Gemm { m, k, n, act, group, bias } => {
+            let q = Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows: *n, k: *k, group: *group };
+            let bias = if *bias { Bias::Col(f32s(input(3)?, si, name)?) } else { Bias::None };
+            let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act: *act };
+            let a = MatRef::row_major(f32s(input(0)?, si, name)?, *m, *k);
+            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::Q4T(q), &ep, f32s_mut(y, si, name)?);
+        }
+        Kernel::Q4Conv { shape, act, group, bias } => {
+            let k = shape.in_channels * shape.kernel_h * shape.kernel_w;
+            let q = Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows: shape.out_channels, k, group: *group };
+            let b = if *bias { Some(f32s(input(3)?, si, name)?) } else { None };
+            conv::conv2d_q4(ctx.isa, ctx.par, ctx.scratch, shape, f32s(input(0)?, si, name)?, q, b, *act, f32s_mut(y, si, name)?);
+        }
+        _ => return Err(Error::Internal { step: si, op: name, reason: "a float kernel reached the quantized path".into() }),
     }
     Ok(())
 }
@@ -568,8 +705,20 @@ fn run_step<'a>(
                 offset += len;
             }
         }
-        Kernel::Copy | Kernel::Strided { .. } | Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. } => {
-            return Err(Error::Internal { step: si, op: name, reason: "a byte kernel reached the float path".into() });
+        Kernel::Copy
+        | Kernel::Strided { .. }
+        | Kernel::Gather { .. }
+        | Kernel::Where { .. }
+        | Kernel::Cast { .. }
+        | Kernel::Pad { .. }
+        | Kernel::Quantize { .. }
+        | Kernel::Dequantize { .. }
+        | Kernel::MaxPoolI8(_)
+        | Kernel::QConv { .. }
+        | Kernel::QGemm { .. }
+        | Kernel::Q4Gemm { .. }
+        | Kernel::Q4Conv { .. } => {
+            return Err(Error::Internal { step: si, op: name, reason: "a byte or quantized kernel reached the float path".into() });
         }
         Kernel::ConvTranspose { shape, bias } => {
             let b = if *bias { Some(input(2)?) } else { None };

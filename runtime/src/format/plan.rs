@@ -202,16 +202,46 @@ fn binary_code(op: BinaryOp) -> u64 {
     }
 }
 
+fn encode_conv(c: &Conv2d, out: &mut Vec<u64>) {
+    let us = |v: &[usize], out: &mut Vec<u64>| out.extend(v.iter().map(|&x| x as u64));
+    us(&c.kernel, out);
+    us(&c.strides, out);
+    us(&c.dilations, out);
+    us(&c.pads, out);
+    out.push(c.groups as u64);
+    encode_activation(&c.act, out);
+}
+
+fn encode_qout(o: &QOutParams, out: &mut Vec<u64>) {
+    match o {
+        QOutParams::F32 => out.extend_from_slice(&[0, 0, 0]),
+        QOutParams::I8 { scale, zero_point } => out.extend_from_slice(&[1, f32w(*scale), *zero_point as i64 as u64]),
+    }
+}
+
 pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
     let us = |v: &[usize], out: &mut Vec<u64>| out.extend(v.iter().map(|&x| x as u64));
     match op {
-        Op::Conv2d(c) => {
-            us(&c.kernel, out);
-            us(&c.strides, out);
-            us(&c.dilations, out);
-            us(&c.pads, out);
-            out.push(c.groups as u64);
-            encode_activation(&c.act, out);
+        Op::Conv2d(c) => encode_conv(c, out),
+        Op::Quantize { scale, zero_point } | Op::Dequantize { scale, zero_point } => {
+            out.extend_from_slice(&[f32w(*scale), *zero_point as i64 as u64])
+        }
+        Op::QConv2d { conv, x_zp, out: o } => {
+            encode_conv(conv, out);
+            out.push(*x_zp as i64 as u64);
+            encode_qout(o, out);
+        }
+        Op::QGemm { act, out: o } => {
+            encode_activation(act, out);
+            encode_qout(o, out);
+        }
+        Op::Q4Gemm { act, group } => {
+            encode_activation(act, out);
+            out.push(*group as u64);
+        }
+        Op::Q4Conv2d { conv, group } => {
+            encode_conv(conv, out);
+            out.push(*group as u64);
         }
         Op::Gemm(g) => {
             out.extend_from_slice(&[g.trans_a as u64, g.trans_b as u64, f32w(g.alpha), f32w(g.beta)]);
@@ -370,6 +400,33 @@ impl Params<'_> {
         }
     }
 
+    /// A zero point: an int8 stored as its two's-complement i64 bits.
+    fn i8(&mut self, what: &str) -> Result<i8> {
+        let w = self.word(what)? as i64;
+        i8::try_from(w).map_err(|_| self.bad(format!("parameter {what} = {w} is not an int8")))
+    }
+
+    fn conv(&mut self) -> Result<Conv2d> {
+        Ok(Conv2d {
+            kernel: self.pair("kernel")?,
+            strides: self.pair("strides")?,
+            dilations: self.pair("dilations")?,
+            pads: self.quad("pads")?,
+            groups: self.usize("groups")?,
+            act: self.activation()?,
+        })
+    }
+
+    fn qout(&mut self) -> Result<QOutParams> {
+        let kind = self.word("output kind")?;
+        let (scale, zero_point) = (self.f32("output scale")?, self.i8("output zero point")?);
+        match kind {
+            0 => Ok(QOutParams::F32),
+            1 => Ok(QOutParams::I8 { scale, zero_point }),
+            k => Err(self.bad(format!("unknown output kind {k}"))),
+        }
+    }
+
     fn f32(&mut self, what: &str) -> Result<f32> {
         let w = self.word(what)?;
         if w > u32::MAX as u64 {
@@ -452,6 +509,12 @@ fn op_name(code: u32) -> &'static str {
         22 => "ConvTranspose2d",
         23 => "Resize",
         24 => "Pad",
+        25 => "Quantize",
+        26 => "Dequantize",
+        27 => "QConv2d",
+        28 => "QGemm",
+        29 => "Q4Gemm",
+        30 => "Q4Conv2d",
         _ => "?",
     }
 }
@@ -469,14 +532,13 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
         })
     };
     let op = match code {
-        1 => Op::Conv2d(Conv2d {
-            kernel: p.pair("kernel")?,
-            strides: p.pair("strides")?,
-            dilations: p.pair("dilations")?,
-            pads: p.quad("pads")?,
-            groups: p.usize("groups")?,
-            act: p.activation()?,
-        }),
+        1 => Op::Conv2d(p.conv()?),
+        25 => Op::Quantize { scale: p.f32("scale")?, zero_point: p.i8("zero point")? },
+        26 => Op::Dequantize { scale: p.f32("scale")?, zero_point: p.i8("zero point")? },
+        27 => Op::QConv2d { conv: p.conv()?, x_zp: p.i8("input zero point")?, out: p.qout()? },
+        28 => Op::QGemm { act: p.activation()?, out: p.qout()? },
+        29 => Op::Q4Gemm { act: p.activation()?, group: p.usize("group")? },
+        30 => Op::Q4Conv2d { conv: p.conv()?, group: p.usize("group")? },
         2 => Op::Gemm(Gemm {
             trans_a: p.bool("trans_a")?,
             trans_b: p.bool("trans_b")?,
@@ -696,6 +758,26 @@ mod tests {
                 roi: [0.1, 0.2, 0.9, 0.8],
                 out: [8, 3],
             }),
+            Op::Quantize { scale: 0.02, zero_point: -128 },
+            Op::Dequantize { scale: 1.5, zero_point: 127 },
+            Op::QConv2d {
+                conv: Conv2d {
+                    kernel: [3, 3],
+                    strides: [2, 2],
+                    dilations: [1, 1],
+                    pads: [1, 1, 1, 1],
+                    groups: 1,
+                    act: Activation::HardSwish,
+                },
+                x_zp: -5,
+                out: QOutParams::I8 { scale: 0.1, zero_point: -128 },
+            },
+            Op::QGemm { act: Activation::Relu, out: QOutParams::F32 },
+            Op::Q4Gemm { act: Activation::Gelu, group: 32 },
+            Op::Q4Conv2d {
+                conv: Conv2d { kernel: [1, 1], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0], groups: 1, act: Activation::None },
+                group: 64,
+            },
         ];
         for op in ops {
             let mut words = Vec::new();

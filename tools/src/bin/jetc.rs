@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jetrt::Model;
+use jetrt_converter::quant::{CalibMethod, Precision, Prune, QuantOptions, QuantReport};
 use jetrt_converter::{convert, parse_input_shape, ConvertOptions, Report};
+use jetrt_tools::calib::{self, ImagePrep};
 use jetrt_tools::human_bytes;
 use serde_json::json;
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ enum Cmd {
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
+        #[command(flatten)]
+        quant: Box<QuantArgs>,
     },
     /// List the ONNX operators jetc converts, with the element types each takes at run time
     /// (docs/OPERATORS.md has their conformance results).
@@ -60,6 +64,255 @@ enum Cmd {
         #[arg(long)]
         steps: bool,
     },
+}
+
+#[derive(clap::Args)]
+#[command(next_help_heading = "Quantization and pruning")]
+struct QuantArgs {
+    /// Weight (and activation) precision. int8: weights per output channel and activations per
+    /// tensor, integer arithmetic (needs --calib). int4: group-wise weights for dense layers and
+    /// pointwise convolutions, float activations; with --calib the other convolutions run int8.
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: PrecisionArg,
+    /// Calibration data: a folder of .npy files named INPUT.K.npy (K = 0, 1, ...; INPUT is the
+    /// input's name with characters outside [A-Za-z0-9_.-] replaced by `_`), or of images
+    /// (jpg/png, see --resize, --mean, --std, --layout).
+    #[arg(long, value_name = "DIR")]
+    calib: Option<PathBuf>,
+    /// How activation ranges are chosen from the calibration data.
+    #[arg(long, value_enum, default_value = "entropy")]
+    calib_method: CalibMethodArg,
+    /// The percentile of |x| kept by --calib-method percentile.
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// Use at most this many calibration samples.
+    #[arg(long, default_value_t = 256)]
+    calib_limit: usize,
+    /// int4 group size: weights that share one scale (even, at least 2).
+    #[arg(long, default_value_t = 32)]
+    group_size: usize,
+    /// Keep the most sensitive layers in fp32 until the measured drop of agreement with the
+    /// fp32 model (top-1 for classifier outputs, cosine otherwise) is at most X (0.005 = half a
+    /// point).
+    #[arg(long, value_name = "X")]
+    max_drop: Option<f64>,
+    /// Prune weights: magnitude=S (zero the fraction S of smallest weights of each layer),
+    /// 2:4 (two of every four along K), or channels=S (remove the fraction S of output channels
+    /// with the smallest L1 norm where the next layer can shrink to match).
+    #[arg(long, value_name = "MODE")]
+    prune: Option<String>,
+    /// Images: resize to H,W (default: the input's size).
+    #[arg(long, value_name = "H,W")]
+    resize: Option<String>,
+    /// Images: per-channel mean subtracted after scaling pixels to [0, 1].
+    #[arg(long, value_name = "R,G,B", default_value = "0,0,0")]
+    mean: String,
+    /// Images: per-channel standard deviation divided by after the mean.
+    #[arg(long, value_name = "R,G,B", default_value = "1,1,1")]
+    std: String,
+    /// Images: the input's layout.
+    #[arg(long, value_enum, default_value = "nchw")]
+    layout: LayoutArg,
+    /// Images: feed channels in BGR order (OpenCV's), not RGB.
+    #[arg(long)]
+    bgr: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrecisionArg {
+    Fp32,
+    Int8,
+    Int4,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CalibMethodArg {
+    Minmax,
+    Percentile,
+    Entropy,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayoutArg {
+    Nchw,
+    Nhwc,
+}
+
+/// Random samples stand in for calibration data when none is given (int4 or
+/// pruning alone): this many.
+const RANDOM_SAMPLES: usize = 8;
+
+/// Draws `stage [#####.....] done/total` on stderr when it is a terminal;
+/// otherwise one line per stage. (A progress-bar crate would bring a
+/// terminal library for three lines of output.)
+fn progress_printer() -> jetrt_converter::quant::Progress {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal();
+    jetrt_converter::quant::Progress(std::sync::Arc::new(move |stage: &str, done: usize, total: usize| {
+        let mut e = std::io::stderr().lock();
+        if tty {
+            let width = 30;
+            let fill = (done * width).checked_div(total).unwrap_or(width);
+            let _ = write!(e, "\r  {stage:<12} [{}{}] {done}/{total}", "#".repeat(fill), ".".repeat(width - fill));
+            if done == total {
+                let _ = writeln!(e);
+            }
+        } else if done == 0 || done == total {
+            let _ = writeln!(e, "  {stage}: {done}/{total}");
+        }
+    }))
+}
+
+fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, quiet: bool) -> Result<Option<QuantOptions>> {
+    let prune = q.prune.as_deref().map(Prune::parse).transpose().map_err(anyhow::Error::msg)?;
+    let precision = match q.precision {
+        PrecisionArg::Fp32 => Precision::Fp32,
+        PrecisionArg::Int8 => Precision::Int8,
+        PrecisionArg::Int4 => Precision::Int4,
+    };
+    if precision == Precision::Fp32 && prune.is_none() {
+        if q.calib.is_some() || q.max_drop.is_some() {
+            anyhow::bail!("--calib and --max-drop apply to --precision int8/int4 or --prune");
+        }
+        return Ok(None);
+    }
+    if q.group_size < 2 || !q.group_size.is_multiple_of(2) {
+        anyhow::bail!("--group-size {} must be even and at least 2", q.group_size);
+    }
+    let inputs = jetrt_converter::model_inputs(model, opts)?;
+    let (samples, random) = match &q.calib {
+        Some(dir) => {
+            let prep = ImagePrep {
+                resize: q
+                    .resize
+                    .as_deref()
+                    .map(|r| -> Result<[usize; 2]> {
+                        let v: Vec<usize> = r
+                            .split(',')
+                            .map(|d| d.trim().parse())
+                            .collect::<Result<_, _>>()
+                            .with_context(|| format!("--resize {r:?}: expected H,W"))?;
+                        match v[..] {
+                            [h, w] => Ok([h, w]),
+                            _ => anyhow::bail!("--resize {r:?}: expected H,W"),
+                        }
+                    })
+                    .transpose()?,
+                mean: calib::parse_triple(&q.mean, "--mean")?,
+                std: calib::parse_triple(&q.std, "--std")?,
+                nhwc: matches!(q.layout, LayoutArg::Nhwc),
+                bgr: q.bgr,
+            };
+            (calib::load(dir, &inputs, &prep, q.calib_limit)?, false)
+        }
+        None if precision == Precision::Int8 => {
+            anyhow::bail!("--precision int8 needs calibration data: --calib DIR (a folder of INPUT.K.npy files or images)")
+        }
+        None => (calib::random(&inputs, RANDOM_SAMPLES)?, true),
+    };
+    if !quiet {
+        eprintln!("  calibration: {} sample(s){}", samples.len(), if random { " (random: no --calib given)" } else { "" });
+    }
+    Ok(Some(QuantOptions {
+        precision,
+        method: match q.calib_method {
+            CalibMethodArg::Minmax => CalibMethod::MinMax,
+            CalibMethodArg::Percentile => CalibMethod::Percentile(q.percentile),
+            CalibMethodArg::Entropy => CalibMethod::Entropy,
+        },
+        group_size: q.group_size,
+        max_drop: q.max_drop,
+        prune,
+        samples,
+        random_samples: random,
+        threads: 0,
+        progress: (!quiet).then(progress_printer),
+    }))
+}
+
+fn quant_json(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) -> serde_json::Value {
+    json!({
+        "precision": format!("{:?}", q.precision).to_lowercase(),
+        "calib_method": q.method,
+        "group_size": q.group_size,
+        "prune": q.prune,
+        "samples": q.samples,
+        "random_samples": q.random_samples,
+        "size": {
+            "onnx_bytes": onnx_bytes,
+            "fp32_weights_bytes": r.fp32_weights_bytes,
+            "weights_bytes": r.weights_bytes,
+            "file_bytes": file_bytes,
+            "file_vs_onnx": file_bytes as f64 / onnx_bytes.max(1) as f64,
+        },
+        "metric": q.metric,
+        "drop": q.drop,
+        "max_drop": q.max_drop,
+        "kept_fp32": q.kept_fp32,
+        "pruned_channels": q.pruned_channels,
+        "outputs": q.outputs.iter().map(|o| json!({
+            "name": o.name,
+            "cosine": o.agreement.cosine,
+            "max_abs_error": o.agreement.max_abs,
+            "snr_db": if o.agreement.snr_db.is_finite() { json!(o.agreement.snr_db) } else { json!(null) },
+            "top1_agreement": o.agreement.top1,
+        })).collect::<Vec<_>>(),
+        "layers": q.layers.iter().map(|l| json!({
+            "name": l.name,
+            "op": l.op,
+            "shape": l.shape,
+            "precision": l.precision.name(),
+            "sensitivity": l.sensitivity,
+            "sparsity": l.sparsity,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
+    let prune = q.prune.as_deref().map(|p| format!(", pruned {p}")).unwrap_or_default();
+    println!(
+        "  precision: {}{prune}, calibration {} on {} sample(s){}",
+        format!("{:?}", q.precision).to_lowercase(),
+        q.method,
+        q.samples,
+        if q.random_samples { " (random)" } else { "" }
+    );
+    println!(
+        "  size:    onnx {} -> .jrt {} ({:.1}% of the ONNX file); weights {} -> {}",
+        human_bytes(onnx_bytes),
+        human_bytes(file_bytes),
+        100.0 * file_bytes as f64 / onnx_bytes.max(1) as f64,
+        human_bytes(r.fp32_weights_bytes),
+        human_bytes(r.weights_bytes)
+    );
+    for o in &q.outputs {
+        let a = &o.agreement;
+        let top1 = a.top1.map(|t| format!(", top-1 agreement {:.2}%", 100.0 * t)).unwrap_or_default();
+        println!("  output {}: cosine {:.6}, max abs error {:.3e}, SNR {:.1} dB{top1}", o.name, a.cosine, a.max_abs, a.snr_db);
+    }
+    println!(
+        "  drop:    {:.4} ({}){}",
+        q.drop,
+        q.metric,
+        q.max_drop
+            .map(|m| format!(", limit {m}; kept in fp32: {}", if q.kept_fp32.is_empty() { "none".into() } else { q.kept_fp32.join(", ") }))
+            .unwrap_or_default()
+    );
+    if q.pruned_channels > 0 {
+        println!("  pruning: {} output channels removed", q.pruned_channels);
+    }
+    println!("  layers:  {:<40} {:<10} {:>14} {:>9} {:>12}", "name", "precision", "shape", "sparsity", "sensitivity");
+    for l in &q.layers {
+        let sens = l.sensitivity.map_or("-".into(), |s| format!("{s:.2e}"));
+        println!(
+            "           {:<40} {:<10} {:>14} {:>8.1}% {:>12}",
+            l.name.chars().take(40).collect::<String>(),
+            l.precision.name(),
+            format!("{}x{}", l.shape[0], l.shape[1]),
+            100.0 * l.sparsity,
+            sens
+        );
+    }
 }
 
 /// Parses `NAME=FILE.npy` into the input name and its value.
@@ -96,11 +349,11 @@ fn report_json(r: &Report, output: &std::path::Path, seconds: f64) -> serde_json
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Convert { model, output, check, bind, input_shapes, name, report, quiet } => {
+        Cmd::Convert { model, output, check, bind, input_shapes, name, report, quiet, quant } => {
             let t0 = Instant::now();
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
-            let opts = ConvertOptions { input_shapes, name, bind };
+            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None };
             if check {
                 let problems = jetrt_converter::check(&model, &opts)?;
                 if problems.is_empty() {
@@ -117,14 +370,23 @@ fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 eprintln!("converting {} ...", model.display());
             }
+            opts.quant = quant_options(&quant, &model, &opts, quiet)?;
             let conv = convert(&model, &opts)?;
             conv.write(&output)?;
             // Prove the file opens and validates before declaring success.
             let m = Model::open(&output).with_context(|| format!("the written file {} does not validate", output.display()))?;
             let secs = t0.elapsed().as_secs_f64();
             let r = &conv.report;
+            let onnx_bytes = std::fs::metadata(&model).map_or(0, |m| m.len());
             if let Some(path) = report {
-                let text = serde_json::to_string_pretty(&report_json(r, &output, secs))?;
+                let mut obj = report_json(r, &output, secs);
+                obj["file_bytes"] = json!(m.file_bytes());
+                obj["onnx_bytes"] = json!(onnx_bytes);
+                obj["fp32_weights_bytes"] = json!(r.fp32_weights_bytes);
+                if let Some(q) = &r.quant {
+                    obj["quantization"] = quant_json(q, r, onnx_bytes, m.file_bytes() as u64);
+                }
+                let text = serde_json::to_string_pretty(&obj)?;
                 std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
             }
             if quiet {
@@ -156,6 +418,9 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(m.scratch_bytes_per_thread() as u64)
             );
             println!("  file:    {} bytes", m.file_bytes());
+            if let Some(q) = &r.quant {
+                print_quant(q, r, onnx_bytes, m.file_bytes() as u64);
+            }
             Ok(())
         }
         Cmd::Operators => {

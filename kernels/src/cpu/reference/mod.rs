@@ -9,7 +9,7 @@ pub mod conv_transpose;
 mod elementwise;
 mod layout;
 mod lrn;
-mod pool;
+pub(crate) mod pool;
 mod reduce;
 pub mod resize;
 mod softmax;

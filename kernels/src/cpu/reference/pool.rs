@@ -39,7 +39,7 @@ fn per_plane(par: &dyn Parallel, s: &Pool2dShape, y: &mut [f32], f: &(dyn Fn(usi
 /// beginning at `origin` (possibly in the padding) that lie inside `0..len`:
 /// (first index, count).
 #[inline(always)]
-fn window(origin: isize, k: usize, step: usize, len: usize) -> (usize, usize) {
+pub(crate) fn window(origin: isize, k: usize, step: usize, len: usize) -> (usize, usize) {
     let step_i = step as isize;
     // Skip positions before 0.
     let skip = if origin < 0 { ((-origin) + step_i - 1) / step_i } else { 0 };

@@ -1,0 +1,220 @@
+//! Activation ranges from calibration data: min/max, percentile, and
+//! entropy (the KL-divergence search TensorRT's entropy calibrator does).
+
+/// How an activation's range is chosen from what calibration saw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CalibMethod {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// Clip |x| at this percentile (e.g. 99.99) of all values seen.
+    Percentile(f64),
+    /// The clipping threshold whose 128-level quantization loses the least
+    /// information (KL divergence of the |x| histogram), as TensorRT.
+    Entropy,
+}
+
+impl CalibMethod {
+    pub fn name(&self) -> String {
+        match self {
+            CalibMethod::MinMax => "minmax".into(),
+            CalibMethod::Percentile(p) => format!("percentile({p})"),
+            CalibMethod::Entropy => "entropy".into(),
+        }
+    }
+
+    /// Whether the method needs a histogram (a second pass over the data).
+    pub fn needs_histogram(&self) -> bool {
+        !matches!(self, CalibMethod::MinMax)
+    }
+}
+
+/// Bins of the |x| histogram.
+pub const BINS: usize = 2048;
+
+/// What calibration collected for one tensor.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub min: f32,
+    pub max: f32,
+    /// Histogram of |x| over `[0, absmax]` (filled in the second pass).
+    pub hist: Vec<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats { min: f32::INFINITY, max: f32::NEG_INFINITY, hist: Vec::new() }
+    }
+}
+
+impl Stats {
+    pub fn observe_range(&mut self, x: &[f32]) {
+        for &v in x {
+            if v.is_finite() {
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+            }
+        }
+    }
+
+    pub fn absmax(&self) -> f32 {
+        if self.min > self.max {
+            0.0
+        } else {
+            self.min.abs().max(self.max.abs())
+        }
+    }
+
+    pub fn observe_hist(&mut self, x: &[f32]) {
+        if self.hist.is_empty() {
+            self.hist = vec![0; BINS];
+        }
+        let amax = self.absmax();
+        if amax <= 0.0 {
+            self.hist[0] += x.len() as u64;
+            return;
+        }
+        let per = BINS as f32 / amax;
+        for &v in x {
+            if v.is_finite() {
+                let b = ((v.abs() * per) as usize).min(BINS - 1);
+                self.hist[b] += 1;
+            }
+        }
+    }
+
+    /// The range `[lo, hi]` to quantize to (always containing 0).
+    pub fn range(&self, method: CalibMethod) -> (f32, f32) {
+        if self.min > self.max {
+            return (0.0, 0.0);
+        }
+        let t = match method {
+            CalibMethod::MinMax => f32::INFINITY,
+            CalibMethod::Percentile(p) => self.percentile_threshold(p),
+            CalibMethod::Entropy => self.entropy_threshold(),
+        };
+        (self.min.max(-t).min(0.0), self.max.min(t).max(0.0))
+    }
+
+    fn bin_width(&self) -> f32 {
+        self.absmax() / BINS as f32
+    }
+
+    fn percentile_threshold(&self, p: f64) -> f32 {
+        let total: u64 = self.hist.iter().sum();
+        if total == 0 {
+            return f32::INFINITY;
+        }
+        let want = (total as f64 * p / 100.0).ceil() as u64;
+        let mut acc = 0;
+        for (i, &h) in self.hist.iter().enumerate() {
+            acc += h;
+            if acc >= want {
+                return (i + 1) as f32 * self.bin_width();
+            }
+        }
+        f32::INFINITY
+    }
+
+    /// TensorRT's entropy calibration: for each candidate threshold (bin
+    /// `i` from 128 up), clip the histogram there, quantize it to 128
+    /// levels, spread each level back over the bins it merged, and keep the
+    /// threshold with the smallest KL divergence from the clipped original.
+    fn entropy_threshold(&self) -> f32 {
+        const LEVELS: usize = 128;
+        let h: Vec<f64> = self.hist.iter().map(|&v| v as f64).collect();
+        if h.iter().sum::<f64>() == 0.0 {
+            return f32::INFINITY;
+        }
+        let mut best = (f64::INFINITY, BINS);
+        let mut reference = vec![0.0f64; BINS];
+        let mut expanded = vec![0.0f64; BINS];
+        for i in (LEVELS..=BINS).step_by(16) {
+            reference[..i].copy_from_slice(&h[..i]);
+            reference[i - 1] += h[i..].iter().sum::<f64>();
+            // Merge h[..i] (without the clipped outliers, as TensorRT and
+            // MXNet do: the outliers' mass is what a too-small threshold
+            // loses) into LEVELS levels, then expand each level uniformly
+            // over the bins the clipped histogram has mass in.
+            let per = i as f64 / LEVELS as f64;
+            for l in 0..LEVELS {
+                let (a, b) = ((l as f64 * per) as usize, (((l + 1) as f64 * per) as usize).min(i));
+                let b = if l == LEVELS - 1 { i } else { b };
+                let sum: f64 = h[a..b].iter().sum();
+                let nonzero = (a..b).filter(|&j| reference[j] > 0.0).count();
+                for j in a..b {
+                    expanded[j] = if reference[j] > 0.0 && nonzero > 0 { sum / nonzero as f64 } else { 0.0 };
+                }
+            }
+            let kl = kl_divergence(&reference[..i], &expanded[..i]);
+            if kl < best.0 {
+                best = (kl, i);
+            }
+        }
+        (best.1 as f32 + 0.5).min(BINS as f32) * self.bin_width()
+    }
+}
+
+/// KL(p ‖ q) of two unnormalized histograms; bins where p has mass and q
+/// has none are charged with a small floor, as TensorRT smooths them.
+fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
+    let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
+    if sp == 0.0 || sq == 0.0 {
+        return f64::INFINITY;
+    }
+    let mut kl = 0.0;
+    for (&a, &b) in p.iter().zip(q) {
+        if a > 0.0 {
+            let pa = a / sp;
+            let qb = (b / sq).max(1e-10);
+            kl += pa * (pa / qb).ln();
+        }
+    }
+    kl
+}
+
+/// Asymmetric int8 parameters for a range: `(scale, zero_point)` with
+/// `x ≈ (q − zero_point) · scale`, q in −128..=127, and 0 exact.
+pub fn qparams(lo: f32, hi: f32) -> (f32, i8) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = ((hi - lo) / 255.0).max(1e-8);
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0);
+    (scale, zp as i8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(x: &[f32]) -> Stats {
+        let mut s = Stats::default();
+        s.observe_range(x);
+        s.observe_hist(x);
+        s
+    }
+
+    #[test]
+    fn minmax_takes_the_extremes_and_keeps_zero() {
+        let s = stats(&[0.5, 2.0, 1.0]);
+        assert_eq!(s.range(CalibMethod::MinMax), (0.0, 2.0));
+        let (scale, zp) = qparams(0.0, 2.0);
+        assert_eq!(zp, -128);
+        assert!((scale - 2.0 / 255.0).abs() < 1e-9);
+        let (scale, zp) = qparams(-1.0, 1.0);
+        let q = |x: f32| ((x / scale).round() + zp as f32).clamp(-128.0, 127.0);
+        assert!(q(-1.0) >= -128.0 && q(1.0) <= 127.0 && (q(1.0) - zp as f32) * scale > 0.99, "±1 fit: scale {scale}, zp {zp}");
+    }
+
+    /// One far outlier among a bulk in [−1, 1]: percentile and entropy clip
+    /// it, min/max does not.
+    #[test]
+    fn percentile_and_entropy_clip_outliers() {
+        let mut x: Vec<f32> = (0..100_000).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
+        x.push(50.0);
+        let s = stats(&x);
+        assert_eq!(s.range(CalibMethod::MinMax).1, 50.0);
+        let (_, hi) = s.range(CalibMethod::Percentile(99.99));
+        assert!(hi > 0.9 && hi < 1.2, "percentile gave {hi}");
+        let (lo, hi) = s.range(CalibMethod::Entropy);
+        assert!(hi > 0.5 && hi < 5.0 && lo < -0.5, "entropy gave [{lo}, {hi}]");
+    }
+}

@@ -1,0 +1,345 @@
+//! Rewriting a float graph into a quantized one: which layers can be
+//! quantized, their weights in int8 or int4, and Quantize steps only where
+//! a float value enters an int8 region.
+
+use super::calib::qparams;
+use crate::graph::{Graph, Node, ValueId};
+use crate::tensor::{Data, Tensor};
+use jetrt::ops::{Activation, Conv2d, Op, QOutParams, Q8_K_ALIGN};
+use jetrt::DType;
+use std::collections::{HashMap, HashSet};
+
+/// The precision a layer runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LayerPrecision {
+    Fp32,
+    /// int8 weights (per output channel) and activations (per tensor).
+    Int8,
+    /// int4 weights (group-wise), float activations.
+    Int4,
+}
+
+impl LayerPrecision {
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerPrecision::Fp32 => "fp32",
+            LayerPrecision::Int8 => "int8",
+            LayerPrecision::Int4 => "int4",
+        }
+    }
+}
+
+/// A layer with constant weights, seen as rows: `rows × k` (output
+/// channels × what each one reads).
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub node: usize,
+    pub kind: LayerKind,
+    /// `[rows, k]` row-major float weights (alpha folded in for Gemm).
+    pub weights: Vec<f32>,
+    pub rows: usize,
+    pub k: usize,
+    /// Per-row bias (beta folded in), if any.
+    pub bias: Option<Vec<f32>>,
+    pub act: Activation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerKind {
+    Conv(Conv2d),
+    /// Gemm or MatMul with constant B: `y[..., n] = Σ_k a[..., k] · w[n][k]`.
+    Dense,
+}
+
+impl Layer {
+    pub fn is_pointwise(&self) -> bool {
+        matches!(self.kind, LayerKind::Conv(c) if c.kernel == [1, 1] && c.groups == 1)
+    }
+
+    /// Whether int4 applies: dense layers and pointwise convolutions.
+    pub fn int4_ok(&self) -> bool {
+        self.kind == LayerKind::Dense || self.is_pointwise()
+    }
+}
+
+/// The layers of `g` that can be quantized, in order.
+pub fn layers(g: &Graph) -> Vec<Layer> {
+    let mut out = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if let Some(l) = layer(g, i, n) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+fn layer(g: &Graph, i: usize, n: &Node) -> Option<Layer> {
+    let f32_const = |v: ValueId| g.konst(v).filter(|t| t.dtype() == DType::F32).map(|t| t.floats());
+    match &n.op {
+        Op::Conv2d(c) => {
+            let w = f32_const(*n.inputs.get(1)?)?;
+            let wd = &g.values[n.inputs[1]].shape;
+            let bias = match n.inputs.get(2) {
+                Some(&b) => Some(f32_const(b)?),
+                None => None,
+            };
+            Some(Layer { node: i, kind: LayerKind::Conv(*c), rows: wd[0], k: wd[1..].iter().product(), weights: w, bias, act: c.act })
+        }
+        Op::Gemm(gm) if !gm.trans_a => {
+            let b = f32_const(n.inputs[1])?;
+            let bd = &g.values[n.inputs[1]].shape;
+            let (k, nn) = if gm.trans_b { (bd[1], bd[0]) } else { (bd[0], bd[1]) };
+            let mut w = if gm.trans_b { b } else { transpose(&b, k, nn) };
+            w.iter_mut().for_each(|v| *v *= gm.alpha);
+            let bias = match n.inputs.get(2) {
+                None => None,
+                Some(&c) => {
+                    let cv = f32_const(c)?;
+                    let cd = &g.values[c].shape;
+                    let per_col = cd.iter().product::<usize>() == nn && cd.last() == Some(&nn) && cd.len() <= 2;
+                    let scalar = cv.len() == 1;
+                    if !(per_col || scalar) {
+                        return None;
+                    }
+                    Some((0..nn).map(|j| gm.beta * if scalar { cv[0] } else { cv[j] }).collect())
+                }
+            };
+            Some(Layer { node: i, kind: LayerKind::Dense, rows: nn, k, weights: w, bias, act: gm.act })
+        }
+        Op::MatMul { act } => {
+            let b = f32_const(n.inputs[1])?;
+            let bd = &g.values[n.inputs[1]].shape;
+            if bd.len() != 2 || g.values[n.inputs[0]].shape.len() < 2 {
+                return None;
+            }
+            let (k, nn) = (bd[0], bd[1]);
+            Some(Layer { node: i, kind: LayerKind::Dense, rows: nn, k, weights: transpose(&b, k, nn), bias: None, act: *act })
+        }
+        _ => None,
+    }
+}
+
+fn transpose(b: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; b.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = b[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Symmetric per-row int8 weights, K padded to [`Q8_K_ALIGN`]: the rows,
+/// their scales and each row's sum.
+pub fn quantize_rows_i8(w: &[f32], rows: usize, k: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
+    let kp = k.next_multiple_of(Q8_K_ALIGN);
+    let mut q = vec![0i8; rows * kp];
+    let mut scales = vec![0.0f32; rows];
+    let mut sums = vec![0i32; rows];
+    for r in 0..rows {
+        let row = &w[r * k..(r + 1) * k];
+        let amax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+        scales[r] = s;
+        for (d, &v) in q[r * kp..r * kp + k].iter_mut().zip(row) {
+            *d = (v / s).round().clamp(-127.0, 127.0) as i8;
+        }
+        sums[r] = q[r * kp..r * kp + k].iter().map(|&v| v as i32).sum();
+    }
+    (q, scales, sums)
+}
+
+/// Group-wise int4 weights: packed bytes (`rows × kp/2`, low nibble first,
+/// `q + 8`) and float16 scales (`rows × kp/group`).
+pub fn quantize_rows_i4(w: &[f32], rows: usize, k: usize, group: usize) -> (Vec<u8>, Vec<u16>) {
+    let kp = k.next_multiple_of(group);
+    let groups = kp / group;
+    let mut packed = vec![0u8; rows * kp / 2];
+    let mut scales = vec![0u16; rows * groups];
+    for r in 0..rows {
+        for gi in 0..groups {
+            let (a, b) = (gi * group, ((gi + 1) * group).min(k));
+            let vals = if a < k { &w[r * k + a..r * k + b] } else { &[][..] };
+            let amax = vals.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let sh = half::f16::from_f32(amax / 7.0);
+            scales[r * groups + gi] = sh.to_bits();
+            let s = sh.to_f32();
+            for c in 0..group {
+                let v = vals.get(c).copied().unwrap_or(0.0);
+                let q = if s > 0.0 { (v / s).round().clamp(-8.0, 7.0) as i32 } else { 0 };
+                let at = r * kp / 2 + (a + c) / 2;
+                packed[at] |= ((q + 8) as u8) << (4 * ((a + c) % 2));
+            }
+        }
+    }
+    (packed, scales)
+}
+
+/// The float weights a quantized layer computes with (for the report and
+/// the sensitivity search).
+pub fn dequantized_rows(l: &Layer, p: LayerPrecision, group: usize) -> Vec<f32> {
+    match p {
+        LayerPrecision::Fp32 => l.weights.clone(),
+        LayerPrecision::Int8 => {
+            let (q, s, _) = quantize_rows_i8(&l.weights, l.rows, l.k);
+            let kp = l.k.next_multiple_of(Q8_K_ALIGN);
+            (0..l.rows * l.k).map(|i| q[(i / l.k) * kp + i % l.k] as f32 * s[i / l.k]).collect()
+        }
+        LayerPrecision::Int4 => {
+            let (packed, scales) = quantize_rows_i4(&l.weights, l.rows, l.k, group);
+            let kp = l.k.next_multiple_of(group);
+            (0..l.rows * l.k)
+                .map(|i| {
+                    let (r, c) = (i / l.k, i % l.k);
+                    let q = ((packed[r * kp / 2 + c / 2] >> (4 * (c % 2))) & 15) as i32 - 8;
+                    q as f32 * half::f16::from_bits(scales[r * (kp / group) + c / group]).to_f32()
+                })
+                .collect()
+        }
+    }
+}
+
+/// Rewrites `g`: each layer in `plan` runs in its precision. `ranges` gives
+/// the calibrated `[lo, hi]` of every value an int8 layer reads or writes.
+pub fn apply(
+    g: &Graph,
+    layers: &[Layer],
+    plan: &HashMap<usize, LayerPrecision>,
+    ranges: &HashMap<ValueId, (f32, f32)>,
+    group: usize,
+) -> Result<Graph, String> {
+    let by_node: HashMap<usize, &Layer> = layers.iter().map(|l| (l.node, l)).collect();
+    let prec = |node: usize| plan.get(&node).copied().unwrap_or(LayerPrecision::Fp32);
+    let consumers = g.consumers();
+    let producers = g.producers();
+    let int8_layer = |i: usize| prec(i) == LayerPrecision::Int8 && by_node.contains_key(&i);
+    // Ops that carry int8 through unchanged (same scale in and out).
+    let pass_through = |i: usize| matches!(g.nodes[i].op, Op::Copy | Op::MaxPool2d(_));
+    // Values that stay int8: written by an int8 layer (or by a pass-through
+    // op reading such a value), and read only by int8 layers (as their
+    // activation) or by pass-through ops whose output stays int8 too.
+    let mut resident: HashSet<ValueId> = HashSet::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let o = n.outputs[0];
+        if g.values[o].dtype == DType::F32
+            && ((int8_layer(i) && ranges.contains_key(&o)) || (pass_through(i) && resident.contains(&n.inputs[0])))
+        {
+            resident.insert(o);
+        }
+    }
+    loop {
+        let snapshot = resident.clone();
+        resident.retain(|&v| {
+            let readers_ok = !g.is_output(v)
+                && !consumers[v].is_empty()
+                && consumers[v].iter().all(|&c| {
+                    let n = &g.nodes[c];
+                    (int8_layer(c) && n.inputs[0] == v && n.inputs[1..].iter().all(|&i| i != v))
+                        || (pass_through(c) && snapshot.contains(&n.outputs[0]))
+                });
+            let writer_ok = producers[v].is_some_and(|p| !pass_through(p) || snapshot.contains(&g.nodes[p].inputs[0]));
+            readers_ok && writer_ok
+        });
+        if resident.len() == snapshot.len() {
+            break;
+        }
+    }
+    // The int8 layer output a resident value was carried from (its scale).
+    let source = |mut v: ValueId| {
+        while let Some(p) = producers[v].filter(|&p| pass_through(p)) {
+            v = g.nodes[p].inputs[0];
+        }
+        v
+    };
+    // One scale for a whole chain: the union of the ranges of its values
+    // (max pooling raises them; the readers see the pooled values).
+    let mut chain: HashMap<ValueId, (f32, f32)> = HashMap::new();
+    for &v in &resident {
+        if let Some(&(lo, hi)) = ranges.get(&v) {
+            let e = chain.entry(source(v)).or_insert((lo, hi));
+            *e = (e.0.min(lo), e.1.max(hi));
+        }
+    }
+    let resident = |v: ValueId| resident.contains(&v);
+    let mut h = g.clone();
+    h.nodes.clear();
+    let mut quantized_copy: HashMap<ValueId, ValueId> = HashMap::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let p = prec(i);
+        let Some(l) = by_node.get(&i).filter(|_| p != LayerPrecision::Fp32) else {
+            if pass_through(i) && resident(n.outputs[0]) {
+                h.values[n.outputs[0]].dtype = DType::I8;
+            }
+            h.nodes.push(n.clone());
+            continue;
+        };
+        let x = n.inputs[0];
+        let out = n.outputs[0];
+        let name = &n.name;
+        match p {
+            LayerPrecision::Int8 => {
+                let range = if resident(x) { chain.get(&source(x)) } else { ranges.get(&x) };
+                let &(lo, hi) = range.ok_or_else(|| format!("no calibration range for {:?}", g.values[x].name))?;
+                let (sx, zx) = qparams(lo, hi);
+                let xq = if resident(x) {
+                    x
+                } else if let Some(&q) = quantized_copy.get(&x) {
+                    q
+                } else {
+                    let q = h.add_value(format!("{}.q", g.values[x].name), DType::I8, g.values[x].shape.clone());
+                    h.nodes.push(Node {
+                        name: format!("{}.quantize", g.values[x].name),
+                        op: Op::Quantize { scale: sx, zero_point: zx },
+                        inputs: vec![x],
+                        outputs: vec![q],
+                    });
+                    quantized_copy.insert(x, q);
+                    q
+                };
+                let (wq, ws, sums) = quantize_rows_i8(&l.weights, l.rows, l.k);
+                let kp = l.k.next_multiple_of(Q8_K_ALIGN);
+                let deq: Vec<f32> = ws.iter().map(|&s| sx * s).collect();
+                let bias: Vec<i32> = (0..l.rows)
+                    .map(|r| {
+                        let b = l.bias.as_ref().map_or(0.0, |b| b[r] as f64 / deq[r] as f64).round();
+                        (b - zx as f64 * sums[r] as f64).clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                    })
+                    .collect();
+                let wv = h.add_const(format!("{name}.w_int8"), Tensor::new(vec![l.rows, kp], Data::I8(wq)));
+                let bv = h.add_const(format!("{name}.bias_int32"), Tensor::new(vec![l.rows], Data::I32(bias)));
+                let dv = h.add_const(format!("{name}.deq"), Tensor::f32(vec![l.rows], deq));
+                let qout = if resident(out) {
+                    let (lo, hi) = chain[&out];
+                    let (scale, zero_point) = qparams(lo, hi);
+                    h.values[out].dtype = DType::I8;
+                    QOutParams::I8 { scale, zero_point }
+                } else {
+                    QOutParams::F32
+                };
+                let op = match l.kind {
+                    LayerKind::Conv(c) => Op::QConv2d { conv: c, x_zp: zx, out: qout },
+                    LayerKind::Dense => Op::QGemm { act: l.act, out: qout },
+                };
+                h.nodes.push(Node { name: name.clone(), op, inputs: vec![xq, wv, bv, dv], outputs: vec![out] });
+            }
+            LayerPrecision::Int4 => {
+                let (packed, scales) = quantize_rows_i4(&l.weights, l.rows, l.k, group);
+                let kp = l.k.next_multiple_of(group);
+                let wv = h.add_const(format!("{name}.w_int4"), Tensor::new(vec![l.rows, kp / 2], Data::U8(packed)));
+                let sv = h.add_const(format!("{name}.scales_f16"), Tensor::new(vec![l.rows, kp / group], Data::F16(scales)));
+                let mut inputs = vec![x, wv, sv];
+                if let Some(b) = &l.bias {
+                    inputs.push(h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], b.clone())));
+                }
+                let op = match l.kind {
+                    LayerKind::Conv(c) => Op::Q4Conv2d { conv: c, group },
+                    LayerKind::Dense => Op::Q4Gemm { act: l.act, group },
+                };
+                h.nodes.push(Node { name: name.clone(), op, inputs, outputs: vec![out] });
+            }
+            LayerPrecision::Fp32 => unreachable!(),
+        }
+    }
+    h.remove_dead_nodes();
+    Ok(h)
+}
