@@ -212,32 +212,33 @@ pub enum Op {
     },
     /// Int8 convolution. Inputs: X int8 `[N, C, H, W]` (zero point `x_zp`,
     /// the padding value), W int8 `[M, Kp]` (K = C/groups·kh·kw padded with
-    /// zeros to a multiple of 32), bias int32 `[M]` (holding
-    /// `−x_zp · Σ_k W[m][k]`), deq float32 `[M]`. Output `act((acc + bias) ·
-    /// deq)`, as float32 or requantized to int8.
+    /// zeros to a multiple of 4, except for depthwise convolutions), bias
+    /// float32 `[M]` (holding `−x_zp · deq · Σ_k W[m][k]`), deq float32
+    /// `[M]`. Output `act(acc · deq + bias)`, as float32 or requantized to
+    /// int8.
     QConv2d {
         conv: Conv2d,
         x_zp: i8,
         out: QOutParams,
     },
     /// Int8 matrix product with constant weights. Inputs: A int8 `[..., K]`,
-    /// W int8 `[N, Kp]`, bias int32 `[N]`, deq float32 `[N]`; output
+    /// W int8 `[N, Kp]`, bias float32 `[N]`, deq float32 `[N]`; output
     /// `[..., N]` as for [`Op::QConv2d`].
     QGemm {
         act: Activation,
         out: QOutParams,
     },
     /// Matrix product with int4 weights. Inputs: A float32 `[..., K]`, W
-    /// uint8 `[N, Kp/2]` (two values per byte, K padded to a multiple of
-    /// `group`), scales float16 `[N, Kp/group]`, optional bias float32
-    /// `[N]`; output float32 `[..., N]`.
+    /// uint8 `[N, ceil(K/2)]` (two values per byte), scales float16 `[N,
+    /// ceil(K/group)]`, optional bias float32 `[N]`; output float32
+    /// `[..., N]`.
     Q4Gemm {
         act: Activation,
         group: usize,
     },
     /// Convolution with int4 weights (one group of channels). Inputs: X
-    /// float32, W uint8 `[M, Kp/2]`, scales float16 `[M, Kp/group]`,
-    /// optional bias float32 `[M]`.
+    /// float32, W uint8 `[M, ceil(K/2)]`, scales float16 `[M,
+    /// ceil(K/group)]`, optional bias float32 `[M]`.
     Q4Conv2d {
         conv: Conv2d,
         group: usize,
@@ -872,9 +873,9 @@ impl Op {
             Op::QConv2d { conv, out, .. } => {
                 want(0, "X", DType::I8, None)?;
                 let m = rows(1);
-                let (s, k) = conv_out(conv, m)?;
-                want(1, "W", DType::I8, Some(&[m, k.next_multiple_of(Q8_K_ALIGN)]))?;
-                want(2, "bias", DType::I32, Some(&[m]))?;
+                let (s, _) = conv_out(conv, m)?;
+                want(1, "W", DType::I8, Some(&[m, qgemm::conv_kp(&s)]))?;
+                want(2, "bias", DType::F32, Some(&[m]))?;
                 want(3, "deq", DType::F32, Some(&[m]))?;
                 Meta { dtype: out_dtype(out), shape: shape(&[s.batch, m, s.out_h, s.out_w])? }
             }
@@ -883,7 +884,7 @@ impl Op {
                 let (&k, lead) = xd.split_last().ok_or("A is a scalar")?;
                 let n = rows(1);
                 want(1, "W", DType::I8, Some(&[n, k.next_multiple_of(Q8_K_ALIGN)]))?;
-                want(2, "bias", DType::I32, Some(&[n]))?;
+                want(2, "bias", DType::F32, Some(&[n]))?;
                 want(3, "deq", DType::F32, Some(&[n]))?;
                 let mut d = lead.to_vec();
                 d.push(n);
@@ -893,9 +894,8 @@ impl Op {
                 want(0, "A", DType::F32, None)?;
                 let (&k, lead) = xd.split_last().ok_or("A is a scalar")?;
                 let n = rows(1);
-                let kp = k.next_multiple_of(*group);
-                want(1, "W", DType::U8, Some(&[n, kp / 2]))?;
-                want(2, "scales", DType::F16, Some(&[n, kp / group]))?;
+                want(1, "W", DType::U8, Some(&[n, k.div_ceil(2)]))?;
+                want(2, "scales", DType::F16, Some(&[n, k.div_ceil(*group)]))?;
                 if inputs.len() == 4 {
                     want(3, "bias", DType::F32, Some(&[n]))?;
                 }
@@ -907,9 +907,8 @@ impl Op {
                 want(0, "X", DType::F32, None)?;
                 let m = rows(1);
                 let (s, k) = conv_out(conv, m)?;
-                let kp = k.next_multiple_of(*group);
-                want(1, "W", DType::U8, Some(&[m, kp / 2]))?;
-                want(2, "scales", DType::F16, Some(&[m, kp / group]))?;
+                want(1, "W", DType::U8, Some(&[m, k.div_ceil(2)]))?;
+                want(2, "scales", DType::F16, Some(&[m, k.div_ceil(*group)]))?;
                 if inputs.len() == 4 {
                     want(3, "bias", DType::F32, Some(&[m]))?;
                 }

@@ -31,6 +31,10 @@ impl CalibMethod {
 /// Bins of the |x| histogram.
 pub const BINS: usize = 2048;
 
+/// Fewer values than this seen in all: the range is min/max whatever the
+/// method.
+pub const MIN_HIST_VALUES: u64 = 16 * BINS as u64;
+
 /// What calibration collected for one tensor.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -87,7 +91,12 @@ impl Stats {
         if self.min > self.max {
             return (0.0, 0.0);
         }
+        // A histogram of a few thousand values (a squeeze-excitation
+        // vector seen on a few samples) says nothing about its tails:
+        // clipping it by percentile or entropy only destroys it.
+        let seen: u64 = self.hist.iter().sum();
         let t = match method {
+            _ if seen < MIN_HIST_VALUES => f32::INFINITY,
             CalibMethod::MinMax => f32::INFINITY,
             CalibMethod::Percentile(p) => self.percentile_threshold(p),
             CalibMethod::Entropy => self.entropy_threshold(),

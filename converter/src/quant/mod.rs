@@ -122,6 +122,8 @@ pub struct QuantReport {
     pub layers: Vec<LayerReport>,
     /// Layers `--max-drop` kept in float.
     pub kept_fp32: Vec<String>,
+    /// int4 layers `--max-drop` moved to int8.
+    pub promoted_int8: Vec<String>,
     pub pruned_channels: usize,
 }
 
@@ -197,9 +199,12 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     // 2:4, which leave shapes alone) pruned: it gets its original weights
     // back. Channel pruning changes shapes and stays.
     let restorable = !matches!(opts.prune, Some(Prune::Channels(_)));
-    let variant = |keep: &[usize]| -> Result<Graph> {
+    let variant = |keep: &[usize], promoted: &[usize]| -> Result<Graph> {
         let mut h = g.clone();
         let mut p = plan.clone();
+        for &n in promoted {
+            p.insert(n, LayerPrecision::Int8);
+        }
         for &n in keep {
             if restorable && opts.prune.is_some() {
                 h.nodes[n] = float.nodes[n].clone();
@@ -223,29 +228,45 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
         for (i, &n) in touched.iter().enumerate() {
             progress(opts, "sensitivity", i, touched.len());
             let others: Vec<usize> = all.iter().copied().filter(|&m| m != n).collect();
-            sensitivity.insert(n, cos_loss(&score(&variant(&others)?, eval_samples)?));
+            sensitivity.insert(n, cos_loss(&score(&variant(&others, &[])?, eval_samples)?));
         }
         progress(opts, "sensitivity", touched.len(), touched.len());
     }
 
     let mut kept: Vec<usize> = Vec::new();
-    let mut h = variant(&kept)?;
+    let mut promoted: Vec<usize> = Vec::new();
+    let mut h = variant(&kept, &promoted)?;
     let mut agreement = score(&h, opts.samples.len())?;
     if let Some(limit) = opts.max_drop {
         // Keep the most sensitive layers in float until the drop is within
         // the limit.
+        // A ladder: an int4 layer first moves to int8 (when calibration
+        // data allows int8), and only on a second pass to fp32.
         let mut order = touched.clone();
         order.sort_by(|a, b| sensitivity[b].total_cmp(&sensitivity[a]));
-        for (k, &n) in order.iter().enumerate() {
+        let can_int8 = !opts.random_samples;
+        let steps: Vec<(usize, bool)> = order
+            .iter()
+            .filter(|&&n| can_int8 && plan[&n] == LayerPrecision::Int4)
+            .map(|&n| (n, true))
+            .chain(order.iter().map(|&n| (n, false)))
+            .collect();
+        for (k, &(n, to_int8)) in steps.iter().enumerate() {
             if drop_of(&agreement) <= limit {
                 break;
             }
-            progress(opts, "max-drop", k, order.len());
-            kept.push(n);
-            report.kept_fp32.push(g.nodes[n].name.clone());
-            h = variant(&kept)?;
+            progress(opts, "max-drop", k, steps.len());
+            if to_int8 {
+                promoted.push(n);
+            } else {
+                promoted.retain(|&m| m != n);
+                kept.push(n);
+            }
+            h = variant(&kept, &promoted)?;
             agreement = score(&h, opts.samples.len())?;
         }
+        report.kept_fp32 = kept.iter().map(|&n| g.nodes[n].name.clone()).collect();
+        report.promoted_int8 = promoted.iter().map(|&n| g.nodes[n].name.clone()).collect();
         if drop_of(&agreement) > limit {
             return Err(err(format!(
                 "--max-drop {limit}: the model still drops {:.4} with every layer in fp32{}",
@@ -275,7 +296,13 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
         })
     };
     for l in &final_layers {
-        let p = if kept.contains(&l.node) { LayerPrecision::Fp32 } else { plan[&l.node] };
+        let p = if kept.contains(&l.node) {
+            LayerPrecision::Fp32
+        } else if promoted.contains(&l.node) {
+            LayerPrecision::Int8
+        } else {
+            plan[&l.node]
+        };
         let zeros = l.weights.iter().filter(|&&w| w == 0.0).count();
         report.layers.push(LayerReport {
             name: g.nodes[l.node].name.clone(),
@@ -344,7 +371,9 @@ fn calibrate(
     opts: &QuantOptions,
 ) -> Result<HashMap<ValueId, (f32, f32)>> {
     let mut observe: Vec<ValueId> = Vec::new();
-    for l in layers.iter().filter(|l| plan[&l.node] == LayerPrecision::Int8) {
+    // Every quantized layer (int4 ones may move to int8 under --max-drop).
+    let wanted = |p: LayerPrecision| p == LayerPrecision::Int8 || (p == LayerPrecision::Int4 && !opts.random_samples);
+    for l in layers.iter().filter(|l| wanted(plan[&l.node])) {
         let n = &g.nodes[l.node];
         for v in [n.inputs[0], n.outputs[0]] {
             if g.konst(v).is_none() && g.values[v].dtype == jetrt::DType::F32 && !observe.contains(&v) {

@@ -56,7 +56,9 @@ impl Layer {
         matches!(self.kind, LayerKind::Conv(c) if c.kernel == [1, 1] && c.groups == 1)
     }
 
-    /// Whether int4 applies: dense layers and pointwise convolutions.
+    /// Whether int4 applies: dense layers and pointwise convolutions (the
+    /// runtime's Q4Conv2d takes any single-group convolution, but int4 on
+    /// 3×3 kernels costs more accuracy than it saves bytes).
     pub fn int4_ok(&self) -> bool {
         self.kind == LayerKind::Dense || self.is_pointwise()
     }
@@ -129,10 +131,9 @@ fn transpose(b: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-/// Symmetric per-row int8 weights, K padded to [`Q8_K_ALIGN`]: the rows,
-/// their scales and each row's sum.
-pub fn quantize_rows_i8(w: &[f32], rows: usize, k: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
-    let kp = k.next_multiple_of(Q8_K_ALIGN);
+/// Symmetric per-row int8 weights, each row `kp` long (K padded with
+/// zeros): the rows, their scales and each row's sum.
+pub fn quantize_rows_i8(w: &[f32], rows: usize, k: usize, kp: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
     let mut q = vec![0i8; rows * kp];
     let mut scales = vec![0.0f32; rows];
     let mut sums = vec![0i32; rows];
@@ -152,20 +153,19 @@ pub fn quantize_rows_i8(w: &[f32], rows: usize, k: usize) -> (Vec<i8>, Vec<f32>,
 /// Group-wise int4 weights: packed bytes (`rows × kp/2`, low nibble first,
 /// `q + 8`) and float16 scales (`rows × kp/group`).
 pub fn quantize_rows_i4(w: &[f32], rows: usize, k: usize, group: usize) -> (Vec<u8>, Vec<u16>) {
-    let kp = k.next_multiple_of(group);
-    let groups = kp / group;
+    let kp = k.next_multiple_of(2);
+    let groups = k.div_ceil(group);
     let mut packed = vec![0u8; rows * kp / 2];
     let mut scales = vec![0u16; rows * groups];
     for r in 0..rows {
         for gi in 0..groups {
             let (a, b) = (gi * group, ((gi + 1) * group).min(k));
-            let vals = if a < k { &w[r * k + a..r * k + b] } else { &[][..] };
+            let vals = &w[r * k + a..r * k + b];
             let amax = vals.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let sh = half::f16::from_f32(amax / 7.0);
             scales[r * groups + gi] = sh.to_bits();
             let s = sh.to_f32();
-            for c in 0..group {
-                let v = vals.get(c).copied().unwrap_or(0.0);
+            for (c, &v) in vals.iter().enumerate() {
                 let q = if s > 0.0 { (v / s).round().clamp(-8.0, 7.0) as i32 } else { 0 };
                 let at = r * kp / 2 + (a + c) / 2;
                 packed[at] |= ((q + 8) as u8) << (4 * ((a + c) % 2));
@@ -181,18 +181,19 @@ pub fn dequantized_rows(l: &Layer, p: LayerPrecision, group: usize) -> Vec<f32> 
     match p {
         LayerPrecision::Fp32 => l.weights.clone(),
         LayerPrecision::Int8 => {
-            let (q, s, _) = quantize_rows_i8(&l.weights, l.rows, l.k);
-            let kp = l.k.next_multiple_of(Q8_K_ALIGN);
+            let kp = l.k;
+            let (q, s, _) = quantize_rows_i8(&l.weights, l.rows, l.k, kp);
             (0..l.rows * l.k).map(|i| q[(i / l.k) * kp + i % l.k] as f32 * s[i / l.k]).collect()
         }
         LayerPrecision::Int4 => {
             let (packed, scales) = quantize_rows_i4(&l.weights, l.rows, l.k, group);
-            let kp = l.k.next_multiple_of(group);
+            let kp = l.k.next_multiple_of(2);
+            let groups = l.k.div_ceil(group);
             (0..l.rows * l.k)
                 .map(|i| {
                     let (r, c) = (i / l.k, i % l.k);
                     let q = ((packed[r * kp / 2 + c / 2] >> (4 * (c % 2))) & 15) as i32 - 8;
-                    q as f32 * half::f16::from_bits(scales[r * (kp / group) + c / group]).to_f32()
+                    q as f32 * half::f16::from_bits(scales[r * groups + c / group]).to_f32()
                 })
                 .collect()
         }
@@ -296,17 +297,17 @@ pub fn apply(
                     quantized_copy.insert(x, q);
                     q
                 };
-                let (wq, ws, sums) = quantize_rows_i8(&l.weights, l.rows, l.k);
-                let kp = l.k.next_multiple_of(Q8_K_ALIGN);
+                // Depthwise rows stay unpadded (their kernel reads them
+                // directly); GEMM rows are padded for the dot-product tiles.
+                let depthwise = matches!(l.kind, LayerKind::Conv(c) if c.groups > 1 && c.groups == g.values[x].shape[1]);
+                let kp = if depthwise { l.k } else { l.k.next_multiple_of(Q8_K_ALIGN) };
+                let (wq, ws, sums) = quantize_rows_i8(&l.weights, l.rows, l.k, kp);
                 let deq: Vec<f32> = ws.iter().map(|&s| sx * s).collect();
-                let bias: Vec<i32> = (0..l.rows)
-                    .map(|r| {
-                        let b = l.bias.as_ref().map_or(0.0, |b| b[r] as f64 / deq[r] as f64).round();
-                        (b - zx as f64 * sums[r] as f64).clamp(i32::MIN as f64, i32::MAX as f64) as i32
-                    })
+                let bias: Vec<f32> = (0..l.rows)
+                    .map(|r| (l.bias.as_ref().map_or(0.0, |b| b[r] as f64) - zx as f64 * sums[r] as f64 * deq[r] as f64) as f32)
                     .collect();
                 let wv = h.add_const(format!("{name}.w_int8"), Tensor::new(vec![l.rows, kp], Data::I8(wq)));
-                let bv = h.add_const(format!("{name}.bias_int32"), Tensor::new(vec![l.rows], Data::I32(bias)));
+                let bv = h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], bias));
                 let dv = h.add_const(format!("{name}.deq"), Tensor::f32(vec![l.rows], deq));
                 let qout = if resident(out) {
                     let (lo, hi) = chain[&out];
@@ -324,9 +325,8 @@ pub fn apply(
             }
             LayerPrecision::Int4 => {
                 let (packed, scales) = quantize_rows_i4(&l.weights, l.rows, l.k, group);
-                let kp = l.k.next_multiple_of(group);
-                let wv = h.add_const(format!("{name}.w_int4"), Tensor::new(vec![l.rows, kp / 2], Data::U8(packed)));
-                let sv = h.add_const(format!("{name}.scales_f16"), Tensor::new(vec![l.rows, kp / group], Data::F16(scales)));
+                let wv = h.add_const(format!("{name}.w_int4"), Tensor::new(vec![l.rows, l.k.div_ceil(2)], Data::U8(packed)));
+                let sv = h.add_const(format!("{name}.scales_f16"), Tensor::new(vec![l.rows, l.k.div_ceil(group)], Data::F16(scales)));
                 let mut inputs = vec![x, wv, sv];
                 if let Some(b) = &l.bias {
                     inputs.push(h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], b.clone())));

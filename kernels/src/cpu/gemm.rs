@@ -133,16 +133,17 @@ impl BSource<'_> {
 }
 
 /// A matrix of int4 weights, group-wise quantized: `rows` rows of `k`
-/// values, each row padded with zeros to `kp` (a multiple of `group`) and
-/// packed two per byte (low nibble first) as `q + 8`, `q` in −8..=7; value
-/// = `q · scale[row][g]`, one float16 scale per group of `group` values.
+/// values, each row padded with a zero to an even `kp` and packed two per
+/// byte (low nibble first) as `q + 8`, `q` in −8..=7; value = `q ·
+/// scale[row][k / group]`, one float16 scale per group of `group` values
+/// (the last group of a row may be shorter).
 ///
 /// Kernels decode it a panel at a time while packing; no float copy of the
 /// whole matrix ever exists.
 #[derive(Debug, Clone, Copy)]
 pub struct Q4Ref<'a> {
     pub packed: &'a [u8],
-    /// float16 bits, `rows × kp / group`.
+    /// float16 bits, `rows × groups()`.
     pub scales: &'a [u16],
     pub rows: usize,
     pub k: usize,
@@ -150,8 +151,14 @@ pub struct Q4Ref<'a> {
 }
 
 impl Q4Ref<'_> {
+    /// Values per packed row (K rounded up to even).
     pub fn kp(&self) -> usize {
-        self.k.next_multiple_of(self.group)
+        self.k.next_multiple_of(2)
+    }
+
+    /// Scales per row.
+    pub fn groups(&self) -> usize {
+        self.k.div_ceil(self.group)
     }
 
     /// Checks the slices hold what the shape says.
@@ -160,7 +167,7 @@ impl Q4Ref<'_> {
         self.group >= 2
             && self.group.is_multiple_of(2)
             && self.packed.len() >= self.rows * kp / 2
-            && self.scales.len() >= self.rows * (kp / self.group)
+            && self.scales.len() >= self.rows * self.groups()
     }
 
     /// Values `k0 .. k0 + out.len()` of row `r`, decoded.
@@ -168,7 +175,7 @@ impl Q4Ref<'_> {
     pub fn decode(&self, r: usize, k0: usize, out: &mut [f32]) {
         let kp = self.kp();
         let bytes = &self.packed[r * kp / 2..(r + 1) * kp / 2];
-        let scales = &self.scales[r * (kp / self.group)..(r + 1) * (kp / self.group)];
+        let scales = &self.scales[r * self.groups()..(r + 1) * self.groups()];
         let mut kk = k0;
         let end = k0 + out.len();
         let mut o = 0;
@@ -984,22 +991,25 @@ mod tests {
     /// Packs `rows × k` values as int4 with float16 scales (what jetc
     /// writes), returning the packed bytes, scales and decoded floats.
     fn q4(rows: usize, k: usize, group: usize, seed: u64) -> (Vec<u8>, Vec<u16>, Vec<f32>) {
-        let kp = k.next_multiple_of(group);
+        let kp = k.next_multiple_of(2);
+        let groups = k.div_ceil(group);
         let src = data(rows * k, seed);
         let mut packed = vec![0u8; rows * kp / 2];
-        let mut scales = vec![0u16; rows * kp / group];
+        let mut scales = vec![0u16; rows * groups];
         let mut dense = vec![0.0f32; rows * k];
         for r in 0..rows {
-            for g in 0..kp / group {
+            for g in 0..groups {
                 let vals: Vec<f32> = (g * group..(g + 1) * group).map(|c| if c < k { src[r * k + c] } else { 0.0 }).collect();
                 let amax = vals.iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 let sc = half::f16::from_f32(amax / 7.0);
-                scales[r * kp / group + g] = sc.to_bits();
+                scales[r * groups + g] = sc.to_bits();
                 let s = sc.to_f32();
                 for (i, v) in vals.iter().enumerate() {
                     let q = if s > 0.0 { (v / s).round().clamp(-8.0, 7.0) as i32 } else { 0 };
                     let c = g * group + i;
-                    packed[r * kp / 2 + c / 2] |= ((q + 8) as u8) << (4 * (c % 2));
+                    if c < kp {
+                        packed[r * kp / 2 + c / 2] |= ((q + 8) as u8) << (4 * (c % 2));
+                    }
                     if c < k {
                         dense[r * k + c] = q as f32 * s;
                     }

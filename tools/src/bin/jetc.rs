@@ -249,6 +249,7 @@ fn quant_json(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) -> 
         "drop": q.drop,
         "max_drop": q.max_drop,
         "kept_fp32": q.kept_fp32,
+        "promoted_int8": q.promoted_int8,
         "pruned_channels": q.pruned_channels,
         "outputs": q.outputs.iter().map(|o| json!({
             "name": o.name,
@@ -295,7 +296,11 @@ fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
         q.drop,
         q.metric,
         q.max_drop
-            .map(|m| format!(", limit {m}; kept in fp32: {}", if q.kept_fp32.is_empty() { "none".into() } else { q.kept_fp32.join(", ") }))
+            .map(|m| {
+                let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+                let promoted = if q.promoted_int8.is_empty() { String::new() } else { format!("; int4 -> int8: {}", list(&q.promoted_int8)) };
+                format!(", limit {m}; kept in fp32: {}{promoted}", list(&q.kept_fp32))
+            })
             .unwrap_or_default()
     );
     if q.pruned_channels > 0 {
@@ -497,6 +502,20 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(m.intermediate_bytes() as u64)
             );
             println!("  scratch        {:>12}  per thread", human_bytes(m.scratch_bytes_per_thread() as u64));
+            // Where the weight bytes go, by the op that reads them.
+            let mut by_op = std::collections::BTreeMap::<&str, u64>::new();
+            let mut seen = std::collections::HashSet::new();
+            for st in &all {
+                for i in &st.inputs {
+                    if let Some(w) = m.weight(i).filter(|_| seen.insert(i.clone())) {
+                        *by_op.entry(st.op).or_default() += w.len() as u64;
+                    }
+                }
+            }
+            let mut by_op: Vec<(&str, u64)> = by_op.into_iter().collect();
+            by_op.sort_by(|a, b| b.1.cmp(&a.1));
+            let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
+            println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
             if steps {
                 println!("steps:");
