@@ -14,7 +14,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-"$root/target/testdata"}
 py=$("$root/tools/setup_venv.sh")
 
-want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/gen_realmodels.py" "$root/tools/fill_weights.py" "$root/tools/gen_quantdata.py" \
+want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/gen_realmodels.py" "$root/tools/fill_weights.py" "$root/tools/gen_quantdata.py" "$root/tools/gen_ppocr_quant.py" \
   "$root"/tools/models/torchvision/*.onnx "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
 stamp="$out/.stamp"
 
@@ -42,7 +42,7 @@ idx = json.load(open(os.path.join(out, "onnx_node", "index.json")))
 for case in idx["cases"]:
     if not os.path.isfile(os.path.join(out, "onnx_node", case, "case.json")):
         sys.exit(f"missing onnx_node/{case}/case.json")
-for case in ("digits_mlp", "digits_cnn"):
+for case in ("digits_mlp", "digits_cnn", "ppocr_rec", "ppocr_det", "ppocr_cls"):
     if not os.path.isfile(os.path.join(out, "quant", case, "meta.json")):
         sys.exit(f"missing quant/{case}/meta.json")
 print(", ".join(f"{len(v)} {k}" for k, v in m.items()) + f", {len(idx['cases'])} onnx_node, {len(real['cases'])} real")
@@ -60,6 +60,7 @@ rm -f "$stamp"
 "$py" "$root/tools/gen_conformance.py" "$out/onnx_node"
 "$py" "$root/tools/gen_realmodels.py" "$out/real" "$root/target/cache"
 "$py" "$root/tools/gen_quantdata.py" "$out/quant"
+"$py" "$root/tools/gen_ppocr_quant.py" "$out/quant" "$root/target/cache"
 counts=$(check)
 echo "$want" >"$stamp"
 echo "testdata generated in $out in $((SECONDS - start))s: $counts"

@@ -154,20 +154,38 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
     let v = qvariant(q);
     assert!(q.supported(), "int8 variant {} is not supported here", q.name());
     let mut acc = [0i32; MAX_QTILE];
+    let mut tail_acc = [0i32; MAX_QTILE];
     let mut pa = [std::ptr::null::<i8>(); 4];
     let mut pw = [std::ptr::null::<i8>(); 4];
+    // The last K % 32 bytes of each row, zero-padded to one whole step, so
+    // the micro-kernel does the tail too.
+    let tail = kp - main;
+    let mut wt = [[0i8; K_STEP]; 4];
+    let mut at = [[0i8; K_STEP]; 4];
+    let mut pwt = [std::ptr::null::<i8>(); 4];
+    let mut pat = [std::ptr::null::<i8>(); 4];
     let mut j0 = 0;
     while j0 < nw {
         let mw = v.mw.min(nw - j0);
         for (t, p) in pw[..v.mw].iter_mut().enumerate() {
             // Short tiles repeat the last row; its results are dropped.
-            *p = w[(j0 + t.min(mw - 1)) * kp..].as_ptr();
+            let row = (j0 + t.min(mw - 1)) * kp;
+            *p = w[row..].as_ptr();
+            if tail > 0 {
+                wt[t][..tail].copy_from_slice(&w[row + main..row + kp]);
+                pwt[t] = wt[t].as_ptr();
+            }
         }
         let mut i0 = 0;
         while i0 < na {
             let ma = v.ma.min(na - i0);
             for (t, p) in pa[..v.ma].iter_mut().enumerate() {
-                *p = a[(i0 + t.min(ma - 1)) * kp..].as_ptr();
+                let row = (i0 + t.min(ma - 1)) * kp;
+                *p = a[row..].as_ptr();
+                if tail > 0 {
+                    at[t][..tail].copy_from_slice(&a[row + main..row + kp]);
+                    pat[t] = at[t].as_ptr();
+                }
             }
             if main > 0 {
                 // SAFETY: every pointer addresses a whole row of kp ≥ main
@@ -177,15 +195,14 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
             } else {
                 acc.fill(0);
             }
+            if tail > 0 {
+                // SAFETY: the tail buffers hold K_STEP bytes each.
+                unsafe { (v.ukr)(K_STEP, &pat[..v.ma], &pwt[..v.mw], &mut tail_acc) };
+            }
             for i in 0..ma {
                 for j in 0..mw {
-                    let tail = if main < kp {
-                        let (ar, wr) = ((i0 + i) * kp, (j0 + j) * kp);
-                        dot_i8(&a[ar + main..ar + kp], &w[wr + main..wr + kp])
-                    } else {
-                        0
-                    };
-                    out[(i0 + i) * os_a + (j0 + j) * os_w] = acc[i * v.mw + j] + tail;
+                    let t = if tail > 0 { tail_acc[i * v.mw + j] } else { 0 };
+                    out[(i0 + i) * os_a + (j0 + j) * os_w] = acc[i * v.mw + j] + t;
                 }
             }
             i0 += ma;
@@ -216,10 +233,20 @@ pub struct QEpilogue<'a> {
 }
 
 /// Quantizes one float: `clamp(round_half_even(x / scale) + zp, -128, 127)`.
-#[inline]
+///
+/// `f32::round_ties_even` is a library call on x86-64 without SSE4.1 (the
+/// baseline target), which made quantizing a tensor cost as much as the
+/// convolution after it. Adding and subtracting 1.5·2^23 rounds half to
+/// even in the FPU's default mode for |v| < 2^22, and vectorizes.
+#[inline(always)]
 pub fn quantize_one(x: f32, inv_scale: f32, zp: i8) -> i8 {
-    let v = (x * inv_scale).round_ties_even() + zp as f32;
-    v.clamp(-128.0, 127.0) as i8
+    const MAGIC: f32 = 12_582_912.0;
+    // NaN ends at the lowest level (max/min return the other operand).
+    let v = (x * inv_scale).max(-512.0).min(512.0);
+    let q = (((v + MAGIC) - MAGIC) + zp as f32).max(-128.0).min(127.0);
+    // SAFETY: q is finite and within i32 (clamped above), so the
+    // unchecked conversion (one vectorizable instruction) is exact.
+    unsafe { q.to_int_unchecked::<i32>() as i8 }
 }
 
 /// `y[i] = quantize(x[i])`.
@@ -358,6 +385,21 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], x_zp: i8, p0: usize, np: usize, k:
     let (h, w) = (s.in_h as isize, s.in_w as isize);
     let khw = s.kernel_h * s.kernel_w;
     let cg = k / khw;
+    let plain = s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0;
+    if khw == 1 && plain && s.out_h == s.in_h && s.out_w == s.in_w {
+        // Pointwise: the patches are a transpose of the input block.
+        let hw = s.in_h * s.in_w;
+        for p in 0..np {
+            out[p * kp + k..(p + 1) * kp].fill(0);
+        }
+        for c in 0..cg {
+            let src = &xg[c * hw + p0..c * hw + p0 + np];
+            for (p, &v) in src.iter().enumerate() {
+                out[p * kp + c] = v;
+            }
+        }
+        return;
+    }
     for p in 0..np {
         let (oy, ox) = ((p0 + p) / s.out_w, (p0 + p) % s.out_w);
         let row = &mut out[p * kp..(p + 1) * kp];
@@ -438,7 +480,10 @@ fn qdepthwise(
                         if s.stride_w == 1 {
                             let start = (lo as isize + off) as usize;
                             let src = &xrow[start..start + (hi - lo)];
-                            acc[lo..hi].iter_mut().zip(src).for_each(|(a, &v)| *a += wv * (v as i32 - zp));
+                            // (x − zp)·w fits an i16 (255 · 127 < 2^15): the
+                            // product vectorizes as 16-bit multiplies.
+                            let (w16, z16) = (wv as i16, zp as i16);
+                            acc[lo..hi].iter_mut().zip(src).for_each(|(a, &v)| *a += (w16 * (v as i16 - z16)) as i32);
                         } else {
                             for (ox, a) in acc.iter_mut().enumerate().take(hi).skip(lo) {
                                 *a += wv * (xrow[(ox as isize * sw + off) as usize] as i32 - zp);
