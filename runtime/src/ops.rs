@@ -243,6 +243,18 @@ pub enum Op {
         conv: Conv2d,
         group: usize,
     },
+    /// Matrix product with sparse weights (what pruning leaves). Inputs: A
+    /// float32 `[..., K]`, mask uint8 `[N, ceil(K/8)]` (bit set where the
+    /// weight is not zero), values float32 `[nnz]` (row by row), row
+    /// starts uint32 `[N + 1]`, optional bias float32 `[N]`.
+    SpGemm {
+        act: Activation,
+    },
+    /// Convolution with sparse weights (one group of channels): inputs X
+    /// float32 and then as [`Op::SpGemm`] with M rows of K = C·kh·kw.
+    SpConv2d {
+        conv: Conv2d,
+    },
 }
 
 /// How a quantized op stores its output.
@@ -313,6 +325,8 @@ impl Op {
             Op::QGemm { .. } => 28,
             Op::Q4Gemm { .. } => 29,
             Op::Q4Conv2d { .. } => 30,
+            Op::SpGemm { .. } => 31,
+            Op::SpConv2d { .. } => 32,
         }
     }
 
@@ -407,6 +421,8 @@ impl Op {
             Op::QGemm { .. } => "QGemm",
             Op::Q4Gemm { .. } => "Q4Gemm",
             Op::Q4Conv2d { .. } => "Q4Conv2d",
+            Op::SpGemm { .. } => "SpGemm",
+            Op::SpConv2d { .. } => "SpConv2d",
         }
     }
 
@@ -416,6 +432,7 @@ impl Op {
             Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } | Op::ConvTranspose2d(_) => (2, 3),
             Op::QConv2d { .. } | Op::QGemm { .. } => (4, 4),
             Op::Q4Gemm { .. } | Op::Q4Conv2d { .. } => (3, 4),
+            Op::SpGemm { .. } | Op::SpConv2d { .. } => (4, 5),
             Op::Binary { .. } | Op::Gather { .. } | Op::MatMul { .. } => (2, 2),
             Op::Where => (3, 3),
             Op::ChannelAffine { .. } => (3, 3),
@@ -462,6 +479,13 @@ impl Op {
             Op::Q4Gemm { act, group: g } => {
                 group(*g)?;
                 check_activation(*act)
+            }
+            Op::SpGemm { act } => check_activation(*act),
+            Op::SpConv2d { conv } => {
+                if conv.groups != 1 {
+                    return err(format!("sparse convolution with {} groups (only 1 is supported)", conv.groups));
+                }
+                Op::Conv2d(*conv).check_params()
             }
             Op::Q4Conv2d { conv, group: g } => {
                 group(*g)?;
@@ -822,7 +846,9 @@ impl Op {
             | Op::QConv2d { .. }
             | Op::QGemm { .. }
             | Op::Q4Gemm { .. }
-            | Op::Q4Conv2d { .. } => return err("quantized op reached the float rules"),
+            | Op::Q4Conv2d { .. }
+            | Op::SpGemm { .. }
+            | Op::SpConv2d { .. } => return err("quantized op reached the float rules"),
         };
         Ok(vec![Meta { dtype, shape: out }])
     }
@@ -914,6 +940,32 @@ impl Op {
                 }
                 Meta { dtype: DType::F32, shape: shape(&[s.batch, m, s.out_h, s.out_w])? }
             }
+            Op::SpGemm { .. } | Op::SpConv2d { .. } => {
+                want(0, "input", DType::F32, None)?;
+                let (rows, k, shape_out) = match self {
+                    Op::SpConv2d { conv } => {
+                        let m = rows(1);
+                        let (s, k) = conv_out(conv, m)?;
+                        (m, k, shape(&[s.batch, m, s.out_h, s.out_w])?)
+                    }
+                    _ => {
+                        let (&k, lead) = xd.split_last().ok_or("A is a scalar")?;
+                        let n = rows(1);
+                        let mut d = lead.to_vec();
+                        d.push(n);
+                        (n, k, shape(&d)?)
+                    }
+                };
+                want(1, "mask", DType::U8, Some(&[rows, k.div_ceil(8)]))?;
+                if inputs[2].dtype != DType::F32 || inputs[2].shape.rank() != 1 {
+                    return err(format!("values are {:?} {:?}, expected a float32 vector", inputs[2].dtype, inputs[2].shape.dims()));
+                }
+                want(3, "row starts", DType::U32, Some(&[rows + 1]))?;
+                if inputs.len() == 5 {
+                    want(4, "bias", DType::F32, Some(&[rows]))?;
+                }
+                Meta { dtype: DType::F32, shape: shape_out }
+            }
             _ => return Ok(None),
         };
         Ok(Some(out))
@@ -951,14 +1003,14 @@ impl Op {
             Op::Conv2d(c) => conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
             Op::Gemm(g) => gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
             Op::MatMul { .. } => matmul_dims(inputs).map(|(_, m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
-            Op::QConv2d { .. } | Op::Q4Conv2d { .. } => {
+            Op::QConv2d { .. } | Op::Q4Conv2d { .. } | Op::SpConv2d { .. } => {
                 let Ok(s) = q_conv_shape(self, inputs) else { return 0 };
                 match self {
                     Op::QConv2d { .. } => qgemm::qconv_scratch_floats(&s),
                     _ => s.scratch_floats(),
                 }
             }
-            Op::QGemm { .. } | Op::Q4Gemm { .. } => {
+            Op::QGemm { .. } | Op::Q4Gemm { .. } | Op::SpGemm { .. } => {
                 let (xd, n) = (inputs[0].shape.dims(), inputs.get(1).map_or(0, |w| w.shape.dims().first().copied().unwrap_or(0)));
                 let k = xd.last().copied().unwrap_or(0);
                 let m: usize = xd[..xd.len().saturating_sub(1)].iter().product();
@@ -1089,7 +1141,9 @@ pub(crate) fn conv_shape(c: &Conv2d, inputs: &[Meta]) -> Result<Conv2dShape, Str
 /// The kernel geometry of a QConv2d or Q4Conv2d step (weights given as
 /// rows).
 pub(crate) fn q_conv_shape(op: &Op, inputs: &[Meta]) -> Result<Conv2dShape, String> {
-    let (Op::QConv2d { conv, .. } | Op::Q4Conv2d { conv, .. }) = op else { return err("not a quantized convolution") };
+    let (Op::QConv2d { conv, .. } | Op::Q4Conv2d { conv, .. } | Op::SpConv2d { conv }) = op else {
+        return err("not a quantized convolution");
+    };
     let xd = inputs[0].shape.dims();
     let m = inputs.get(1).and_then(|w| w.shape.dims().first().copied()).ok_or("missing weights")?;
     if xd.len() != 4 || conv.groups == 0 || !xd[1].is_multiple_of(conv.groups) {

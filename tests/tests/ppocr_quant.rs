@@ -36,7 +36,8 @@ fn convert_as(dir: &Path, shape: &str, precision: Precision, max_drop: Option<f6
     if precision != Precision::Fp32 {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
         let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
-        opts.quant = Some(QuantOptions { precision, method: CalibMethod::Percentile(99.99), max_drop, samples, threads: 2, ..Default::default() });
+        opts.quant =
+            Some(QuantOptions { precision, method: CalibMethod::Percentile(99.99), max_drop, samples, threads: 2, ..Default::default() });
     }
     let conv = convert(&dir.join("model.onnx"), &opts).with_context(|| format!("converting {} as {precision:?}", dir.display()))?;
     let path = tmp.join(format!("{}_{precision:?}.jrt", dir.file_name().unwrap().to_string_lossy()));
@@ -121,7 +122,9 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let shape = "x=1,3,48,320";
     let n = m.labels.len();
-    let accuracy = |outs: &[Vec<f32>]| outs.iter().zip(&m.labels).map(|(o, l)| char_accuracy(&ctc_decode(o, classes, &chars), l)).sum::<f64>() / n as f64;
+    let accuracy = |outs: &[Vec<f32>]| {
+        outs.iter().zip(&m.labels).map(|(o, l)| char_accuracy(&ctc_decode(o, classes, &chars), l)).sum::<f64>() / n as f64
+    };
 
     let (fp32, _) = convert_as(&dir, shape, Precision::Fp32, None, tmp.path())?;
     let ref_out = outputs(&fp32, &dir, n)?;

@@ -153,6 +153,10 @@ fn digits_mlp_precisions_and_pruning() -> Result<()> {
         assert!(acc >= acc32 - max_loss, "{} loses {:.2} points", prune.name(), 100.0 * (acc32 - acc));
         if let Prune::Channels(_) = prune {
             assert!(q.pruned_channels > 0 && c.weights < fp32.weights, "channels: {} removed, {} B", q.pruned_channels, c.weights);
+        } else {
+            // Stored compactly: mask + values, run by SpGemm.
+            assert_eq!(c.ops.get("SpGemm"), Some(&3), "{:?}", c.ops);
+            assert!(c.weights * 10 <= fp32.weights * 6, "{}: {} of {} bytes", prune.name(), c.weights, fp32.weights);
         }
         // Pruning combines with quantization.
         let (c8, acc8p) = run(Precision::Int8, Some(prune), None)?;

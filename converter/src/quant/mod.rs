@@ -199,6 +199,9 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     // 2:4, which leave shapes alone) pruned: it gets its original weights
     // back. Channel pruning changes shapes and stays.
     let restorable = !matches!(opts.prune, Some(Prune::Channels(_)));
+    // What magnitude and 2:4 pruning zero is stored compactly in the layers
+    // that stay float.
+    let sparse = matches!(opts.prune, Some(Prune::Magnitude(_) | Prune::TwoFour));
     let variant = |keep: &[usize], promoted: &[usize]| -> Result<Graph> {
         let mut h = g.clone();
         let mut p = plan.clone();
@@ -217,7 +220,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
             p.insert(n, LayerPrecision::Fp32);
         }
         let hl = rewrite::layers(&h);
-        rewrite::apply(&h, &hl, &p, &ranges, opts.group_size).map_err(err)
+        rewrite::apply(&h, &hl, &p, &ranges, opts.group_size, sparse).map_err(err)
     };
     let all: Vec<usize> = layers.iter().map(|l| l.node).collect();
     // What each layer's treatment (quantization and pruning) costs alone.

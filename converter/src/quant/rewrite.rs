@@ -64,6 +64,52 @@ impl Layer {
     }
 }
 
+impl Layer {
+    /// Share of zero weights.
+    pub fn sparsity(&self) -> f64 {
+        self.weights.iter().filter(|&&w| w == 0.0).count() as f64 / self.weights.len().max(1) as f64
+    }
+
+    /// Whether the layer is worth storing sparse (and can be).
+    fn sparse_ok(&self) -> bool {
+        let shape_ok = self.kind == LayerKind::Dense || matches!(self.kind, LayerKind::Conv(c) if c.groups == 1);
+        shape_ok && self.sparsity() >= SPARSE_MIN
+    }
+}
+
+/// The float layer `n` with its weights stored sparse.
+fn sparse_node(h: &mut Graph, l: &Layer, n: &Node) -> Node {
+    let mb = l.k.div_ceil(8);
+    let mut mask = vec![0u8; l.rows * mb];
+    let mut values = Vec::new();
+    let mut starts = vec![0u32];
+    for r in 0..l.rows {
+        for (c, &w) in l.weights[r * l.k..(r + 1) * l.k].iter().enumerate() {
+            if w != 0.0 {
+                mask[r * mb + c / 8] |= 1 << (c % 8);
+                values.push(w);
+            }
+        }
+        starts.push(values.len() as u32);
+    }
+    let name = &n.name;
+    let nnz = values.len();
+    let mut inputs = vec![
+        n.inputs[0],
+        h.add_const(format!("{name}.mask"), Tensor::new(vec![l.rows, mb], Data::U8(mask))),
+        h.add_const(format!("{name}.values"), Tensor::f32(vec![nnz], values)),
+        h.add_const(format!("{name}.row_starts"), Tensor::new(vec![l.rows + 1], Data::U32(starts))),
+    ];
+    if let Some(b) = &l.bias {
+        inputs.push(h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], b.clone())));
+    }
+    let op = match l.kind {
+        LayerKind::Conv(c) => Op::SpConv2d { conv: c },
+        LayerKind::Dense => Op::SpGemm { act: l.act },
+    };
+    Node { name: name.clone(), op, inputs, outputs: n.outputs.clone() }
+}
+
 /// The layers of `g` that can be quantized, in order.
 pub fn layers(g: &Graph) -> Vec<Layer> {
     let mut out = Vec::new();
@@ -200,14 +246,21 @@ pub fn dequantized_rows(l: &Layer, p: LayerPrecision, group: usize) -> Vec<f32> 
     }
 }
 
+/// Float layers with at least this share of zero weights are stored sparse
+/// (mask + values: about half the bytes at 50 %).
+pub const SPARSE_MIN: f64 = 0.25;
+
 /// Rewrites `g`: each layer in `plan` runs in its precision. `ranges` gives
 /// the calibrated `[lo, hi]` of every value an int8 layer reads or writes.
+/// With `sparse`, float layers (dense, or convolutions with one group) with
+/// at least [`SPARSE_MIN`] zeros are stored sparse.
 pub fn apply(
     g: &Graph,
     layers: &[Layer],
     plan: &HashMap<usize, LayerPrecision>,
     ranges: &HashMap<ValueId, (f32, f32)>,
     group: usize,
+    sparse: bool,
 ) -> Result<Graph, String> {
     let by_node: HashMap<usize, &Layer> = layers.iter().map(|l| (l.node, l)).collect();
     let prec = |node: usize| plan.get(&node).copied().unwrap_or(LayerPrecision::Fp32);
@@ -267,6 +320,11 @@ pub fn apply(
     let mut quantized_copy: HashMap<ValueId, ValueId> = HashMap::new();
     for (i, n) in g.nodes.iter().enumerate() {
         let p = prec(i);
+        if let Some(l) = by_node.get(&i).filter(|l| sparse && p == LayerPrecision::Fp32 && l.sparse_ok()) {
+            let node = sparse_node(&mut h, l, n);
+            h.nodes.push(node);
+            continue;
+        }
         let Some(l) = by_node.get(&i).filter(|_| p != LayerPrecision::Fp32) else {
             if pass_through(i) && resident(n.outputs[0]) {
                 h.values[n.outputs[0]].dtype = DType::I8;

@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW): blocked GEMM over an im2col that is never
 //! materialized, and a direct kernel for depthwise convolutions.
 
-use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef, Q4Ref};
+use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef, Rows};
 use super::{Activation, Isa};
 use crate::{Parallel, Scratch, SharedMut};
 
@@ -114,27 +114,27 @@ pub fn conv2d(
     conv2d_gemm(isa, par, scratch, s, x, &weights, bias, act, y);
 }
 
-/// A convolution with int4 weights (`[M, K]` rows, group-wise scales;
+/// A convolution with packed weights (`[M, K]` rows in int4 or sparse;
 /// one group of channels), decoded panel by panel inside the GEMM.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_q4(
+pub fn conv2d_packed(
     isa: Isa,
     par: &dyn Parallel,
     scratch: &Scratch,
     s: &Conv2dShape,
     x: &[f32],
-    w: Q4Ref<'_>,
+    w: Rows<'_>,
     bias: Option<&[f32]>,
     act: Activation,
     y: &mut [f32],
 ) {
     assert!(
-        s.groups == 1 && w.rows == s.out_channels && w.k == s.in_channels * s.kernel_h * s.kernel_w,
-        "conv2d_q4: weights {}×{} for {s:?}",
-        w.rows,
-        w.k
+        s.groups == 1 && w.rows() == s.out_channels && w.k() == s.in_channels * s.kernel_h * s.kernel_w,
+        "conv2d_packed: weights {}×{} for {s:?}",
+        w.rows(),
+        w.k()
     );
-    conv2d_gemm(isa, par, scratch, s, x, &|_| ASource::Q4(w), bias, act, y);
+    conv2d_gemm(isa, par, scratch, s, x, &|_| ASource::Packed(w), bias, act, y);
 }
 
 #[allow(clippy::too_many_arguments)]

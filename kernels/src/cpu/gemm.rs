@@ -96,9 +96,9 @@ impl Im2col<'_> {
 pub enum BSource<'a> {
     Mat(MatRef<'a>),
     Im2col(Im2col<'a>),
-    /// The transpose of int4 rows: `B[k][j]` is value `k` of row `j` (a
-    /// fully connected layer's weights, `[n, k]`).
-    Q4T(Q4Ref<'a>),
+    /// The transpose of packed rows: `B[k][j]` is value `k` of row `j` (a
+    /// fully connected layer's weights, `[n, k]`, in int4 or sparse).
+    PackedT(Rows<'a>),
 }
 
 impl BSource<'_> {
@@ -106,7 +106,7 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.rows,
             BSource::Im2col(i) => i.rows(),
-            BSource::Q4T(q) => q.k,
+            BSource::PackedT(q) => q.k(),
         }
     }
 
@@ -114,7 +114,7 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.cols,
             BSource::Im2col(i) => i.cols(),
-            BSource::Q4T(q) => q.rows,
+            BSource::PackedT(q) => q.rows(),
         }
     }
 
@@ -123,7 +123,7 @@ impl BSource<'_> {
         match self {
             BSource::Mat(m) => m.at(k, j),
             BSource::Im2col(i) => i.at(k, j),
-            BSource::Q4T(q) => {
+            BSource::PackedT(q) => {
                 let mut v = [0.0];
                 q.decode(j, k, &mut v);
                 v[0]
@@ -205,25 +205,105 @@ impl Q4Ref<'_> {
     }
 }
 
+/// Weights stored sparse: per row, a bit per value (`rows × ⌈k/8⌉` bytes,
+/// bit `k % 8` of byte `k / 8`, set where the value is not zero), the
+/// non-zero values in row order, and where each row's values start
+/// (`rows + 1` offsets). What magnitude and 2:4 pruning leave, stored in
+/// about half the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct SpRef<'a> {
+    pub mask: &'a [u8],
+    pub values: &'a [f32],
+    pub row_start: &'a [u32],
+    pub rows: usize,
+    pub k: usize,
+}
+
+impl SpRef<'_> {
+    pub fn valid(&self) -> bool {
+        self.mask.len() >= self.rows * self.k.div_ceil(8) && self.row_start.len() > self.rows
+    }
+
+    /// Values `k0 .. k0 + out.len()` of row `r`. A value index outside
+    /// `values` (a hostile file) reads as 0: no panic, no out-of-bounds read.
+    #[inline]
+    pub fn decode(&self, r: usize, k0: usize, out: &mut [f32]) {
+        if out.is_empty() {
+            return;
+        }
+        let mb = self.k.div_ceil(8);
+        let m = &self.mask[r * mb..(r + 1) * mb];
+        let before: u32 = m[..k0 / 8].iter().map(|b| b.count_ones()).sum::<u32>() + (m[k0 / 8] & ((1u8 << (k0 % 8)) - 1)).count_ones();
+        let mut vi = self.row_start[r] as usize + before as usize;
+        for (i, o) in out.iter_mut().enumerate() {
+            let kk = k0 + i;
+            if (m[kk / 8] >> (kk % 8)) & 1 == 1 {
+                *o = self.values.get(vi).copied().unwrap_or(0.0);
+                vi += 1;
+            } else {
+                *o = 0.0;
+            }
+        }
+    }
+}
+
+/// Weight rows in a packed format, decoded a window at a time.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    Q4(Q4Ref<'a>),
+    Sparse(SpRef<'a>),
+}
+
+impl Rows<'_> {
+    pub fn rows(&self) -> usize {
+        match self {
+            Rows::Q4(q) => q.rows,
+            Rows::Sparse(s) => s.rows,
+        }
+    }
+
+    pub fn k(&self) -> usize {
+        match self {
+            Rows::Q4(q) => q.k,
+            Rows::Sparse(s) => s.k,
+        }
+    }
+
+    pub fn valid(&self) -> bool {
+        match self {
+            Rows::Q4(q) => q.valid(),
+            Rows::Sparse(s) => s.valid(),
+        }
+    }
+
+    #[inline]
+    pub fn decode(&self, r: usize, k0: usize, out: &mut [f32]) {
+        match self {
+            Rows::Q4(q) => q.decode(r, k0, out),
+            Rows::Sparse(s) => s.decode(r, k0, out),
+        }
+    }
+}
+
 /// Where the left-hand matrix A (`m × k`) comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum ASource<'a> {
     Mat(MatRef<'a>),
-    /// Int4 rows (a convolution's weights).
-    Q4(Q4Ref<'a>),
+    /// Packed rows (a convolution's weights in int4 or sparse).
+    Packed(Rows<'a>),
 }
 
 impl ASource<'_> {
     fn rows(&self) -> usize {
         match self {
             ASource::Mat(m) => m.rows,
-            ASource::Q4(q) => q.rows,
+            ASource::Packed(q) => q.rows(),
         }
     }
     fn cols(&self) -> usize {
         match self {
             ASource::Mat(m) => m.cols,
-            ASource::Q4(q) => q.k,
+            ASource::Packed(q) => q.k(),
         }
     }
     /// A read in place: row-major floats.
@@ -452,11 +532,11 @@ pub fn gemm(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: MatRef<'_>, b: B
 
 /// [`gemm`] with A from any [`ASource`].
 pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32]) {
-    if let ASource::Q4(q) = a {
-        assert!(q.valid(), "gemm: int4 A is shorter than its shape");
+    if let ASource::Packed(q) = a {
+        assert!(q.valid(), "gemm: packed A is shorter than its shape");
     }
-    if let BSource::Q4T(q) = b {
-        assert!(q.valid(), "gemm: int4 B is shorter than its shape");
+    if let BSource::PackedT(q) = b {
+        assert!(q.valid(), "gemm: packed B is shorter than its shape");
     }
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     assert_eq!(b.rows(), k, "gemm: A is {m}×{k} but B has {} rows", b.rows());
@@ -476,7 +556,7 @@ pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>,
     if m <= SMALL_M {
         match (a.in_place(), b) {
             (Some(&am), BSource::Mat(bm)) if bm.rs == 1 || bm.cs == 1 => return gemm_small_m(v, par, am, SmallB::Mat(bm), ep, c),
-            (Some(&am), BSource::Q4T(q)) => return gemm_small_m(v, par, am, SmallB::Q4T(q), ep, c),
+            (Some(&am), BSource::PackedT(q)) => return gemm_small_m(v, par, am, SmallB::PackedT(q), ep, c),
             _ => {}
         }
     }
@@ -645,7 +725,7 @@ fn pack_a(mr: usize, a: &ASource<'_>, i0: usize, mc: usize, k0: usize, kc: usize
         let base = i0 + p * mr;
         let a = match a {
             ASource::Mat(m) => m,
-            ASource::Q4(q) => {
+            ASource::Packed(q) => {
                 for r in 0..rows {
                     q.decode(base + r, k0, &mut line[..kc]);
                     for (kk, &x) in line[..kc].iter().enumerate() {
@@ -698,8 +778,8 @@ const MAX_KC: usize = 256;
 fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
     assert!(nc <= MAX_NC && kc <= MAX_KC, "B block of {kc}×{nc}");
     let mut row = [0.0f32; MAX_NC];
-    if let BSource::Q4T(q) = b {
-        // Column j of B is row j of the int4 matrix: decode it along K and
+    if let BSource::PackedT(q) = b {
+        // Column j of B is row j of the packed matrix: decode it along K and
         // scatter it into its panel.
         let mut line = [0.0f32; MAX_KC];
         for (q_, panel) in out.chunks_mut(kc * nr).take(nc.div_ceil(nr)).enumerate() {
@@ -729,7 +809,7 @@ fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize
                 im2col_row(im, k0 + kk, j0, &mut row[..nc]);
                 &row[..nc]
             }
-            BSource::Q4T(_) => unreachable!("packed above"),
+            BSource::PackedT(_) => unreachable!("packed above"),
         };
         for (q, chunk) in src.chunks(nr).enumerate() {
             let d = &mut out[q * kc * nr + kk * nr..][..nr];
@@ -787,7 +867,7 @@ fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
 #[derive(Clone, Copy)]
 enum SmallB<'a> {
     Mat(MatRef<'a>),
-    Q4T(Q4Ref<'a>),
+    PackedT(Rows<'a>),
 }
 
 /// `m ≤ SMALL_M`: every element of B is read once, straight from memory.
@@ -795,7 +875,7 @@ fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: SmallB<'_>, e
     let (m, k) = (a.rows, a.cols);
     let n = match b {
         SmallB::Mat(b) => b.cols,
-        SmallB::Q4T(q) => q.rows,
+        SmallB::PackedT(q) => q.rows(),
     };
     let workers = par.workers();
     let chunk = if workers > 1 { n.div_ceil(workers * 4).max(16) } else { n };
@@ -806,7 +886,7 @@ fn gemm_small_m(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: SmallB<'_>, e
         let j1 = (j0 + chunk).min(n);
         let b = match b {
             SmallB::Mat(b) => b,
-            SmallB::Q4T(q) => {
+            SmallB::PackedT(q) => {
                 // Each weight row is decoded once, a block of K at a time,
                 // and dotted with every row of A.
                 let mut line = [0.0f32; MAX_KC];
@@ -1051,7 +1131,7 @@ mod tests {
                 let qb = Q4Ref { packed: &pw, scales: &sw, rows: n, k, group };
                 let a = MatRef::row_major(&act[..m * k], m, k);
                 let mut got = vec![f32::NAN; m * n];
-                gemm_any(isa, &TwoWorkers, &scratch, ASource::Mat(a), BSource::Q4T(qb), &ep, &mut got);
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Mat(a), BSource::PackedT(Rows::Q4(qb)), &ep, &mut got);
                 let mut want = vec![0.0; m * n];
                 reference::gemm(a, BSource::Mat(MatRef::row_major(&dw, n, k).t()), &ep, &mut want);
                 for (g, w) in got.iter().zip(&want) {
@@ -1062,11 +1142,65 @@ mod tests {
                 let qa = Q4Ref { packed: &pw, scales: &sw, rows: n, k, group };
                 let x = MatRef::row_major(&act[..k * m], k, m);
                 let mut got = vec![f32::NAN; n * m];
-                gemm_any(isa, &TwoWorkers, &scratch, ASource::Q4(qa), BSource::Mat(x), &epr, &mut got);
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Packed(Rows::Q4(qa)), BSource::Mat(x), &epr, &mut got);
                 let mut want = vec![0.0; n * m];
                 reference::gemm(MatRef::row_major(&dw, n, k), BSource::Mat(x), &epr, &mut want);
                 for (g, w) in got.iter().zip(&want) {
                     assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{isa:?} A int4 {n}×{k}×{m}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    /// Dense `rows × k` values with about half zeroed, stored sparse.
+    fn sparse(rows: usize, k: usize, seed: u64) -> (Vec<u8>, Vec<f32>, Vec<u32>, Vec<f32>) {
+        let mut dense = data(rows * k, seed);
+        let mb = k.div_ceil(8);
+        let (mut mask, mut values, mut starts) = (vec![0u8; rows * mb], Vec::new(), vec![0u32]);
+        for r in 0..rows {
+            for c in 0..k {
+                let v = &mut dense[r * k + c];
+                if (r * 7 + c * 3) % 5 < 2 || *v < -0.3 {
+                    *v = 0.0;
+                } else {
+                    mask[r * mb + c / 8] |= 1 << (c % 8);
+                    values.push(*v);
+                }
+            }
+            starts.push(values.len() as u32);
+        }
+        (mask, values, starts, dense)
+    }
+
+    #[test]
+    fn sparse_rows_match_dense() {
+        for isa in isas() {
+            for &(m, k, n) in &[(1, 70, 9), (3, 300, 40), (20, 64, 33), (37, 520, 300)] {
+                let act = data(m.max(n) * k, 4);
+                let (mask, values, starts, dense) = sparse(n, k, 8);
+                let sp = SpRef { mask: &mask, values: &values, row_start: &starts, rows: n, k };
+                for k0 in [0, 1, 9, k / 2] {
+                    let mut out = vec![0.0; k - k0];
+                    sp.decode(n - 1, k0, &mut out);
+                    assert_eq!(out, dense[(n - 1) * k + k0..n * k]);
+                }
+                let scratch = Scratch::new(2, scratch_floats_for(m.max(n), k, m.max(n)));
+                let ep = Epilogue::plain();
+                let a = MatRef::row_major(&act[..m * k], m, k);
+                let mut got = vec![f32::NAN; m * n];
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Mat(a), BSource::PackedT(Rows::Sparse(sp)), &ep, &mut got);
+                let mut want = vec![0.0; m * n];
+                reference::gemm(a, BSource::Mat(MatRef::row_major(&dense, n, k).t()), &ep, &mut want);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{isa:?} sparse B {m}×{k}×{n}");
+                }
+                let x = MatRef::row_major(&act[..k * m], k, m);
+                let mut got = vec![f32::NAN; n * m];
+                gemm_any(isa, &TwoWorkers, &scratch, ASource::Packed(Rows::Sparse(sp)), BSource::Mat(x), &ep, &mut got);
+                let mut want = vec![0.0; n * m];
+                reference::gemm(MatRef::row_major(&dense, n, k), BSource::Mat(x), &ep, &mut want);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{isa:?} sparse A {n}×{k}×{m}");
                 }
             }
         }

@@ -239,6 +239,9 @@ pub struct QEpilogue<'a> {
 /// convolution after it. Adding and subtracting 1.5·2^23 rounds half to
 /// even in the FPU's default mode for |v| < 2^22, and vectorizes.
 #[inline(always)]
+// max/min, not clamp: clamp keeps a NaN, and a NaN must not reach the
+// unchecked conversion below.
+#[allow(clippy::manual_clamp)]
 pub fn quantize_one(x: f32, inv_scale: f32, zp: i8) -> i8 {
     const MAGIC: f32 = 12_582_912.0;
     // NaN ends at the lowest level (max/min return the other operand).

@@ -14,7 +14,7 @@ use crate::format::tensors::Storage;
 use crate::format::{DType, Shape, MAX_RANK};
 use crate::ops::{self, Meta, Op, QOutParams};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
-use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref};
+use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref, Rows, SpRef};
 use jetrt_kernels::cpu::qgemm::{self, QEpilogue, QIsa, QOut};
 use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
 use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, PadMode, Pool2dShape, ReduceOp};
@@ -197,6 +197,18 @@ pub(crate) enum Kernel {
         group: usize,
         bias: bool,
     },
+    SpGemm {
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Activation,
+        bias: bool,
+    },
+    SpConv {
+        shape: Conv2dShape,
+        act: Activation,
+        bias: bool,
+    },
 }
 
 impl Kernel {
@@ -210,8 +222,10 @@ impl Kernel {
                 (s.batch * s.in_channels * s.in_h * s.in_w * (s.out_channels / s.groups) * s.kernel_h * s.kernel_w) as u64
             }
             Kernel::MatMul { m, k, n, batches, .. } => (*m as u64) * (*k as u64) * (*n as u64) * batches.len() as u64,
-            Kernel::QConv { shape, .. } | Kernel::Q4Conv { shape, .. } => shape.macs() * shape.batch as u64,
-            Kernel::QGemm { m, k, n, .. } | Kernel::Q4Gemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
+            Kernel::QConv { shape, .. } | Kernel::Q4Conv { shape, .. } | Kernel::SpConv { shape, .. } => shape.macs() * shape.batch as u64,
+            Kernel::QGemm { m, k, n, .. } | Kernel::Q4Gemm { m, k, n, .. } | Kernel::SpGemm { m, k, n, .. } => {
+                (*m as u64) * (*k as u64) * (*n as u64)
+            }
             _ => 0,
         }
     }
@@ -236,6 +250,8 @@ impl Kernel {
                 | Kernel::QGemm { .. }
                 | Kernel::Q4Gemm { .. }
                 | Kernel::Q4Conv { .. }
+                | Kernel::SpGemm { .. }
+                | Kernel::SpConv { .. }
         )
     }
 }
@@ -403,6 +419,13 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 let k = xd.last().copied().unwrap_or(0);
                 Kernel::QGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, out: *o }
             }
+            Op::SpGemm { act } => {
+                let k = xd.last().copied().unwrap_or(0);
+                Kernel::SpGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, bias: ins.len() == 5 }
+            }
+            Op::SpConv2d { conv } => {
+                Kernel::SpConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, act: conv.act, bias: ins.len() == 5 }
+            }
             Op::Q4Gemm { act, group } => {
                 let k = xd.last().copied().unwrap_or(0);
                 Kernel::Q4Gemm {
@@ -531,13 +554,52 @@ fn run_quant_step<'a>(
             let bias = if *bias { Bias::Col(f32s(input(3)?, si, name)?) } else { Bias::None };
             let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act: *act };
             let a = MatRef::row_major(f32s(input(0)?, si, name)?, *m, *k);
-            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::Q4T(q), &ep, f32s_mut(y, si, name)?);
+            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::PackedT(Rows::Q4(q)), &ep, f32s_mut(y, si, name)?);
         }
         Kernel::Q4Conv { shape, act, group, bias } => {
             let k = shape.in_channels * shape.kernel_h * shape.kernel_w;
             let q = Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows: shape.out_channels, k, group: *group };
             let b = if *bias { Some(f32s(input(3)?, si, name)?) } else { None };
-            conv::conv2d_q4(ctx.isa, ctx.par, ctx.scratch, shape, f32s(input(0)?, si, name)?, q, b, *act, f32s_mut(y, si, name)?);
+            conv::conv2d_packed(
+                ctx.isa,
+                ctx.par,
+                ctx.scratch,
+                shape,
+                f32s(input(0)?, si, name)?,
+                Rows::Q4(q),
+                b,
+                *act,
+                f32s_mut(y, si, name)?,
+            );
+        }
+        Kernel::SpGemm { m, k, n, act, bias } => {
+            let sp = SpRef { mask: input(1)?, values: f32s(input(2)?, si, name)?, row_start: view(input(3)?, si, name)?, rows: *n, k: *k };
+            let bias = if *bias { Bias::Col(f32s(input(4)?, si, name)?) } else { Bias::None };
+            let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act: *act };
+            let a = MatRef::row_major(f32s(input(0)?, si, name)?, *m, *k);
+            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::PackedT(Rows::Sparse(sp)), &ep, f32s_mut(y, si, name)?);
+        }
+        Kernel::SpConv { shape, act, bias } => {
+            let k = shape.in_channels * shape.kernel_h * shape.kernel_w;
+            let sp = SpRef {
+                mask: input(1)?,
+                values: f32s(input(2)?, si, name)?,
+                row_start: view(input(3)?, si, name)?,
+                rows: shape.out_channels,
+                k,
+            };
+            let b = if *bias { Some(f32s(input(4)?, si, name)?) } else { None };
+            conv::conv2d_packed(
+                ctx.isa,
+                ctx.par,
+                ctx.scratch,
+                shape,
+                f32s(input(0)?, si, name)?,
+                Rows::Sparse(sp),
+                b,
+                *act,
+                f32s_mut(y, si, name)?,
+            );
         }
         _ => return Err(Error::Internal { step: si, op: name, reason: "a float kernel reached the quantized path".into() }),
     }
@@ -717,7 +779,9 @@ fn run_step<'a>(
         | Kernel::QConv { .. }
         | Kernel::QGemm { .. }
         | Kernel::Q4Gemm { .. }
-        | Kernel::Q4Conv { .. } => {
+        | Kernel::Q4Conv { .. }
+        | Kernel::SpGemm { .. }
+        | Kernel::SpConv { .. } => {
             return Err(Error::Internal { step: si, op: name, reason: "a byte or quantized kernel reached the float path".into() });
         }
         Kernel::ConvTranspose { shape, bias } => {

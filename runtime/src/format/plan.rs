@@ -243,6 +243,8 @@ pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
             encode_conv(conv, out);
             out.push(*group as u64);
         }
+        Op::SpGemm { act } => encode_activation(act, out),
+        Op::SpConv2d { conv } => encode_conv(conv, out),
         Op::Gemm(g) => {
             out.extend_from_slice(&[g.trans_a as u64, g.trans_b as u64, f32w(g.alpha), f32w(g.beta)]);
             encode_activation(&g.act, out);
@@ -515,6 +517,8 @@ fn op_name(code: u32) -> &'static str {
         28 => "QGemm",
         29 => "Q4Gemm",
         30 => "Q4Conv2d",
+        31 => "SpGemm",
+        32 => "SpConv2d",
         _ => "?",
     }
 }
@@ -539,6 +543,8 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
         28 => Op::QGemm { act: p.activation()?, out: p.qout()? },
         29 => Op::Q4Gemm { act: p.activation()?, group: p.usize("group")? },
         30 => Op::Q4Conv2d { conv: p.conv()?, group: p.usize("group")? },
+        31 => Op::SpGemm { act: p.activation()? },
+        32 => Op::SpConv2d { conv: p.conv()? },
         2 => Op::Gemm(Gemm {
             trans_a: p.bool("trans_a")?,
             trans_b: p.bool("trans_b")?,
@@ -774,6 +780,10 @@ mod tests {
             },
             Op::QGemm { act: Activation::Relu, out: QOutParams::F32 },
             Op::Q4Gemm { act: Activation::Gelu, group: 32 },
+            Op::SpGemm { act: Activation::Relu },
+            Op::SpConv2d {
+                conv: Conv2d { kernel: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], groups: 1, act: Activation::None },
+            },
             Op::Q4Conv2d {
                 conv: Conv2d { kernel: [1, 1], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0], groups: 1, act: Activation::None },
                 group: 64,

@@ -298,7 +298,8 @@ fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
         q.max_drop
             .map(|m| {
                 let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-                let promoted = if q.promoted_int8.is_empty() { String::new() } else { format!("; int4 -> int8: {}", list(&q.promoted_int8)) };
+                let promoted =
+                    if q.promoted_int8.is_empty() { String::new() } else { format!("; int4 -> int8: {}", list(&q.promoted_int8)) };
                 format!(", limit {m}; kept in fp32: {}{promoted}", list(&q.kept_fp32))
             })
             .unwrap_or_default()
@@ -513,7 +514,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             let mut by_op: Vec<(&str, u64)> = by_op.into_iter().collect();
-            by_op.sort_by(|a, b| b.1.cmp(&a.1));
+            by_op.sort_by_key(|e| std::cmp::Reverse(e.1));
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
