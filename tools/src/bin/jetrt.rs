@@ -272,6 +272,7 @@ fn run(cli: Cli) -> Result<()> {
                     "file": file.display().to_string(),
                     "device": session.backend().name(),
                     "isa": session.isa().name(),
+                    "int8_kernels": session.qisa().name(),
                     "threads": session.threads(),
                     "load_ms": load_ms,
                     "first_run_ms": first_run_ms,
@@ -294,10 +295,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!(
-                    "{}: {} on cpu/{} with {} threads",
+                    "{}: {} on cpu/{} (int8: {}) with {} threads",
                     file.display(),
                     model.meta("name").unwrap_or("model"),
                     session.isa().name(),
+                    session.qisa().name(),
                     session.threads()
                 );
                 println!("  load (open + validate + session)  {load_ms:8.2} ms");
@@ -366,7 +368,7 @@ fn run(cli: Cli) -> Result<()> {
                     "jetrt_version": jetrt::VERSION,
                     "format_version": format!("{}.{}", jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR),
                     "arch": std::env::consts::ARCH,
-                    "cpu": {"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name()},
+                    "cpu": {"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": jetrt::QIsa::detect().name()},
                     "board": if board.is_jetson() { board.model.clone().unwrap_or_else(|| "jetson".into()) } else { "generic".into() },
                     "l4t_release": board.l4t_release,
                     "gpu": gpu,
@@ -376,7 +378,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR);
                 println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
                 println!("        features: {}", features.join(" "));
-                println!("        kernels:  {}", isa.name());
+                println!("        kernels:  {} (int8: {})", isa.name(), jetrt::QIsa::detect().name());
                 match (&board.model, board.is_jetson()) {
                     (Some(m), true) => println!("board:  {m} (L4T {})", board.l4t_release.as_deref().unwrap_or("unknown")),
                     _ => println!("board:  generic (not a Jetson)"),
