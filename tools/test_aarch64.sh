@@ -116,6 +116,11 @@ cargo clippy -p jetrt-kernels -p jetrt --target "$target" --all-targets --quiet 
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# qemu -cpu max has the dot-product extension: the int8 tests must then
+# exercise the NEON sdot kernel, not fall back quietly.
+if [[ $qemu_cpu == max ]]; then
+  export JETRT_EXPECT_QISA=${JETRT_EXPECT_QISA:-neon_dotprod}
+fi
 say "cargo test -p jetrt-kernels -p jetrt --target $target ${fail_fast[*]} $*"
 rc=0
 cargo test -p jetrt-kernels -p jetrt --target "$target" "${fail_fast[@]}" "$@" 2>&1 | tee "$log" >&2 || rc=$?

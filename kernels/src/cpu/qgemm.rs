@@ -614,8 +614,14 @@ mod tests {
 
     /// Every supported variant against the portable one, on extreme values
     /// (−128 activations, ±127 weights) and ragged tile edges.
+    /// `JETRT_EXPECT_QISA=NAME` (set by tools/test_aarch64.sh for qemu's
+    /// `-cpu max`) fails the test unless that variant is among them.
     #[test]
     fn variants_match_portable() {
+        let supported: Vec<&str> = QIsa::ALL.iter().filter(|q| q.supported()).map(|q| q.name()).collect();
+        if let Ok(want) = std::env::var("JETRT_EXPECT_QISA") {
+            assert!(supported.contains(&want.as_str()), "expected the {want} int8 kernels here; supported: {supported:?}");
+        }
         for (na, nw, kp) in [(1, 1, 32), (3, 5, 64), (7, 9, 96), (16, 33, 320), (2, 4, 32), (3, 3, 4), (5, 6, 60), (9, 2, 124)] {
             let mut a = bytes(na * kp, 1, -128, 127);
             let w = bytes(nw * kp, 2, -127, 127);
