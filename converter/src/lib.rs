@@ -129,7 +129,8 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         &model,
         &ImportOptions { input_shapes: opts.input_shapes.clone(), bind: opts.bind.clone(), keep_going: false },
     )?;
-    let passes = passes::optimize(&mut g);
+    let quantizing = opts.quant.as_ref().is_some_and(|q| q.precision != quant::Precision::Fp32);
+    let passes = passes::optimize(&mut g, quantizing);
     let const_bytes = |g: &graph::Graph| -> u64 {
         let mut used = vec![false; g.values.len()];
         g.nodes.iter().flat_map(|n| &n.inputs).for_each(|&v| used[v] = true);

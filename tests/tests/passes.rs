@@ -155,6 +155,59 @@ fn batch_norm_folds_into_conv_and_gemm() {
 }
 
 /// `x [2, 3, 4] · W [4, 5] + bias`, then the written-out Gelu.
+/// An affine (per-channel Mul then Add, as PP-LCNet's learnable affine
+/// block) before an unpadded convolution folds into its weights and bias;
+/// before a padded one it must stay (padding would see 0, not the shift).
+#[test]
+fn affine_before_unpadded_conv_folds_forward() {
+    let m = |pads: i64| {
+        model(
+            vec![
+                node("Relu", "relu", &["x"], &["r"]),
+                node("Mul", "mul", &["r", "s"], &["m"]),
+                node("Add", "add", &["m", "t"], &["a"]),
+                node_with("Conv", "conv", &["a", "w", "b"], &["y"], vec![ints_attr("pads", &[pads, pads, pads, pads])]),
+            ],
+            vec![value_info("x", &fixed(&[1, 2, 2, 3]))],
+            vec![value_info("y", &[])],
+            vec![
+                tensor("s", &[1, 2, 1, 1], &[2.0, -0.5]),
+                tensor("t", &[1, 2, 1, 1], &[0.25, 1.0]),
+                tensor("w", &[3, 2, 1, 1], &[1.0, 2.0, -1.0, 0.5, 0.0, 3.0]),
+                tensor("b", &[3], &[0.1, 0.2, 0.3]),
+            ],
+            13,
+        )
+    };
+    let x: Vec<f32> = ramp(12).iter().map(|v| v - 0.3).collect();
+    let want = |pad: usize| -> Vec<f32> {
+        let (h, w) = (2 + 2 * pad, 3 + 2 * pad);
+        let (s, t, wt, b) = ([2.0f32, -0.5], [0.25f32, 1.0], [[1.0f32, 2.0], [-1.0, 0.5], [0.0, 3.0]], [0.1f32, 0.2, 0.3]);
+        let mut out = Vec::new();
+        for o in 0..3 {
+            for yy in 0..h {
+                for xx in 0..w {
+                    let mut acc = b[o];
+                    for c in 0..2 {
+                        let inside = yy >= pad && yy < 2 + pad && xx >= pad && xx < 3 + pad;
+                        let a = if inside { x[c * 6 + (yy - pad) * 3 + (xx - pad)].max(0.0) * s[c] + t[c] } else { 0.0 };
+                        acc += wt[o][c] * a;
+                    }
+                    out.push(acc);
+                }
+            }
+        }
+        out
+    };
+    let (r, y) = convert_run(&m(0), &[1, 2, 2, 3], &x);
+    assert_eq!(pass(&r, "fold_affine_into_next_conv"), 1, "{r:?}");
+    assert_eq!(ops(&r), [("Conv2d".to_string(), 1), ("Relu".to_string(), 1)], "{r:?}");
+    close(&y, &want(0), 1e-5);
+    let (r, y) = convert_run(&m(1), &[1, 2, 2, 3], &x);
+    assert_eq!(pass(&r, "fold_affine_into_next_conv"), 0, "{r:?}");
+    close(&y, &want(1), 1e-5);
+}
+
 fn matmul_gelu_model() -> (jetrt_converter::onnx::pb::ModelProto, Vec<f32>, Vec<f32>) {
     let w: Vec<f32> = ramp(20).iter().map(|v| v * 0.5).collect();
     let bias = vec![0.1, -0.2, 0.3, 0.0, 0.5];

@@ -129,31 +129,36 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     let (fp32, _) = convert_as(&dir, shape, Precision::Fp32, None, tmp.path())?;
     let ref_out = outputs(&fp32, &dir, n)?;
     let acc32 = accuracy(&ref_out);
-    // int8 with --max-drop 0.01 (cosine): the sensitive depthwise layers
-    // stay in float.
-    let (int8, bytes8) = convert_as(&dir, shape, Precision::Int8, Some(0.01), tmp.path())?;
+    // int8 as it comes, and with --max-drop 0.005 (cosine): the most
+    // sensitive (depthwise) layers then stay in float.
+    let (int8, bytes8) = convert_as(&dir, shape, Precision::Int8, None, tmp.path())?;
     let out8 = outputs(&int8, &dir, n)?;
     let (acc8, cos8) = (accuracy(&out8), cosine(&ref_out, &out8));
+    let (int8d, bytes8d) = convert_as(&dir, shape, Precision::Int8, Some(0.005), tmp.path())?;
+    let out8d = outputs(&int8d, &dir, n)?;
+    let (acc8d, cos8d) = (accuracy(&out8d), cosine(&ref_out, &out8d));
     let (int4, bytes4) = convert_as(&dir, shape, Precision::Int4, None, tmp.path())?;
     let out4 = outputs(&int4, &dir, n)?;
     let (acc4, cos4) = (accuracy(&out4), cosine(&ref_out, &out4));
     let pct = |b: u64| 100.0 * b as f64 / m.onnx_bytes as f64;
     eprintln!("\nPP-OCRv5 rec on {n} rendered lines: character accuracy, cosine with fp32, size (% of the ONNX file)");
     eprintln!("  jetrt fp32                   {:.4}                  {:.1}%", acc32, pct(std::fs::metadata(&fp32)?.len()));
-    eprintln!("  jetrt int8 (max-drop 0.01)   {acc8:.4}   cos {cos8:.5}   {:.1}%", pct(bytes8));
-    eprintln!("  jetrt int4 (+int8 rest)      {acc4:.4}   cos {cos4:.5}   {:.1}%", pct(bytes4));
+    eprintln!("  jetrt int8                   {acc8:.4}   cos {cos8:.5}   {:.2}%", pct(bytes8));
+    eprintln!("  jetrt int8 (max-drop 0.005)  {acc8d:.4}   cos {cos8d:.5}   {:.2}%", pct(bytes8d));
+    eprintln!("  jetrt int4 (+int8 rest)      {acc4:.4}   cos {cos4:.5}   {:.2}%", pct(bytes4));
     eprintln!("  onnxruntime fp32             {:.4}", m.ort_fp32_char_accuracy);
     eprintln!("  onnxruntime int8 QDQ         {:.4}                  {:.1}%", m.ort_int8_char_accuracy, pct(m.ort_int8_bytes));
     eprintln!("  onnxruntime int4 MatMulNBits {:.4}                  {:.1}%", m.ort_int4_char_accuracy, pct(m.ort_int4_bytes));
 
     assert!((acc32 - m.ort_fp32_char_accuracy).abs() < 1e-9, "fp32 reads differently from onnxruntime");
-    // The issue asks for cosine ≥ 0.99 on every output; on these held-out
-    // lines jetrt reaches 0.986 (0.991 on the calibration lines, where
-    // --max-drop measures) while reading every line as fp32 does. The bar
-    // below is what is met today, not the goal (see docs/PERFORMANCE.md).
-    assert!(cos8 >= 0.985, "int8 cosine {cos8}");
+    // The issue asks for cosine ≥ 0.99 on every output. --max-drop holds it
+    // on the calibration lines it measures; on these held-out lines jetrt
+    // reaches about 0.988. The bar below is what is met today, not the goal
+    // (see docs/PERFORMANCE.md).
+    assert!(cos8d >= 0.985, "int8 (max-drop) cosine {cos8d}");
+    assert!(cos8d > cos8, "max-drop did not help: {cos8d} vs {cos8}");
     assert!(acc8 >= m.ort_int8_char_accuracy, "int8 {acc8} below onnxruntime's int8 {}", m.ort_int8_char_accuracy);
-    assert!(acc8 >= acc32 - 0.02, "int8 loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8));
+    assert!(acc8d >= acc32 - 0.01, "int8 (max-drop) loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8d));
     assert!(bytes8 as f64 <= 0.27 * m.onnx_bytes as f64, "int8 file {:.2}% of the ONNX file", pct(bytes8));
     // The issue's goals for int4 are 16% of the ONNX size and onnxruntime
     // MatMulNBits' accuracy (which leaves every convolution in float at

@@ -182,3 +182,94 @@ fn info_describes_the_machine() {
     assert!(v["cpu"]["features"].is_array());
     ok(jetrt(&["info"]));
 }
+
+/// Calibration from a folder of images: decoded, resized, normalized, and
+/// the int8 file runs; the report says how many samples it used.
+#[test]
+fn int8_from_png_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for k in 0..5u32 {
+        // 16×16 strokes, resized to the model's 8×8 by --resize.
+        let img = image::RgbImage::from_fn(16, 16, |x, y| {
+            let on = (x + k) % 5 < 2 || (y * 3 + k) % 7 == 0;
+            image::Rgb(if on { [250, 250, 250] } else { [10, 10, 10] })
+        });
+        img.save(imgs.join(format!("img_{k}.png"))).unwrap();
+    }
+    let out = dir.path().join("d8.jrt").display().to_string();
+    let report = dir.path().join("r.json");
+    let imgs_s = imgs.display().to_string();
+    let o = ok(jetc(&[
+        "convert",
+        &example("model.onnx"),
+        "-o",
+        &out,
+        "--input-shape",
+        "image=1,1,8,8",
+        "--precision",
+        "int8",
+        "--calib",
+        &imgs_s,
+        "--resize",
+        "8,8",
+        "--report",
+        &report.display().to_string(),
+    ]));
+    assert!(text(&o).contains("precision: int8"), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let q = &r["quantization"];
+    assert_eq!(q["samples"], 5);
+    assert!(q["outputs"][0]["cosine"].as_f64().unwrap() > 0.9, "{q}");
+    assert!(q["layers"].as_array().unwrap().iter().all(|l| l["precision"] == "int8"), "{q}");
+    ok(jetrt(&[
+        "run",
+        &out,
+        "--input",
+        &format!("image={}", example("digit_0.npy")),
+        "--output-dir",
+        &dir.path().join("o").display().to_string(),
+    ]));
+    // A size the input cannot take, and a folder without samples, are errors
+    // that say what is wrong.
+    fails(
+        jetc(&[
+            "convert",
+            &example("model.onnx"),
+            "-o",
+            &out,
+            "--input-shape",
+            "image=1,1,8,8",
+            "--precision",
+            "int8",
+            "--calib",
+            &imgs_s,
+            "--resize",
+            "9,9",
+        ]),
+        "--resize 9,9",
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    fails(
+        jetc(&[
+            "convert",
+            &example("model.onnx"),
+            "-o",
+            &out,
+            "--input-shape",
+            "image=1,1,8,8",
+            "--precision",
+            "int8",
+            "--calib",
+            &empty.display().to_string(),
+        ]),
+        "no .npy files",
+    );
+    fails(
+        jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,1,8,8", "--precision", "int8"]),
+        "needs calibration data",
+    );
+    fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,1,8,8", "--prune", "half"]), "--prune");
+}
