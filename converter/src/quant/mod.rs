@@ -72,7 +72,7 @@ impl Default for QuantOptions {
     fn default() -> Self {
         QuantOptions {
             precision: Precision::Fp32,
-            method: CalibMethod::Entropy,
+            method: CalibMethod::Percentile(99.99),
             group_size: 32,
             max_drop: None,
             prune: None,
