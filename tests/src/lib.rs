@@ -40,6 +40,22 @@ pub fn require_testdata(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// `target/testdata/<sub>` for a test, or `None` (said loudly) when it has
+/// not been generated; missing under CI=true fails the test. `marker` is a
+/// file the generator writes last.
+pub fn require_case(test: &str, sub: &str, marker: &str) -> Option<PathBuf> {
+    let dir = require_testdata(test)?.join(sub);
+    if dir.join(marker).is_file() {
+        return Some(dir);
+    }
+    let msg = format!("{} missing: run tools/gen_testdata.sh", dir.join(marker).display());
+    if on_ci() {
+        panic!("{test}: {msg}");
+    }
+    eprintln!("\n*** SKIPPED {test}: {msg} ***\n");
+    None
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Manifest {
     pub zoo: Vec<String>,

@@ -12,22 +12,12 @@ use anyhow::{Context, Result};
 use jetrt::{Model, SessionOptions, TensorRef};
 use jetrt_converter::quant::{CalibMethod, Precision, QuantOptions};
 use jetrt_converter::{convert, model_inputs, parse_input_shape, ConvertOptions};
-use jetrt_tests::{on_ci, require_testdata};
 use jetrt_tools::{calib, npy};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 fn case(test: &str, name: &str) -> Option<PathBuf> {
-    let dir = require_testdata(test)?.join("quant").join(name);
-    if dir.join("meta.json").is_file() {
-        return Some(dir);
-    }
-    let msg = format!("{} missing: run tools/gen_testdata.sh", dir.display());
-    if on_ci() {
-        panic!("{test}: {msg}");
-    }
-    eprintln!("\n*** SKIPPED {test}: {msg} ***\n");
-    None
+    jetrt_tests::require_case(test, &format!("quant/{name}"), "meta.json")
 }
 
 /// Converts `dir/model.onnx` at `shape`; returns the file and its size.

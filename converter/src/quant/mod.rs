@@ -210,12 +210,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
         }
         for &n in keep {
             if restorable && opts.prune.is_some() {
-                h.nodes[n] = float.nodes[n].clone();
-                for &v in &float.nodes[n].inputs {
-                    if float.values[v].konst.is_some() {
-                        h.values[v] = float.values[v].clone();
-                    }
-                }
+                restore(&mut h, &float, &[n]);
             }
             p.insert(n, LayerPrecision::Fp32);
         }
@@ -285,18 +280,9 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     let final_layers = if kept.is_empty() || !restorable {
         layers.clone()
     } else {
-        rewrite::layers(&{
-            let mut h = g.clone();
-            for &n in &kept {
-                h.nodes[n] = float.nodes[n].clone();
-                for &v in &float.nodes[n].inputs {
-                    if float.values[v].konst.is_some() {
-                        h.values[v] = float.values[v].clone();
-                    }
-                }
-            }
-            h
-        })
+        let mut h = g.clone();
+        restore(&mut h, &float, &kept);
+        rewrite::layers(&h)
     };
     for l in &final_layers {
         let p = if kept.contains(&l.node) {
@@ -318,6 +304,20 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     }
     *g = h;
     Ok(report)
+}
+
+/// Gives `nodes` of the pruned graph `h` their unpruned form back (node and
+/// constant inputs, as in `float`; pruning that keeps shapes only changes
+/// those).
+fn restore(h: &mut Graph, float: &Graph, nodes: &[usize]) {
+    for &n in nodes {
+        h.nodes[n] = float.nodes[n].clone();
+        for &v in &float.nodes[n].inputs {
+            if float.values[v].konst.is_some() {
+                h.values[v] = float.values[v].clone();
+            }
+        }
+    }
 }
 
 fn classes_of(g: &Graph, v: ValueId) -> usize {

@@ -140,59 +140,49 @@ fn d_at(delta: &[f32], r: usize, n: &crate::graph::Node) -> f32 {
 /// With `means` (calibration data), magnitude and 2:4 pruning correct each
 /// layer's bias for what its pruned weights contributed on average.
 pub fn apply(g: &mut Graph, p: Prune, means: Option<&InputMeans>) -> Result<usize, String> {
+    // The weights a layer keeps, as a zeroing of its values in place.
+    type Zeroing = Box<dyn Fn(&Weights, &mut [f32])>;
+    let zero: Zeroing = match p {
+        Prune::Channels(s) => return prune_channels(g, s, means),
+        Prune::Magnitude(s) => Box::new(move |_, v: &mut [f32]| {
+            let cut = ((v.len() as f64) * s as f64) as usize;
+            if cut == 0 {
+                return;
+            }
+            let mut mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+            let (_, &mut threshold, _) = mags.select_nth_unstable_by(cut - 1, f32::total_cmp);
+            let mut zeroed = 0;
+            for x in v.iter_mut() {
+                if x.abs() <= threshold && zeroed < cut {
+                    *x = 0.0;
+                    zeroed += 1;
+                }
+            }
+        }),
+        Prune::TwoFour => Box::new(|l: &Weights, v: &mut [f32]| {
+            for r in 0..l.rows {
+                for k0 in (0..l.k).step_by(4) {
+                    let mut group: Vec<usize> = (k0..(k0 + 4).min(l.k)).map(|k| r * l.row_stride + k * l.k_stride).collect();
+                    group.sort_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()));
+                    let drop = group.len().saturating_sub(2);
+                    group[..drop].iter().for_each(|&i| v[i] = 0.0);
+                }
+            }
+        }),
+    };
     let layers: Vec<(usize, Weights)> = (0..g.nodes.len()).filter_map(|i| weights_of(g, i).map(|w| (i, w))).collect();
     let uses = g.consumers();
     let mut corrections = Vec::new();
-    match p {
-        Prune::Magnitude(s) => {
-            for (node, l) in &layers {
-                if uses[l.value].len() != 1 {
-                    continue;
-                }
-                let t = g.values[l.value].konst.as_mut().expect("constant");
-                let mut v = t.floats();
-                let before = v.clone();
-                let mut mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
-                let cut = ((v.len() as f64) * s as f64) as usize;
-                if cut == 0 {
-                    continue;
-                }
-                let (_, &mut threshold, _) = mags.select_nth_unstable_by(cut - 1, f32::total_cmp);
-                let mut zeroed = 0;
-                for x in v.iter_mut() {
-                    if x.abs() <= threshold && zeroed < cut {
-                        *x = 0.0;
-                        zeroed += 1;
-                    }
-                }
-                corrections.push((*node, before, v.clone()));
-                *t = Tensor::f32(t.shape.clone(), v);
-            }
+    for (node, l) in &layers {
+        if uses[l.value].len() != 1 {
+            continue;
         }
-        Prune::TwoFour => {
-            for (node, l) in &layers {
-                if uses[l.value].len() != 1 {
-                    continue;
-                }
-                let t = g.values[l.value].konst.as_mut().expect("constant");
-                let mut v = t.floats();
-                let before = v.clone();
-                for r in 0..l.rows {
-                    for k0 in (0..l.k).step_by(4) {
-                        let idx: Vec<usize> = (k0..(k0 + 4).min(l.k)).map(|k| r * l.row_stride + k * l.k_stride).collect();
-                        let mut order = idx.clone();
-                        order.sort_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()));
-                        let drop = order.len().saturating_sub(2);
-                        for &i in &order[..drop] {
-                            v[i] = 0.0;
-                        }
-                    }
-                }
-                corrections.push((*node, before, v.clone()));
-                *t = Tensor::f32(t.shape.clone(), v);
-            }
-        }
-        Prune::Channels(s) => return prune_channels(g, s, means),
+        let t = g.values[l.value].konst.as_mut().expect("constant");
+        let before = t.floats();
+        let mut v = before.clone();
+        zero(l, &mut v);
+        *t = Tensor::f32(t.shape.clone(), v.clone());
+        corrections.push((*node, before, v));
     }
     if let Some(means) = means {
         for (node, before, after) in corrections {
