@@ -192,6 +192,11 @@ fn digits_cnn_int8_runs_in_integers() -> Result<()> {
     let q = int4.quant.as_ref().unwrap();
     assert!(q.layers.iter().any(|l| l.precision == LayerPrecision::Int4) && q.layers.iter().any(|l| l.precision == LayerPrecision::Int8));
     assert!(acc4 >= acc32 - 0.02, "int4 loses {:.2} points", 100.0 * (acc32 - acc4));
+    // Magnitude pruning leaves the float convolutions sparse (SpConv2d).
+    let sp = convert_as(&dir, &shape, Precision::Fp32, Some(Prune::Magnitude(0.3)), None, tmp.path())?;
+    let acc_sp = accuracy(&sp.path, &dir)?;
+    assert!(sp.ops.get("SpConv2d").is_some_and(|&n| n >= 1), "{:?}", sp.ops);
+    assert!(acc_sp >= acc32 - 0.02, "magnitude=0.3 loses {:.2} points", 100.0 * (acc32 - acc_sp));
     table(
         "digits CNN",
         fp32.fp32_weights,
@@ -203,6 +208,7 @@ fn digits_cnn_int8_runs_in_integers() -> Result<()> {
                 weights: int8.weights,
             },
             Row { mode: "int4 (Gemm int4, convs int8)".into(), accuracy: acc4, weights: int4.weights },
+            Row { mode: "fp32 + magnitude=0.3 (sparse)".into(), accuracy: acc_sp, weights: sp.weights },
         ],
     );
     Ok(())

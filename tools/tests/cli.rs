@@ -201,22 +201,13 @@ fn int8_from_png_images() {
     let out = dir.path().join("d8.jrt").display().to_string();
     let report = dir.path().join("r.json");
     let imgs_s = imgs.display().to_string();
-    let o = ok(jetc(&[
-        "convert",
-        &example("model.onnx"),
-        "-o",
-        &out,
-        "--input-shape",
-        "image=1,1,8,8",
-        "--precision",
-        "int8",
-        "--calib",
-        &imgs_s,
-        "--resize",
-        "8,8",
-        "--report",
-        &report.display().to_string(),
-    ]));
+    let model = example("model.onnx");
+    let convert = |extra: &[&str]| {
+        let mut args = vec!["convert", model.as_str(), "-o", out.as_str(), "--input-shape", "image=1,1,8,8"];
+        args.extend_from_slice(extra);
+        jetc(&args)
+    };
+    let o = ok(convert(&["--precision", "int8", "--calib", &imgs_s, "--resize", "8,8", "--report", &report.display().to_string()]));
     assert!(text(&o).contains("precision: int8"), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let q = &r["quantization"];
@@ -233,43 +224,10 @@ fn int8_from_png_images() {
     ]));
     // A size the input cannot take, and a folder without samples, are errors
     // that say what is wrong.
-    fails(
-        jetc(&[
-            "convert",
-            &example("model.onnx"),
-            "-o",
-            &out,
-            "--input-shape",
-            "image=1,1,8,8",
-            "--precision",
-            "int8",
-            "--calib",
-            &imgs_s,
-            "--resize",
-            "9,9",
-        ]),
-        "--resize 9,9",
-    );
+    fails(convert(&["--precision", "int8", "--calib", &imgs_s, "--resize", "9,9"]), "--resize 9,9");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    fails(
-        jetc(&[
-            "convert",
-            &example("model.onnx"),
-            "-o",
-            &out,
-            "--input-shape",
-            "image=1,1,8,8",
-            "--precision",
-            "int8",
-            "--calib",
-            &empty.display().to_string(),
-        ]),
-        "no .npy files",
-    );
-    fails(
-        jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,1,8,8", "--precision", "int8"]),
-        "needs calibration data",
-    );
-    fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,1,8,8", "--prune", "half"]), "--prune");
+    fails(convert(&["--precision", "int8", "--calib", &empty.display().to_string()]), "no .npy files");
+    fails(convert(&["--precision", "int8"]), "needs calibration data");
+    fails(convert(&["--prune", "half"]), "--prune");
 }

@@ -186,6 +186,15 @@ fn conv2d_gemm<'w>(
     }
 }
 
+/// The output columns `lo..hi` whose input column `ox · stride + off` lies
+/// inside `0..in_len` (one kernel tap of a row), or `None` if there are none.
+pub(crate) fn tap_span(off: isize, stride: usize, in_len: usize, out_len: usize) -> Option<(usize, usize)> {
+    let (sw, w) = (stride as isize, in_len as isize);
+    let lo = if off >= 0 { 0 } else { ((-off) + sw - 1) / sw };
+    let hi = if w - 1 - off < 0 { 0 } else { ((w - 1 - off) / sw + 1).min(out_len as isize) };
+    (lo < hi).then_some((lo as usize, hi as usize))
+}
+
 /// Depthwise convolution: each output channel reads one input channel, so a
 /// direct loop over rows, vectorized along the row, beats any GEMM.
 fn depthwise(par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
@@ -223,13 +232,7 @@ fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activ
                 let wv = wk[ky * s.kernel_w + kx];
                 let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
                 let sw = s.stride_w as isize;
-                // ox is valid when 0 ≤ ox·sw + off < w.
-                let lo = if off >= 0 { 0 } else { ((-off) + sw - 1) / sw };
-                let hi = if w - 1 - off < 0 { 0 } else { ((w - 1 - off) / sw + 1).min(ow as isize) };
-                if lo >= hi {
-                    continue;
-                }
-                let (lo, hi) = (lo as usize, hi as usize);
+                let Some((lo, hi)) = tap_span(off, s.stride_w, s.in_w, ow) else { continue };
                 if s.stride_w == 1 {
                     let start = (lo as isize + off) as usize;
                     let src = &xrow[start..start + (hi - lo)];

@@ -167,26 +167,11 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
     let mut j0 = 0;
     while j0 < nw {
         let mw = v.mw.min(nw - j0);
-        for (t, p) in pw[..v.mw].iter_mut().enumerate() {
-            // Short tiles repeat the last row; its results are dropped.
-            let row = (j0 + t.min(mw - 1)) * kp;
-            *p = w[row..].as_ptr();
-            if tail > 0 {
-                wt[t][..tail].copy_from_slice(&w[row + main..row + kp]);
-                pwt[t] = wt[t].as_ptr();
-            }
-        }
+        set_tile(w, j0, mw, v.mw, kp, main, &mut pw, &mut wt, &mut pwt);
         let mut i0 = 0;
         while i0 < na {
             let ma = v.ma.min(na - i0);
-            for (t, p) in pa[..v.ma].iter_mut().enumerate() {
-                let row = (i0 + t.min(ma - 1)) * kp;
-                *p = a[row..].as_ptr();
-                if tail > 0 {
-                    at[t][..tail].copy_from_slice(&a[row + main..row + kp]);
-                    pat[t] = at[t].as_ptr();
-                }
-            }
+            set_tile(a, i0, ma, v.ma, kp, main, &mut pa, &mut at, &mut pat);
             if main > 0 {
                 // SAFETY: every pointer addresses a whole row of kp ≥ main
                 // bytes inside `a` or `w` (asserted above); the variant is
@@ -208,6 +193,32 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
             i0 += ma;
         }
         j0 += mw;
+    }
+}
+
+/// Points `ptrs[..slots]` at rows `first .. first + count` of `src` (rows
+/// of `kp` bytes; a short tile repeats its last row, whose results are
+/// dropped) and copies each row's bytes from `main` on into `tails`,
+/// zero-padded, with `tail_ptrs` at them.
+#[allow(clippy::too_many_arguments)]
+fn set_tile(
+    src: &[i8],
+    first: usize,
+    count: usize,
+    slots: usize,
+    kp: usize,
+    main: usize,
+    ptrs: &mut [*const i8; 4],
+    tails: &mut [[i8; K_STEP]; 4],
+    tail_ptrs: &mut [*const i8; 4],
+) {
+    for t in 0..slots {
+        let row = (first + t.min(count - 1)) * kp;
+        ptrs[t] = src[row..].as_ptr();
+        if main < kp {
+            tails[t][..kp - main].copy_from_slice(&src[row + main..row + kp]);
+            tail_ptrs[t] = tails[t].as_ptr();
+        }
     }
 }
 
@@ -474,12 +485,7 @@ fn qdepthwise(
                         let wv = wk[ky * s.kernel_w + kx] as i32;
                         let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
                         let sw = s.stride_w as isize;
-                        let lo = if off >= 0 { 0 } else { ((-off) + sw - 1) / sw };
-                        let hi = if wi - 1 - off < 0 { 0 } else { ((wi - 1 - off) / sw + 1).min(ow as isize) };
-                        if lo >= hi {
-                            continue;
-                        }
-                        let (lo, hi) = (lo as usize, hi as usize);
+                        let Some((lo, hi)) = super::conv::tap_span(off, s.stride_w, s.in_w, ow) else { continue };
                         if s.stride_w == 1 {
                             let start = (lo as isize + off) as usize;
                             let src = &xrow[start..start + (hi - lo)];

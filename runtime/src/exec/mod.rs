@@ -183,32 +183,50 @@ pub(crate) enum Kernel {
         act: Activation,
         out: QOutParams,
     },
-    Q4Gemm {
+    /// Weights as packed rows (int4 or sparse), float activations: a
+    /// matrix product `[m, k] × rowsᵀ`.
+    PackedGemm {
         m: usize,
         k: usize,
         n: usize,
         act: Activation,
-        group: usize,
-        bias: bool,
+        rows: Packing,
     },
-    Q4Conv {
+    PackedConv {
         shape: Conv2dShape,
         act: Activation,
-        group: usize,
-        bias: bool,
+        rows: Packing,
     },
-    SpGemm {
-        m: usize,
-        k: usize,
-        n: usize,
-        act: Activation,
-        bias: bool,
-    },
-    SpConv {
-        shape: Conv2dShape,
-        act: Activation,
-        bias: bool,
-    },
+}
+
+/// How a step's packed weight rows are stored; the operands after the
+/// input are the format's tensors, then an optional bias.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Packing {
+    /// Inputs: packed nibbles, float16 scales.
+    Q4 { group: usize },
+    /// Inputs: mask, values, row starts.
+    Sparse,
+}
+
+impl Packing {
+    /// Operands the format takes (after the activation input).
+    fn operands(self) -> usize {
+        match self {
+            Packing::Q4 { .. } => 2,
+            Packing::Sparse => 3,
+        }
+    }
+
+    /// The rows from the step's operands 1..
+    fn rows<'a>(self, input: &dyn Fn(usize) -> Result<&'a [u8]>, rows: usize, k: usize, si: usize, name: &'static str) -> Result<Rows<'a>> {
+        Ok(match self {
+            Packing::Q4 { group } => Rows::Q4(Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows, k, group }),
+            Packing::Sparse => {
+                Rows::Sparse(SpRef { mask: input(1)?, values: f32s(input(2)?, si, name)?, row_start: view(input(3)?, si, name)?, rows, k })
+            }
+        })
+    }
 }
 
 impl Kernel {
@@ -222,10 +240,8 @@ impl Kernel {
                 (s.batch * s.in_channels * s.in_h * s.in_w * (s.out_channels / s.groups) * s.kernel_h * s.kernel_w) as u64
             }
             Kernel::MatMul { m, k, n, batches, .. } => (*m as u64) * (*k as u64) * (*n as u64) * batches.len() as u64,
-            Kernel::QConv { shape, .. } | Kernel::Q4Conv { shape, .. } | Kernel::SpConv { shape, .. } => shape.macs() * shape.batch as u64,
-            Kernel::QGemm { m, k, n, .. } | Kernel::Q4Gemm { m, k, n, .. } | Kernel::SpGemm { m, k, n, .. } => {
-                (*m as u64) * (*k as u64) * (*n as u64)
-            }
+            Kernel::QConv { shape, .. } | Kernel::PackedConv { shape, .. } => shape.macs() * shape.batch as u64,
+            Kernel::QGemm { m, k, n, .. } | Kernel::PackedGemm { m, k, n, .. } => (*m as u64) * (*k as u64) * (*n as u64),
             _ => 0,
         }
     }
@@ -248,10 +264,8 @@ impl Kernel {
                 | Kernel::MaxPoolI8(_)
                 | Kernel::QConv { .. }
                 | Kernel::QGemm { .. }
-                | Kernel::Q4Gemm { .. }
-                | Kernel::Q4Conv { .. }
-                | Kernel::SpGemm { .. }
-                | Kernel::SpConv { .. }
+                | Kernel::PackedGemm { .. }
+                | Kernel::PackedConv { .. }
         )
     }
 }
@@ -409,33 +423,24 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
             Op::QConv2d { conv, x_zp, out: o } => {
                 Kernel::QConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, x_zp: *x_zp, act: conv.act, out: *o }
             }
-            Op::Q4Conv2d { conv, group } => Kernel::Q4Conv {
-                shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?,
-                act: conv.act,
-                group: *group,
-                bias: ins.len() == 4,
-            },
             Op::QGemm { act, out: o } => {
                 let k = xd.last().copied().unwrap_or(0);
                 Kernel::QGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, out: *o }
             }
-            Op::SpGemm { act } => {
+            Op::Q4Gemm { act, .. } | Op::SpGemm { act } => {
+                let rows = match step.op {
+                    Op::Q4Gemm { group, .. } => Packing::Q4 { group },
+                    _ => Packing::Sparse,
+                };
                 let k = xd.last().copied().unwrap_or(0);
-                Kernel::SpGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, bias: ins.len() == 5 }
+                Kernel::PackedGemm { m: prod(&xd[..xd.len() - 1]), k, n: metas[1].shape.dims()[0], act: *act, rows }
             }
-            Op::SpConv2d { conv } => {
-                Kernel::SpConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, act: conv.act, bias: ins.len() == 5 }
-            }
-            Op::Q4Gemm { act, group } => {
-                let k = xd.last().copied().unwrap_or(0);
-                Kernel::Q4Gemm {
-                    m: prod(&xd[..xd.len() - 1]),
-                    k,
-                    n: metas[1].shape.dims()[0],
-                    act: *act,
-                    group: *group,
-                    bias: ins.len() == 4,
-                }
+            Op::Q4Conv2d { conv, .. } | Op::SpConv2d { conv } => {
+                let rows = match step.op {
+                    Op::Q4Conv2d { group, .. } => Packing::Q4 { group },
+                    _ => Packing::Sparse,
+                };
+                Kernel::PackedConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, act: conv.act, rows }
             }
             Op::Resize(rz) => {
                 let rank = xd.len();
@@ -500,7 +505,7 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[
         if step.kernel.on_bytes() {
             run_bytes_step(&step.kernel, &bytes, out_bytes[0], si, step.name)?;
         } else if step.kernel.quantized() {
-            run_quant_step(ctx, &step.kernel, &bytes, out_bytes[0], si, step.name)?;
+            run_quant_step(ctx, &step.kernel, n_in, &bytes, out_bytes[0], si, step.name)?;
         } else {
             let y = f32s_mut(out_bytes[0], si, step.name)?;
             run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
@@ -525,6 +530,7 @@ fn view<'a, T: bytemuck::AnyBitPattern>(b: &'a [u8], si: usize, op: &'static str
 fn run_quant_step<'a>(
     ctx: &Ctx<'_>,
     kernel: &Kernel,
+    n_in: usize,
     input: &dyn Fn(usize) -> Result<&'a [u8]>,
     y: &mut [u8],
     si: usize,
@@ -549,57 +555,21 @@ fn run_quant_step<'a>(
             let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
             qgemm::qgemm(ctx.qisa, ctx.par, ctx.scratch, *m, *k, i8s(input(0)?), i8s(input(1)?), *n, &ep, qout(out, y, si, name)?);
         }
-        Kernel::Q4Gemm { m, k, n, act, group, bias } => {
-            let q = Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows: *n, k: *k, group: *group };
-            let bias = if *bias { Bias::Col(f32s(input(3)?, si, name)?) } else { Bias::None };
+        Kernel::PackedGemm { m, k, n, act, rows } => {
+            let w = rows.rows(input, *n, *k, si, name)?;
+            let bias_at = 1 + rows.operands();
+            let bias = if n_in > bias_at { Bias::Col(f32s(input(bias_at)?, si, name)?) } else { Bias::None };
             let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act: *act };
             let a = MatRef::row_major(f32s(input(0)?, si, name)?, *m, *k);
-            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::PackedT(Rows::Q4(q)), &ep, f32s_mut(y, si, name)?);
+            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::PackedT(w), &ep, f32s_mut(y, si, name)?);
         }
-        Kernel::Q4Conv { shape, act, group, bias } => {
+        Kernel::PackedConv { shape, act, rows } => {
             let k = shape.in_channels * shape.kernel_h * shape.kernel_w;
-            let q = Q4Ref { packed: input(1)?, scales: view(input(2)?, si, name)?, rows: shape.out_channels, k, group: *group };
-            let b = if *bias { Some(f32s(input(3)?, si, name)?) } else { None };
-            conv::conv2d_packed(
-                ctx.isa,
-                ctx.par,
-                ctx.scratch,
-                shape,
-                f32s(input(0)?, si, name)?,
-                Rows::Q4(q),
-                b,
-                *act,
-                f32s_mut(y, si, name)?,
-            );
-        }
-        Kernel::SpGemm { m, k, n, act, bias } => {
-            let sp = SpRef { mask: input(1)?, values: f32s(input(2)?, si, name)?, row_start: view(input(3)?, si, name)?, rows: *n, k: *k };
-            let bias = if *bias { Bias::Col(f32s(input(4)?, si, name)?) } else { Bias::None };
-            let ep = Epilogue { alpha: 1.0, beta: 1.0, bias, act: *act };
-            let a = MatRef::row_major(f32s(input(0)?, si, name)?, *m, *k);
-            gemm::gemm_any(ctx.isa, ctx.par, ctx.scratch, ASource::Mat(a), BSource::PackedT(Rows::Sparse(sp)), &ep, f32s_mut(y, si, name)?);
-        }
-        Kernel::SpConv { shape, act, bias } => {
-            let k = shape.in_channels * shape.kernel_h * shape.kernel_w;
-            let sp = SpRef {
-                mask: input(1)?,
-                values: f32s(input(2)?, si, name)?,
-                row_start: view(input(3)?, si, name)?,
-                rows: shape.out_channels,
-                k,
-            };
-            let b = if *bias { Some(f32s(input(4)?, si, name)?) } else { None };
-            conv::conv2d_packed(
-                ctx.isa,
-                ctx.par,
-                ctx.scratch,
-                shape,
-                f32s(input(0)?, si, name)?,
-                Rows::Sparse(sp),
-                b,
-                *act,
-                f32s_mut(y, si, name)?,
-            );
+            let w = rows.rows(input, shape.out_channels, k, si, name)?;
+            let bias_at = 1 + rows.operands();
+            let b = if n_in > bias_at { Some(f32s(input(bias_at)?, si, name)?) } else { None };
+            let x = f32s(input(0)?, si, name)?;
+            conv::conv2d_packed(ctx.isa, ctx.par, ctx.scratch, shape, x, w, b, *act, f32s_mut(y, si, name)?);
         }
         _ => return Err(Error::Internal { step: si, op: name, reason: "a float kernel reached the quantized path".into() }),
     }
@@ -778,10 +748,8 @@ fn run_step<'a>(
         | Kernel::MaxPoolI8(_)
         | Kernel::QConv { .. }
         | Kernel::QGemm { .. }
-        | Kernel::Q4Gemm { .. }
-        | Kernel::Q4Conv { .. }
-        | Kernel::SpGemm { .. }
-        | Kernel::SpConv { .. } => {
+        | Kernel::PackedGemm { .. }
+        | Kernel::PackedConv { .. } => {
             return Err(Error::Internal { step: si, op: name, reason: "a byte or quantized kernel reached the float path".into() });
         }
         Kernel::ConvTranspose { shape, bias } => {
