@@ -141,6 +141,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         Some(q) if q.precision != quant::Precision::Fp32 || q.prune.is_some() => Some(quant::run(&mut g, q)?),
         _ => None,
     };
+    passes::compact_affine::run(&mut g);
     write::name_outputs(&mut g);
     let name = opts.name.clone().unwrap_or_else(|| path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()));
     let p = &model.proto;

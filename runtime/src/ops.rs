@@ -144,7 +144,8 @@ pub enum Op {
         act: Activation,
     },
     /// `act(x · scale[c] + shift[c])` along axis 1 (a BatchNormalization, or
-    /// a per-channel Mul/Add). Inputs: X, scale `[C]`, shift `[C]`.
+    /// a per-channel Mul/Add). Inputs: X, scale `[C]` or `[1]` (one for
+    /// all channels), shift `[C]` or `[1]`.
     ChannelAffine {
         act: Activation,
     },
@@ -205,6 +206,13 @@ pub enum Op {
         scale: f32,
         zero_point: i8,
     },
+    /// float32 → int8 per channel (axis 1): `q = clamp(round_half_even((x ·
+    /// mul[c] + add[c]) / scale) + zero_point)`. Inputs: X float32 `[N, C,
+    /// ...]`, mul float16 `[C]`, add float16 `[C]`.
+    QuantizeChannels {
+        scale: f32,
+        zero_point: i8,
+    },
     /// int8 → float32: `x = (q − zero_point) · scale`.
     Dequantize {
         scale: f32,
@@ -214,8 +222,9 @@ pub enum Op {
     /// the padding value), W int8 `[M, Kp]` (K = C/groups·kh·kw padded with
     /// zeros to a multiple of 4, except for depthwise convolutions), bias
     /// float32 `[M]` (holding `−x_zp · deq · Σ_k W[m][k]`), deq float32
-    /// `[M]`. Output `act(acc · deq + bias)`, as float32 or requantized to
-    /// int8.
+    /// `[M]`, and optionally the int8 value padding reads in each input
+    /// channel `[C]` (else `x_zp`). Output `act(acc · deq + bias)`, as
+    /// float32 or requantized to int8.
     QConv2d {
         conv: Conv2d,
         x_zp: i8,
@@ -320,6 +329,7 @@ impl Op {
             Op::Resize(_) => 23,
             Op::Pad(_) => 24,
             Op::Quantize { .. } => 25,
+            Op::QuantizeChannels { .. } => 33,
             Op::Dequantize { .. } => 26,
             Op::QConv2d { .. } => 27,
             Op::QGemm { .. } => 28,
@@ -416,6 +426,7 @@ impl Op {
             Op::Resize(_) => "Resize",
             Op::Pad(_) => "Pad",
             Op::Quantize { .. } => "Quantize",
+            Op::QuantizeChannels { .. } => "QuantizeChannels",
             Op::Dequantize { .. } => "Dequantize",
             Op::QConv2d { .. } => "QConv2d",
             Op::QGemm { .. } => "QGemm",
@@ -430,12 +441,13 @@ impl Op {
     pub fn input_arity(&self) -> (usize, usize) {
         match self {
             Op::Conv2d(_) | Op::Gemm(_) | Op::LayerNorm { .. } | Op::ConvTranspose2d(_) => (2, 3),
-            Op::QConv2d { .. } | Op::QGemm { .. } => (4, 4),
+            Op::QConv2d { .. } => (4, 5),
+            Op::QGemm { .. } => (4, 4),
             Op::Q4Gemm { .. } | Op::Q4Conv2d { .. } => (3, 4),
             Op::SpGemm { .. } | Op::SpConv2d { .. } => (4, 5),
             Op::Binary { .. } | Op::Gather { .. } | Op::MatMul { .. } => (2, 2),
             Op::Where => (3, 3),
-            Op::ChannelAffine { .. } => (3, 3),
+            Op::ChannelAffine { .. } | Op::QuantizeChannels { .. } => (3, 3),
             Op::Concat { .. } => (1, usize::MAX),
             _ => (1, 1),
         }
@@ -463,7 +475,9 @@ impl Op {
             }
         };
         match self {
-            Op::Quantize { scale: s, .. } | Op::Dequantize { scale: s, .. } => scale(*s),
+            // Its per-channel operands may hold anything: the kernel clamps
+            // infinities and sends NaN to the lowest level.
+            Op::Quantize { scale: s, .. } | Op::Dequantize { scale: s, .. } | Op::QuantizeChannels { scale: s, .. } => scale(*s),
             Op::QConv2d { conv, out, .. } => {
                 if let QOutParams::I8 { scale: s, .. } = out {
                     scale(*s)?;
@@ -682,8 +696,8 @@ impl Op {
                     return err(format!("input of rank {} (needs a channel axis)", xd.len()));
                 }
                 for (name, m) in [("scale", &inputs[1]), ("shift", &inputs[2])] {
-                    if m.shape.dims() != [xd[1]] {
-                        return err(format!("{name} has shape {:?}, expected [{}]", m.shape.dims(), xd[1]));
+                    if m.shape.dims() != [xd[1]] && m.shape.dims() != [1] {
+                        return err(format!("{name} has shape {:?}, expected [{}] or [1]", m.shape.dims(), xd[1]));
                     }
                 }
                 x
@@ -842,6 +856,7 @@ impl Op {
             }
             Op::Copy => return err("Copy takes its output shape from the plan"),
             Op::Quantize { .. }
+            | Op::QuantizeChannels { .. }
             | Op::Dequantize { .. }
             | Op::QConv2d { .. }
             | Op::QGemm { .. }
@@ -892,6 +907,13 @@ impl Op {
                 want(0, "input", DType::F32, None)?;
                 Meta { dtype: DType::I8, shape: x }
             }
+            Op::QuantizeChannels { .. } => {
+                want(0, "input", DType::F32, None)?;
+                let &c = xd.get(1).ok_or("the input has no channel axis")?;
+                want(1, "mul", DType::F16, Some(&[c]))?;
+                want(2, "add", DType::F16, Some(&[c]))?;
+                Meta { dtype: DType::I8, shape: x }
+            }
             Op::Dequantize { .. } => {
                 want(0, "input", DType::I8, None)?;
                 Meta { dtype: DType::F32, shape: x }
@@ -903,6 +925,9 @@ impl Op {
                 want(1, "W", DType::I8, Some(&[m, qgemm::conv_kp(&s)]))?;
                 want(2, "bias", DType::F32, Some(&[m]))?;
                 want(3, "deq", DType::F32, Some(&[m]))?;
+                if inputs.len() > 4 {
+                    want(4, "padding values", DType::I8, Some(&[s.in_channels]))?;
+                }
                 Meta { dtype: out_dtype(out), shape: shape(&[s.batch, m, s.out_h, s.out_w])? }
             }
             Op::QGemm { out, .. } => {

@@ -141,22 +141,23 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     eprintln!("  onnxruntime int4 MatMulNBits {:.4}                  {:.1}%", m.ort_int4_char_accuracy, pct(m.ort_int4_bytes));
 
     assert!((acc32 - m.ort_fp32_char_accuracy).abs() < 1e-9, "fp32 reads differently from onnxruntime");
-    // The issue asks for cosine ≥ 0.99 on every output. --max-drop holds it
-    // on the calibration lines it measures; on these held-out lines jetrt
-    // reaches about 0.988. The bar below is what is met today, not the goal
+    // The issue asks for cosine ≥ 0.99 on every output. --max-drop 0.005
+    // holds it on these held-out lines (0.995); int8 as it comes reaches
+    // about 0.989 (per-channel input scales and bias correction; 0.985
+    // without). The bar for plain int8 is what is met today, not the goal
     // (see docs/PERFORMANCE.md).
-    assert!(cos8d >= 0.985, "int8 (max-drop) cosine {cos8d}");
-    assert!(cos8d > cos8, "max-drop did not help: {cos8d} vs {cos8}");
+    assert!(cos8d >= 0.99, "int8 (max-drop) cosine {cos8d}");
+    assert!(cos8 >= 0.987, "int8 cosine {cos8}");
     assert!(acc8 >= m.ort_int8_char_accuracy, "int8 {acc8} below onnxruntime's int8 {}", m.ort_int8_char_accuracy);
-    assert!(acc8d >= acc32 - 0.01, "int8 (max-drop) loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8d));
+    assert!(acc8 >= acc32 - 0.005, "int8 loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8));
+    assert!(acc8d >= acc32 - 0.005, "int8 (max-drop) loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8d));
     assert!(bytes8 as f64 <= 0.27 * m.onnx_bytes as f64, "int8 file {:.2}% of the ONNX file", pct(bytes8));
-    // The issue's goals for int4 are 16% of the ONNX size and onnxruntime
-    // MatMulNBits' accuracy (which leaves every convolution in float at
-    // 51% of the size). jetrt's int4 puts the pointwise convolutions in
-    // int4 too: 16.3% and 0.91 character accuracy today. Asserted: what is
-    // met, so that it cannot regress.
-    assert!(bytes4 as f64 <= 0.17 * m.onnx_bytes as f64, "int4 file {:.2}% of the ONNX file", pct(bytes4));
-    assert!(acc4 >= 0.88, "int4 character accuracy {acc4}");
+    // int4 reads at least as well as onnxruntime's MatMulNBits (which
+    // leaves every convolution in float, at 51% of the size). The issue's
+    // size goal is 16% of the ONNX file; jetrt is at 16.3% today, and the
+    // bar below is what is met.
+    assert!(acc4 >= m.ort_int4_char_accuracy, "int4 {acc4} below onnxruntime's MatMulNBits {}", m.ort_int4_char_accuracy);
+    assert!(bytes4 as f64 <= 0.165 * m.onnx_bytes as f64, "int4 file {:.2}% of the ONNX file", pct(bytes4));
     assert!(bytes4 < m.ort_int4_bytes / 3, "int4 file {bytes4} vs onnxruntime's {}", m.ort_int4_bytes);
     Ok(())
 }
@@ -189,9 +190,17 @@ fn ppocr_det_int8_maps_overlap() -> Result<()> {
         })
         .sum::<f64>()
         / ref_out.len() as f64;
-    eprintln!("\nPP-OCRv5 det: IoU of the text maps (> {t}) with fp32: jetrt int8 {iou:.4}, onnxruntime int8 {:.4}", m.ort_int8_iou);
+    let cos = cosine(&ref_out, &out8);
+    eprintln!(
+        "\nPP-OCRv5 det: IoU of the text maps (> {t}) with fp32: jetrt int8 {iou:.4} (cosine {cos:.5}), onnxruntime int8 {:.4}",
+        m.ort_int8_iou
+    );
     assert!(iou >= m.ort_int8_iou, "jetrt int8 IoU {iou} below onnxruntime's {}", m.ort_int8_iou);
-    assert!(iou >= 0.8, "IoU {iou}");
+    assert!(iou >= 0.9, "IoU {iou}");
+    // The goal is cosine ≥ 0.99; jetrt reaches 0.975 today (per-channel
+    // input scales and bias correction took the IoU from 0.86 to 0.93; see
+    // docs/PERFORMANCE.md). The bar is what is met.
+    assert!(cos >= 0.97, "det int8 cosine {cos}");
     Ok(())
 }
 
@@ -217,13 +226,15 @@ fn ppocr_cls_int8_agrees() -> Result<()> {
     let acc = |o: &[Vec<f32>]| o.iter().zip(&m.labels).filter(|(o, &l)| top(o) == l).count() as f64 / n as f64;
     let agree = ref_out.iter().zip(&out8).filter(|(a, b)| top(a) == top(b)).count() as f64 / n as f64;
     eprintln!(
-        "\nPP-OCRv5 cls on {n} lines: accuracy fp32 {:.3}, int8 {:.3} (agreement {agree:.3}); onnxruntime fp32 {:.3}, int8 {:.3}",
+        "\nPP-OCRv5 cls on {n} lines: accuracy fp32 {:.3}, int8 {:.3} (agreement {agree:.3}, cosine {:.5}); onnxruntime fp32 {:.3}, int8 {:.3}",
         acc(&ref_out),
         acc(&out8),
+        cosine(&ref_out, &out8),
         m.ort_fp32_accuracy,
         m.ort_int8_accuracy
     );
     assert!((acc(&ref_out) - m.ort_fp32_accuracy).abs() < 1e-9);
     assert!(acc(&out8) >= m.ort_int8_accuracy, "int8 accuracy below onnxruntime's int8");
+    assert!(cosine(&ref_out, &out8) >= 0.99, "cls int8 cosine {}", cosine(&ref_out, &out8));
     Ok(())
 }

@@ -182,9 +182,11 @@ fn digits_cnn_int8_runs_in_integers() -> Result<()> {
     let int8 = convert_as(&dir, &shape, Precision::Int8, None, None, tmp.path())?;
     let acc8 = accuracy(&int8.path, &dir)?;
     // Conv → MaxPool → Conv → Flatten → Gemm stays int8 end to end: one
-    // Quantize at the input, no Dequantize.
+    // quantize step at the input (per channel or per tensor), no
+    // Dequantize.
     assert!(all_int8(&int8), "{:?}", int8.ops);
-    assert_eq!(int8.ops.get("Quantize"), Some(&1), "{:?}", int8.ops);
+    let quantizes = ["Quantize", "QuantizeChannels"].iter().map(|o| int8.ops.get(*o).copied().unwrap_or(0)).sum::<usize>();
+    assert_eq!(quantizes, 1, "{:?}", int8.ops);
     assert!(!int8.ops.contains_key("Dequantize"));
     assert!(acc8 >= acc32 - 0.005, "int8 loses {:.2} points", 100.0 * (acc32 - acc8));
     let int4 = convert_as(&dir, &shape, Precision::Int4, None, None, tmp.path())?;

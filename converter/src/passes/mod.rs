@@ -1,6 +1,7 @@
 //! Graph passes, one file each, named by what they do. Each returns how many
 //! nodes it removed or fused, for the conversion report.
 
+pub mod compact_affine;
 pub(crate) mod fold;
 pub mod fold_affine_into_conv;
 pub mod fold_affine_into_next_conv;

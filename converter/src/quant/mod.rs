@@ -19,6 +19,7 @@ use crate::error::{ConvertError, Result};
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
 use eval::{Agreement, Runner};
+use jetrt::ops::{Op, QOutParams};
 use rewrite::Layer;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,6 +186,10 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
         return Err(err("int8 needs calibration data: give --calib DIR (a folder of .npy files or images)".into()));
     }
     let ranges = calibrate(g, &layers, &plan, opts)?;
+    // What magnitude and 2:4 pruning zero is stored compactly in the layers
+    // that stay float.
+    let sparse = matches!(opts.prune, Some(Prune::Magnitude(_) | Prune::TwoFour));
+    let corrections = if opts.random_samples { HashMap::new() } else { correct_bias(g, &layers, &plan, &ranges, sparse, opts)? };
 
     let score = |h: &Graph, n: usize| -> Result<Vec<Agreement>> {
         let got = Runner::new(h, &outputs, threads).map_err(err)?.collect(&opts.samples[..n]).map_err(err)?;
@@ -199,9 +204,6 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     // 2:4, which leave shapes alone) pruned: it gets its original weights
     // back. Channel pruning changes shapes and stays.
     let restorable = !matches!(opts.prune, Some(Prune::Channels(_)));
-    // What magnitude and 2:4 pruning zero is stored compactly in the layers
-    // that stay float.
-    let sparse = matches!(opts.prune, Some(Prune::Magnitude(_) | Prune::TwoFour));
     let variant = |keep: &[usize], promoted: &[usize]| -> Result<Graph> {
         let mut h = g.clone();
         let mut p = plan.clone();
@@ -215,7 +217,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
             p.insert(n, LayerPrecision::Fp32);
         }
         let hl = rewrite::layers(&h);
-        rewrite::apply(&h, &hl, &p, &ranges, opts.group_size, sparse).map_err(err)
+        rewrite::apply(&h, &hl, &p, &ranges, opts.group_size, sparse, &corrections).map_err(err)
     };
     let all: Vec<usize> = layers.iter().map(|l| l.node).collect();
     // What each layer's treatment (quantization and pruning) costs alone.
@@ -336,22 +338,34 @@ fn input_means(g: &Graph, opts: &QuantOptions) -> Result<prune::InputMeans> {
             observe.push(v);
         }
     }
-    let features = |v: ValueId| -> (usize, usize) {
-        let d = &g.values[v].shape;
-        if d.len() == 4 {
-            (d[1], d[2] * d[3])
-        } else {
-            (d.last().copied().unwrap_or(1), 1)
-        }
-    };
-    let mut sums: Vec<Vec<f64>> = observe.iter().map(|&v| vec![0.0; features(v).0]).collect();
+    let means = channel_means(g, &observe, &opts.samples, opts, "input means")?;
+    let mean_of: HashMap<ValueId, Vec<f32>> = observe.iter().zip(means).map(|(&v, m)| (v, m.iter().map(|&x| x as f32).collect())).collect();
+    Ok(nodes.iter().filter_map(|&n| mean_of.get(&g.nodes[n].inputs[0]).map(|m| (n, m.clone()))).collect())
+}
+
+/// `(channels, values per channel and sample)` of a value: axis 1 of an
+/// image (`[N, C, H, W]`), else the last axis.
+fn channels(g: &Graph, v: ValueId) -> (usize, usize) {
+    let d = &g.values[v].shape;
+    if d.len() == 4 {
+        (d[1], d[2] * d[3])
+    } else {
+        (d.last().copied().unwrap_or(1), 1)
+    }
+}
+
+/// The per-channel mean of every value in `observe` (float values of `g`)
+/// over `samples`.
+fn channel_means(g: &Graph, observe: &[ValueId], samples: &[Vec<Tensor>], opts: &QuantOptions, stage: &str) -> Result<Vec<Vec<f64>>> {
+    let shapes: Vec<(usize, usize)> = observe.iter().map(|&v| channels(g, v)).collect();
+    let mut sums: Vec<Vec<f64>> = shapes.iter().map(|&(c, _)| vec![0.0; c]).collect();
     let mut counts = vec![0usize; observe.len()];
-    let mut runner = Runner::new(g, &observe, opts.threads).map_err(err)?;
-    for (i, s) in opts.samples.iter().enumerate() {
-        progress(opts, "input means", i, opts.samples.len());
+    let mut runner = Runner::new(g, observe, opts.threads).map_err(err)?;
+    for (i, s) in samples.iter().enumerate() {
+        progress(opts, stage, i, samples.len());
         runner
             .run(s, &mut |o, x| {
-                let (f, inner) = features(observe[o]);
+                let (f, inner) = shapes[o];
                 for (j, &v) in x.iter().enumerate() {
                     let feat = if inner > 1 { (j / inner) % f } else { j % f };
                     sums[o][feat] += v as f64;
@@ -360,33 +374,183 @@ fn input_means(g: &Graph, opts: &QuantOptions) -> Result<prune::InputMeans> {
             })
             .map_err(err)?;
     }
-    progress(opts, "input means", opts.samples.len(), opts.samples.len());
-    let mean_of: HashMap<ValueId, Vec<f32>> =
-        observe.iter().enumerate().map(|(o, &v)| (v, sums[o].iter().map(|&s| (s / counts[o].max(1) as f64) as f32).collect())).collect();
-    Ok(nodes.iter().filter_map(|&n| mean_of.get(&g.nodes[n].inputs[0]).map(|m| (n, m.clone()))).collect())
+    progress(opts, stage, samples.len(), samples.len());
+    Ok(sums.into_iter().zip(counts).map(|(s, n)| s.into_iter().map(|v| v / n.max(1) as f64).collect()).collect())
 }
 
-/// Calibrated ranges of every value an int8 layer reads or writes.
-fn calibrate(
+/// Samples [`correct_bias`] measures on (means converge fast).
+const BIAS_SAMPLES: usize = 64;
+
+/// Bias correction (Nagel et al., "Data-Free Quantization", 2019, the
+/// empirical variant): rounding a layer's weights to `Wq` and its input to
+/// `Q(x)` shifts the mean of every output channel by
+/// `Wq·E[Q(x)] − W·E[x] = (Wq − W)·E[x] + Wq·E[Q(x) − x]`, and shifts add
+/// up through the network (a depthwise filter has nine weights per
+/// channel, and a channel whose values sit between two int8 steps rounds
+/// the same way every time). Both means are measured per input channel on
+/// the float model's calibration run, with the input quantized exactly as
+/// the quantized graph will (its scale and zero point), and the shift is
+/// taken out of the layer's bias. Each layer is corrected for its own
+/// error, so corrections do not double up along the network.
+fn correct_bias(
     g: &Graph,
     layers: &[Layer],
     plan: &HashMap<usize, LayerPrecision>,
+    ranges: &calib::Ranges,
+    sparse: bool,
     opts: &QuantOptions,
-) -> Result<HashMap<ValueId, (f32, f32)>> {
+) -> Result<HashMap<usize, Vec<f32>>> {
+    let targets: Vec<&Layer> = layers.iter().filter(|l| plan[&l.node] != LayerPrecision::Fp32).collect();
+    if targets.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // How each int8 layer's input is quantized, read off the rewritten graph.
+    let h = rewrite::apply(g, layers, plan, ranges, opts.group_size, sparse, &HashMap::new()).map_err(err)?;
+    let input_q: HashMap<&str, (f32, i8, bool)> = h
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::QConv2d { .. } | Op::QGemm { .. }))
+        .filter_map(|n| Some((n.name.as_str(), int8_params(&h, n.inputs[0])?)))
+        .collect();
+    // Per layer: its input, how it is quantized (tensor scale and zero
+    // point), and its per-channel mapping.
+    type Key = (ValueId, Option<(u32, i8)>, Option<calib::ChannelQuant>);
+    let keys: Vec<Key> = targets
+        .iter()
+        .map(|l| {
+            let x = g.nodes[l.node].inputs[0];
+            match input_q.get(g.nodes[l.node].name.as_str()) {
+                Some(&(scale, zp, edge)) => {
+                    (x, Some((scale.to_bits(), zp)), if edge { rewrite::input_channel_quant(ranges, x) } else { None })
+                }
+                None => (x, None, None),
+            }
+        })
+        .collect();
+    // One observation per distinct (input, quantization).
+    let mut observe: Vec<&Key> = Vec::new();
+    let slot: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            observe.iter().position(|&o| o == k).unwrap_or_else(|| {
+                observe.push(k);
+                observe.len() - 1
+            })
+        })
+        .collect();
+    let values: Vec<ValueId> = observe.iter().map(|o| o.0).collect();
+    let shapes: Vec<(usize, usize)> = values.iter().map(|&v| channels(g, v)).collect();
+    // Per observation and channel: Σx and Σ(Q(x) − x).
+    let mut sums: Vec<(Vec<f64>, Vec<f64>)> = shapes.iter().map(|&(c, _)| (vec![0.0; c], vec![0.0; c])).collect();
+    let mut counts = vec![0usize; observe.len()];
+    let samples = &opts.samples[..opts.samples.len().min(BIAS_SAMPLES)];
+    let mut runner = Runner::new(g, &values, opts.threads).map_err(err)?;
+    for (i, smp) in samples.iter().enumerate() {
+        progress(opts, "bias correction", i, samples.len());
+        runner
+            .run(smp, &mut |o, x| {
+                let (f, inner) = shapes[o];
+                let (sx, se) = &mut sums[o];
+                for (j, &v) in x.iter().enumerate() {
+                    let c = if inner > 1 { (j / inner) % f } else { j % f };
+                    sx[c] += v as f64;
+                    if let Some((scale, zp)) = observe[o].1 {
+                        let (f, m) = observe[o].2.as_ref().map_or((1.0, 0.0), |cq| (cq.factor[c], cq.shift[c]));
+                        let (scale, zp) = (f32::from_bits(scale), zp as f32);
+                        let q = (((v - m) / f / scale).round() + zp).clamp(-128.0, 127.0);
+                        se[c] += ((q - zp) * scale * f + m - v) as f64;
+                    }
+                }
+                counts[o] += x.len() / f.max(1);
+            })
+            .map_err(err)?;
+    }
+    progress(opts, "bias correction", samples.len(), samples.len());
+    let mut corrections = HashMap::new();
+    for ((l, &o), (_, _, cq)) in targets.iter().zip(&slot).zip(&keys) {
+        let n = counts[o].max(1) as f64;
+        let (mean_x, mean_e): (Vec<f64>, Vec<f64>) = (sums[o].0.iter().map(|v| v / n).collect(), sums[o].1.iter().map(|v| v / n).collect());
+        // The weights the quantized layer computes with, in the units of
+        // the float input.
+        let wq = match cq {
+            Some(calib::ChannelQuant { factor: f, .. }) => {
+                let mut w = rewrite::dequantized_rows(&l.folded(f), plan[&l.node], opts.group_size);
+                for r in 0..l.rows {
+                    for k in 0..l.k {
+                        w[r * l.k + k] /= f[l.input_channel(r, k)];
+                    }
+                }
+                w
+            }
+            None => rewrite::dequantized_rows(l, plan[&l.node], opts.group_size),
+        };
+        let c: Vec<f32> = (0..l.rows)
+            .map(|r| {
+                let mut shift = 0.0f64;
+                for k in 0..l.k {
+                    let ch = l.input_channel(r, k);
+                    let (w, q) = (l.weights[r * l.k + k] as f64, wq[r * l.k + k] as f64);
+                    // The weights' error acts on `x − shift` (the shift
+                    // itself is added exactly in float).
+                    let m = cq.as_ref().map_or(0.0, |cq| cq.shift[ch] as f64);
+                    shift += (q - w) * (mean_x[ch] - m) + q * mean_e[ch];
+                }
+                -shift as f32
+            })
+            .collect();
+        corrections.insert(l.node, c);
+    }
+    Ok(corrections)
+}
+
+/// The scale and zero point of the int8 value `v` of a quantized graph:
+/// from the Quantize (then `true`: the edge of an int8 region) or int8
+/// layer that wrote it, through the ops that carry int8 unchanged.
+fn int8_params(h: &Graph, mut v: ValueId) -> Option<(f32, i8, bool)> {
+    let producers = h.producers();
+    loop {
+        let n = &h.nodes[producers[v]?];
+        match n.op {
+            Op::Quantize { scale, zero_point } | Op::QuantizeChannels { scale, zero_point } => return Some((scale, zero_point, true)),
+            Op::QConv2d { out: QOutParams::I8 { scale, zero_point }, .. } | Op::QGemm { out: QOutParams::I8 { scale, zero_point }, .. } => {
+                return Some((scale, zero_point, false))
+            }
+            Op::Copy | Op::MaxPool2d(_) => v = n.inputs[0],
+            _ => return None,
+        }
+    }
+}
+
+/// Calibrated ranges of every value an int8 layer reads or writes, and
+/// per channel of the images and rows they read.
+fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>, opts: &QuantOptions) -> Result<calib::Ranges> {
     let mut observe: Vec<ValueId> = Vec::new();
+    let mut per_channel: Vec<bool> = Vec::new();
     // Every quantized layer (int4 ones may move to int8 under --max-drop).
     let wanted = |p: LayerPrecision| p == LayerPrecision::Int8 || (p == LayerPrecision::Int4 && !opts.random_samples);
     for l in layers.iter().filter(|l| wanted(plan[&l.node])) {
         let n = &g.nodes[l.node];
-        for v in [n.inputs[0], n.outputs[0]] {
-            if g.konst(v).is_none() && g.values[v].dtype == jetrt::DType::F32 && !observe.contains(&v) {
-                observe.push(v);
+        for (i, v) in [n.inputs[0], n.outputs[0]].into_iter().enumerate() {
+            if g.konst(v).is_none() && g.values[v].dtype == jetrt::DType::F32 {
+                let at = observe.iter().position(|&o| o == v).unwrap_or_else(|| {
+                    observe.push(v);
+                    per_channel.push(false);
+                    observe.len() - 1
+                });
+                // Per channel: images and rows.
+                per_channel[at] |= i == 0 && matches!(g.values[v].shape.len(), 2 | 4);
             }
         }
     }
     if observe.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(calib::Ranges::default());
     }
+    let shapes: Vec<(usize, usize)> = observe.iter().map(|&v| channels(g, v)).collect();
+    let mut chan: Vec<Vec<(f32, f32)>> = shapes
+        .iter()
+        .zip(&per_channel)
+        .map(|(&(c, _), &p)| if p { vec![(f32::INFINITY, f32::NEG_INFINITY); c] } else { Vec::new() })
+        .collect();
     let mut runner = Runner::new(g, &observe, opts.threads).map_err(err)?;
     let mut stats = vec![calib::Stats::default(); observe.len()];
     let passes = if opts.method.needs_histogram() { 2 } else { 1 };
@@ -397,7 +561,14 @@ fn calibrate(
             runner
                 .run(s, &mut |o, x| {
                     if pass == 0 {
-                        stats[o].observe_range(x)
+                        stats[o].observe_range(x);
+                        if per_channel[o] {
+                            let (f, inner) = shapes[o];
+                            for (j, &v) in x.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+                                let c = &mut chan[o][(j / inner) % f];
+                                *c = (c.0.min(v), c.1.max(v));
+                            }
+                        }
                     } else {
                         stats[o].observe_hist(x)
                     }
@@ -406,5 +577,12 @@ fn calibrate(
         }
     }
     progress(opts, "calibrate", total, total);
-    Ok(observe.iter().zip(&stats).map(|(&v, s)| (v, s.range(opts.method))).collect())
+    let mut ranges = calib::Ranges::default();
+    for (o, &v) in observe.iter().enumerate() {
+        ranges.tensor.insert(v, stats[o].range(opts.method));
+        if per_channel[o] {
+            ranges.channel.insert(v, chan[o].iter().map(|&(lo, hi)| if lo > hi { (0.0, 0.0) } else { (lo, hi) }).collect());
+        }
+    }
+    Ok(ranges)
 }

@@ -2,7 +2,7 @@
 //! quantized, their weights in int8 or int4, and Quantize steps only where
 //! a float value enters an int8 region.
 
-use super::calib::qparams;
+use super::calib::{channel_quant, qparams, ChannelQuant, Ranges};
 use crate::graph::{Graph, Node, ValueId};
 use crate::tensor::{Data, Tensor};
 use jetrt::ops::{Activation, Conv2d, Op, QOutParams, Q8_K_ALIGN};
@@ -65,6 +65,29 @@ impl Layer {
 }
 
 impl Layer {
+    /// The input channel weight column `k` of row `r` reads.
+    pub fn input_channel(&self, r: usize, k: usize) -> usize {
+        match self.kind {
+            LayerKind::Conv(c) => {
+                let taps = c.kernel[0] * c.kernel[1];
+                (r / (self.rows / c.groups)) * (self.k / taps) + k / taps
+            }
+            LayerKind::Dense => k,
+        }
+    }
+
+    /// The layer with weight columns scaled by their input channel's factor
+    /// (the input is quantized per channel with scale `S·f[c]`).
+    pub fn folded(&self, f: &[f32]) -> Layer {
+        let mut l = self.clone();
+        for r in 0..l.rows {
+            for k in 0..l.k {
+                l.weights[r * l.k + k] *= f[self.input_channel(r, k)];
+            }
+        }
+        l
+    }
+
     /// Share of zero weights.
     pub fn sparsity(&self) -> f64 {
         self.weights.iter().filter(|&&w| w == 0.0).count() as f64 / self.weights.len().max(1) as f64
@@ -246,6 +269,22 @@ pub fn dequantized_rows(l: &Layer, p: LayerPrecision, group: usize) -> Vec<f32> 
     }
 }
 
+/// `x` in int8 with `scale` and `zp`, as the runtime's Quantize.
+fn quantize_one(x: f32, scale: f32, zp: i8) -> i8 {
+    ((x / scale).round_ties_even() + zp as f32).clamp(-128.0, 127.0) as i8
+}
+
+/// The per-channel quantization of a float value `x` entering an int8
+/// region (see [`channel_quant`]), where calibration measured its
+/// channels.
+pub fn input_channel_quant(ranges: &Ranges, x: ValueId) -> Option<ChannelQuant> {
+    let &(lo, hi) = ranges.tensor.get(&x)?;
+    let q = channel_quant(lo, hi, ranges.channel.get(&x)?);
+    // QuantizeChannels holds `1/factor` and `−shift/factor` in float16.
+    let fits = |v: f32| v.is_finite() && v.abs() <= half::f16::MAX.to_f32();
+    q.factor.iter().zip(&q.shift).all(|(f, m)| fits(1.0 / f) && fits(-m / f)).then_some(q)
+}
+
 /// Float layers with at least this share of zero weights are stored sparse
 /// (mask + values: about half the bytes at 50 %).
 pub const SPARSE_MIN: f64 = 0.25;
@@ -258,10 +297,19 @@ pub fn apply(
     g: &Graph,
     layers: &[Layer],
     plan: &HashMap<usize, LayerPrecision>,
-    ranges: &HashMap<ValueId, (f32, f32)>,
+    ranges: &Ranges,
     group: usize,
     sparse: bool,
+    corrections: &HashMap<usize, Vec<f32>>,
 ) -> Result<Graph, String> {
+    // A layer's bias with its measured correction (see
+    // `quant::correct_bias`) added.
+    let bias_of = |l: &Layer| -> Option<Vec<f32>> {
+        match (&l.bias, corrections.get(&l.node)) {
+            (b, None) => b.clone(),
+            (b, Some(c)) => Some(c.iter().enumerate().map(|(r, &c)| b.as_ref().map_or(0.0, |b| b[r]) + c).collect()),
+        }
+    };
     let by_node: HashMap<usize, &Layer> = layers.iter().map(|l| (l.node, l)).collect();
     let prec = |node: usize| plan.get(&node).copied().unwrap_or(LayerPrecision::Fp32);
     let consumers = g.consumers();
@@ -276,7 +324,7 @@ pub fn apply(
     for (i, n) in g.nodes.iter().enumerate() {
         let o = n.outputs[0];
         if g.values[o].dtype == DType::F32
-            && ((int8_layer(i) && ranges.contains_key(&o)) || (pass_through(i) && resident.contains(&n.inputs[0])))
+            && ((int8_layer(i) && ranges.tensor.contains_key(&o)) || (pass_through(i) && resident.contains(&n.inputs[0])))
         {
             resident.insert(o);
         }
@@ -309,7 +357,7 @@ pub fn apply(
     // (max pooling raises them; the readers see the pooled values).
     let mut chain: HashMap<ValueId, (f32, f32)> = HashMap::new();
     for &v in &resident {
-        if let Some(&(lo, hi)) = ranges.get(&v) {
+        if let Some(&(lo, hi)) = ranges.tensor.get(&v) {
             let e = chain.entry(source(v)).or_insert((lo, hi));
             *e = (e.0.min(lo), e.1.max(hi));
         }
@@ -337,23 +385,92 @@ pub fn apply(
         let name = &n.name;
         match p {
             LayerPrecision::Int8 => {
-                let range = if resident(x) { chain.get(&source(x)) } else { ranges.get(&x) };
+                let range = if resident(x) { chain.get(&source(x)) } else { ranges.tensor.get(&x) };
                 let &(lo, hi) = range.ok_or_else(|| format!("no calibration range for {:?}", g.values[x].name))?;
                 let (sx, zx) = qparams(lo, hi);
+                let cq = if resident(x) { None } else { input_channel_quant(ranges, x) };
                 let xq = if resident(x) {
                     x
                 } else if let Some(&q) = quantized_copy.get(&x) {
                     q
                 } else {
-                    let q = h.add_value(format!("{}.q", g.values[x].name), DType::I8, g.values[x].shape.clone());
-                    h.nodes.push(Node {
-                        name: format!("{}.quantize", g.values[x].name),
-                        op: Op::Quantize { scale: sx, zero_point: zx },
-                        inputs: vec![x],
-                        outputs: vec![q],
+                    let shape = g.values[x].shape.clone();
+                    let xname = &g.values[x].name;
+                    // Per-channel scales: the value divided by each
+                    // channel's factor, then quantized per tensor.
+                    // A float affine that writes `x` for int8 layers alone
+                    // takes the mapping in (no step and no bytes added).
+                    let affine = producers[x].filter(|&p| {
+                        matches!(g.nodes[p].op, Op::ChannelAffine { act: Activation::None })
+                            && !g.is_output(x)
+                            && consumers[x]
+                                .iter()
+                                .all(|&c| int8_layer(c) && g.nodes[c].inputs[0] == x && g.nodes[c].inputs[1..].iter().all(|&i| i != x))
                     });
+                    let folded_affine = match (&cq, affine) {
+                        (Some(cq), Some(p)) => {
+                            let (a, b) = (g.nodes[p].inputs[1], g.nodes[p].inputs[2]);
+                            match (g.konst(a), g.konst(b)) {
+                                (Some(ta), Some(tb)) if ta.dtype() == DType::F32 && tb.dtype() == DType::F32 => {
+                                    let (ta, tb) = (ta.floats(), tb.floats());
+                                    let c = cq.factor.len();
+                                    let at = |t: &[f32], i: usize| if t.len() == 1 { t[0] } else { t[i] };
+                                    let na: Vec<f32> = (0..c).map(|i| at(&ta, i) / cq.factor[i]).collect();
+                                    let nb: Vec<f32> = (0..c).map(|i| (at(&tb, i) - cq.shift[i]) / cq.factor[i]).collect();
+                                    let na = h.add_const(format!("{xname}.channel_scale"), Tensor::f32(vec![c], na));
+                                    let nb = h.add_const(format!("{xname}.channel_shift"), Tensor::f32(vec![c], nb));
+                                    let at_h = h.nodes.iter().rposition(|n| n.outputs.first() == Some(&x));
+                                    at_h.map(|i| {
+                                        h.nodes[i].inputs[1] = na;
+                                        h.nodes[i].inputs[2] = nb;
+                                        x
+                                    })
+                                }
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    let q = h.add_value(format!("{xname}.q"), DType::I8, shape);
+                    let node = match &cq {
+                        Some(cq) if folded_affine.is_none() => {
+                            let c = cq.factor.len();
+                            let mul = cq.factor.iter().map(|f| half::f16::from_f32(1.0 / f).to_bits()).collect();
+                            let add = cq.factor.iter().zip(&cq.shift).map(|(f, m)| half::f16::from_f32(-m / f).to_bits()).collect();
+                            let mul = h.add_const(format!("{xname}.channel_mul"), Tensor::new(vec![c], Data::F16(mul)));
+                            let add = h.add_const(format!("{xname}.channel_add"), Tensor::new(vec![c], Data::F16(add)));
+                            Node {
+                                name: format!("{xname}.quantize"),
+                                op: Op::QuantizeChannels { scale: sx, zero_point: zx },
+                                inputs: vec![x, mul, add],
+                                outputs: vec![q],
+                            }
+                        }
+                        _ => Node {
+                            name: format!("{xname}.quantize"),
+                            op: Op::Quantize { scale: sx, zero_point: zx },
+                            inputs: vec![x],
+                            outputs: vec![q],
+                        },
+                    };
+                    h.nodes.push(node);
                     quantized_copy.insert(x, q);
                     q
+                };
+                // A shifted channel adds `Σ w · shift` to every row.
+                let shifted: Vec<f64> = match &cq {
+                    Some(cq) => (0..l.rows)
+                        .map(|r| (0..l.k).map(|k| l.weights[r * l.k + k] as f64 * cq.shift[l.input_channel(r, k)] as f64).sum())
+                        .collect(),
+                    None => vec![0.0; l.rows],
+                };
+                let folded;
+                let l = match &cq {
+                    Some(cq) => {
+                        folded = l.folded(&cq.factor);
+                        &folded
+                    }
+                    None => *l,
                 };
                 // Depthwise rows stay unpadded (their kernel reads them
                 // directly); GEMM rows are padded for the dot-product tiles.
@@ -361,8 +478,9 @@ pub fn apply(
                 let kp = if depthwise { l.k } else { l.k.next_multiple_of(Q8_K_ALIGN) };
                 let (wq, ws, sums) = quantize_rows_i8(&l.weights, l.rows, l.k, kp);
                 let deq: Vec<f32> = ws.iter().map(|&s| sx * s).collect();
+                let lb = bias_of(l);
                 let bias: Vec<f32> = (0..l.rows)
-                    .map(|r| (l.bias.as_ref().map_or(0.0, |b| b[r] as f64) - zx as f64 * sums[r] as f64 * deq[r] as f64) as f32)
+                    .map(|r| (lb.as_ref().map_or(0.0, |b| b[r] as f64) + shifted[r] - zx as f64 * sums[r] as f64 * deq[r] as f64) as f32)
                     .collect();
                 let wv = h.add_const(format!("{name}.w_int8"), Tensor::new(vec![l.rows, kp], Data::I8(wq)));
                 let bv = h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], bias));
@@ -375,19 +493,28 @@ pub fn apply(
                 } else {
                     QOutParams::F32
                 };
+                let mut inputs = vec![xq, wv, bv, dv];
+                // Padding stands for 0.0: in a shifted channel, not the
+                // zero point.
+                if let (Some(cq), LayerKind::Conv(c)) = (&cq, l.kind) {
+                    let pad: Vec<i8> = cq.factor.iter().zip(&cq.shift).map(|(f, m)| quantize_one(-m / f, sx, zx)).collect();
+                    if c.pads != [0; 4] && pad.iter().any(|&p| p != zx) {
+                        inputs.push(h.add_const(format!("{name}.padding"), Tensor::new(vec![pad.len()], Data::I8(pad))));
+                    }
+                }
                 let op = match l.kind {
                     LayerKind::Conv(c) => Op::QConv2d { conv: c, x_zp: zx, out: qout },
                     LayerKind::Dense => Op::QGemm { act: l.act, out: qout },
                 };
-                h.nodes.push(Node { name: name.clone(), op, inputs: vec![xq, wv, bv, dv], outputs: vec![out] });
+                h.nodes.push(Node { name: name.clone(), op, inputs, outputs: vec![out] });
             }
             LayerPrecision::Int4 => {
                 let (packed, scales) = quantize_rows_i4(&l.weights, l.rows, l.k, group);
                 let wv = h.add_const(format!("{name}.w_int4"), Tensor::new(vec![l.rows, l.k.div_ceil(2)], Data::U8(packed)));
                 let sv = h.add_const(format!("{name}.scales_f16"), Tensor::new(vec![l.rows, l.k.div_ceil(group)], Data::F16(scales)));
                 let mut inputs = vec![x, wv, sv];
-                if let Some(b) = &l.bias {
-                    inputs.push(h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], b.clone())));
+                if let Some(b) = bias_of(l) {
+                    inputs.push(h.add_const(format!("{name}.bias"), Tensor::f32(vec![l.rows], b)));
                 }
                 let op = match l.kind {
                     LayerKind::Conv(c) => Op::Q4Conv2d { conv: c, group },

@@ -269,6 +269,24 @@ pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
     y.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_one(v, inv, zp));
 }
 
+/// Per channel: `y = clamp(round_half_even((x · mul[c] + add[c]) / scale)
+/// + zp)`, with `mul` and `add` float16 bits; channel `c` of `x` is every
+/// `inner` values in turn (NCHW: `inner` = H·W).
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_channels(x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
+    let c = mul.len().min(add.len());
+    if c == 0 || inner == 0 {
+        return;
+    }
+    let inv = 1.0 / scale;
+    for (i, (xs, ys)) in x.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
+        let f = |b: u16| half::f16::from_bits(b).to_f32();
+        // Folded: (x·m + a)/s = x·(m/s) + a/s.
+        let (m, a) = (f(mul[i % c]) * inv, f(add[i % c]) * inv);
+        ys.iter_mut().zip(xs).for_each(|(q, &v)| *q = quantize_one(v * m + a, 1.0, zp));
+    }
+}
+
 /// `y[i] = (x[i] - zp) · scale`.
 pub fn dequantize(x: &[i8], scale: f32, zp: i8, y: &mut [f32]) {
     y.iter_mut().zip(x).for_each(|(o, &q)| *o = (q as i32 - zp as i32) as f32 * scale);
@@ -333,9 +351,12 @@ pub fn conv_kp(s: &Conv2dShape) -> usize {
     }
 }
 
-/// Int8 convolution. `x`: i8 NCHW with zero point `x_zp` (the padding
-/// value); `w`: i8 `[M, Kp]`; `bias`/`deq` per output channel, the bias
-/// already holding `−x_zp · Σ_k w[m][k]` (see module doc of the converter).
+/// Int8 convolution. `x`: i8 NCHW with zero point `x_zp`; `x_pad`: the
+/// value padding reads in each input channel (`x_zp` for all when `None`;
+/// a converter that shifts channels before quantizing them stores where
+/// each channel's zero went); `w`: i8 `[M, Kp]`; `bias`/`deq` per output
+/// channel, the bias already holding `−x_zp · Σ_k w[m][k]` (see module doc
+/// of the converter).
 #[allow(clippy::too_many_arguments)]
 pub fn qconv2d(
     q: QIsa,
@@ -344,6 +365,7 @@ pub fn qconv2d(
     s: &Conv2dShape,
     x: &[i8],
     x_zp: i8,
+    x_pad: Option<&[i8]>,
     w: &[i8],
     ep: &QEpilogue<'_>,
     out: QOut<'_>,
@@ -351,8 +373,9 @@ pub fn qconv2d(
     let out = SharedOut::new(out);
     let hw_out = s.out_h * s.out_w;
     assert!(out.len() >= s.batch * s.out_channels * hw_out, "qconv2d: output too short");
+    assert!(x_pad.is_none_or(|p| p.len() >= s.in_channels), "qconv2d: padding values too short");
     if s.is_depthwise() {
-        return qdepthwise(par, scratch, s, x, x_zp, w, ep, &out);
+        return qdepthwise(par, scratch, s, x, x_zp, x_pad, w, ep, &out);
     }
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let kp = conv_kp(s);
@@ -371,7 +394,8 @@ pub fn qconv2d(
         scratch.with(worker, |buf| {
             let (patch_f, rest) = buf.split_at_mut((PIXEL_BLOCK * kp).div_ceil(4));
             let patches: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(patch_f)[..np * kp];
-            gather_patches(s, xg, x_zp, p0, np, k, kp, patches);
+            let pad = |c: usize| x_pad.map_or(x_zp, |p| p[g * cg + c]);
+            gather_patches(s, xg, &pad, p0, np, k, kp, patches);
             let (acc_f, row_f) = rest.split_at_mut(mg * PIXEL_BLOCK);
             let acc: &mut [i32] = bytemuck::cast_slice_mut(acc_f);
             let wg = &w[g * mg * kp..(g + 1) * mg * kp];
@@ -392,10 +416,10 @@ pub fn qconv2d(
 }
 
 /// Patch rows for output pixels `p0 .. p0 + np`: row `p` holds the K input
-/// values the pixel's window covers (`x_zp` in the padding), then zeros up
-/// to `kp`.
+/// values the pixel's window covers (`pad(c)` in channel `c`'s padding),
+/// then zeros up to `kp`.
 #[allow(clippy::too_many_arguments)]
-fn gather_patches(s: &Conv2dShape, xg: &[i8], x_zp: i8, p0: usize, np: usize, k: usize, kp: usize, out: &mut [i8]) {
+fn gather_patches(s: &Conv2dShape, xg: &[i8], pad: &dyn Fn(usize) -> i8, p0: usize, np: usize, k: usize, kp: usize, out: &mut [i8]) {
     let (h, w) = (s.in_h as isize, s.in_w as isize);
     let khw = s.kernel_h * s.kernel_w;
     let cg = k / khw;
@@ -422,6 +446,7 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], x_zp: i8, p0: usize, np: usize, k:
         let x0 = (ox * s.stride_w) as isize - s.pad_left as isize;
         for c in 0..cg {
             let plane = &xg[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+            let x_zp = pad(c);
             for ky in 0..s.kernel_h {
                 let iy = y0 + (ky * s.dilation_h) as isize;
                 let dst = &mut row[(c * s.kernel_h + ky) * s.kernel_w..][..s.kernel_w];
@@ -440,8 +465,9 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], x_zp: i8, p0: usize, np: usize, k:
 }
 
 /// Depthwise int8 convolution: a direct loop per output plane, in i32.
-/// Padding contributes `(x_zp − x_zp) · w = 0`: the loop runs over valid
-/// positions with `x − x_zp`, and adds back the bias's `−x_zp · Σw` term.
+/// The loop runs over valid positions with `x − x_zp`, and adds back the
+/// bias's `−x_zp · Σw` term. Padding contributes `(pad − x_zp) · w`: zero
+/// unless the channel's padding value differs, then added at the borders.
 #[allow(clippy::too_many_arguments)]
 fn qdepthwise(
     par: &dyn Parallel,
@@ -449,6 +475,7 @@ fn qdepthwise(
     s: &Conv2dShape,
     x: &[i8],
     x_zp: i8,
+    x_pad: Option<&[i8]>,
     w: &[i8],
     ep: &QEpilogue<'_>,
     out: &SharedOut<'_>,
@@ -468,6 +495,7 @@ fn qdepthwise(
         let wk = &w[oc * kp..oc * kp + khw];
         let wsum: i32 = wk.iter().map(|&v| v as i32).sum();
         let deq = ep.deq[oc];
+        let pad = x_pad.map_or(0, |p| p[ic] as i32 - zp);
         // The loop sums (x − zp)·w, so the bias's −zp·Σw·deq is put back.
         let bias = ep.bias[oc] + (zp * wsum) as f32 * deq;
         scratch.with(worker, |buf| {
@@ -478,6 +506,10 @@ fn qdepthwise(
                 for ky in 0..s.kernel_h {
                     let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
                     if iy < 0 || iy >= h {
+                        if pad != 0 {
+                            let row: i32 = wk[ky * s.kernel_w..(ky + 1) * s.kernel_w].iter().map(|&v| v as i32).sum();
+                            acc.iter_mut().for_each(|a| *a += row * pad);
+                        }
                         continue;
                     }
                     let xrow = &xp[(iy * wi) as usize..((iy + 1) * wi) as usize];
@@ -485,7 +517,14 @@ fn qdepthwise(
                         let wv = wk[ky * s.kernel_w + kx] as i32;
                         let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
                         let sw = s.stride_w as isize;
-                        let Some((lo, hi)) = super::conv::tap_span(off, s.stride_w, s.in_w, ow) else { continue };
+                        let span = super::conv::tap_span(off, s.stride_w, s.in_w, ow);
+                        if pad != 0 {
+                            // The output columns whose tap falls in the padding.
+                            let (lo, hi) = span.unwrap_or((0, 0));
+                            let (left, rest) = acc.split_at_mut(lo);
+                            left.iter_mut().chain(&mut rest[hi - lo..]).for_each(|a| *a += wv * pad);
+                        }
+                        let Some((lo, hi)) = span else { continue };
                         if s.stride_w == 1 {
                             let start = (lo as isize + off) as usize;
                             let src = &xrow[start..start + (hi - lo)];
@@ -660,7 +699,7 @@ mod tests {
         }
     }
 
-    fn ref_conv(s: &Conv2dShape, x: &[i8], zp: i8, w: &[i8], kp: usize, bias: &[f32], deq: &[f32]) -> Vec<f32> {
+    fn ref_conv(s: &Conv2dShape, x: &[i8], pad: &dyn Fn(usize) -> i8, w: &[i8], kp: usize, bias: &[f32], deq: &[f32]) -> Vec<f32> {
         let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
         let mut y = vec![0.0; s.batch * s.out_channels * s.out_h * s.out_w];
         for n in 0..s.batch {
@@ -678,7 +717,7 @@ mod tests {
                                     let xv = if inside {
                                         x[((n * s.in_channels + g * cg + c) * s.in_h + iy as usize) * s.in_w + ix as usize]
                                     } else {
-                                        zp
+                                        pad(g * cg + c)
                                     };
                                     acc += xv as i32 * w[oc * kp + (c * s.kernel_h + ky) * s.kernel_w + kx] as i32;
                                 }
@@ -733,23 +772,43 @@ mod tests {
             let zp = -7i8;
             let bias: Vec<f32> = (0..s.out_channels).map(|i| i as f32 * 0.37 - 0.5).collect();
             let deq: Vec<f32> = (0..s.out_channels).map(|i| 0.001 * (i + 1) as f32).collect();
-            let want = ref_conv(&s, &x, zp, &w, kp, &bias, &deq);
-            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
-                let scratch = Scratch::new(2, qconv_scratch_floats(&s));
-                let mut y = vec![0.0f32; want.len()];
-                let ep = QEpilogue { bias: &bias, deq: &deq, act: Activation::None };
-                qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, &w, &ep, QOut::F32(&mut y));
-                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-                    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{} {s:?} at {i}: {a} vs {b}", q.name());
-                }
-                let mut yq = vec![0i8; want.len()];
-                qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, &w, &ep, QOut::I8 { y: &mut yq, scale: 0.05, zero_point: 3 });
-                for (a, b) in yq.iter().zip(&want) {
-                    // The depthwise kernel sums in another order: a value
-                    // on a rounding boundary may land one step away.
-                    assert!((*a as i32 - quantize_one(*b, 1.0 / 0.05, 3) as i32).abs() <= 1, "{a} vs {b}");
+            // Padding reads the zero point, or a value per channel.
+            let per_channel: Vec<i8> = (0..s.in_channels).map(|c| (c as i32 * 37 % 256 - 128) as i8).collect();
+            for pads in [None, Some(&per_channel[..])] {
+                let want = ref_conv(&s, &x, &|c| pads.map_or(zp, |p| p[c]), &w, kp, &bias, &deq);
+                for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+                    let scratch = Scratch::new(2, qconv_scratch_floats(&s));
+                    let mut y = vec![0.0f32; want.len()];
+                    let ep = QEpilogue { bias: &bias, deq: &deq, act: Activation::None };
+                    qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, pads, &w, &ep, QOut::F32(&mut y));
+                    for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{} {s:?} at {i}: {a} vs {b}", q.name());
+                    }
+                    let mut yq = vec![0i8; want.len()];
+                    qconv2d(q, &TwoWorkers, &scratch, &s, &x, zp, pads, &w, &ep, QOut::I8 { y: &mut yq, scale: 0.05, zero_point: 3 });
+                    for (a, b) in yq.iter().zip(&want) {
+                        // The depthwise kernel sums in another order: a value
+                        // on a rounding boundary may land one step away.
+                        assert!((*a as i32 - quantize_one(*b, 1.0 / 0.05, 3) as i32).abs() <= 1, "{a} vs {b}");
+                    }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn quantize_channels_matches_per_channel_quantize() {
+        let (c, inner) = (3, 5);
+        let x: Vec<f32> = (0..2 * c * inner).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let mul = [10.0f32, 0.5, 64.0];
+        let add = [-3.0f32, 0.0, 17.5];
+        let bits = |v: &[f32]| v.iter().map(|&f| half::f16::from_f32(f).to_bits()).collect::<Vec<u16>>();
+        let mut y = vec![0i8; x.len()];
+        quantize_channels(&x, &bits(&mul), &bits(&add), inner, 0.25, -5, &mut y);
+        for (i, (&q, &v)) in y.iter().zip(&x).enumerate() {
+            let ch = (i / inner) % c;
+            let want = (((v * mul[ch] + add[ch]) / 0.25).round_ties_even() - 5.0).clamp(-128.0, 127.0) as i8;
+            assert_eq!(q, want, "at {i}");
         }
     }
 

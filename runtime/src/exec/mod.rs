@@ -166,6 +166,12 @@ pub(crate) enum Kernel {
         scale: f32,
         zp: i8,
     },
+    /// Per channel; `inner` values per channel and image.
+    QuantizeChannels {
+        inner: usize,
+        scale: f32,
+        zp: i8,
+    },
     Dequantize {
         scale: f32,
         zp: i8,
@@ -260,6 +266,7 @@ impl Kernel {
         matches!(
             self,
             Kernel::Quantize { .. }
+                | Kernel::QuantizeChannels { .. }
                 | Kernel::Dequantize { .. }
                 | Kernel::MaxPoolI8(_)
                 | Kernel::QConv { .. }
@@ -419,6 +426,9 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 Kernel::ConvTranspose { shape: ops::conv_transpose_shape(c, &metas).map_err(internal)?, bias: ins.len() == 3 }
             }
             Op::Quantize { scale, zero_point } => Kernel::Quantize { scale: *scale, zp: *zero_point },
+            Op::QuantizeChannels { scale, zero_point } => {
+                Kernel::QuantizeChannels { inner: metas[0].shape.dims().iter().skip(2).product(), scale: *scale, zp: *zero_point }
+            }
             Op::Dequantize { scale, zero_point } => Kernel::Dequantize { scale: *scale, zp: *zero_point },
             Op::QConv2d { conv, x_zp, out: o } => {
                 Kernel::QConv { shape: ops::q_conv_shape(&step.op, &metas).map_err(internal)?, x_zp: *x_zp, act: conv.act, out: *o }
@@ -545,11 +555,16 @@ fn run_quant_step<'a>(
     }
     match kernel {
         Kernel::Quantize { scale, zp } => qgemm::quantize(f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y)),
+        Kernel::QuantizeChannels { inner, scale, zp } => {
+            let (mul, add): (&[u16], &[u16]) = (view(input(1)?, si, name)?, view(input(2)?, si, name)?);
+            qgemm::quantize_channels(f32s(input(0)?, si, name)?, mul, add, *inner, *scale, *zp, bytemuck::cast_slice_mut(y))
+        }
         Kernel::Dequantize { scale, zp } => qgemm::dequantize(i8s(input(0)?), *scale, *zp, f32s_mut(y, si, name)?),
         Kernel::MaxPoolI8(s) => qgemm::max_pool2d_i8(ctx.par, s, i8s(input(0)?), bytemuck::cast_slice_mut(y)),
         Kernel::QConv { shape, x_zp, act, out } => {
             let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
-            qgemm::qconv2d(ctx.qisa, ctx.par, ctx.scratch, shape, i8s(input(0)?), *x_zp, i8s(input(1)?), &ep, qout(out, y, si, name)?);
+            let pad = if n_in > 4 { Some(i8s(input(4)?)) } else { None };
+            qgemm::qconv2d(ctx.qisa, ctx.par, ctx.scratch, shape, i8s(input(0)?), *x_zp, pad, i8s(input(1)?), &ep, qout(out, y, si, name)?);
         }
         Kernel::QGemm { m, k, n, act, out } => {
             let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
@@ -744,6 +759,7 @@ fn run_step<'a>(
         | Kernel::Cast { .. }
         | Kernel::Pad { .. }
         | Kernel::Quantize { .. }
+        | Kernel::QuantizeChannels { .. }
         | Kernel::Dequantize { .. }
         | Kernel::MaxPoolI8(_)
         | Kernel::QConv { .. }

@@ -223,7 +223,7 @@ pub(crate) fn encode_params(op: &Op, out: &mut Vec<u64>) {
     let us = |v: &[usize], out: &mut Vec<u64>| out.extend(v.iter().map(|&x| x as u64));
     match op {
         Op::Conv2d(c) => encode_conv(c, out),
-        Op::Quantize { scale, zero_point } | Op::Dequantize { scale, zero_point } => {
+        Op::Quantize { scale, zero_point } | Op::Dequantize { scale, zero_point } | Op::QuantizeChannels { scale, zero_point } => {
             out.extend_from_slice(&[f32w(*scale), *zero_point as i64 as u64])
         }
         Op::QConv2d { conv, x_zp, out: o } => {
@@ -519,6 +519,7 @@ fn op_name(code: u32) -> &'static str {
         30 => "Q4Conv2d",
         31 => "SpGemm",
         32 => "SpConv2d",
+        33 => "QuantizeChannels",
         _ => "?",
     }
 }
@@ -538,6 +539,7 @@ pub(crate) fn decode_op(step: usize, code: u32, words: &[u64]) -> Result<Op> {
     let op = match code {
         1 => Op::Conv2d(p.conv()?),
         25 => Op::Quantize { scale: p.f32("scale")?, zero_point: p.i8("zero point")? },
+        33 => Op::QuantizeChannels { scale: p.f32("scale")?, zero_point: p.i8("zero point")? },
         26 => Op::Dequantize { scale: p.f32("scale")?, zero_point: p.i8("zero point")? },
         27 => Op::QConv2d { conv: p.conv()?, x_zp: p.i8("input zero point")?, out: p.qout()? },
         28 => Op::QGemm { act: p.activation()?, out: p.qout()? },
@@ -765,6 +767,7 @@ mod tests {
                 out: [8, 3],
             }),
             Op::Quantize { scale: 0.02, zero_point: -128 },
+            Op::QuantizeChannels { scale: 0.5, zero_point: 5 },
             Op::Dequantize { scale: 1.5, zero_point: 127 },
             Op::QConv2d {
                 conv: Conv2d {

@@ -249,7 +249,9 @@ pub fn channel_affine(
     for o in 0..outer {
         for c in 0..channels {
             let base = (o * channels + c) * inner;
-            let (s, t) = (scale[c], shift[c]);
+            // One value stands for all channels.
+            let at = |v: &[f32]| if v.len() == 1 { v[0] } else { v[c] };
+            let (s, t) = (at(scale), at(shift));
             let out = &mut y[base..base + inner];
             out.iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = v * s + t);
             act.apply_slice(out);
