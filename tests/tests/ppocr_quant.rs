@@ -22,12 +22,31 @@ fn case(test: &str, name: &str) -> Option<PathBuf> {
 
 /// Converts `dir/model.onnx` at `shape`; returns the file and its size.
 fn convert_as(dir: &Path, shape: &str, precision: Precision, max_drop: Option<f64>, tmp: &Path) -> Result<(PathBuf, u64)> {
+    convert_with(dir, shape, precision, max_drop, 32, tmp)
+}
+
+/// [`convert_as`] with an int4 group size.
+fn convert_with(
+    dir: &Path,
+    shape: &str,
+    precision: Precision,
+    max_drop: Option<f64>,
+    group_size: usize,
+    tmp: &Path,
+) -> Result<(PathBuf, u64)> {
     let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], ..Default::default() };
     if precision != Precision::Fp32 {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
         let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
-        opts.quant =
-            Some(QuantOptions { precision, method: CalibMethod::Percentile(99.99), max_drop, samples, threads: 2, ..Default::default() });
+        opts.quant = Some(QuantOptions {
+            precision,
+            method: CalibMethod::Percentile(99.99),
+            max_drop,
+            samples,
+            threads: 2,
+            group_size,
+            ..Default::default()
+        });
     }
     let conv = convert(&dir.join("model.onnx"), &opts).with_context(|| format!("converting {} as {precision:?}", dir.display()))?;
     let path = tmp.join(format!("{}_{precision:?}.jrt", dir.file_name().unwrap().to_string_lossy()));
@@ -127,7 +146,9 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     let (int8d, bytes8d) = convert_as(&dir, shape, Precision::Int8, Some(0.005), tmp.path())?;
     let out8d = outputs(&int8d, &dir, n)?;
     let (acc8d, cos8d) = (accuracy(&out8d), cosine(&ref_out, &out8d));
-    let (int4, bytes4) = convert_as(&dir, shape, Precision::Int4, None, tmp.path())?;
+    // int4 with groups of 64 (the default 32 gives 0.9965 too, cosine
+    // 0.981, at 16.3% of the ONNX size; see docs/PERFORMANCE.md).
+    let (int4, bytes4) = convert_with(&dir, shape, Precision::Int4, None, 64, tmp.path())?;
     let out4 = outputs(&int4, &dir, n)?;
     let (acc4, cos4) = (accuracy(&out4), cosine(&ref_out, &out4));
     let pct = |b: u64| 100.0 * b as f64 / m.onnx_bytes as f64;
@@ -135,7 +156,7 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     eprintln!("  jetrt fp32                   {:.4}                  {:.1}%", acc32, pct(std::fs::metadata(&fp32)?.len()));
     eprintln!("  jetrt int8                   {acc8:.4}   cos {cos8:.5}   {:.2}%", pct(bytes8));
     eprintln!("  jetrt int8 (max-drop 0.005)  {acc8d:.4}   cos {cos8d:.5}   {:.2}%", pct(bytes8d));
-    eprintln!("  jetrt int4 (+int8 rest)      {acc4:.4}   cos {cos4:.5}   {:.2}%", pct(bytes4));
+    eprintln!("  jetrt int4 g64 (+int8 rest)  {acc4:.4}   cos {cos4:.5}   {:.2}%", pct(bytes4));
     eprintln!("  onnxruntime fp32             {:.4}", m.ort_fp32_char_accuracy);
     eprintln!("  onnxruntime int8 QDQ         {:.4}                  {:.1}%", m.ort_int8_char_accuracy, pct(m.ort_int8_bytes));
     eprintln!("  onnxruntime int4 MatMulNBits {:.4}                  {:.1}%", m.ort_int4_char_accuracy, pct(m.ort_int4_bytes));
@@ -153,11 +174,10 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     assert!(acc8d >= acc32 - 0.005, "int8 (max-drop) loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8d));
     assert!(bytes8 as f64 <= 0.27 * m.onnx_bytes as f64, "int8 file {:.2}% of the ONNX file", pct(bytes8));
     // int4 reads at least as well as onnxruntime's MatMulNBits (which
-    // leaves every convolution in float, at 51% of the size). The issue's
-    // size goal is 16% of the ONNX file; jetrt is at 16.3% today, and the
-    // bar below is what is met.
+    // leaves every convolution in float, at 51% of the size), within 16% of
+    // the ONNX file.
     assert!(acc4 >= m.ort_int4_char_accuracy, "int4 {acc4} below onnxruntime's MatMulNBits {}", m.ort_int4_char_accuracy);
-    assert!(bytes4 as f64 <= 0.165 * m.onnx_bytes as f64, "int4 file {:.2}% of the ONNX file", pct(bytes4));
+    assert!(bytes4 as f64 <= 0.16 * m.onnx_bytes as f64, "int4 file {:.2}% of the ONNX file", pct(bytes4));
     assert!(bytes4 < m.ort_int4_bytes / 3, "int4 file {bytes4} vs onnxruntime's {}", m.ort_int4_bytes);
     Ok(())
 }
