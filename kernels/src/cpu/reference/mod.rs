@@ -22,7 +22,7 @@ pub use lrn::{lrn, LrnParams};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
 pub use reduce::{layer_norm, reduce, ReduceOp};
 pub use resize::{axis_taps, resize2d, AxisTaps, CoordTransform, NearestRound, ResizeMode, ResizeParams};
-pub use softmax::softmax;
+pub use softmax::{exp_nonpositive, softmax};
 pub use strided::{broadcast_strides, gather, pad, select, strided_copy, PadMode};
 
 use super::conv::Conv2dShape;

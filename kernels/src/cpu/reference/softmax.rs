@@ -1,6 +1,74 @@
-//! Softmax along one axis of a tensor seen as `[outer, n, inner]`.
+//! Softmax along one axis: `y = e^(x − max) / Σ e^(x − max)`.
+
+/// e^x for x ≤ 0, within a few ulp, in plain arithmetic the compiler
+/// vectorizes. `f32::exp` is a libm call per value: PP-OCRv5 rec's softmax
+/// over 18 385 classes × 40 steps spent 5.7 ms in it. Cephes' expf
+/// polynomial on `x − n·ln 2`, times `2^n` built from its bits; below
+/// −87 (about the smallest normal float) it gives 0, and NaN stays NaN.
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Comparisons, not f32::max/min (whose NaN rules keep LLVM from
+    // vectorizing): NaN passes through and stays NaN.
+    let c = if x < -87.0 { -87.0 } else { x };
+    let c = if c > 0.0 { 0.0 } else { c };
+    let n = (c * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let r = c - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // n is an integer in [−126, 0]: 2^n is a normal float with exponent
+    // field n + 127, read off the low bits of 2^23 + 127 + n (a float→int
+    // cast would not vectorize).
+    let scale = f32::from_bits(((n + 8_388_735.0).to_bits() & 0xff) << 23);
+    let v = e * scale;
+    if x < -87.0 {
+        0.0
+    } else {
+        v
+    }
+}
 
 pub fn softmax(outer: usize, n: usize, inner: usize, x: &[f32], y: &mut [f32]) {
+    if inner == 1 {
+        // Contiguous rows: each pass is a plain loop over a slice.
+        // Eight running maxima and sums, so that the reductions vectorize
+        // (one sequential accumulator is a chain of dependent adds).
+        const L: usize = 8;
+        for (xs, ys) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)).take(outer) {
+            let mut m = [f32::NEG_INFINITY; L];
+            let mut blocks = xs.chunks_exact(L);
+            for b in &mut blocks {
+                for l in 0..L {
+                    m[l] = if b[l] > m[l] { b[l] } else { m[l] };
+                }
+            }
+            let max = blocks.remainder().iter().chain(&m).fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+            let mut s = [0.0f32; L];
+            let mut out = ys.chunks_exact_mut(L);
+            for (o, b) in (&mut out).zip(xs.chunks_exact(L)) {
+                for l in 0..L {
+                    o[l] = exp_nonpositive(b[l] - max);
+                    s[l] += o[l];
+                }
+            }
+            let tail = xs.len() / L * L;
+            let mut sum: f32 = s.iter().sum();
+            for (o, &v) in out.into_remainder().iter_mut().zip(&xs[tail..]) {
+                *o = exp_nonpositive(v - max);
+                sum += *o;
+            }
+            let inv = 1.0 / sum;
+            ys.iter_mut().for_each(|o| *o *= inv);
+        }
+        return;
+    }
     for o in 0..outer {
         for i in 0..inner {
             let base = o * n * inner + i;
@@ -11,13 +79,55 @@ pub fn softmax(outer: usize, n: usize, inner: usize, x: &[f32], y: &mut [f32]) {
             }
             let mut sum = 0.0f32;
             for j in 0..n {
-                let e = (x[at(j)] - max).exp();
+                let e = exp_nonpositive(x[at(j)] - max);
                 y[at(j)] = e;
                 sum += e;
             }
             let inv = 1.0 / sum;
             for j in 0..n {
                 y[at(j)] *= inv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_libm() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let (got, want) = (exp_nonpositive(x) as f64, (x as f64).exp());
+            worst = worst.max((got - want).abs() / want);
+            x += 0.000_37;
+        }
+        assert!(worst < 4.0 * f32::EPSILON as f64, "relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert!(exp_nonpositive(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn rows_sum_to_one_in_both_layouts() {
+        let x: Vec<f32> = (0..24).map(|i| (i as f32 * 0.7).sin() * 5.0).collect();
+        let (mut a, mut b) = (vec![0.0; 24], vec![0.0; 24]);
+        softmax(4, 6, 1, &x, &mut a);
+        // The same rows, transposed: axis of 6 with inner 4.
+        let xt: Vec<f32> = (0..24).map(|k| x[(k % 4) * 6 + k / 4]).collect();
+        softmax(1, 6, 4, &xt, &mut b);
+        for r in 0..4 {
+            let row = &a[r * 6..(r + 1) * 6];
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+            for j in 0..6 {
+                let want = (x[r * 6 + j] - x[r * 6..(r + 1) * 6].iter().cloned().fold(f32::MIN, f32::max)).exp();
+                let sum: f32 =
+                    x[r * 6..(r + 1) * 6].iter().map(|&v| (v - x[r * 6..(r + 1) * 6].iter().cloned().fold(f32::MIN, f32::max)).exp()).sum();
+                assert!((row[j] - want / sum).abs() < 1e-6);
+                assert_eq!(row[j], b[j * 4 + r]);
             }
         }
     }
