@@ -375,7 +375,7 @@ pub fn qconv2d(
     assert!(out.len() >= s.batch * s.out_channels * hw_out, "qconv2d: output too short");
     assert!(x_pad.is_none_or(|p| p.len() >= s.in_channels), "qconv2d: padding values too short");
     if s.is_depthwise() {
-        return qdepthwise(par, scratch, s, x, x_zp, x_pad, w, ep, &out);
+        return qdepthwise(q, par, scratch, s, x, x_zp, x_pad, w, ep, &out);
     }
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let kp = conv_kp(s);
@@ -470,6 +470,7 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], pad: &dyn Fn(usize) -> i8, p0: usi
 /// unless the channel's padding value differs, then added at the borders.
 #[allow(clippy::too_many_arguments)]
 fn qdepthwise(
+    q: QIsa,
     par: &dyn Parallel,
     scratch: &Scratch,
     s: &Conv2dShape,
@@ -485,7 +486,6 @@ fn qdepthwise(
     let khw = s.kernel_h * s.kernel_w;
     let kp = conv_kp(s);
     let planes = s.batch * s.out_channels;
-    let (h, wi) = (s.in_h as isize, s.in_w as isize);
     let ow = s.out_w;
     let zp = x_zp as i32;
     let task = |p: usize, worker: usize| {
@@ -502,42 +502,12 @@ fn qdepthwise(
             let (accf, _) = buf.split_at_mut(ow);
             let acc: &mut [i32] = bytemuck::cast_slice_mut(accf);
             for oy in 0..s.out_h {
-                acc.fill(0);
-                for ky in 0..s.kernel_h {
-                    let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
-                    if iy < 0 || iy >= h {
-                        if pad != 0 {
-                            let row: i32 = wk[ky * s.kernel_w..(ky + 1) * s.kernel_w].iter().map(|&v| v as i32).sum();
-                            acc.iter_mut().for_each(|a| *a += row * pad);
-                        }
-                        continue;
-                    }
-                    let xrow = &xp[(iy * wi) as usize..((iy + 1) * wi) as usize];
-                    for kx in 0..s.kernel_w {
-                        let wv = wk[ky * s.kernel_w + kx] as i32;
-                        let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
-                        let sw = s.stride_w as isize;
-                        let span = super::conv::tap_span(off, s.stride_w, s.in_w, ow);
-                        if pad != 0 {
-                            // The output columns whose tap falls in the padding.
-                            let (lo, hi) = span.unwrap_or((0, 0));
-                            let (left, rest) = acc.split_at_mut(lo);
-                            left.iter_mut().chain(&mut rest[hi - lo..]).for_each(|a| *a += wv * pad);
-                        }
-                        let Some((lo, hi)) = span else { continue };
-                        if s.stride_w == 1 {
-                            let start = (lo as isize + off) as usize;
-                            let src = &xrow[start..start + (hi - lo)];
-                            // (x − zp)·w fits an i16 (255 · 127 < 2^15): the
-                            // product vectorizes as 16-bit multiplies.
-                            let (w16, z16) = (wv as i16, zp as i16);
-                            acc[lo..hi].iter_mut().zip(src).for_each(|(a, &v)| *a += (w16 * (v as i16 - z16)) as i32);
-                        } else {
-                            for (ox, a) in acc.iter_mut().enumerate().take(hi).skip(lo) {
-                                *a += wv * (xrow[(ox as isize * sw + off) as usize] as i32 - zp);
-                            }
-                        }
-                    }
+                match q {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller chose an ISA this CPU supports, and
+                    // both x86 int8 variants imply AVX2.
+                    QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { dw_row_avx2(acc, xp, wk, s, oy, zp, pad) },
+                    _ => dw_row(acc, xp, wk, s, oy, zp, pad),
                 }
                 // Reuse the accumulator row as floats, in place.
                 let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..]);
@@ -551,6 +521,61 @@ fn qdepthwise(
         });
     };
     par.run(planes, &task);
+}
+
+/// One output row of a depthwise convolution: `acc[ox] = Σ (x − zp)·w`
+/// over the taps, plus `pad · w` for taps in the padding.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dw_row(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy: usize, zp: i32, pad: i32) {
+    let (h, wi) = (s.in_h as isize, s.in_w as isize);
+    let ow = s.out_w;
+    acc.fill(0);
+    for ky in 0..s.kernel_h {
+        let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
+        if iy < 0 || iy >= h {
+            if pad != 0 {
+                let row: i32 = wk[ky * s.kernel_w..(ky + 1) * s.kernel_w].iter().map(|&v| v as i32).sum();
+                acc.iter_mut().for_each(|a| *a += row * pad);
+            }
+            continue;
+        }
+        let xrow = &xp[(iy * wi) as usize..((iy + 1) * wi) as usize];
+        for kx in 0..s.kernel_w {
+            let wv = wk[ky * s.kernel_w + kx] as i32;
+            let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+            let sw = s.stride_w as isize;
+            let span = super::conv::tap_span(off, s.stride_w, s.in_w, ow);
+            if pad != 0 {
+                // The output columns whose tap falls in the padding.
+                let (lo, hi) = span.unwrap_or((0, 0));
+                let (left, rest) = acc.split_at_mut(lo);
+                left.iter_mut().chain(&mut rest[hi - lo..]).for_each(|a| *a += wv * pad);
+            }
+            let Some((lo, hi)) = span else { continue };
+            if s.stride_w == 1 {
+                let start = (lo as isize + off) as usize;
+                let src = &xrow[start..start + (hi - lo)];
+                // (x − zp)·w fits an i16 (255 · 127 < 2^15): the
+                // product vectorizes as 16-bit multiplies.
+                let (w16, z16) = (wv as i16, zp as i16);
+                acc[lo..hi].iter_mut().zip(src).for_each(|(a, &v)| *a += (w16 * (v as i16 - z16)) as i32);
+            } else {
+                for (ox, a) in acc.iter_mut().enumerate().take(hi).skip(lo) {
+                    *a += wv * (xrow[(ox as isize * sw + off) as usize] as i32 - zp);
+                }
+            }
+        }
+    }
+}
+
+/// [`dw_row`] compiled for AVX2 (the portable build targets baseline
+/// x86-64: 8 lanes of i16, not 16).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_row_avx2(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy: usize, zp: i32, pad: i32) {
+    dw_row(acc, xp, wk, s, oy, zp, pad)
 }
 
 /// Max pooling on int8 (the maximum of values sharing one scale is the
