@@ -373,6 +373,14 @@ fn channels(g: &Graph, v: ValueId) -> (usize, usize) {
     }
 }
 
+/// Calls `each(c, run)` for every run of values of channel `c` in `x` (a
+/// value laid out as [`channels`] says).
+fn for_channels(x: &[f32], (channels, inner): (usize, usize), mut each: impl FnMut(usize, &[f32])) {
+    for (i, run) in x.chunks(inner.max(1)).enumerate() {
+        each(i % channels.max(1), run);
+    }
+}
+
 /// The per-channel mean of every value in `observe` (float values of `g`)
 /// over `samples`.
 fn channel_means(g: &Graph, observe: &[ValueId], samples: &[Vec<Tensor>], opts: &QuantOptions, stage: &str) -> Result<Vec<Vec<f64>>> {
@@ -384,12 +392,8 @@ fn channel_means(g: &Graph, observe: &[ValueId], samples: &[Vec<Tensor>], opts: 
         progress(opts, stage, i, samples.len());
         runner
             .run(s, &mut |o, x| {
-                let (f, inner) = shapes[o];
-                for (j, &v) in x.iter().enumerate() {
-                    let feat = if inner > 1 { (j / inner) % f } else { j % f };
-                    sums[o][feat] += v as f64;
-                }
-                counts[o] += x.len() / f.max(1);
+                for_channels(x, shapes[o], |c, run| sums[o][c] += run.iter().map(|&v| v as f64).sum::<f64>());
+                counts[o] += x.len() / shapes[o].0.max(1);
             })
             .map_err(err)?;
     }
@@ -468,19 +472,21 @@ fn correct_bias(
         progress(opts, "bias correction", i, samples.len());
         runner
             .run(smp, &mut |o, x| {
-                let (f, inner) = shapes[o];
                 let (sx, se) = &mut sums[o];
-                for (j, &v) in x.iter().enumerate() {
-                    let c = if inner > 1 { (j / inner) % f } else { j % f };
-                    sx[c] += v as f64;
-                    if let Some((scale, zp)) = observe[o].1 {
-                        let (f, m) = observe[o].2.as_ref().map_or((1.0, 0.0), |cq| (cq.factor[c], cq.shift[c]));
-                        let (scale, zp) = (f32::from_bits(scale), zp as f32);
-                        let q = (((v - m) / f / scale).round() + zp).clamp(-128.0, 127.0);
-                        se[c] += ((q - zp) * scale * f + m - v) as f64;
+                let (_, quant, cq) = observe[o];
+                for_channels(x, shapes[o], |c, run| {
+                    sx[c] += run.iter().map(|&v| v as f64).sum::<f64>();
+                    if let Some((scale, zp)) = *quant {
+                        // x → int8 → x, as the quantized graph does it.
+                        let (f, m) = cq.as_ref().map_or((1.0, 0.0), |cq| (cq.factor[c], cq.shift[c]));
+                        let scale = f32::from_bits(scale);
+                        for &v in run {
+                            let q = rewrite::quantize_one((v - m) / f, scale, zp) as f32 - zp as f32;
+                            se[c] += (q * scale * f + m - v) as f64;
+                        }
                     }
-                }
-                counts[o] += x.len() / f.max(1);
+                });
+                counts[o] += x.len() / shapes[o].0.max(1);
             })
             .map_err(err)?;
     }
@@ -582,11 +588,12 @@ fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>,
                     if pass == 0 {
                         stats[o].observe_range(x);
                         if per_channel[o] {
-                            let (f, inner) = shapes[o];
-                            for (j, &v) in x.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-                                let c = &mut chan[o][(j / inner) % f];
-                                *c = (c.0.min(v), c.1.max(v));
-                            }
+                            for_channels(x, shapes[o], |c, run| {
+                                let r = &mut chan[o][c];
+                                for &v in run.iter().filter(|v| v.is_finite()) {
+                                    *r = (r.0.min(v), r.1.max(v));
+                                }
+                            });
                         }
                     } else {
                         stats[o].observe_hist(x)

@@ -269,9 +269,35 @@ pub fn dequantized_rows(l: &Layer, p: LayerPrecision, group: usize) -> Vec<f32> 
     }
 }
 
-/// `x` in int8 with `scale` and `zp`, as the runtime's Quantize.
-fn quantize_one(x: f32, scale: f32, zp: i8) -> i8 {
-    ((x / scale).round_ties_even() + zp as f32).clamp(-128.0, 127.0) as i8
+/// Folds the per-channel mapping `cq` of `x` into the float affine `p` of
+/// `g` that writes it (its copy in `h`): `a·x + b` becomes
+/// `(a·x + b − shift) / factor`. False where the affine's operands are not
+/// float constants.
+fn fold_into_affine(g: &Graph, h: &mut Graph, p: usize, x: ValueId, cq: &ChannelQuant) -> bool {
+    let n = &g.nodes[p];
+    let (Some(a), Some(b)) = (g.konst(n.inputs[1]), g.konst(n.inputs[2])) else { return false };
+    let Some(at) = h.nodes.iter().rposition(|m| m.outputs.first() == Some(&x)) else { return false };
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 {
+        return false;
+    }
+    let (a, b) = (a.floats(), b.floats());
+    // Operands are `[C]`, or `[1]` for all channels.
+    let of = |t: &[f32], i: usize| if t.len() == 1 { t[0] } else { t[i] };
+    let c = cq.factor.len();
+    let name = &g.values[x].name;
+    let scale = h.add_const(format!("{name}.channel_scale"), Tensor::f32(vec![c], (0..c).map(|i| of(&a, i) / cq.factor[i]).collect()));
+    let shift = h.add_const(
+        format!("{name}.channel_shift"),
+        Tensor::f32(vec![c], (0..c).map(|i| (of(&b, i) - cq.shift[i]) / cq.factor[i]).collect()),
+    );
+    h.nodes[at].inputs[1] = scale;
+    h.nodes[at].inputs[2] = shift;
+    true
+}
+
+/// `x` in int8 with `scale` and `zp`, exactly as the runtime's Quantize.
+pub fn quantize_one(x: f32, scale: f32, zp: i8) -> i8 {
+    jetrt_kernels::cpu::qgemm::quantize_one(x, 1.0 / scale, zp)
 }
 
 /// The per-channel quantization of a float value `x` entering an int8
@@ -396,44 +422,23 @@ pub fn apply(
                 } else {
                     let shape = g.values[x].shape.clone();
                     let xname = &g.values[x].name;
-                    // Per-channel scales: the value divided by each
-                    // channel's factor, then quantized per tensor.
                     // A float affine that writes `x` for int8 layers alone
-                    // takes the mapping in (no step and no bytes added).
-                    let affine = producers[x].filter(|&p| {
+                    // takes the per-channel mapping in (no step and no
+                    // bytes added); otherwise QuantizeChannels does it.
+                    let for_int8_only = |p: usize| {
                         matches!(g.nodes[p].op, Op::ChannelAffine { act: Activation::None })
                             && !g.is_output(x)
                             && consumers[x]
                                 .iter()
                                 .all(|&c| int8_layer(c) && g.nodes[c].inputs[0] == x && g.nodes[c].inputs[1..].iter().all(|&i| i != x))
-                    });
-                    let folded_affine = match (&cq, affine) {
-                        (Some(cq), Some(p)) => {
-                            let (a, b) = (g.nodes[p].inputs[1], g.nodes[p].inputs[2]);
-                            match (g.konst(a), g.konst(b)) {
-                                (Some(ta), Some(tb)) if ta.dtype() == DType::F32 && tb.dtype() == DType::F32 => {
-                                    let (ta, tb) = (ta.floats(), tb.floats());
-                                    let c = cq.factor.len();
-                                    let at = |t: &[f32], i: usize| if t.len() == 1 { t[0] } else { t[i] };
-                                    let na: Vec<f32> = (0..c).map(|i| at(&ta, i) / cq.factor[i]).collect();
-                                    let nb: Vec<f32> = (0..c).map(|i| (at(&tb, i) - cq.shift[i]) / cq.factor[i]).collect();
-                                    let na = h.add_const(format!("{xname}.channel_scale"), Tensor::f32(vec![c], na));
-                                    let nb = h.add_const(format!("{xname}.channel_shift"), Tensor::f32(vec![c], nb));
-                                    let at_h = h.nodes.iter().rposition(|n| n.outputs.first() == Some(&x));
-                                    at_h.map(|i| {
-                                        h.nodes[i].inputs[1] = na;
-                                        h.nodes[i].inputs[2] = nb;
-                                        x
-                                    })
-                                }
-                                _ => None,
-                            }
-                        }
-                        _ => None,
+                    };
+                    let folded = match (&cq, producers[x]) {
+                        (Some(cq), Some(p)) if for_int8_only(p) => fold_into_affine(g, &mut h, p, x, cq),
+                        _ => false,
                     };
                     let q = h.add_value(format!("{xname}.q"), DType::I8, shape);
                     let node = match &cq {
-                        Some(cq) if folded_affine.is_none() => {
+                        Some(cq) if !folded => {
                             let c = cq.factor.len();
                             let mul = cq.factor.iter().map(|f| half::f16::from_f32(1.0 / f).to_bits()).collect();
                             let add = cq.factor.iter().zip(&cq.shift).map(|(f, m)| half::f16::from_f32(-m / f).to_bits()).collect();

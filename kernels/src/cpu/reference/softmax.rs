@@ -120,13 +120,12 @@ mod tests {
         let xt: Vec<f32> = (0..24).map(|k| x[(k % 4) * 6 + k / 4]).collect();
         softmax(1, 6, 4, &xt, &mut b);
         for r in 0..4 {
-            let row = &a[r * 6..(r + 1) * 6];
+            let (xr, row) = (&x[r * 6..(r + 1) * 6], &a[r * 6..(r + 1) * 6]);
+            let max = xr.iter().cloned().fold(f32::MIN, f32::max);
+            let sum: f32 = xr.iter().map(|&v| (v - max).exp()).sum();
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
             for j in 0..6 {
-                let want = (x[r * 6 + j] - x[r * 6..(r + 1) * 6].iter().cloned().fold(f32::MIN, f32::max)).exp();
-                let sum: f32 =
-                    x[r * 6..(r + 1) * 6].iter().map(|&v| (v - x[r * 6..(r + 1) * 6].iter().cloned().fold(f32::MIN, f32::max)).exp()).sum();
-                assert!((row[j] - want / sum).abs() < 1e-6);
+                assert!((row[j] - (xr[j] - max).exp() / sum).abs() < 1e-6);
                 assert_eq!(row[j], b[j * 4 + r]);
             }
         }
