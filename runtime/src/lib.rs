@@ -21,6 +21,9 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use format::{DType, SectionKind, Shape};
+/// How a Quantize step rounds one value (`x · inv_scale`, round half to
+/// even, saturating): the converter computes with it what the runtime will.
+pub use jetrt_kernels::cpu::qgemm::quantize_one;
 pub use jetrt_kernels::cpu::qgemm::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
 pub use model::{Backend, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
