@@ -438,14 +438,50 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], pad: &dyn Fn(usize) -> i8, p0: usi
         }
         return;
     }
-    for p in 0..np {
+    let hw = s.in_h * s.in_w;
+    let (span_y, span_x) = ((s.kernel_h - 1) * s.dilation_h, (s.kernel_w - 1) * s.dilation_w);
+    // Output columns whose window lies inside the image horizontally.
+    let ox_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
+    let ox_hi = if s.in_w + s.pad_left > span_x { ((s.in_w + s.pad_left - span_x - 1) / s.stride_w + 1).min(s.out_w) } else { 0 };
+    let mut p = 0;
+    while p < np {
         let (oy, ox) = ((p0 + p) / s.out_w, (p0 + p) % s.out_w);
+        let y0 = (oy * s.stride_h) as isize - s.pad_top as isize;
+        let rows_inside = y0 >= 0 && y0 as usize + span_y < s.in_h;
+        let run = (ox_hi.saturating_sub(ox)).min(np - p);
+        if rows_inside && ox >= ox_lo && run > 0 {
+            // A run of pixels whose whole window is inside the image (most
+            // of them): no per-byte bounds test, and the common widths
+            // copy as fixed-size arrays rather than through a memcpy call.
+            // Pixel by pixel, so each patch row is written while it is in
+            // cache.
+            let first = y0 as usize * s.in_w + ox * s.stride_w - s.pad_left;
+            let win = Window { cg, hw, kernel_h: s.kernel_h, line_step: s.dilation_h * s.in_w };
+            for r in 0..run {
+                let row = &mut out[(p + r) * kp..(p + r + 1) * kp];
+                row[k..].fill(0);
+                let base = first + r * s.stride_w;
+                match (s.kernel_w, s.dilation_w) {
+                    (1, _) => win.fill::<1>(row, xg, base),
+                    (3, 1) => win.fill::<3>(row, xg, base),
+                    (5, 1) => win.fill::<5>(row, xg, base),
+                    (7, 1) => win.fill::<7>(row, xg, base),
+                    (kw, dw) => {
+                        for (i, d) in row[..k].chunks_exact_mut(kw).enumerate() {
+                            let line = &xg[base + (i / s.kernel_h) * hw + (i % s.kernel_h) * win.line_step..];
+                            d.iter_mut().zip(line.iter().step_by(dw)).for_each(|(o, &v)| *o = v);
+                        }
+                    }
+                }
+            }
+            p += run;
+            continue;
+        }
         let row = &mut out[p * kp..(p + 1) * kp];
         row[k..].fill(0);
-        let y0 = (oy * s.stride_h) as isize - s.pad_top as isize;
         let x0 = (ox * s.stride_w) as isize - s.pad_left as isize;
         for c in 0..cg {
-            let plane = &xg[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+            let plane = &xg[c * hw..(c + 1) * hw];
             let x_zp = pad(c);
             for ky in 0..s.kernel_h {
                 let iy = y0 + (ky * s.dilation_h) as isize;
@@ -459,6 +495,34 @@ fn gather_patches(s: &Conv2dShape, xg: &[i8], pad: &dyn Fn(usize) -> i8, p0: usi
                     let ix = x0 + (kx * s.dilation_w) as isize;
                     *d = if ix < 0 || ix >= w { x_zp } else { line[ix as usize] };
                 }
+            }
+        }
+        p += 1;
+    }
+}
+
+/// A convolution window's lines in the input: `cg` channel planes of `hw`
+/// bytes, `kernel_h` lines each, `line_step` bytes apart.
+struct Window {
+    cg: usize,
+    hw: usize,
+    kernel_h: usize,
+    line_step: usize,
+}
+
+impl Window {
+    /// One patch row: the `KW` contiguous taps of every line of the window
+    /// whose top-left input is `xg[base]`, all inside the image.
+    #[inline(always)]
+    fn fill<const KW: usize>(&self, row: &mut [i8], xg: &[i8], base: usize) {
+        let mut taps = row.chunks_exact_mut(KW);
+        for c in 0..self.cg {
+            let mut at = base + c * self.hw;
+            for _ in 0..self.kernel_h {
+                let src: &[i8; KW] = xg[at..at + KW].try_into().expect("KW bytes");
+                let dst: &mut [i8; KW] = taps.next().expect("a tap per window line").try_into().expect("KW bytes");
+                *dst = *src;
+                at += self.line_step;
             }
         }
     }
@@ -786,6 +850,14 @@ mod tests {
             shape(6, 6, 6, 10, 3, 1, 1),
             shape(4, 8, 4, 9, 5, 2, 2),
             shape(16, 4, 1, 12, 1, 1, 0),
+            // Large enough for windows wholly inside the image, several
+            // pixel blocks, and every tap width the gather special-cases.
+            shape(3, 8, 1, 20, 7, 2, 3),
+            shape(16, 12, 1, 14, 3, 1, 1),
+            shape(8, 8, 1, 9, 1, 2, 0),
+            shape(5, 4, 1, 12, 2, 1, 0),
+            shape(6, 4, 1, 13, 5, 1, 2),
+            Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 11, out_w: 12, ..shape(4, 4, 1, 11, 3, 1, 2) },
         ] {
             let kp = conv_kp(&s);
             let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;
