@@ -26,7 +26,7 @@ pub const K_ALIGN: usize = 4;
 const K_STEP: usize = 32;
 
 /// Output pixels a convolution task gathers into one patch block.
-const PIXEL_BLOCK: usize = 64;
+pub(crate) const PIXEL_BLOCK: usize = 64;
 /// Rows of A a GEMM task copies (padded) into scratch at a time.
 const ROW_BLOCK: usize = 16;
 
@@ -381,38 +381,263 @@ pub fn qconv2d(
     let kp = conv_kp(s);
     let k = cg * s.kernel_h * s.kernel_w;
     assert!(w.len() >= s.out_channels * kp, "qconv2d: weights too short");
-    let blocks = hw_out.div_ceil(PIXEL_BLOCK);
-    let per_image = s.groups * blocks;
+    let blocks = PixelBlocks::new(s);
+    let panel = uses_panel(q, s);
+    // Few pixel blocks (a late, small layer): split the output channels
+    // too, so every worker has work.
+    let want = par.workers() * 3;
+    let per_group = s.groups * blocks.count;
+    let chunks = if per_group * s.batch >= want { 1 } else { want.div_ceil(per_group * s.batch).min(mg.div_ceil(16)).max(1) };
+    let chunk = mg.div_ceil(chunks).next_multiple_of(4).min(mg);
+    let chunks = mg.div_ceil(chunk);
+    let per_image = per_group * chunks;
     let tasks = s.batch * per_image;
     let hw_in = s.in_h * s.in_w;
     let task = |t: usize, worker: usize| {
         let (n, r) = (t / per_image, t % per_image);
-        let (g, b) = (r / blocks, r % blocks);
-        let p0 = b * PIXEL_BLOCK;
-        let np = PIXEL_BLOCK.min(hw_out - p0);
+        let (g, r) = (r / (blocks.count * chunks), r % (blocks.count * chunks));
+        let (b, ch) = (r / chunks, r % chunks);
+        let (p0, np) = blocks.range(b);
+        let (m0, mc) = (ch * chunk, chunk.min(mg - ch * chunk));
         let xg = &x[(n * s.in_channels + g * cg) * hw_in..][..cg * hw_in];
         scratch.with(worker, |buf| {
             let (patch_f, rest) = buf.split_at_mut((PIXEL_BLOCK * kp).div_ceil(4));
-            let patches: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(patch_f)[..np * kp];
+            let patch_bytes: &mut [i8] = bytemuck::cast_slice_mut::<f32, i8>(patch_f);
             let pad = |c: usize| x_pad.map_or(x_zp, |p| p[g * cg + c]);
-            gather_patches(s, xg, &pad, p0, np, k, kp, patches);
             let (acc_f, row_f) = rest.split_at_mut(mg * PIXEL_BLOCK);
-            let acc: &mut [i32] = bytemuck::cast_slice_mut(acc_f);
-            let wg = &w[g * mg * kp..(g + 1) * mg * kp];
-            dot_block(q, kp, patches, np, wg, mg, acc, 1, PIXEL_BLOCK);
+            let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut acc_f[..mc * PIXEL_BLOCK]);
+            let wg = &w[(g * mg + m0) * kp..(g * mg + m0 + mc) * kp];
+            if panel {
+                let panel = &mut patch_bytes[..PIXEL_BLOCK * kp];
+                gather_panel(s, xg, &pad, p0, np, k, kp, panel);
+                panel_block(kp, panel, np, wg, mc, acc);
+            } else {
+                let patches = &mut patch_bytes[..np * kp];
+                gather_patches(s, xg, &pad, p0, np, k, kp, patches);
+                dot_block(q, kp, patches, np, wg, mc, acc, 1, PIXEL_BLOCK);
+            }
             let row = &mut row_f[..np];
-            for m in 0..mg {
-                let oc = g * mg + m;
+            for m in 0..mc {
+                let oc = g * mg + m0 + m;
                 let (bias, deq) = (ep.bias[oc], ep.deq[oc]);
                 row.iter_mut().zip(&acc[m * PIXEL_BLOCK..]).for_each(|(o, &a)| *o = a as f32 * deq + bias);
                 ep.act.apply_slice(row);
-                // SAFETY: task t alone writes pixels p0..p0+np of its
-                // group's channels of image n.
+                // SAFETY: task t alone writes pixels p0..p0+np of channels
+                // m0..m0+mc of its group, in image n.
                 unsafe { store(&out, (n * s.out_channels + oc) * hw_out + p0, row) };
             }
         });
     };
     par.run(tasks, &task);
+}
+
+/// How a convolution's output pixels are cut into blocks of at most
+/// [`PIXEL_BLOCK`]: rows of 16 pixels or more are cut on their own (a block
+/// never crosses a row, so each tap of the window reads one contiguous
+/// span of an input line); narrower rows are taken several to a block.
+struct PixelBlocks {
+    count: usize,
+    /// Blocks per output row (0: blocks of PIXEL_BLOCK consecutive pixels).
+    per_row: usize,
+    width: usize,
+    out_w: usize,
+    len: usize,
+}
+
+impl PixelBlocks {
+    fn new(s: &Conv2dShape) -> Self {
+        let len = s.out_h * s.out_w;
+        if s.out_w >= 16 {
+            let per_row = s.out_w.div_ceil(PIXEL_BLOCK);
+            let width = s.out_w.div_ceil(per_row);
+            PixelBlocks { count: s.out_h * per_row, per_row, width, out_w: s.out_w, len }
+        } else {
+            PixelBlocks { count: len.div_ceil(PIXEL_BLOCK), per_row: 0, width: PIXEL_BLOCK, out_w: s.out_w, len }
+        }
+    }
+
+    /// The first pixel and the number of pixels of block `b`.
+    fn range(&self, b: usize) -> (usize, usize) {
+        if self.per_row == 0 {
+            let p0 = b * PIXEL_BLOCK;
+            return (p0, PIXEL_BLOCK.min(self.len - p0));
+        }
+        let (oy, x0) = (b / self.per_row, (b % self.per_row) * self.width);
+        (oy * self.out_w + x0, self.width.min(self.out_w - x0))
+    }
+}
+
+/// Whether a dense convolution runs the panel path: patches laid out 4
+/// bytes of K × [`PIXEL_BLOCK`] pixels, multiplied as outer products by
+/// broadcast weights (no horizontal sums, and the patches gathered one
+/// contiguous input span at a time).
+///
+/// Only where output rows are wide (32 pixels or more): a block is then
+/// one row, each K row of the patches one span of an input line. On
+/// narrow rows (ResNet's 14×14 and 7×7 layers) a block spans many rows,
+/// the gather many spans, and 16-pixel tiles waste lanes; measured on
+/// ResNet-18, the row kernel is faster there. AVX2 only for now: the VNNI
+/// and NEON variants keep the row kernel, which their dot instructions
+/// suit.
+fn uses_panel(q: QIsa, s: &Conv2dShape) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if q == QIsa::Avx2 && s.out_w >= 32 {
+        return true;
+    }
+    let _ = (q, s);
+    false
+}
+
+/// Pixels of one panel tile.
+const PANEL_NR: usize = 16;
+
+/// Patches of output pixels `p0 .. p0 + np` in panel layout:
+/// `panel[g · 4·PIXEL_BLOCK + p · 4 + j]` holds K index `4g + j` of pixel
+/// `p` (zero past K). Built four K rows at a time, each row one pass over
+/// the block's output rows, then interleaved.
+#[allow(clippy::too_many_arguments)]
+fn gather_panel(s: &Conv2dShape, xg: &[i8], pad: &dyn Fn(usize) -> i8, p0: usize, np: usize, k: usize, kp: usize, panel: &mut [i8]) {
+    let hw = s.in_h * s.in_w;
+    // The block's output-row segments: (first pixel, length, oy, ox).
+    let mut segs = [(0usize, 0usize, 0usize, 0usize); PIXEL_BLOCK];
+    let mut nseg = 0;
+    let mut p = 0;
+    while p < np {
+        let (oy, ox) = ((p0 + p) / s.out_w, (p0 + p) % s.out_w);
+        let n = (s.out_w - ox).min(np - p);
+        segs[nseg] = (p, n, oy, ox);
+        nseg += 1;
+        p += n;
+    }
+    let segs = &segs[..nseg];
+    // Each tap's span of output columns inside the image (see tap_span),
+    // for the common widths without a division per K row.
+    let span = |kx: usize| {
+        let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+        super::conv::tap_span(off, s.stride_w, s.in_w, s.out_w).unwrap_or((0, 0))
+    };
+    let mut spans = [(0usize, 0usize); 16];
+    spans.iter_mut().take(s.kernel_w).enumerate().for_each(|(kx, sp)| *sp = span(kx));
+    let mut rows = [[0i8; ROW_LEN]; 4];
+    let width = np.next_multiple_of(PANEL_NR);
+    // (c, ky, kx) of K index 4g + j, advanced without divisions.
+    let (mut c, mut ky, mut kx) = (0, 0, 0);
+    for g in 0..kp / 4 {
+        for (j, row) in rows.iter_mut().enumerate() {
+            if 4 * g + j >= k {
+                row[..width].fill(0);
+                continue;
+            }
+            let plane = &xg[c * hw..];
+            let pv = pad(c);
+            let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+            let (lo, hi) = if kx < spans.len() { spans[kx] } else { span(kx) };
+            for &(p, n, oy, ox) in segs {
+                let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
+                if iy < 0 || iy >= s.in_h as isize {
+                    row[p..p + n].fill(pv);
+                    continue;
+                }
+                let a = lo.clamp(ox, ox + n);
+                let b = hi.clamp(a, ox + n);
+                let start = iy as usize * s.in_w + ((a * s.stride_w) as isize + off) as usize;
+                let dst = &mut row[p + a - ox..];
+                if s.stride_w == 1 {
+                    if start + PIXEL_BLOCK <= plane.len() {
+                        // A fixed-size copy (two vector moves, not a memcpy
+                        // call); the bytes past this segment are written
+                        // again by the next segment or the right padding.
+                        dst[..PIXEL_BLOCK].copy_from_slice(&plane[start..start + PIXEL_BLOCK]);
+                    } else {
+                        dst[..b - a].copy_from_slice(&plane[start..start + (b - a)]);
+                    }
+                } else if s.stride_w == 2 && start + 2 * PIXEL_BLOCK <= plane.len() {
+                    // Every other byte, fixed-size so it vectorizes.
+                    let src: &[i8; 2 * PIXEL_BLOCK] = plane[start..start + 2 * PIXEL_BLOCK].try_into().expect("fixed size");
+                    let d: &mut [i8; PIXEL_BLOCK] = (&mut dst[..PIXEL_BLOCK]).try_into().expect("fixed size");
+                    for (i, v) in d.iter_mut().enumerate() {
+                        *v = src[2 * i];
+                    }
+                } else {
+                    let src = plane[start..].iter().step_by(s.stride_w);
+                    dst[..b - a].iter_mut().zip(src).for_each(|(d, &v)| *d = v);
+                }
+                // Padding only at the image's borders: mostly skipped.
+                if a > ox {
+                    row[p..p + a - ox].fill(pv);
+                }
+                if ox + n > b {
+                    row[p + b - ox..p + n].fill(pv);
+                }
+            }
+            kx += 1;
+            if kx == s.kernel_w {
+                kx = 0;
+                ky += 1;
+                if ky == s.kernel_h {
+                    ky = 0;
+                    c += 1;
+                }
+            }
+        }
+        interleave4(&rows, width, &mut panel[g * 4 * PIXEL_BLOCK..][..4 * width]);
+    }
+}
+
+/// Length of a K row being gathered: a block's pixels plus room for a
+/// fixed-size copy starting at any of them.
+const ROW_LEN: usize = 2 * PIXEL_BLOCK;
+
+/// `dst[4p + j] = rows[j][p]` for pixels `p < n` (a multiple of 16).
+fn interleave4(rows: &[[i8; ROW_LEN]; 4], n: usize, dst: &mut [i8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present; dst holds 4·n bytes and every row n.
+        return unsafe { super::x86::interleave4_avx2(rows, n, dst) };
+    }
+    for (p, d) in dst[..4 * n].chunks_exact_mut(4).enumerate() {
+        d.copy_from_slice(&[rows[0][p], rows[1][p], rows[2][p], rows[3][p]]);
+    }
+}
+
+/// `acc[m · PIXEL_BLOCK + p] = Σ_k panel(p, k) · w[m][k]` for `mc` weight
+/// rows and `np` pixels, 4 rows × 16 pixels per tile.
+fn panel_block(kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize, acc: &mut [i32]) {
+    assert!(panel.len() >= PIXEL_BLOCK * kp && w.len() >= mc * kp && acc.len() >= mc * PIXEL_BLOCK, "panel_block: operands too short");
+    assert!(kp.is_multiple_of(4) && np <= PIXEL_BLOCK);
+    let mut m0 = 0;
+    while m0 < mc {
+        let rows = 4.min(mc - m0);
+        // A short tile repeats its last row; those results are dropped.
+        let wr: [*const i8; 4] = std::array::from_fn(|i| w[(m0 + i.min(rows - 1)) * kp..].as_ptr());
+        for pc in 0..np.div_ceil(PANEL_NR) {
+            let mut tile = [[0i32; PANEL_NR]; 4];
+            panel_tile(kp / 4, &panel[pc * 4 * PANEL_NR..], &wr, &mut tile);
+            let n = PANEL_NR.min(np - pc * PANEL_NR);
+            for (i, t) in tile.iter().enumerate().take(rows) {
+                acc[(m0 + i) * PIXEL_BLOCK + pc * PANEL_NR..][..n].copy_from_slice(&t[..n]);
+            }
+        }
+        m0 += rows;
+    }
+}
+
+/// One 4 × 16 tile of [`panel_block`].
+fn panel_tile(kg: usize, panel: &[i8], w: &[*const i8; 4], tile: &mut [[i32; PANEL_NR]; 4]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert!(kg == 0 || panel.len() >= (kg - 1) * 4 * PIXEL_BLOCK + 4 * PANEL_NR);
+        // SAFETY: the panel path is chosen only with AVX2 (uses_panel);
+        // the panel holds kg groups of 4·PIXEL_BLOCK bytes from this
+        // tile's first pixel on (asserted), each weight row 4·kg bytes
+        // (panel_block's assertion).
+        unsafe { super::x86::qpanel_4x16_avx2(kg, panel.as_ptr(), 4 * PIXEL_BLOCK, w, tile) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kg, panel, w, tile);
+        unreachable!("the panel path is x86-64 only");
+    }
 }
 
 /// Patch rows for output pixels `p0 .. p0 + np`: row `p` holds the K input
@@ -842,6 +1067,12 @@ mod tests {
         }
     }
 
+    /// `s` with input rows `in_w` wide (and its output rows to match).
+    fn wide(s: Conv2dShape, in_w: usize) -> Conv2dShape {
+        let span = (s.kernel_w - 1) * s.dilation_w + 1;
+        Conv2dShape { in_w, out_w: (in_w + 2 * s.pad_left - span) / s.stride_w + 1, ..s }
+    }
+
     #[test]
     fn conv_matches_reference() {
         for s in [
@@ -857,6 +1088,16 @@ mod tests {
             shape(8, 8, 1, 9, 1, 2, 0),
             shape(5, 4, 1, 12, 2, 1, 0),
             shape(6, 4, 1, 13, 5, 1, 2),
+            // Rows cut into two blocks; few blocks, so output channels split.
+            shape(4, 6, 1, 70, 3, 1, 1),
+            shape(8, 40, 1, 5, 3, 1, 1),
+            // Output rows of 32 pixels or more: the AVX2 panel path, with
+            // each tap width, stride 2, dilation and K not a multiple of 4.
+            wide(shape(3, 8, 1, 9, 7, 2, 3), 70),
+            wide(Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 11, ..shape(4, 4, 1, 11, 3, 1, 2) }, 40),
+            wide(shape(5, 4, 1, 6, 2, 1, 0), 40),
+            wide(shape(8, 8, 1, 9, 1, 2, 0), 70),
+            wide(shape(6, 4, 1, 7, 5, 1, 2), 36),
             Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 11, out_w: 12, ..shape(4, 4, 1, 11, 3, 1, 2) },
         ] {
             let kp = conv_kp(&s);

@@ -1,6 +1,7 @@
 //! x86-64 AVX2 + FMA micro-kernels.
 
 use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant};
+use super::qgemm::PIXEL_BLOCK;
 use std::arch::x86_64::*;
 
 pub(crate) const AVX2_FMA: Variant =
@@ -226,5 +227,67 @@ fn hsum_2x4(c: &[[__m256i; 4]; 2], acc: &mut [i32; 16]) {
     unsafe {
         _mm_storeu_si128(acc.as_mut_ptr() as *mut __m128i, r0);
         _mm_storeu_si128(acc.as_mut_ptr().add(4) as *mut __m128i, r1);
+    }
+}
+
+/// Int8 4 × 16 outer-product tile for the panel layout: per group of 4 K
+/// bytes, 16 pixels' bytes (two vectors) times each weight row's 4 bytes
+/// broadcast, through `|a| · (w · sign(a))` as in [`qdot_2x4_avx2`]. The
+/// sums stay per lane (one lane per pixel): no horizontal sums.
+///
+/// Safety: needs AVX2; `panel + g·gs` addresses 64 readable bytes for every
+/// g < kg, and every `w[m]` 4·kg bytes.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn qpanel_4x16_avx2(kg: usize, panel: *const i8, gs: usize, w: &[*const i8; 4], tile: &mut [[i32; 16]; 4]) {
+    let ones = _mm256_set1_epi16(1);
+    let mut c = [[_mm256_setzero_si256(); 2]; 4];
+    for g in 0..kg {
+        // SAFETY: within the bounds the caller guarantees.
+        unsafe {
+            let a0 = _mm256_loadu_si256(panel.add(g * gs) as *const __m256i);
+            let a1 = _mm256_loadu_si256(panel.add(g * gs + 32) as *const __m256i);
+            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
+            for (m, cm) in c.iter_mut().enumerate() {
+                let wb = _mm256_set1_epi32(std::ptr::read_unaligned(w[m].add(4 * g) as *const i32));
+                let p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(wb, a0));
+                let p1 = _mm256_maddubs_epi16(u1, _mm256_sign_epi8(wb, a1));
+                cm[0] = _mm256_add_epi32(cm[0], _mm256_madd_epi16(p0, ones));
+                cm[1] = _mm256_add_epi32(cm[1], _mm256_madd_epi16(p1, ones));
+            }
+        }
+    }
+    for (t, cm) in tile.iter_mut().zip(&c) {
+        // SAFETY: each tile row holds 16 i32.
+        unsafe {
+            _mm256_storeu_si256(t.as_mut_ptr() as *mut __m256i, cm[0]);
+            _mm256_storeu_si256(t.as_mut_ptr().add(8) as *mut __m256i, cm[1]);
+        }
+    }
+}
+
+/// `dst[4p + j] = rows[j][p]` for `p < n`, 16 pixels per step.
+///
+/// Safety: needs AVX2; `n` is a multiple of 16, at most the rows' length,
+/// and `dst` holds `4n` bytes.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn interleave4_avx2(rows: &[[i8; 2 * PIXEL_BLOCK]; 4], n: usize, dst: &mut [i8]) {
+    assert!(n.is_multiple_of(16) && n <= PIXEL_BLOCK && dst.len() >= 4 * n);
+    for p in (0..n).step_by(16) {
+        // SAFETY: p + 16 ≤ n ≤ PIXEL_BLOCK bytes of each row; 4p + 64 ≤ 4n of dst.
+        unsafe {
+            let r: [__m128i; 4] = std::array::from_fn(|j| _mm_loadu_si128(rows[j].as_ptr().add(p) as *const __m128i));
+            // Bytes of rows 0/1 and 2/3 paired, then the pairs paired.
+            let (lo01, hi01) = (_mm_unpacklo_epi8(r[0], r[1]), _mm_unpackhi_epi8(r[0], r[1]));
+            let (lo23, hi23) = (_mm_unpacklo_epi8(r[2], r[3]), _mm_unpackhi_epi8(r[2], r[3]));
+            let out = [
+                _mm_unpacklo_epi16(lo01, lo23),
+                _mm_unpackhi_epi16(lo01, lo23),
+                _mm_unpacklo_epi16(hi01, hi23),
+                _mm_unpackhi_epi16(hi01, hi23),
+            ];
+            for (i, v) in out.iter().enumerate() {
+                _mm_storeu_si128(dst.as_mut_ptr().add(4 * p + 16 * i) as *mut __m128i, *v);
+            }
+        }
     }
 }
