@@ -22,7 +22,7 @@ fn case(test: &str, name: &str) -> Option<PathBuf> {
 
 /// Converts `dir/model.onnx` at `shape`; returns the file and its size.
 fn convert_as(dir: &Path, shape: &str, precision: Precision, max_drop: Option<f64>, tmp: &Path) -> Result<(PathBuf, u64)> {
-    convert_with(dir, shape, precision, max_drop, 32, tmp)
+    convert_with(dir, shape, precision, max_drop, 32, CalibMethod::Mse, tmp)
 }
 
 /// [`convert_as`] with an int4 group size.
@@ -32,21 +32,14 @@ fn convert_with(
     precision: Precision,
     max_drop: Option<f64>,
     group_size: usize,
+    method: CalibMethod,
     tmp: &Path,
 ) -> Result<(PathBuf, u64)> {
     let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], ..Default::default() };
     if precision != Precision::Fp32 {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
         let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
-        opts.quant = Some(QuantOptions {
-            precision,
-            method: CalibMethod::Percentile(99.99),
-            max_drop,
-            samples,
-            threads: 2,
-            group_size,
-            ..Default::default()
-        });
+        opts.quant = Some(QuantOptions { precision, method, max_drop, samples, threads: 2, group_size, ..Default::default() });
     }
     let conv = convert(&dir.join("model.onnx"), &opts).with_context(|| format!("converting {} as {precision:?}", dir.display()))?;
     let path = tmp.join(format!("{}_{precision:?}.jrt", dir.file_name().unwrap().to_string_lossy()));
@@ -147,8 +140,12 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     let out8d = outputs(&int8d, &dir, n)?;
     let (acc8d, cos8d) = (accuracy(&out8d), cosine(&ref_out, &out8d));
     // int4 with groups of 64 (the default 32 gives 0.9965 too, cosine
-    // 0.981, at 16.3% of the ONNX size; see docs/PERFORMANCE.md).
-    let (int4, bytes4) = convert_with(&dir, shape, Precision::Int4, None, 64, tmp.path())?;
+    // 0.981, at 16.3% of the ONNX size; see docs/PERFORMANCE.md), its int8
+    // layers calibrated by percentile: with the default mse it reads
+    // 0.9943 (two characters fewer than with percentile's 1.0000),
+    // MatMulNBits 0.9951.
+    let percentile = CalibMethod::Percentile(99.99);
+    let (int4, bytes4) = convert_with(&dir, shape, Precision::Int4, None, 64, percentile, tmp.path())?;
     let out4 = outputs(&int4, &dir, n)?;
     let (acc4, cos4) = (accuracy(&out4), cosine(&ref_out, &out4));
     let pct = |b: u64| 100.0 * b as f64 / m.onnx_bytes as f64;
@@ -162,13 +159,11 @@ fn ppocr_rec_int8_and_int4() -> Result<()> {
     eprintln!("  onnxruntime int4 MatMulNBits {:.4}                  {:.1}%", m.ort_int4_char_accuracy, pct(m.ort_int4_bytes));
 
     assert!((acc32 - m.ort_fp32_char_accuracy).abs() < 1e-9, "fp32 reads differently from onnxruntime");
-    // The issue asks for cosine ≥ 0.99 on every output. --max-drop 0.005
-    // holds it on these held-out lines (0.995); int8 as it comes reaches
-    // about 0.989 (per-channel input scales and bias correction; 0.985
-    // without). The bar for plain int8 is what is met today, not the goal
-    // (see docs/PERFORMANCE.md).
+    // The issue asks for cosine ≥ 0.99 on every output: int8 as it comes
+    // reaches 0.991 on these held-out lines with mse calibration (0.989
+    // with percentile 99.99), --max-drop 0.005 0.996.
     assert!(cos8d >= 0.99, "int8 (max-drop) cosine {cos8d}");
-    assert!(cos8 >= 0.987, "int8 cosine {cos8}");
+    assert!(cos8 >= 0.99, "int8 cosine {cos8}");
     assert!(acc8 >= m.ort_int8_char_accuracy, "int8 {acc8} below onnxruntime's int8 {}", m.ort_int8_char_accuracy);
     assert!(acc8 >= acc32 - 0.005, "int8 loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8));
     assert!(acc8d >= acc32 - 0.005, "int8 (max-drop) loses {:.1} points of character accuracy", 100.0 * (acc32 - acc8d));
@@ -217,10 +212,12 @@ fn ppocr_det_int8_maps_overlap() -> Result<()> {
     );
     assert!(iou >= m.ort_int8_iou, "jetrt int8 IoU {iou} below onnxruntime's {}", m.ort_int8_iou);
     assert!(iou >= 0.9, "IoU {iou}");
-    // The goal is cosine ≥ 0.99; jetrt reaches 0.975 today (per-channel
-    // input scales and bias correction took the IoU from 0.86 to 0.93; see
-    // docs/PERFORMANCE.md). The bar is what is met.
-    assert!(cos >= 0.97, "det int8 cosine {cos}");
+    // The goal is cosine ≥ 0.99; jetrt reaches 0.978 on these held-out
+    // images today (0.995 on the calibration images; per-channel input
+    // scales and bias correction took the IoU from 0.86 to 0.93, mse
+    // calibration the cosine from 0.975; see docs/PERFORMANCE.md). The bar
+    // is what is met.
+    assert!(cos >= 0.975, "det int8 cosine {cos}");
     Ok(())
 }
 

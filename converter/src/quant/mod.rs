@@ -73,7 +73,7 @@ impl Default for QuantOptions {
     fn default() -> Self {
         QuantOptions {
             precision: Precision::Fp32,
-            method: CalibMethod::Percentile(99.99),
+            method: CalibMethod::Mse,
             group_size: 32,
             max_drop: None,
             prune: None,

@@ -79,9 +79,11 @@ struct QuantArgs {
     /// (jpg/png, see --resize, --mean, --std, --layout).
     #[arg(long, value_name = "DIR")]
     calib: Option<PathBuf>,
-    /// How activation ranges are chosen from the calibration data. percentile (the default)
-    /// measured best on the PP-OCRv5 models; entropy (TensorRT's) clipped PP-OCRv5 det badly.
-    #[arg(long, value_enum, default_value = "percentile")]
+    /// How activation ranges are chosen from the calibration data. mse (the default: per tensor,
+    /// the clipping with the least expected squared error) measured best on the PP-OCRv5 models
+    /// (det output cosine 0.9945 against 0.9886 with percentile 99.99, which is very sensitive
+    /// to its percentile); entropy (TensorRT's) clipped PP-OCRv5 det badly.
+    #[arg(long, value_enum, default_value = "mse")]
     calib_method: CalibMethodArg,
     /// The percentile of |x| kept by --calib-method percentile.
     #[arg(long, default_value_t = 99.99)]
@@ -131,6 +133,7 @@ enum CalibMethodArg {
     Minmax,
     Percentile,
     Entropy,
+    Mse,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -220,6 +223,7 @@ fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, 
             CalibMethodArg::Minmax => CalibMethod::MinMax,
             CalibMethodArg::Percentile => CalibMethod::Percentile(q.percentile),
             CalibMethodArg::Entropy => CalibMethod::Entropy,
+            CalibMethodArg::Mse => CalibMethod::Mse,
         },
         group_size: q.group_size,
         max_drop: q.max_drop,
