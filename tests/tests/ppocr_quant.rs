@@ -182,6 +182,7 @@ struct DetMeta {
     threshold: f32,
     test_samples: usize,
     ort_int8_iou: f64,
+    onnx_bytes: u64,
 }
 
 #[test]
@@ -206,18 +207,28 @@ fn ppocr_det_int8_maps_overlap() -> Result<()> {
         .sum::<f64>()
         / ref_out.len() as f64;
     let cos = cosine(&ref_out, &out8);
+    // With --max-drop 0.005 the most sensitive layers (det's first
+    // convolutions, small) stay in float; cosine per page and pooled.
+    let (int8d, bytes8d) = convert_as(&dir, shape, Precision::Int8, Some(0.005), tmp.path())?;
+    let out8d = outputs(&int8d, &dir, m.test_samples)?;
+    let cos_d = cosine(&ref_out, &out8d);
+    let worst_d = ref_out.iter().zip(&out8d).map(|(a, b)| cosine(std::slice::from_ref(a), std::slice::from_ref(b))).fold(1.0, f64::min);
+    let pct = |b: u64| 100.0 * b as f64 / m.onnx_bytes as f64;
     eprintln!(
-        "\nPP-OCRv5 det: IoU of the text maps (> {t}) with fp32: jetrt int8 {iou:.4} (cosine {cos:.5}), onnxruntime int8 {:.4}",
-        m.ort_int8_iou
+        "\nPP-OCRv5 det: IoU of the text maps (> {t}) with fp32: jetrt int8 {iou:.4} (cosine {cos:.5}), onnxruntime int8 {:.4}; \
+         jetrt int8 --max-drop 0.005: cosine {cos_d:.5} (worst page {worst_d:.5}), {:.1}% of the ONNX file",
+        m.ort_int8_iou,
+        pct(bytes8d)
     );
     assert!(iou >= m.ort_int8_iou, "jetrt int8 IoU {iou} below onnxruntime's {}", m.ort_int8_iou);
     assert!(iou >= 0.9, "IoU {iou}");
-    // The goal is cosine ≥ 0.99; jetrt reaches 0.978 on these held-out
-    // images today (0.995 on the calibration images; per-channel input
-    // scales and bias correction took the IoU from 0.86 to 0.93, mse
-    // calibration the cosine from 0.975; see docs/PERFORMANCE.md). The bar
-    // is what is met.
-    assert!(cos >= 0.975, "det int8 cosine {cos}");
+    // int8 as it comes: 0.982 on these held-out pages (0.975 before mse
+    // calibration and 24 calibration pages instead of 8; see
+    // docs/PERFORMANCE.md). --max-drop 0.005 holds the issue's 0.99 over
+    // the held-out pages (0.992; the worst page alone 0.981).
+    assert!(cos >= 0.98, "det int8 cosine {cos}");
+    assert!(cos_d >= 0.99, "det int8 (max-drop) cosine {cos_d}, worst page {worst_d}");
+    assert!(pct(bytes8d) <= 35.0, "det int8 (max-drop) file {:.1}% of the ONNX file", pct(bytes8d));
     Ok(())
 }
 
