@@ -35,7 +35,8 @@ fn list(items: &[Unsupported]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConvertError {
-    #[error("cannot read {path}: {source}")]
+    // The io error is the source: printed once by error chains (`{:#}`).
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
 
     #[error("{path} is not a valid ONNX model: {reason}")]

@@ -11,7 +11,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    // The io error is the source: printed once by error chains (`{:#}`).
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
 
     #[error("not a .jrt file: {len} bytes, smaller than the {header}-byte header")]

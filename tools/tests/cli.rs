@@ -69,7 +69,10 @@ fn convert_needs_the_dynamic_batch_fixed() {
     assert!(!Path::new(&out).exists(), "a failed conversion left a file");
     fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "image=1,2,8,8"]), "static shape");
     fails(jetc(&["convert", &example("model.onnx"), "-o", &out, "--input-shape", "img=1,1,8,8"]), "not an input of the model");
-    fails(jetc(&["convert", &example("nope.onnx"), "-o", &out]), "cannot read");
+    let missing = jetc(&["convert", &example("nope.onnx"), "-o", &out]);
+    // The reason once, not once per level of the error chain.
+    assert_eq!(String::from_utf8_lossy(&missing.stderr).matches("os error 2").count(), 1, "{}", text(&missing));
+    fails(missing, "cannot read");
 }
 
 #[test]
