@@ -198,7 +198,8 @@ impl Stats {
             let t = i as f64 * w;
             let step = ((self.max as f64).min(t) - (self.min as f64).max(-t)) / 255.0;
             let inside: f64 = h[..i].iter().sum();
-            let clipped: f64 = h[i..].iter().enumerate().map(|(j, &n)| n * ((i + j) as f64 + 0.5 - i as f64).powi(2) * w * w).sum();
+            // Bin i + j holds values about (j + ½)·w above T.
+            let clipped: f64 = h[i..].iter().enumerate().map(|(j, &n)| n * ((j as f64 + 0.5) * w).powi(2)).sum();
             let err = inside * step * step / 12.0 + clipped;
             if err < best.0 {
                 best = (err, i);
@@ -296,12 +297,13 @@ mod tests {
         assert!(q(-1.0) >= -128.0 && q(1.0) <= 127.0 && (q(1.0) - zp as f32) * scale > 0.99, "±1 fit: scale {scale}, zp {zp}");
     }
 
-    /// The squared error of quantizing `x` to `[lo, hi]`.
+    /// The squared error of quantizing `x` to `[lo, hi]`, rounding as the
+    /// runtime does.
     fn quant_error(x: &[f32], (lo, hi): (f32, f32)) -> f64 {
         let (scale, zp) = qparams(lo, hi);
         x.iter()
             .map(|&v| {
-                let q = ((v / scale).round() + zp as f32).clamp(-128.0, 127.0);
+                let q = crate::quant::rewrite::quantize_one(v, scale, zp) as f32;
                 ((q - zp as f32) * scale - v) as f64
             })
             .map(|e| e * e)

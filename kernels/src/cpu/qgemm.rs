@@ -381,8 +381,8 @@ pub fn qconv2d(
     let kp = conv_kp(s);
     let k = cg * s.kernel_h * s.kernel_w;
     assert!(w.len() >= s.out_channels * kp, "qconv2d: weights too short");
-    let blocks = PixelBlocks::new(s);
     let panel = uses_panel(q, s);
+    let blocks = PixelBlocks::new(s, panel);
     // Few pixel blocks (a late, small layer): split the output channels
     // too, so every worker has work.
     let want = par.workers() * 3;
@@ -432,9 +432,9 @@ pub fn qconv2d(
 }
 
 /// How a convolution's output pixels are cut into blocks of at most
-/// [`PIXEL_BLOCK`]: rows of 16 pixels or more are cut on their own (a block
-/// never crosses a row, so each tap of the window reads one contiguous
-/// span of an input line); narrower rows are taken several to a block.
+/// [`PIXEL_BLOCK`]: for the panel path, row by row (a block never crosses
+/// a row, so each tap of the window reads one contiguous span of an input
+/// line); for the row path, [`PIXEL_BLOCK`] consecutive pixels.
 struct PixelBlocks {
     count: usize,
     /// Blocks per output row (0: blocks of PIXEL_BLOCK consecutive pixels).
@@ -445,9 +445,9 @@ struct PixelBlocks {
 }
 
 impl PixelBlocks {
-    fn new(s: &Conv2dShape) -> Self {
+    fn new(s: &Conv2dShape, by_row: bool) -> Self {
         let len = s.out_h * s.out_w;
-        if s.out_w >= 16 {
+        if by_row {
             let per_row = s.out_w.div_ceil(PIXEL_BLOCK);
             let width = s.out_w.div_ceil(per_row);
             PixelBlocks { count: s.out_h * per_row, per_row, width, out_w: s.out_w, len }
@@ -591,12 +591,15 @@ const ROW_LEN: usize = 2 * PIXEL_BLOCK;
 /// `dst[4p + j] = rows[j][p]` for pixels `p < n` (a multiple of 16).
 fn interleave4(rows: &[[i8; ROW_LEN]; 4], n: usize, dst: &mut [i8]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present; dst holds 4·n bytes and every row n.
-        return unsafe { super::x86::interleave4_avx2(rows, n, dst) };
+    {
+        // SAFETY: the panel path is chosen only with AVX2 (uses_panel);
+        // interleave4_avx2 checks n and the length of dst.
+        unsafe { super::x86::interleave4_avx2(rows, n, dst) }
     }
-    for (p, d) in dst[..4 * n].chunks_exact_mut(4).enumerate() {
-        d.copy_from_slice(&[rows[0][p], rows[1][p], rows[2][p], rows[3][p]]);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, n, dst);
+        unreachable!("the panel path is x86-64 only");
     }
 }
 
