@@ -10,6 +10,7 @@
 //! threads or allocate.
 
 pub mod cpu;
+pub mod cuda;
 mod par;
 #[cfg(test)]
 mod test_util;

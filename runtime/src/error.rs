@@ -117,6 +117,9 @@ pub enum Error {
     #[error("backend {backend} is not available: {reason}")]
     BackendUnavailable { backend: &'static str, reason: String },
 
+    #[error("GPU error: {reason}")]
+    Gpu { reason: String },
+
     #[error("invalid session options: {0}")]
     Options(String),
 

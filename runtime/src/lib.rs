@@ -13,6 +13,8 @@
 //! ```
 
 mod arena;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
 mod exec;
 pub mod format;

@@ -209,6 +209,21 @@ impl Model {
             .collect()
     }
 
+    /// The steps the CUDA backend runs on the CPU: (step, op, reason).
+    #[cfg(feature = "cuda")]
+    pub fn cuda_fallbacks(&self) -> Vec<(usize, &'static str, &'static str)> {
+        self.inner
+            .plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match crate::cuda::gpu_support(&s.kernel) {
+                crate::cuda::GpuSupport::Gpu => None,
+                crate::cuda::GpuSupport::Fallback(r) => Some((i, s.name, r)),
+            })
+            .collect()
+    }
+
     pub fn sections(&self) -> Vec<SectionInfo> {
         self.d()
             .sections
@@ -300,6 +315,9 @@ impl<'a> TensorMut<'a> {
 /// A model ready to run: one arena, allocated once; threads and their
 /// scratch. `run` allocates nothing.
 pub struct Session {
+    // Dropped first: it unpins the host arena.
+    #[cfg(feature = "cuda")]
+    gpu: Option<crate::cuda::GpuExec>,
     model: Model,
     arena: Arena,
     pool: ThreadPool,
@@ -318,14 +336,12 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     fn new(model: Model, options: SessionOptions) -> Result<Session> {
-        match options.backend {
-            Backend::Cpu | Backend::Auto => {}
-            Backend::Cuda => {
-                return Err(Error::BackendUnavailable {
-                    backend: "cuda",
-                    reason: "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend".into(),
-                })
-            }
+        #[cfg(not(feature = "cuda"))]
+        if options.backend == Backend::Cuda {
+            return Err(Error::BackendUnavailable {
+                backend: "cuda",
+                reason: "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend".into(),
+            });
         }
         let isa = match options.isa {
             Some(isa) if !isa.supported() => {
@@ -344,13 +360,40 @@ impl Session {
             n => n,
         };
         let d = model.d();
-        let arena = Arena::new(d.arena_bytes)?;
+        #[allow(unused_mut)]
+        let mut arena = Arena::new(d.arena_bytes)?;
         let scratch = Scratch::new(threads, d.scratch_floats);
         let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
         let input_locs = d.inputs.iter().map(|&t| exec::loc(d, t)).collect();
         let output_locs = d.outputs.iter().map(|&t| exec::loc(d, t)).collect();
+        #[cfg(feature = "cuda")]
+        let gpu = match options.backend {
+            Backend::Cpu => None,
+            Backend::Cuda => Some(
+                crate::cuda::GpuExec::new(&model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut())
+                    .map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason })?,
+            ),
+            Backend::Auto => match crate::cuda::GpuExec::new(&model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut()) {
+                Ok(g) => Some(g),
+                Err(reason) => {
+                    log::debug!("no usable GPU ({reason}): running on the CPU");
+                    None
+                }
+            },
+        };
         log::debug!("session: cpu/{} with {threads} threads, arena {} B, scratch {} B", isa.name(), arena.len(), scratch.bytes());
-        Ok(Session { model, arena, pool, scratch, isa, qisa, input_locs, output_locs })
+        Ok(Session {
+            #[cfg(feature = "cuda")]
+            gpu,
+            model,
+            arena,
+            pool,
+            scratch,
+            isa,
+            qisa,
+            input_locs,
+            output_locs,
+        })
     }
 
     pub fn model(&self) -> &Model {
@@ -367,8 +410,45 @@ impl Session {
         self.qisa
     }
 
+    /// The backend this session runs on (never `Auto`).
     pub fn backend(&self) -> Backend {
+        #[cfg(feature = "cuda")]
+        if self.gpu.is_some() {
+            return Backend::Cuda;
+        }
         Backend::Cpu
+    }
+
+    /// The GPU this session runs on, if it runs on one.
+    #[cfg(feature = "cuda")]
+    pub fn gpu(&self) -> Option<&crate::cuda::GpuInfo> {
+        self.gpu.as_ref().map(|g| g.info())
+    }
+
+    /// Steps of the plan that run on the CPU in a GPU session (0 on the CPU
+    /// backend).
+    pub fn fallback_steps(&self) -> usize {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return g.fallback_steps();
+        }
+        0
+    }
+
+    /// (bytes this session allocated on the GPU, bytes in use on the whole
+    /// GPU) for a GPU session.
+    #[cfg(feature = "cuda")]
+    pub fn gpu_memory(&self) -> Option<(usize, Option<usize>)> {
+        self.gpu.as_ref().map(|g| (g.device_bytes(), g.gpu_memory_in_use()))
+    }
+
+    /// Whether a GPU session replays its plan as one CUDA graph.
+    pub fn uses_cuda_graph(&self) -> bool {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return g.uses_graph();
+        }
+        false
     }
 
     pub fn threads(&self) -> usize {
@@ -410,20 +490,27 @@ impl Session {
 
     /// Runs the plan on the inputs last set with [`Session::set_input`].
     pub fn run_loaded(&mut self) -> Result<()> {
+        self.run_with(None)
+    }
+
+    fn run_with(&mut self, times: Option<&mut [f64]>) -> Result<()> {
         let inner = &self.model.inner;
         let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
         let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
-        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, None)
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &mut self.gpu {
+            return g
+                .run(&ctx, &inner.plan, self.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times)
+                .map_err(|reason| Error::Gpu { reason });
+        }
+        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, times)
     }
 
     /// Like [`Session::run_loaded`], adding each step's duration in seconds
     /// to `step_seconds[step]` (a slice of [`Model::steps`]`().len()`), for
     /// profiling. Allocates nothing either.
     pub fn run_profiled(&mut self, step_seconds: &mut [f64]) -> Result<()> {
-        let inner = &self.model.inner;
-        let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
-        let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
-        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, Some(step_seconds))
+        self.run_with(Some(step_seconds))
     }
 
     /// The bytes of output `index` after a run.

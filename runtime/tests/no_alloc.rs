@@ -42,7 +42,9 @@ static GLOBAL: Counting = Counting;
 
 fn main() {
     run_allocates_nothing();
-    println!("no_alloc: Session::run allocated nothing in 100 runs with 1, 2 and 4 threads");
+    let model = jetrt::Model::from_bytes(&common::small_model().to_bytes()).unwrap();
+    let backend = model.session(jetrt::SessionOptions::default()).unwrap().backend();
+    println!("no_alloc: Session::run allocated nothing in 100 runs with 1, 2 and 4 threads ({} backend)", backend.name());
 }
 
 fn run_allocates_nothing() {

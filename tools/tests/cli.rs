@@ -115,6 +115,11 @@ fn convert_inspect_run_classify_the_digits() {
     assert!(v["arena_bytes"].as_u64().unwrap() <= v["intermediate_bytes"].as_u64().unwrap());
     let human = String::from_utf8_lossy(&ok(jetc(&["inspect", &jrt])).stdout).into_owned();
     assert!(human.contains("arena") && human.contains("intermediates"), "{human}");
+    // What the CUDA backend would run: every step of this MLP has a GPU kernel.
+    let v: serde_json::Value = serde_json::from_slice(&ok(jetc(&["inspect", &jrt, "--json", "--device", "cuda"])).stdout).unwrap();
+    assert_eq!(v["cuda_fallbacks"], serde_json::json!([]), "{v}");
+    let human = String::from_utf8_lossy(&ok(jetc(&["inspect", &jrt, "--device", "cuda"])).stdout).into_owned();
+    assert!(human.contains("steps run on the GPU") && human.contains("one CUDA graph"), "{human}");
 
     // The README's labels: 8, 5, 3.
     for (k, label) in [(0, 8), (1, 5), (2, 3)] {
@@ -147,7 +152,12 @@ fn run_refuses_wrong_inputs_with_clear_errors() {
     jetrt_tools::npy::write(&ints, &a).unwrap();
     fails(jetrt(&["run", &jrt, "--input", &format!("image={}", ints.display()), "--output-dir", &out]), "expects float32");
     fails(jetrt(&["run", &jrt, "--input", &format!("pixels={}", ints.display()), "--output-dir", &out]), "no input named \"pixels\"");
-    fails(jetrt(&["run", &jrt, "--input", &example("digit_0.npy"), "--output-dir", &out, "--device", "cuda"]), "cuda");
+    // Without a usable GPU, --device cuda says why (here: no driver library).
+    let cuda = jetrt(&["run", &jrt, "--input", &example("digit_0.npy"), "--output-dir", &out, "--device", "cuda"]);
+    match jetrt::cuda::first_usable() {
+        Err(why) => fails(cuda, &format!("backend cuda is not available: {why}")),
+        Ok(_) => assert!(cuda.status.success(), "{}", String::from_utf8_lossy(&cuda.stderr)),
+    }
     // A corrupted file.
     let mut b = std::fs::read(&jrt).unwrap();
     let n = b.len();
@@ -183,7 +193,15 @@ fn info_describes_the_machine() {
         assert!(v.get(key).is_some(), "info --json lacks {key}: {v}");
     }
     assert!(v["cpu"]["features"].is_array());
-    ok(jetrt(&["info"]));
+    // The GPU as CUDA sees it, or why there is none.
+    let cuda = jetrt::cuda::probe();
+    assert_eq!(v["gpu"]["cuda"].as_bool(), Some(cuda.is_ok()), "{v}");
+    match cuda {
+        Ok(gpus) => assert_eq!(v["gpu"]["devices"].as_array().map(Vec::len), Some(gpus.len())),
+        Err(why) => assert_eq!(v["gpu"]["reason"].as_str(), Some(why.as_str())),
+    }
+    let text = String::from_utf8_lossy(&ok(jetrt(&["info"])).stdout).into_owned();
+    assert!(text.contains("gpu:"), "{text}");
 }
 
 /// Calibration from a folder of images: decoded, resized, normalized, and

@@ -490,41 +490,45 @@ fn f32s_mut<'a>(bytes: &'a mut [u8], si: usize, op: &'static str) -> Result<&'a 
 /// Runs every step of `plan` over `arena`; with `times`, adds each step's
 /// duration (seconds) to its slot.
 pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Plan, arena: &mut [u8], weights: &[u8], mut times: Option<&mut [f64]>) -> Result<()> {
-    for (si, step) in plan.steps.iter().enumerate() {
+    for si in 0..plan.steps.len() {
         let started = times.is_some().then(std::time::Instant::now);
-        let outs = &plan.locs[step.outputs.clone()];
-        let (reads, mut out_bytes) = arena::split(arena, weights, outs).ok_or_else(|| Error::Internal {
-            step: si,
-            op: step.name,
-            reason: "outputs overlap or lie outside the arena".into(),
-        })?;
-        let input = |i: usize| -> Result<&[f32]> {
-            let loc = plan.locs[step.inputs.start + i];
-            let b = reads.get(loc).ok_or_else(|| Error::Internal {
-                step: si,
-                op: step.name,
-                reason: format!("input {i} overlaps an output"),
-            })?;
-            f32s(b, si, step.name)
-        };
-        let n_in = step.inputs.len();
-        let bytes = |i: usize| -> Result<&[u8]> {
-            let loc = plan.locs[step.inputs.start + i];
-            reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })
-        };
-        if step.kernel.on_bytes() {
-            run_bytes_step(&step.kernel, &bytes, out_bytes[0], si, step.name)?;
-        } else if step.kernel.quantized() {
-            run_quant_step(ctx, &step.kernel, n_in, &bytes, out_bytes[0], si, step.name)?;
-        } else {
-            let y = f32s_mut(out_bytes[0], si, step.name)?;
-            run_step(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
-        }
+        run_step(ctx, plan, si, arena, weights)?;
         if let (Some(t), Some(times)) = (started, times.as_deref_mut()) {
             if let Some(slot) = times.get_mut(si) {
                 *slot += t.elapsed().as_secs_f64();
             }
         }
+    }
+    Ok(())
+}
+
+/// Runs step `si` of `plan` over `arena`.
+pub(crate) fn run_step(ctx: &Ctx<'_>, plan: &Plan, si: usize, arena: &mut [u8], weights: &[u8]) -> Result<()> {
+    let step = &plan.steps[si];
+    let outs = &plan.locs[step.outputs.clone()];
+    let (reads, mut out_bytes) = arena::split(arena, weights, outs).ok_or_else(|| Error::Internal {
+        step: si,
+        op: step.name,
+        reason: "outputs overlap or lie outside the arena".into(),
+    })?;
+    let input = |i: usize| -> Result<&[f32]> {
+        let loc = plan.locs[step.inputs.start + i];
+        let b =
+            reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })?;
+        f32s(b, si, step.name)
+    };
+    let n_in = step.inputs.len();
+    let bytes = |i: usize| -> Result<&[u8]> {
+        let loc = plan.locs[step.inputs.start + i];
+        reads.get(loc).ok_or_else(|| Error::Internal { step: si, op: step.name, reason: format!("input {i} overlaps an output") })
+    };
+    if step.kernel.on_bytes() {
+        run_bytes_step(&step.kernel, &bytes, out_bytes[0], si, step.name)?;
+    } else if step.kernel.quantized() {
+        run_quant_step(ctx, &step.kernel, n_in, &bytes, out_bytes[0], si, step.name)?;
+    } else {
+        let y = f32s_mut(out_bytes[0], si, step.name)?;
+        run_step_f32(ctx, &step.kernel, n_in, &input, y, si, step.name)?;
     }
     Ok(())
 }
@@ -702,7 +706,7 @@ fn get_i(dtype: DType, x: &[u8], i: usize) -> i64 {
     }
 }
 
-fn run_step<'a>(
+fn run_step_f32<'a>(
     ctx: &Ctx<'_>,
     kernel: &Kernel,
     n_in: usize,

@@ -54,6 +54,21 @@ enum Cmd {
     /// List the ONNX operators jetc converts, with the element types each takes at run time
     /// (docs/OPERATORS.md has their conformance results).
     Operators,
+    /// Compile jetrt's CUDA kernels to CUBIN with NVRTC, for boards that have no NVRTC: copy
+    /// the folder to the board and point JETRT_CACHE_DIR at it (its cuda/ subfolder holds them).
+    #[cfg(feature = "cuda")]
+    CudaCompile {
+        /// Architectures, e.g. 72,87,110 (Xavier, Orin, Thor).
+        #[arg(long, value_delimiter = ',', default_values_t = [72u32, 87, 110])]
+        arch: Vec<u32>,
+        /// NVRTC libraries to compile with (repeat: each arch uses the first that supports it).
+        /// Default: $JETRT_NVRTC or libnvrtc on the loader's path.
+        #[arg(long)]
+        nvrtc: Vec<PathBuf>,
+        /// Cache folder to write (default: jetrt's own, ~/.cache/jetrt).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show what a .jrt file holds: inputs, outputs, ops, weight and arena bytes.
     Inspect {
         file: PathBuf,
@@ -63,7 +78,16 @@ enum Cmd {
         /// List every step of the plan.
         #[arg(long)]
         steps: bool,
+        /// Also say which steps the given backend runs and which fall back to the CPU.
+        #[arg(long, value_enum)]
+        device: Option<InspectDevice>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InspectDevice {
+    Cpu,
+    Cuda,
 }
 
 #[derive(clap::Args)]
@@ -434,6 +458,48 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "cuda")]
+        Cmd::CudaCompile { arch, nvrtc, out } => {
+            use jetrt::cuda::nvrtc::Nvrtc;
+            let libs: Vec<Nvrtc> = if nvrtc.is_empty() {
+                vec![Nvrtc::find().map_err(anyhow::Error::msg)?]
+            } else {
+                nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+            };
+            let dir = match out {
+                Some(d) => d.join("cuda"),
+                None => jetrt::cuda::cache_dir().context("no cache folder: set JETRT_CACHE_DIR or HOME, or pass --out")?,
+            };
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let source = jetrt_kernels_source();
+            for a in arch {
+                let mut errors = Vec::new();
+                let mut done = false;
+                for nv in &libs {
+                    let t = Instant::now();
+                    match nv.compile_cubin(&source, "jetrt.cu", a, &[]) {
+                        Ok(cubin) => {
+                            let (maj, min) = nv.version();
+                            let path = dir.join(format!("{}-nvrtc{maj}.{min}.cubin", jetrt::cuda::cubin_prefix(&source, a)));
+                            std::fs::write(&path, &cubin).with_context(|| format!("cannot write {}", path.display()))?;
+                            println!(
+                                "sm_{a}: {} bytes with NVRTC {maj}.{min} in {:.1} s -> {}",
+                                cubin.len(),
+                                t.elapsed().as_secs_f64(),
+                                path.display()
+                            );
+                            done = true;
+                            break;
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                if !done {
+                    anyhow::bail!("no NVRTC given compiles for sm_{a}:\n{}", errors.join("\n"));
+                }
+            }
+            Ok(())
+        }
         Cmd::Operators => {
             let ops = jetrt_converter::onnx::supported_operators();
             println!("{} ONNX operators (default domain), run-time element types:", ops.len());
@@ -442,7 +508,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Inspect { file, json, steps } => {
+        Cmd::Inspect { file, json, steps, device } => {
             let t0 = Instant::now();
             let m = Model::open(&file)?;
             let open_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -473,6 +539,10 @@ fn run(cli: Cli) -> Result<()> {
                 });
                 if steps {
                     obj["plan"] = all.iter().map(|s| json!({"op": s.op, "inputs": s.inputs, "outputs": s.outputs})).collect();
+                }
+                if let Some(InspectDevice::Cuda) = device {
+                    obj["cuda_fallbacks"] =
+                        m.cuda_fallbacks().iter().map(|(i, op, why)| json!({"step": i, "op": op, "reason": why})).collect();
                 }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
                 return Ok(());
@@ -523,6 +593,16 @@ fn run(cli: Cli) -> Result<()> {
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            if let Some(InspectDevice::Cuda) = device {
+                let fb = m.cuda_fallbacks();
+                println!("cuda: {} of {} steps run on the GPU", all.len() - fb.len(), all.len());
+                if fb.is_empty() {
+                    println!("  every step has a GPU kernel: the plan is replayed as one CUDA graph");
+                }
+                for (i, op, why) in &fb {
+                    println!("  step {i:4} {op:<16} falls back to the CPU (operands copied through host memory): {why}");
+                }
+            }
             if steps {
                 println!("steps:");
                 for (i, s) in all.iter().enumerate() {
@@ -532,6 +612,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The CUDA kernels' source, as the runtime compiles it.
+#[cfg(feature = "cuda")]
+fn jetrt_kernels_source() -> String {
+    jetrt::cuda::kernel_source()
 }
 
 fn main() {

@@ -271,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
                 let obj = json!({
                     "file": file.display().to_string(),
                     "device": session.backend().name(),
+                    "device_name": device_label(&session),
                     "isa": session.isa().name(),
                     "int8_kernels": session.qisa().name(),
                     "threads": session.threads(),
@@ -289,17 +290,21 @@ fn run(cli: Cli) -> Result<()> {
                     "peak_rss_bytes": rss,
                 });
                 let mut obj = obj;
+                #[cfg(feature = "cuda")]
+                if let Some((session_bytes, in_use)) = session.gpu_memory() {
+                    obj["gpu_session_bytes"] = json!(session_bytes);
+                    obj["gpu_used_bytes"] = json!(in_use);
+                }
                 if let Some((by_op, by_step)) = &profile {
                     obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
                 }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!(
-                    "{}: {} on cpu/{} (int8: {}) with {} threads",
+                    "{}: {} on {} with {} threads",
                     file.display(),
                     model.meta("name").unwrap_or("model"),
-                    session.isa().name(),
-                    session.qisa().name(),
+                    device_label(&session),
                     session.threads()
                 );
                 println!("  load (open + validate + session)  {load_ms:8.2} ms");
@@ -314,6 +319,14 @@ fn run(cli: Cli) -> Result<()> {
                     human_bytes(model.weights_bytes() as u64),
                     rss.map_or("unknown".into(), human_bytes)
                 );
+                #[cfg(feature = "cuda")]
+                if let Some((session_bytes, in_use)) = session.gpu_memory() {
+                    println!(
+                        "  gpu: this session {} (arena + weights), whole GPU in use {}",
+                        human_bytes(session_bytes as u64),
+                        in_use.map_or("unknown".into(), |b| human_bytes(b as u64))
+                    );
+                }
                 if let Some((by_op, by_step)) = &profile {
                     println!("  time by op (mean per run):");
                     for e in by_op {
@@ -354,15 +367,8 @@ fn run(cli: Cli) -> Result<()> {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let isa = jetrt::Isa::detect();
             let features = jetrt::cpu_features();
-            let gpus = jetrt_boards::gpu_presence(Path::new("/"), &board);
-            let gpu = match gpus.first() {
-                None => "none found".to_string(),
-                Some(g) => format!(
-                    "{} ({}); this build has no CUDA backend (built without the `cuda` feature), so models run on the CPU",
-                    g.model,
-                    if g.integrated { "integrated, shares DRAM with the CPU" } else { "discrete" }
-                ),
-            };
+            let seen = jetrt_boards::gpu_presence(Path::new("/"), &board);
+            let (gpu, gpu_json) = gpu_report(&seen);
             if json {
                 let obj = json!({
                     "jetrt_version": jetrt::VERSION,
@@ -371,7 +377,7 @@ fn run(cli: Cli) -> Result<()> {
                     "cpu": {"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": jetrt::QIsa::detect().name()},
                     "board": if board.is_jetson() { board.model.clone().unwrap_or_else(|| "jetson".into()) } else { "generic".into() },
                     "l4t_release": board.l4t_release,
-                    "gpu": gpu,
+                    "gpu": gpu_json,
                 });
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
@@ -383,11 +389,88 @@ fn run(cli: Cli) -> Result<()> {
                     (Some(m), true) => println!("board:  {m} (L4T {})", board.l4t_release.as_deref().unwrap_or("unknown")),
                     _ => println!("board:  generic (not a Jetson)"),
                 }
-                println!("gpu:    {gpu}");
+                for (i, line) in gpu.iter().enumerate() {
+                    println!("{}{line}", if i == 0 { "gpu:    " } else { "        " });
+                }
             }
             Ok(())
         }
     }
+}
+
+/// What CUDA says about the GPUs (text lines, JSON); `seen` is what the
+/// kernel driver's files show, to explain a GPU that CUDA cannot use.
+#[cfg(feature = "cuda")]
+fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::Value) {
+    match jetrt::cuda::probe() {
+        Ok(gpus) => {
+            let mut lines = Vec::new();
+            let mut list = Vec::new();
+            for g in &gpus {
+                let (maj, min) = g.compute_capability;
+                let kind = if g.integrated { "integrated: shares DRAM with the CPU" } else { "discrete" };
+                lines.push(format!(
+                    "{} (sm_{}{}, compute capability {maj}.{min}), {} memory, {} multiprocessors, {kind}",
+                    g.name,
+                    maj,
+                    min,
+                    human_bytes(g.total_memory as u64),
+                    g.multiprocessors
+                ));
+                let usable = g.unsupported_reason();
+                lines.push(format!(
+                    "  driver CUDA {}.{}; {}",
+                    g.driver_version.0,
+                    g.driver_version.1,
+                    usable.as_deref().unwrap_or("runs the cuda backend (--device auto picks it)")
+                ));
+                list.push(json!({
+                    "name": g.name,
+                    "compute_capability": format!("{maj}.{min}"),
+                    "memory_bytes": g.total_memory,
+                    "integrated": g.integrated,
+                    "multiprocessors": g.multiprocessors,
+                    "driver_cuda": format!("{}.{}", g.driver_version.0, g.driver_version.1),
+                    "usable": usable.is_none(),
+                    "unusable_reason": usable,
+                }));
+            }
+            (lines, json!({"cuda": true, "devices": list}))
+        }
+        Err(reason) => {
+            let mut lines = vec![format!("no usable CUDA GPU, models run on the CPU: {reason}")];
+            for g in seen {
+                lines.push(format!(
+                    "the kernel driver shows {} ({}), but CUDA cannot use it",
+                    g.model,
+                    if g.integrated { "integrated" } else { "discrete" }
+                ));
+            }
+            let seen: Vec<_> = seen.iter().map(|g| json!({"model": g.model, "integrated": g.integrated})).collect();
+            (lines, json!({"cuda": false, "reason": reason, "devices": [], "seen_by_driver": seen}))
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::Value) {
+    let line = match seen.first() {
+        None => "none found".to_string(),
+        Some(g) => format!("{}; this build has no CUDA backend (built without the `cuda` feature), so models run on the CPU", g.model),
+    };
+    (vec![line.clone()], json!({"cuda": false, "reason": line, "devices": []}))
+}
+
+/// "cuda/NAME (N steps on the CPU)" or "cpu/ISA".
+fn device_label(session: &Session) -> String {
+    #[cfg(feature = "cuda")]
+    if let Some(g) = session.gpu() {
+        let fb = session.fallback_steps();
+        let graph = if session.uses_cuda_graph() { ", one CUDA graph" } else { "" };
+        let fb = if fb > 0 { format!(", {fb} steps on the CPU") } else { String::new() };
+        return format!("cuda/{} (sm_{}{graph}{fb})", g.name, g.arch());
+    }
+    format!("cpu/{} (int8: {})", session.isa().name(), session.qisa().name())
 }
 
 fn main() {

@@ -1,0 +1,61 @@
+//! The CUDA kernels' source (`kernels/cuda/*.cu`), as one translation
+//! unit. The runtime compiles it with NVRTC to CUBIN (never PTX: a Jetson
+//! may lack the driver's PTX JIT); nothing here talks to a GPU.
+
+/// Every file, in the order they are joined: the prelude first.
+pub const FILES: &[(&str, &str)] = &[
+    ("prelude.cuh", include_str!("../cuda/prelude.cuh")),
+    ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
+    ("layout.cu", include_str!("../cuda/layout.cu")),
+    ("pool.cu", include_str!("../cuda/pool.cu")),
+    ("gemm.cu", include_str!("../cuda/gemm.cu")),
+];
+
+/// Entry points the runtime launches; each must exist in the source.
+pub const KERNELS: &[&str] = &[
+    "jrt_act_f32",
+    "jrt_binary_same_f32",
+    "jrt_binary_bcast_f32",
+    "jrt_affine_f32",
+    "jrt_strided_1",
+    "jrt_strided_2",
+    "jrt_strided_4",
+    "jrt_strided_8",
+    "jrt_concat_4",
+    "jrt_maxpool_f32",
+    "jrt_avgpool_f32",
+    "jrt_global_avgpool_f32",
+    "jrt_softmax_rows_f32",
+    "jrt_softmax_strided_f32",
+    "jrt_gemm_f32",
+    "jrt_conv_f32",
+    "jrt_conv_direct_f32",
+];
+
+/// The whole source: the files joined, each preceded by a `#line` so that
+/// compiler messages name the file and line.
+pub fn source() -> String {
+    let mut s = String::new();
+    for (name, text) in FILES {
+        s.push_str(&format!("#line 1 \"{name}\"\n"));
+        s.push_str(text);
+        s.push('\n');
+    }
+    s
+}
+
+/// Architectures the `.jrt` files carry CUBINs for: Xavier (sm_72), Orin
+/// (sm_87), Thor (sm_110).
+pub const JETSON_ARCHS: &[u32] = &[72, 87, 110];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_entry_point_is_defined_once() {
+        let src = super::source();
+        for k in super::KERNELS {
+            let n = src.matches(&format!(" {k}(")).count();
+            assert_eq!(n, 1, "{k} defined {n} times");
+        }
+    }
+}

@@ -1,0 +1,809 @@
+//! Lowering a prepared plan to GPU launches, and running it.
+
+use super::{driver_error, nvrtc::Nvrtc, GpuInfo};
+use crate::arena::Loc;
+use crate::exec::{self, Ctx, GemmBias, Kernel, Plan};
+use crate::format::MAX_RANK;
+use cudarc::driver::{result, sys};
+use jetrt_kernels::cpu::Activation;
+use std::ffi::c_void;
+use std::path::PathBuf;
+
+/// Threads per block of the elementwise kernels.
+const BLOCK: u32 = 256;
+/// Most blocks of a grid-stride launch.
+const MAX_BLOCKS: usize = 65_535;
+
+/// Whether a step runs on the GPU, and why not if not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuSupport {
+    Gpu,
+    /// Runs on the CPU, its operands copied through host memory.
+    Fallback(&'static str),
+}
+
+/// `(code, a, b)` of an activation as `jrt_act` in prelude.cuh takes it.
+fn act_code(a: Activation) -> (i32, f32, f32) {
+    use Activation as A;
+    match a {
+        A::None => (0, 0.0, 0.0),
+        A::Relu => (1, 0.0, 0.0),
+        A::LeakyRelu { alpha } => (2, alpha, 0.0),
+        A::Clip { min, max } => (3, min, max),
+        A::Sigmoid => (4, 0.0, 0.0),
+        A::Tanh => (5, 0.0, 0.0),
+        A::HardSigmoid { alpha, beta } => (6, alpha, beta),
+        A::HardSwish => (7, 0.0, 0.0),
+        A::Silu => (8, 0.0, 0.0),
+        A::Gelu => (9, 0.0, 0.0),
+        A::GeluTanh => (10, 0.0, 0.0),
+        A::Erf => (11, 0.0, 0.0),
+        A::Sqrt => (12, 0.0, 0.0),
+        A::Exp => (13, 0.0, 0.0),
+        A::Log => (14, 0.0, 0.0),
+        A::Abs => (15, 0.0, 0.0),
+        A::Neg => (16, 0.0, 0.0),
+        A::Reciprocal => (17, 0.0, 0.0),
+        A::Floor => (18, 0.0, 0.0),
+        A::Ceil => (19, 0.0, 0.0),
+        A::Round => (20, 0.0, 0.0),
+        A::Sign => (21, 0.0, 0.0),
+        A::Softplus => (22, 0.0, 0.0),
+        A::Softsign => (23, 0.0, 0.0),
+        A::Elu { alpha } => (24, alpha, 0.0),
+        A::Selu { alpha, gamma } => (25, alpha, gamma),
+        A::Celu { alpha } => (26, alpha, 0.0),
+        A::ThresholdedRelu { alpha } => (27, alpha, 0.0),
+        A::Mish => (28, 0.0, 0.0),
+        A::Sin => (29, 0.0, 0.0),
+        A::Cos => (30, 0.0, 0.0),
+    }
+}
+
+fn binary_code(op: jetrt_kernels::cpu::reference::BinaryOp) -> i32 {
+    use jetrt_kernels::cpu::reference::BinaryOp as B;
+    match op {
+        B::Add => 0,
+        B::Sub => 1,
+        B::Mul => 2,
+        B::Div => 3,
+        B::Max => 4,
+        B::Min => 5,
+        B::Pow => 6,
+        B::PRelu => 7,
+        B::Mod => 8,
+        B::Fmod => 9,
+    }
+}
+
+/// Which steps have a GPU kernel; the reason for the rest.
+pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
+    match kernel {
+        Kernel::Conv { .. }
+        | Kernel::Gemm { .. }
+        | Kernel::MatMul { .. }
+        | Kernel::MaxPool(_)
+        | Kernel::AvgPool(..)
+        | Kernel::GlobalAvgPool { .. }
+        | Kernel::Act(_)
+        | Kernel::Binary { .. }
+        | Kernel::Affine { .. }
+        | Kernel::Softmax { .. }
+        | Kernel::Concat { .. }
+        | Kernel::Copy
+        | Kernel::Transpose { .. } => GpuSupport::Gpu,
+        Kernel::Strided { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
+        Kernel::Strided { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
+        Kernel::Quantize { .. }
+        | Kernel::QuantizeChannels { .. }
+        | Kernel::Dequantize { .. }
+        | Kernel::MaxPoolI8(_)
+        | Kernel::QConv { .. }
+        | Kernel::QGemm { .. } => GpuSupport::Fallback("int8 kernels are not on the GPU yet (dp4a planned)"),
+        Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("int4 and sparse weights are not on the GPU yet"),
+        Kernel::Lrn { .. } | Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Fallback("no GPU reduction kernel yet"),
+        Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. } => {
+            GpuSupport::Fallback("no GPU kernel for this data movement yet")
+        }
+        Kernel::ConvTranspose { .. } | Kernel::Resize { .. } => GpuSupport::Fallback("no GPU kernel yet"),
+    }
+}
+
+/// One kernel parameter: its bytes, 8-aligned (a pointer, a scalar in the
+/// low bytes, or a struct).
+type Param = Vec<u64>;
+
+fn p_ptr(p: u64) -> Param {
+    vec![p]
+}
+fn p_i32(v: i32) -> Param {
+    vec![v as u32 as u64]
+}
+fn p_f32(v: f32) -> Param {
+    vec![v.to_bits() as u64]
+}
+/// A struct of 32-bit fields, packed as C lays it out.
+fn p_i32s(v: &[i32]) -> Param {
+    v.chunks(2).map(|c| c[0] as u32 as u64 | (c.get(1).map_or(0, |&h| h as u32 as u64) << 32)).collect()
+}
+
+enum Launch {
+    // `_params` owns the bytes `ptrs` point at.
+    Kernel { f: sys::CUfunction, grid: (u32, u32, u32), block: u32, _params: Vec<Param>, ptrs: Vec<*mut c_void> },
+    Copy { dst: u64, src: u64, len: usize },
+}
+
+enum GpuStep {
+    Launches(Vec<Launch>),
+    Fallback,
+}
+
+/// A GPU session's state: context, stream, kernels, device arena and
+/// weights, and the lowered plan.
+pub(crate) struct GpuExec {
+    info: GpuInfo,
+    dev: sys::CUdevice,
+    ctx: sys::CUcontext,
+    stream: sys::CUstream,
+    module: sys::CUmodule,
+    arena: u64,
+    weights: u64,
+    steps: Vec<GpuStep>,
+    graph: Option<sys::CUgraphExec>,
+    host_pinned: Option<*mut c_void>,
+    fallbacks: usize,
+    device_bytes: usize,
+}
+
+// SAFETY: the raw handles are owned by this value alone; every entry point
+// makes the context current on the calling thread first.
+unsafe impl Send for GpuExec {}
+
+fn fits(v: usize) -> Result<i32, String> {
+    i32::try_from(v).map_err(|_| format!("size {v} does not fit the GPU kernels' 32-bit indices"))
+}
+
+fn grid_for(n: usize) -> u32 {
+    n.div_ceil(BLOCK as usize).clamp(1, MAX_BLOCKS) as u32
+}
+
+/// Where cached CUBINs live: `$JETRT_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/jetrt`, else `~/.cache/jetrt`; `cuda/` below it.
+pub fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("JETRT_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("jetrt")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/jetrt")))?;
+    Some(base.join("cuda"))
+}
+
+/// File-name prefix of the CUBINs of this source for `arch`.
+pub fn cubin_prefix(source: &str, arch: u32) -> String {
+    format!("{:016x}-sm_{arch}", xxhash_rust::xxh3::xxh3_64(source.as_bytes()))
+}
+
+/// The kernels' CUBIN for `arch`: from the cache, else compiled by NVRTC
+/// and cached.
+fn kernels_cubin(arch: u32) -> Result<Vec<u8>, String> {
+    let source = jetrt_kernels::cuda::source();
+    let prefix = cubin_prefix(&source, arch);
+    let dir = cache_dir();
+    if let Some(dir) = &dir {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&prefix) && name.ends_with(".cubin") {
+                    if let Ok(bytes) = std::fs::read(e.path()) {
+                        log::debug!("cuda: kernels from cache {}", e.path().display());
+                        return Ok(bytes);
+                    }
+                }
+            }
+        }
+    }
+    let nv = Nvrtc::find().map_err(|e| format!("no compiled kernels for sm_{arch} are cached and {e}"))?;
+    let started = std::time::Instant::now();
+    let cubin = nv.compile_cubin(&source, "jetrt.cu", arch, &[])?;
+    let (maj, min) = nv.version();
+    log::info!("cuda: compiled the kernels for sm_{arch} with NVRTC {maj}.{min} in {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(dir) = dir {
+        let path = dir.join(format!("{prefix}-nvrtc{maj}.{min}.cubin"));
+        let tmp = dir.join(format!(".{prefix}.{}.tmp", std::process::id()));
+        let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&tmp, &cubin)).and_then(|_| std::fs::rename(&tmp, &path));
+        match saved {
+            Ok(()) => log::debug!("cuda: cached {}", path.display()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                log::warn!("cuda: cannot cache the kernels in {}: {e}", dir.display());
+            }
+        }
+    }
+    Ok(cubin)
+}
+
+impl GpuExec {
+    /// Starts the GPU side of a session: context, kernels, arena and
+    /// weights on the device, the plan lowered (and captured as a graph
+    /// when every step runs on the GPU).
+    pub fn new(plan: &Plan, arena_bytes: usize, weights: &[u8], host_arena: &mut [u8]) -> Result<GpuExec, String> {
+        let info = super::first_usable()?;
+        let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
+        // SAFETY: dev is valid; the primary context is released in Drop.
+        let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver_error("cannot create a CUDA context", e))?;
+        let mut g = GpuExec {
+            info,
+            dev,
+            ctx,
+            stream: std::ptr::null_mut(),
+            module: std::ptr::null_mut(),
+            arena: 0,
+            weights: 0,
+            steps: Vec::new(),
+            graph: None,
+            host_pinned: None,
+            fallbacks: 0,
+            device_bytes: arena_bytes.max(1) + weights.len().max(1),
+        };
+        g.bind()?;
+        g.stream = result::stream::create(result::stream::StreamKind::NonBlocking).map_err(|e| driver_error("cuStreamCreate", e))?;
+        let cubin = kernels_cubin(g.info.arch())?;
+        // SAFETY: cubin is a complete image, alive for the call.
+        g.module = unsafe { result::module::load_data(cubin.as_ptr().cast()) }
+            .map_err(|e| driver_error(&format!("cannot load the kernels for sm_{}", g.info.arch()), e))?;
+        // SAFETY: plain allocations and copies of the sizes given.
+        unsafe {
+            g.arena = result::malloc_sync(arena_bytes.max(1))
+                .map_err(|e| driver_error(&format!("cannot allocate a device arena of {arena_bytes} bytes"), e))?;
+            result::memset_d8_sync(g.arena, 0, arena_bytes.max(1)).map_err(|e| driver_error("cuMemset", e))?;
+            g.weights = result::malloc_sync(weights.len().max(1))
+                .map_err(|e| driver_error(&format!("cannot allocate {} bytes of weights on the device", weights.len()), e))?;
+            if !weights.is_empty() {
+                result::memcpy_htod_sync(g.weights, weights).map_err(|e| driver_error("cannot upload the weights", e))?;
+            }
+        }
+        // Pin the host arena: inputs, outputs and fallback operands are
+        // staged there, and pinned memory copies asynchronously.
+        if !host_arena.is_empty() {
+            // SAFETY: the arena outlives this value (the session drops the
+            // GPU side first), and is unregistered in Drop.
+            let r = unsafe { sys::cuMemHostRegister_v2(host_arena.as_mut_ptr().cast(), host_arena.len(), 0) };
+            match r.result() {
+                Ok(()) => g.host_pinned = Some(host_arena.as_mut_ptr().cast()),
+                Err(e) => log::warn!("{}; host copies stay pageable", driver_error("cannot pin the host arena", e)),
+            }
+        }
+        for (si, step) in plan.steps.iter().enumerate() {
+            let s = match gpu_support(&step.kernel) {
+                GpuSupport::Gpu => match g.lower(plan, si) {
+                    Ok(l) => GpuStep::Launches(l),
+                    Err(reason) => {
+                        log::info!("cuda: step #{si} ({}) runs on the CPU: {reason}", step.name);
+                        GpuStep::Fallback
+                    }
+                },
+                GpuSupport::Fallback(reason) => {
+                    log::info!("cuda: step #{si} ({}) runs on the CPU: {reason}", step.name);
+                    GpuStep::Fallback
+                }
+            };
+            if matches!(s, GpuStep::Fallback) {
+                g.fallbacks += 1;
+            }
+            g.steps.push(s);
+        }
+        if g.fallbacks == 0 && std::env::var("JETRT_CUDA_GRAPH").map_or(true, |v| v != "0") {
+            g.capture()?;
+        }
+        log::info!(
+            "cuda: {} (sm_{}), arena {arena_bytes} B, weights {} B, {} of {} steps on the GPU{}",
+            g.info.name,
+            g.info.arch(),
+            weights.len(),
+            g.steps.len() - g.fallbacks,
+            g.steps.len(),
+            if g.graph.is_some() { ", replayed as one CUDA graph" } else { "" }
+        );
+        Ok(g)
+    }
+
+    pub fn info(&self) -> &GpuInfo {
+        &self.info
+    }
+
+    pub fn fallback_steps(&self) -> usize {
+        self.fallbacks
+    }
+
+    pub fn uses_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Bytes this session allocated on the device (arena and weights).
+    pub fn device_bytes(&self) -> usize {
+        self.device_bytes
+    }
+
+    /// Memory in use on the whole GPU (total − free, all processes and
+    /// contexts), for reports.
+    pub fn gpu_memory_in_use(&self) -> Option<usize> {
+        self.bind().ok()?;
+        let (free, total) = result::mem_get_info().ok()?;
+        Some(total - free)
+    }
+
+    fn bind(&self) -> Result<(), String> {
+        // SAFETY: ctx is a retained primary context.
+        unsafe { result::ctx::set_current(self.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))
+    }
+
+    fn func(&self, name: &str) -> Result<sys::CUfunction, String> {
+        let c = std::ffi::CString::new(name).map_err(|_| "bad kernel name".to_string())?;
+        // SAFETY: module is loaded; c is a valid C string.
+        unsafe { result::module::get_function(self.module, c) }.map_err(|e| driver_error(&format!("kernel {name} not in the CUBIN"), e))
+    }
+
+    fn ptr(&self, loc: Loc) -> u64 {
+        if loc.in_arena {
+            self.arena + loc.start as u64
+        } else {
+            self.weights + loc.start as u64
+        }
+    }
+
+    fn launch(&self, name: &str, grid: (u32, u32, u32), block: u32, params: Vec<Param>) -> Result<Launch, String> {
+        let mut params = params;
+        let ptrs = params.iter_mut().map(|p| p.as_mut_ptr().cast::<c_void>()).collect();
+        Ok(Launch::Kernel { f: self.func(name)?, grid, block, _params: params, ptrs })
+    }
+
+    /// A grid-stride launch over `n` items.
+    fn flat(&self, name: &str, n: usize, params: Vec<Param>) -> Result<Launch, String> {
+        self.launch(name, (grid_for(n), 1, 1), BLOCK, params)
+    }
+
+    /// The launches of step `si`.
+    fn lower(&self, plan: &Plan, si: usize) -> Result<Vec<Launch>, String> {
+        let step = &plan.steps[si];
+        let ins = &plan.locs[step.inputs.clone()];
+        let out = plan.locs[step.outputs.start];
+        let i = |k: usize| ins.get(k).map_or(0, |&l| self.ptr(l));
+        let y = self.ptr(out);
+        let n_out = out.len / 4;
+        let mut v = Vec::new();
+        if out.len == 0 {
+            return Ok(v);
+        }
+        match &step.kernel {
+            Kernel::Conv { shape: s, act, bias } => {
+                let (code, a, b) = act_code(*act);
+                let geo = [
+                    s.batch,
+                    s.in_channels,
+                    s.in_h,
+                    s.in_w,
+                    s.out_channels,
+                    s.out_h,
+                    s.out_w,
+                    s.kernel_h,
+                    s.kernel_w,
+                    s.stride_h,
+                    s.stride_w,
+                    s.dilation_h,
+                    s.dilation_w,
+                    s.pad_top,
+                    s.pad_left,
+                    s.groups,
+                ]
+                .iter()
+                .map(|&d| fits(d))
+                .collect::<Result<Vec<i32>, _>>()?;
+                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
+                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                let bias = if *bias { i(2) } else { 0 };
+                let params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo), p_i32(code), p_f32(a), p_f32(b)];
+                let mg = s.out_channels / s.groups;
+                if mg < 16 {
+                    v.push(self.flat("jrt_conv_direct_f32", n_out, params)?);
+                } else {
+                    let p = s.out_h * s.out_w;
+                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups)? as u32);
+                    if grid.1 > 65_535 || grid.2 > 65_535 {
+                        return Err("grid too large".into());
+                    }
+                    v.push(self.launch("jrt_conv_f32", grid, 256, params)?);
+                }
+            }
+            Kernel::Gemm { m, k, n, trans_a, trans_b, alpha, beta, act, bias } => {
+                let (m, k, n) = (fits(*m)?, fits(*k)?, fits(*n)?);
+                let (ars, acs) = if *trans_a { (1, m) } else { (k, 1) };
+                let (brs, bcs) = if *trans_b { (1, k) } else { (n, 1) };
+                let (bp, rs, cs) = match bias {
+                    GemmBias::None => (0, 0, 0),
+                    GemmBias::Col => (i(2), 0, 1),
+                    GemmBias::Row => (i(2), 1, 0),
+                    GemmBias::Strided { rs, cs } => (i(2), fits(*rs)?, fits(*cs)?),
+                };
+                v.push(self.gemm(i(0), i(1), bp, y, (m, n, k), (ars, acs, brs, bcs), (rs, cs), (*alpha, *beta), *act)?);
+            }
+            Kernel::MatMul { m, k, n, act, batches } => {
+                let (mi, ki, ni) = (fits(*m)?, fits(*k)?, fits(*n)?);
+                for (b, &(oa, ob)) in batches.iter().enumerate() {
+                    let (pa, pb, py) = (i(0) + 4 * oa as u64, i(1) + 4 * ob as u64, y + 4 * (b * m * n) as u64);
+                    v.push(self.gemm(pa, pb, 0, py, (mi, ni, ki), (ki, 1, ni, 1), (0, 0), (1.0, 1.0), *act)?);
+                }
+            }
+            Kernel::MaxPool(s) | Kernel::AvgPool(s, _) => {
+                let geo = [
+                    s.planes,
+                    s.in_h,
+                    s.in_w,
+                    s.out_h,
+                    s.out_w,
+                    s.kernel_h,
+                    s.kernel_w,
+                    s.stride_h,
+                    s.stride_w,
+                    s.dilation_h,
+                    s.dilation_w,
+                    s.pad_top,
+                    s.pad_left,
+                    s.pad_bottom,
+                    s.pad_right,
+                ]
+                .iter()
+                .map(|&d| fits(d))
+                .collect::<Result<Vec<i32>, _>>()?;
+                fits(s.planes * s.in_h * s.in_w)?;
+                let mut params = vec![p_ptr(i(0)), p_ptr(y), p_i32s(&geo)];
+                if let Kernel::AvgPool(_, cip) = &step.kernel {
+                    params.push(p_i32(i32::from(*cip)));
+                    v.push(self.flat("jrt_avgpool_f32", n_out, params)?);
+                } else {
+                    v.push(self.flat("jrt_maxpool_f32", n_out, params)?);
+                }
+            }
+            Kernel::GlobalAvgPool { planes, len } => {
+                fits(planes * len)?;
+                if *planes > MAX_BLOCKS {
+                    return Err("too many planes for one grid".into());
+                }
+                let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(*planes)?), p_i32(fits(*len)?)];
+                v.push(self.launch("jrt_global_avgpool_f32", (*planes as u32, 1, 1), 256, params)?);
+            }
+            Kernel::Act(act) => {
+                let (code, a, b) = act_code(*act);
+                v.push(self.flat(
+                    "jrt_act_f32",
+                    n_out,
+                    vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n_out)?), p_i32(code), p_f32(a), p_f32(b)],
+                )?);
+            }
+            Kernel::Binary { op, act, a: sa, b: sb, out: so } => {
+                let (code, p0, p1) = act_code(*act);
+                let n = p_i32(fits(n_out)?);
+                let tail = [p_i32(binary_code(*op)), p_i32(code), p_f32(p0), p_f32(p1)];
+                if sa == so && sb == so {
+                    let mut params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(y), n];
+                    params.extend(tail);
+                    v.push(self.flat("jrt_binary_same_f32", n_out, params)?);
+                } else {
+                    let rank = so.rank();
+                    let st_a = jetrt_kernels::cpu::reference::broadcast_strides(sa.dims(), rank);
+                    let st_b = jetrt_kernels::cpu::reference::broadcast_strides(sb.dims(), rank);
+                    let mut g = vec![rank as i32];
+                    let mut dims = [1i32; MAX_RANK];
+                    for (d, &x) in so.dims().iter().enumerate() {
+                        dims[d] = fits(x)?;
+                    }
+                    g.extend(dims);
+                    for st in [st_a, st_b] {
+                        for &s in st.iter().take(MAX_RANK) {
+                            g.push(fits(s as usize)?);
+                        }
+                    }
+                    let mut params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(y), n, p_i32s(&g)];
+                    params.extend(tail);
+                    v.push(self.flat("jrt_binary_bcast_f32", n_out, params)?);
+                }
+            }
+            Kernel::Affine { channels, inner, act, .. } => {
+                let (code, a, b) = act_code(*act);
+                let stride = |k: usize| i32::from(ins[k].len / 4 != 1);
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(y),
+                    p_i32(fits(n_out)?),
+                    p_i32(fits(*channels)?),
+                    p_i32(fits((*inner).max(1))?),
+                    p_i32(stride(1)),
+                    p_i32(stride(2)),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                ];
+                v.push(self.flat("jrt_affine_f32", n_out, params)?);
+            }
+            Kernel::Softmax { outer, n, inner } => {
+                fits(outer * n * inner)?;
+                if *inner == 1 {
+                    if *outer > MAX_BLOCKS {
+                        return Err("too many rows for one grid".into());
+                    }
+                    let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(*outer)?), p_i32(fits(*n)?)];
+                    v.push(self.launch("jrt_softmax_rows_f32", (*outer as u32, 1, 1), 256, params)?);
+                } else {
+                    let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(*outer)?), p_i32(fits(*n)?), p_i32(fits(*inner)?)];
+                    v.push(self.launch("jrt_softmax_strided_f32", ((outer * inner).div_ceil(256) as u32, 1, 1), 256, params)?);
+                }
+            }
+            Kernel::Concat { outer, inner, total } => {
+                let row = fits(total * inner)?;
+                let mut offset = 0usize;
+                for l in ins {
+                    let chunk = if *outer == 0 { 0 } else { l.len / 4 / outer };
+                    if chunk > 0 {
+                        let params = vec![
+                            p_ptr(self.ptr(*l)),
+                            p_ptr(y),
+                            p_i32(fits(*outer)?),
+                            p_i32(fits(chunk)?),
+                            p_i32(row),
+                            p_i32(fits(offset)?),
+                        ];
+                        v.push(self.flat("jrt_concat_4", outer * chunk, params)?);
+                    }
+                    offset += chunk;
+                }
+            }
+            Kernel::Copy => {
+                if i(0) != y && out.len > 0 {
+                    v.push(Launch::Copy { dst: y, src: i(0), len: out.len });
+                }
+            }
+            Kernel::Transpose { input, perm } => {
+                let d = input.dims();
+                let mut in_st = [0i64; MAX_RANK];
+                let mut acc = 1i64;
+                for a in (0..d.len()).rev() {
+                    in_st[a] = acc;
+                    acc *= d[a] as i64;
+                }
+                let mut st = [0i64; MAX_RANK];
+                let mut out = [1usize; MAX_RANK];
+                for a in 0..d.len() {
+                    st[a] = in_st[perm[a]];
+                    out[a] = d[perm[a]];
+                }
+                v.push(self.strided(4, i(0), y, 0, &st, &out[..d.len()])?);
+            }
+            Kernel::Strided { elem, base, strides, out: so } => {
+                let st: Vec<i64> = strides.iter().map(|&s| s as i64).collect();
+                v.push(self.strided(*elem, i(0), y, *base as i64, &st, so.dims())?);
+            }
+            _ => return Err("no GPU kernel".into()),
+        }
+        Ok(v)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        a: u64,
+        b: u64,
+        bias: u64,
+        y: u64,
+        (m, n, k): (i32, i32, i32),
+        (ars, acs, brs, bcs): (i32, i32, i32, i32),
+        (rs, cs): (i32, i32),
+        (alpha, beta): (f32, f32),
+        act: Activation,
+    ) -> Result<Launch, String> {
+        fits(m as usize * n as usize)?;
+        let (code, p0, p1) = act_code(act);
+        let params = vec![
+            p_ptr(a),
+            p_ptr(b),
+            p_ptr(bias),
+            p_ptr(y),
+            p_i32(m),
+            p_i32(n),
+            p_i32(k),
+            p_i32(ars),
+            p_i32(acs),
+            p_i32(brs),
+            p_i32(bcs),
+            p_i32(rs),
+            p_i32(cs),
+            p_f32(alpha),
+            p_f32(beta),
+            p_i32(code),
+            p_f32(p0),
+            p_f32(p1),
+        ];
+        let grid = ((n as u32).div_ceil(64), (m as u32).div_ceil(64), 1);
+        if grid.1 > 65_535 {
+            return Err("matrix too tall for one grid".into());
+        }
+        self.launch("jrt_gemm_f32", grid, 256, params)
+    }
+
+    fn strided(&self, elem: usize, x: u64, y: u64, base: i64, st: &[i64], out: &[usize]) -> Result<Launch, String> {
+        let n: usize = out.iter().product();
+        // JrtStrided: base, st[8] (i64), out[8], rank, pad (i32).
+        let mut blob: Param = vec![base as u64];
+        blob.extend((0..MAX_RANK).map(|a| st.get(a).copied().unwrap_or(0) as u64));
+        let mut tail = [1i32; MAX_RANK + 2];
+        for (a, &d) in out.iter().enumerate() {
+            tail[a] = fits(d)?;
+        }
+        tail[MAX_RANK] = out.len() as i32;
+        tail[MAX_RANK + 1] = 0;
+        blob.extend(p_i32s(&tail));
+        let name = match elem {
+            1 => "jrt_strided_1",
+            2 => "jrt_strided_2",
+            4 => "jrt_strided_4",
+            8 => "jrt_strided_8",
+            _ => return Err(format!("element size {elem}")),
+        };
+        self.flat(name, n, vec![p_ptr(x), p_ptr(y), p_i32(fits(n)?), blob])
+    }
+
+    fn enqueue(&mut self, si: usize) -> Result<(), String> {
+        let stream = self.stream;
+        let GpuStep::Launches(ls) = &mut self.steps[si] else { return Ok(()) };
+        for l in ls {
+            match l {
+                Launch::Kernel { f, grid, block, ptrs, .. } => {
+                    // SAFETY: the parameters match the kernel's signature
+                    // (built by `lower` for it) and point into live
+                    // device memory of this session.
+                    unsafe { result::launch_kernel(*f, *grid, (*block, 1, 1), 0, stream, ptrs) }
+                        .map_err(|e| driver_error(&format!("launching step #{si}"), e))?;
+                }
+                Launch::Copy { dst, src, len } => {
+                    // SAFETY: both ranges lie in this session's device memory.
+                    unsafe { result::memcpy_dtod_async(*dst, *src, *len, stream) }.map_err(|e| driver_error("cuMemcpyDtoD", e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Captures every step once as a CUDA graph.
+    fn capture(&mut self) -> Result<(), String> {
+        // SAFETY: the stream is ours; the captured launches are valid as
+        // for `enqueue`.
+        unsafe {
+            result::stream::begin_capture(self.stream, sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+                .map_err(|e| driver_error("cuStreamBeginCapture", e))?;
+            let mut res = Ok(());
+            for si in 0..self.steps.len() {
+                res = self.enqueue(si);
+                if res.is_err() {
+                    break;
+                }
+            }
+            let graph = result::stream::end_capture(self.stream).map_err(|e| driver_error("cuStreamEndCapture", e));
+            res?;
+            let graph = graph?;
+            let exec = result::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0));
+            let _ = result::graph::destroy(graph);
+            let exec = exec.map_err(|e| driver_error("cuGraphInstantiate", e))?;
+            result::graph::upload(exec, self.stream).map_err(|e| driver_error("cuGraphUpload", e))?;
+            self.graph = Some(exec);
+        }
+        Ok(())
+    }
+
+    fn htod(&self, host: &[u8], loc: Loc) -> Result<(), String> {
+        if loc.len == 0 || !loc.in_arena {
+            return Ok(());
+        }
+        // SAFETY: loc lies inside both arenas (validated at open).
+        unsafe { result::memcpy_htod_async(self.arena + loc.start as u64, &host[loc.start..loc.start + loc.len], self.stream) }
+            .map_err(|e| driver_error("copy to the GPU", e))
+    }
+
+    fn dtoh(&self, host: &mut [u8], loc: Loc) -> Result<(), String> {
+        if loc.len == 0 || !loc.in_arena {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        unsafe { result::memcpy_dtoh_async(&mut host[loc.start..loc.start + loc.len], self.arena + loc.start as u64, self.stream) }
+            .map_err(|e| driver_error("copy from the GPU", e))
+    }
+
+    fn sync(&self) -> Result<(), String> {
+        // SAFETY: the stream is ours.
+        unsafe { result::stream::synchronize(self.stream) }.map_err(|e| driver_error("running on the GPU", e))
+    }
+
+    /// Runs the plan: inputs (already in the host arena) up, every step,
+    /// outputs down into the host arena. With `times`, synchronizes after
+    /// each step and adds its seconds (no graph then).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        ctx: &Ctx<'_>,
+        plan: &Plan,
+        host: &mut [u8],
+        weights: &[u8],
+        inputs: &[Loc],
+        outputs: &[Loc],
+        mut times: Option<&mut [f64]>,
+    ) -> Result<(), String> {
+        self.bind()?;
+        for &l in inputs {
+            self.htod(host, l)?;
+        }
+        match (self.graph, times.is_some()) {
+            (Some(g), false) => {
+                // SAFETY: the graph was instantiated on this context.
+                unsafe { result::graph::launch(g, self.stream) }.map_err(|e| driver_error("cuGraphLaunch", e))?
+            }
+            _ => {
+                for si in 0..self.steps.len() {
+                    let started = std::time::Instant::now();
+                    if matches!(self.steps[si], GpuStep::Fallback) {
+                        let step = &plan.steps[si];
+                        for &l in &plan.locs[step.inputs.clone()] {
+                            self.dtoh(host, l)?;
+                        }
+                        self.sync()?;
+                        exec::run_step(ctx, plan, si, host, weights).map_err(|e| e.to_string())?;
+                        for &l in &plan.locs[step.outputs.clone()] {
+                            self.htod(host, l)?;
+                        }
+                    } else {
+                        self.enqueue(si)?;
+                    }
+                    if let Some(t) = times.as_deref_mut() {
+                        self.sync()?;
+                        if let Some(slot) = t.get_mut(si) {
+                            *slot += started.elapsed().as_secs_f64();
+                        }
+                    }
+                }
+            }
+        }
+        for &l in outputs {
+            self.dtoh(host, l)?;
+        }
+        self.sync()
+    }
+}
+
+impl Drop for GpuExec {
+    fn drop(&mut self) {
+        // SAFETY: every handle was created by this value and is released
+        // once; errors while tearing down are ignored (nothing to do).
+        unsafe {
+            let _ = result::ctx::set_current(self.ctx);
+            if !self.stream.is_null() {
+                let _ = result::stream::synchronize(self.stream);
+            }
+            if let Some(g) = self.graph.take() {
+                let _ = result::graph::exec_destroy(g);
+            }
+            if let Some(p) = self.host_pinned.take() {
+                let _ = sys::cuMemHostUnregister(p);
+            }
+            if self.arena != 0 {
+                let _ = result::free_sync(self.arena);
+            }
+            if self.weights != 0 {
+                let _ = result::free_sync(self.weights);
+            }
+            if !self.module.is_null() {
+                let _ = result::module::unload(self.module);
+            }
+            if !self.stream.is_null() {
+                let _ = result::stream::destroy(self.stream);
+            }
+            let _ = result::primary_ctx::release(self.dev);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""The GPU check: run on a machine with an NVIDIA GPU (see tools/gpu-check.sh).
+
+1. conformance: every op case under --cases (default target/testdata/ops) is
+   converted with jetc and run by jetrt on the cpu and the cuda backend; the
+   outputs must agree with each other and with onnxruntime's expected output.
+2. models: the torchvision graphs in tools/models/torchvision, filled with
+   seeded random weights (fill_weights.py), converted, run on both backends
+   and compared (max abs difference, cosine).
+3. benchmarks: ResNet-18 and MobileNet v2 with `jetrt bench --device cuda`
+   and with PyTorch (eager and CUDA graphs, fp32 and fp16) on the same GPU
+   in the same run: p50 latency (input copied up and output copied down in
+   both), GPU memory in use, and the time from process start to the first
+   result.
+
+Needs numpy and onnx; PyTorch + torchvision for the benchmark part (it is
+skipped with a message without them). Writes a JSON summary to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def convert(jetc, onnx_path, jrt, shapes):
+    cmd = [jetc, "convert", onnx_path, "-o", jrt, "--quiet"]
+    for name, shape in shapes.items():
+        cmd += ["--input-shape", f"{name}={','.join(str(d) for d in shape)}"]
+    r = sh(cmd)
+    if r.returncode != 0:
+        raise RuntimeError(f"jetc convert failed: {r.stderr.strip()[-500:]}")
+
+
+def run(jetrt, jrt, inputs, out_dir, device):
+    cmd = [jetrt, "run", jrt, "--output-dir", out_dir, "--device", device]
+    for name, path in inputs.items():
+        cmd += ["--input", f"{name}={path}"]
+    t = time.perf_counter()
+    r = sh(cmd)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"jetrt run --device {device} failed: {r.stderr.strip()[-800:]}")
+    return wall
+
+
+def sanitize(name):
+    return "".join(c if (c.isalnum() or c in "_.-") else "_" for c in name)
+
+
+def compare(a, b):
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    if a.size == 0:
+        return 0.0, 1.0
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+    return diff, cos
+
+
+def conformance(args, tmp):
+    root = args.cases
+    cases = sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "case.json")))
+    passed, failed = 0, []
+    for name in cases:
+        d = os.path.join(root, name)
+        case = json.load(open(os.path.join(d, "case.json")))
+        try:
+            inputs = {i["name"]: os.path.join(d, i["file"]) for i in case["inputs"]}
+            shapes = {n: np.load(p).shape for n, p in inputs.items()}
+            jrt = os.path.join(tmp, name + ".jrt")
+            convert(args.jetc, os.path.join(d, "model.onnx"), jrt, shapes)
+            outs = {}
+            for dev in ("cpu", args.gpu):
+                o = os.path.join(tmp, name + "." + dev)
+                run(args.jetrt, jrt, inputs, o, dev)
+                outs[dev] = o
+            for spec in case["outputs"]:
+                f = sanitize(spec["name"]) + ".npy"
+                cpu, gpu = np.load(os.path.join(outs["cpu"], f)), np.load(os.path.join(outs[args.gpu], f))
+                exp = np.load(os.path.join(d, spec["file"]))
+                if cpu.dtype != gpu.dtype or cpu.shape != gpu.shape:
+                    raise AssertionError(f"{spec['name']}: cpu {cpu.dtype}{cpu.shape} vs cuda {gpu.dtype}{gpu.shape}")
+                if cpu.dtype.kind in "biu":
+                    ok = np.array_equal(cpu, gpu)
+                    tol = 0
+                else:
+                    scale = max(1.0, float(np.max(np.abs(cpu[np.isfinite(cpu)]), initial=0.0)))
+                    tol = 1e-4 * scale + float(case.get("atol", 1e-5))
+                    both_nan = np.isnan(cpu) & np.isnan(gpu)
+                    ok = bool(np.all(both_nan | (np.abs(cpu.astype(np.float64) - gpu) <= tol) | (cpu == gpu)))
+                if not ok:
+                    diff, _ = compare(cpu, gpu) if cpu.dtype.kind == "f" else (None, None)
+                    raise AssertionError(f"{spec['name']}: cuda differs from cpu (max abs diff {diff}, tolerance {tol})")
+                if exp.shape == gpu.shape and gpu.dtype.kind == "f":
+                    rtol, atol = float(case.get("rtol", 1e-4)), float(case.get("atol", 1e-5))
+                    if not np.allclose(gpu, exp, rtol=max(rtol, 1e-4), atol=max(atol, 1e-4), equal_nan=True):
+                        raise AssertionError(f"{spec['name']}: cuda differs from onnxruntime's expected output")
+            passed += 1
+        except Exception as e:  # one line per failing case, then go on
+            failed.append({"case": name, "error": str(e)[:400]})
+            print(f"  FAIL {name}: {str(e)[:300]}", flush=True)
+    print(f"conformance: {passed} of {len(cases)} op cases agree on cuda and cpu", flush=True)
+    return {"cases": len(cases), "passed": passed, "failed": failed}
+
+
+def model_checks(args, tmp):
+    import onnx
+    from fill_weights import fill_model
+
+    src = os.path.join(ROOT, "tools", "models", "torchvision")
+    results = []
+    made = {}
+    for f in sorted(os.listdir(src)):
+        if not f.endswith("_op17.onnx"):
+            continue
+        name = f[: -len("_op17.onnx")]
+        try:
+            m = onnx.load(os.path.join(src, f))
+            fill_model(m, seed=7)
+            path = os.path.join(tmp, name + ".onnx")
+            onnx.save(m, path)
+            inp = m.graph.input[0].name
+            rng = np.random.default_rng(7)
+            if name.startswith("transformer"):
+                x = rng.integers(0, 1000, size=(1, 16)).astype(np.int64)
+            else:
+                x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+            xp = os.path.join(tmp, name + ".input.npy")
+            np.save(xp, x)
+            jrt = os.path.join(tmp, name + ".jrt")
+            convert(args.jetc, path, jrt, {inp: x.shape})
+            made[name] = (jrt, inp, xp)
+            outs, walls = {}, {}
+            for dev in ("cpu", args.gpu):
+                o = os.path.join(tmp, name + ".out." + dev)
+                walls[dev] = run(args.jetrt, jrt, {inp: xp}, o, dev)
+                outs[dev] = o
+            worst = (0.0, 1.0)
+            for fname in sorted(os.listdir(outs["cpu"])):
+                diff, cos = compare(np.load(os.path.join(outs["cpu"], fname)), np.load(os.path.join(outs[args.gpu], fname)))
+                worst = (max(worst[0], diff), min(worst[1], cos))
+            insp = json.loads(sh([args.jetc, "inspect", jrt, "--json", "--device", "cuda"]).stdout)
+            r = {
+                "model": name,
+                "max_abs_diff": worst[0],
+                "cosine": worst[1],
+                "ok": worst[1] > 0.99999,
+                "steps": insp["steps"],
+                "cuda_fallbacks": len(insp.get("cuda_fallbacks", [])),
+                "run_wall_s": walls,
+            }
+        except Exception as e:
+            r = {"model": name, "ok": False, "error": str(e)[:600]}
+        print(f"  {json.dumps(r)}", flush=True)
+        results.append(r)
+    return results, made
+
+
+TORCH_BENCH = r"""
+import sys, time, json
+t_start = float(sys.argv[1])
+import torch, torchvision
+name, iters = sys.argv[2], int(sys.argv[3])
+torch.backends.cudnn.benchmark = True
+m = getattr(torchvision.models, name)(weights=None).eval().cuda()
+x_host = torch.randn(1, 3, 224, 224).pin_memory()
+with torch.inference_mode():
+    y = m(x_host.cuda(non_blocking=True)).cpu()
+first = time.time() - t_start
+res = {"model": name, "first_result_s": first}
+def bench(f, n):
+    for _ in range(20): f()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter(); f(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t) * 1e3)
+    ts.sort()
+    return ts[len(ts) // 2]
+for dtype in ("fp32", "fp16"):
+    mm = m if dtype == "fp32" else m.half()
+    dt = torch.float32 if dtype == "fp32" else torch.float16
+    xh = x_host.to(dt).pin_memory()
+    out_host = torch.empty(1, 1000, dtype=dt).pin_memory()
+    with torch.inference_mode():
+        def eager():
+            out_host.copy_(mm(xh.cuda(non_blocking=True)), non_blocking=True)
+        res[f"eager_{dtype}_p50_ms"] = bench(eager, iters)
+        xs = torch.empty(1, 3, 224, 224, dtype=dt, device="cuda")
+        xs.copy_(xh)
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3): ys = mm(xs)
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            ys = mm(xs)
+        def graphed():
+            xs.copy_(xh, non_blocking=True); g.replay(); out_host.copy_(ys, non_blocking=True)
+        res[f"graph_{dtype}_p50_ms"] = bench(graphed, iters)
+free, total = torch.cuda.mem_get_info()
+res["gpu_used_bytes"] = total - free
+res["torch_allocated_peak_bytes"] = torch.cuda.max_memory_allocated()
+print(json.dumps(res))
+"""
+
+
+def nvrtc_fallback(args, made, tmp):
+    """A board whose cache lacks the kernels compiles them with its own NVRTC once."""
+    if "resnet18" not in made:
+        return None
+    jrt, inp, xp = made["resnet18"]
+    cache = os.path.join(tmp, "empty-cache")
+    env = dict(os.environ, JETRT_CACHE_DIR=cache, RUST_LOG="info")
+    runs = []
+    for _ in range(2):
+        t = time.perf_counter()
+        r = subprocess.run([args.jetrt, "run", jrt, "--input", f"{inp}={xp}", "--output-dir", os.path.join(tmp, "nv"), "--device", "cuda"],
+                           capture_output=True, text=True, env=env)
+        runs.append({"rc": r.returncode, "wall_s": time.perf_counter() - t, "log": r.stderr.strip()[-600:]})
+    cached = sorted(os.listdir(os.path.join(cache, "cuda"))) if os.path.isdir(os.path.join(cache, "cuda")) else []
+    res = {"runs": runs, "cached": cached}
+    print(f"  nvrtc fallback: {json.dumps(res)}", flush=True)
+    return res
+
+
+def benchmarks(args, made, tmp):
+    out = []
+    for name, tv in (("resnet18", "resnet18"), ("mobilenet_v2", "mobilenet_v2")):
+        r = {"model": name}
+        if name in made:
+            jrt, inp, xp = made[name]
+            t = time.time()
+            o = os.path.join(tmp, name + ".first")
+            run(args.jetrt, jrt, {inp: xp}, o, "cuda")
+            r["jetrt_first_result_s"] = time.time() - t
+            prof = sh([args.jetrt, "bench", jrt, "--device", "cuda", "--iterations", "50", "--profile"], env=dict(os.environ, RUST_LOG="info"))
+            print(prof.stdout, prof.stderr[-1500:], flush=True)
+            for dev in ("cuda", "cpu"):
+                b = sh([args.jetrt, "bench", jrt, "--device", dev, "--json", "--iterations", str(args.iterations), "--warmup", "20"])
+                if b.returncode == 0:
+                    j = json.loads(b.stdout)
+                    r[f"jetrt_{dev}_fp32_p50_ms"] = j["p50_ms"]
+                    r[f"jetrt_{dev}_device"] = j.get("device_name")
+                    if dev == "cuda":
+                        r["jetrt_gpu_used_bytes"] = j.get("gpu_used_bytes")
+                        r["jetrt_gpu_session_bytes"] = j.get("gpu_session_bytes")
+                else:
+                    r[f"jetrt_{dev}_error"] = b.stderr.strip()[-400:]
+        try:
+            p = sh([sys.executable, "-c", TORCH_BENCH, str(time.time()), tv, str(args.iterations)], timeout=300)
+            if p.returncode == 0:
+                r["torch"] = json.loads(p.stdout.strip().splitlines()[-1])
+            else:
+                r["torch_error"] = p.stderr.strip()[-400:]
+        except Exception as e:
+            r["torch_error"] = str(e)[:300]
+        print(f"  {json.dumps(r)}", flush=True)
+        out.append(r)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jetrt", default=os.path.join(ROOT, "target", "release", "jetrt"))
+    ap.add_argument("--jetc", default=os.path.join(ROOT, "target", "release", "jetc"))
+    ap.add_argument("--cases", default=os.path.join(ROOT, "target", "testdata", "ops"))
+    ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--out", default="gpu-check.json")
+    ap.add_argument("--gpu", default="cuda", help=argparse.SUPPRESS)  # "cpu" tests this script without a GPU
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: conformance,models,bench")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    summary = {"info": sh([args.jetrt, "info", "--json"]).stdout}
+    print(sh([args.jetrt, "info"]).stdout, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.time()
+        if "conformance" not in skip:
+            summary["conformance"] = conformance(args, tmp)
+            print(f"  ({time.time() - t:.0f} s)", flush=True)
+        made = {}
+        if "models" not in skip:
+            summary["models"], made = model_checks(args, tmp)
+            print(f"  ({time.time() - t:.0f} s)", flush=True)
+        if "models" not in skip and "nvrtc" not in skip:
+            summary["nvrtc_fallback"] = nvrtc_fallback(args, made, tmp)
+        if "bench" not in skip:
+            summary["bench"] = benchmarks(args, made, tmp)
+            print(f"  ({time.time() - t:.0f} s)", flush=True)
+    with open(args.out, "w") as fh:
+        json.dump(summary, fh, indent=1)
+    bad = (summary.get("conformance", {}).get("failed") or []) + [m for m in summary.get("models", []) if not m.get("ok")]
+    print(f"gpu check: {'FAILED' if bad else 'passed'}; summary in {args.out}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
