@@ -28,6 +28,8 @@ pub const KERNELS: &[&str] = &[
     "jrt_softmax_rows_f32",
     "jrt_softmax_strided_f32",
     "jrt_gemm_f32",
+    "jrt_gemv_f32",
+    "jrt_splitk_reduce_f32",
     "jrt_conv_f32",
     "jrt_conv_direct_f32",
 ];

@@ -28,7 +28,7 @@ pub use format::{DType, SectionKind, Shape};
 pub use jetrt_kernels::cpu::qgemm::quantize_one;
 pub use jetrt_kernels::cpu::qgemm::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
-pub use model::{Backend, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
+pub use model::{Backend, KernelImageInfo, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
 
 /// The jetrt version (crate version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -68,6 +68,19 @@ pub struct StepInfo {
     pub macs: u64,
 }
 
+/// One compiled GPU kernel image of a file, for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelImageInfo {
+    /// 87 for sm_87.
+    pub arch: u32,
+    /// NVRTC (major, minor) that compiled it.
+    pub nvrtc: (u32, u32),
+    /// xxh3 of the kernel source it was compiled from; the runtime uses
+    /// only images of its own source.
+    pub source_hash: u64,
+    pub bytes: usize,
+}
+
 /// One section of the file, for inspection.
 #[derive(Debug, Clone)]
 pub struct SectionInfo {
@@ -224,6 +237,23 @@ impl Model {
             .collect()
     }
 
+    /// The compiled GPU kernels the file carries (`jetc convert
+    /// --cuda-arch`): architecture, NVRTC version, source hash, bytes.
+    pub fn kernel_images(&self) -> Vec<KernelImageInfo> {
+        self.d()
+            .kernels
+            .iter()
+            .map(|e| KernelImageInfo { arch: e.arch, nvrtc: e.nvrtc, source_hash: e.source_hash, bytes: e.range.len() })
+            .collect()
+    }
+
+    /// The image for `arch` built from `source_hash`, if the file has it.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn kernel_image(&self, arch: u32, source_hash: u64) -> Option<&[u8]> {
+        let e = self.d().kernels.iter().find(|e| e.arch == arch && e.source_hash == source_hash)?;
+        self.inner.bytes.as_slice().get(e.range.clone())
+    }
+
     pub fn sections(&self) -> Vec<SectionInfo> {
         self.d()
             .sections
@@ -370,16 +400,18 @@ impl Session {
         let gpu = match options.backend {
             Backend::Cpu => None,
             Backend::Cuda => Some(
-                crate::cuda::GpuExec::new(&model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut())
+                crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut())
                     .map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason })?,
             ),
-            Backend::Auto => match crate::cuda::GpuExec::new(&model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut()) {
-                Ok(g) => Some(g),
-                Err(reason) => {
-                    log::debug!("no usable GPU ({reason}): running on the CPU");
-                    None
+            Backend::Auto => {
+                match crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut()) {
+                    Ok(g) => Some(g),
+                    Err(reason) => {
+                        log::debug!("no usable GPU ({reason}): running on the CPU");
+                        None
+                    }
                 }
-            },
+            }
         };
         log::debug!("session: cpu/{} with {threads} threads, arena {} B, scratch {} B", isa.name(), arena.len(), scratch.bytes());
         Ok(Session {

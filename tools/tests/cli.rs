@@ -252,3 +252,53 @@ fn int8_from_png_images() {
     fails(convert(&["--precision", "int8"]), "needs calibration data");
     fails(convert(&["--prune", "half"]), "--prune");
 }
+
+/// `.venv/lib/python3.*/site-packages/<rel>` (tools/setup_venv.sh puts
+/// NVRTC from PyPI there); fails under CI=true when missing.
+#[cfg(all(feature = "cuda", target_arch = "x86_64"))]
+fn venv_nvrtc(rel: &str) -> Option<String> {
+    let found = std::fs::read_dir(root().join(".venv/lib"))
+        .ok()
+        .and_then(|d| d.flatten().map(|d| d.path().join("site-packages").join(rel)).find(|p| p.exists()));
+    if found.is_none() {
+        let msg = format!("{rel} is not in .venv (run tools/setup_venv.sh)");
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found.map(|p| p.display().to_string())
+}
+
+/// jetc compiles the CUDA kernels on the host and stores them in the file,
+/// one CUBIN per architecture, each from an NVRTC that supports it.
+#[cfg(all(feature = "cuda", target_arch = "x86_64"))]
+#[test]
+fn convert_embeds_cuda_kernels_for_jetson() {
+    let (Some(nv12), Some(nv13)) = (venv_nvrtc("nvidia/cuda_nvrtc/lib/libnvrtc.so.12"), venv_nvrtc("nvidia/cu13/lib/libnvrtc.so.13"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("k.jrt").display().to_string();
+    let model = example("model.onnx");
+    let convert = |extra: &[&str]| {
+        let mut args = vec!["convert", &model, "-o", &out, "--input-shape", "image=1,1,8,8"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_jetc")).args(&args).env("JETRT_CACHE_DIR", &cache).output().unwrap()
+    };
+    ok(convert(&["--cuda-arch", "jetson", "--nvrtc", &nv12, "--nvrtc", &nv13]));
+    let v: serde_json::Value = serde_json::from_slice(&ok(jetc(&["inspect", &out, "--json"])).stdout).unwrap();
+    let k = v["cuda_kernels"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = k.iter().map(|e| (e["arch"].as_str().unwrap(), &e["nvrtc"].as_str().unwrap()[..3])).collect();
+    assert_eq!(got, vec![("sm_72", "12."), ("sm_87", "12."), ("sm_110", "13.")], "{v}");
+    assert!(k.iter().all(|e| e["bytes"].as_u64().unwrap() > 10_000));
+    // The CUBINs were cached: the second conversion compiles nothing.
+    assert_eq!(std::fs::read_dir(cache.join("cuda")).unwrap().count(), 3);
+    // The file still runs on the CPU.
+    let o = dir.path().join("o").display().to_string();
+    ok(jetrt(&["run", &out, "--input", &example("digit_0.npy"), "--output-dir", &o, "--device", "cpu"]));
+    // CUDA 12 cannot build Thor's sm_110: the error says which NVRTC builds what.
+    std::fs::remove_dir_all(&cache).unwrap();
+    fails(convert(&["--cuda-arch", "110", "--nvrtc", &nv12]), "cannot compile the CUDA kernels for sm_110");
+    fails(convert(&["--cuda-arch", "sm_9x"]), "--cuda-arch");
+}

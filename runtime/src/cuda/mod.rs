@@ -17,9 +17,12 @@ mod plan;
 
 pub(crate) use plan::gpu_support;
 pub(crate) use plan::GpuExec;
-pub use plan::{cache_dir, cubin_prefix, GpuSupport};
+pub use plan::{cache_dir, compile_kernels, cubin_prefix, source_hash, GpuSupport};
 
 use cudarc::driver::{result, sys};
+
+/// Architectures `jetson` stands for: Xavier (72), Orin (87), Thor (110).
+pub use jetrt_kernels::cuda::JETSON_ARCHS;
 
 /// The kernels' CUDA source, as one translation unit.
 pub fn kernel_source() -> String {

@@ -109,6 +109,30 @@ pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
     }
 }
 
+/// Matrix products with at most this many rows use the warp-per-output
+/// kernel.
+const GEMV_ROWS: i32 = 4;
+
+/// Split-K for a tiled convolution that would give the GPU fewer than two
+/// blocks per SM: `(splits, k per split)`, or `None` to run it whole.
+fn conv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize) -> Option<(usize, usize)> {
+    let mg = s.out_channels / s.groups.max(1);
+    if mg < 16 {
+        return None; // the direct kernel
+    }
+    let k = s.in_channels / s.groups.max(1) * s.kernel_h * s.kernel_w;
+    let blocks = (s.out_h * s.out_w).div_ceil(64) * mg.div_ceil(64) * s.batch * s.groups;
+    let target = 2 * sms;
+    if blocks >= target || k < 256 {
+        return None;
+    }
+    // Slices of at least 128 (8 steps of 16), a multiple of 16.
+    let splits = target.div_ceil(blocks).min(k / 128).max(1);
+    let kslice = k.div_ceil(splits).div_ceil(16) * 16;
+    let splits = k.div_ceil(kslice);
+    (splits > 1).then_some((splits, kslice))
+}
+
 /// One kernel parameter: its bytes, 8-aligned (a pointer, a scalar in the
 /// low bytes, or a struct).
 type Param = Vec<u64>;
@@ -153,6 +177,8 @@ pub(crate) struct GpuExec {
     host_pinned: Option<*mut c_void>,
     fallbacks: usize,
     device_bytes: usize,
+    /// Split-K partial sums (sized for the largest split step).
+    workspace: u64,
 }
 
 // SAFETY: the raw handles are owned by this value alone; every entry point
@@ -179,53 +205,102 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 /// File-name prefix of the CUBINs of this source for `arch`.
 pub fn cubin_prefix(source: &str, arch: u32) -> String {
-    format!("{:016x}-sm_{arch}", xxhash_rust::xxh3::xxh3_64(source.as_bytes()))
+    format!("{:016x}-sm_{arch}", source_hash(source))
 }
 
-/// The kernels' CUBIN for `arch`: from the cache, else compiled by NVRTC
-/// and cached.
-fn kernels_cubin(arch: u32) -> Result<Vec<u8>, String> {
+/// xxh3 of the kernel source: what a file's or the cache's images must be
+/// built from to be used.
+pub fn source_hash(source: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(source.as_bytes())
+}
+
+/// A cached CUBIN of this source for `arch` in `dir`: (bytes, NVRTC
+/// version from its name).
+fn cached_cubin(dir: &std::path::Path, source: &str, arch: u32) -> Option<(Vec<u8>, (u32, u32))> {
+    let prefix = cubin_prefix(source, arch);
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix).and_then(|r| r.strip_prefix("-nvrtc")).and_then(|r| r.strip_suffix(".cubin")) else {
+            continue;
+        };
+        let version = rest.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))).unwrap_or((0, 0));
+        if let Ok(bytes) = std::fs::read(e.path()) {
+            log::debug!("cuda: kernels for sm_{arch} from {}", e.path().display());
+            return Some((bytes, version));
+        }
+    }
+    None
+}
+
+/// The kernels compiled for `arch`: from the cache folder `dir` (jetrt's
+/// own when `None`), else by the first of `libs` that compiles for it (the
+/// NVRTC found on this machine when `libs` is empty), then cached.
+/// Returns the CUBIN and the NVRTC version that made it.
+pub fn compile_kernels(arch: u32, libs: &[Nvrtc], dir: Option<&std::path::Path>) -> Result<(Vec<u8>, (u32, u32)), String> {
     let source = jetrt_kernels::cuda::source();
-    let prefix = cubin_prefix(&source, arch);
-    let dir = cache_dir();
-    if let Some(dir) = &dir {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&prefix) && name.ends_with(".cubin") {
-                    if let Ok(bytes) = std::fs::read(e.path()) {
-                        log::debug!("cuda: kernels from cache {}", e.path().display());
-                        return Ok(bytes);
-                    }
+    let dir = dir.map(|d| d.to_path_buf()).or_else(cache_dir);
+    if let Some(hit) = dir.as_deref().and_then(|d| cached_cubin(d, &source, arch)) {
+        return Ok(hit);
+    }
+    let found;
+    let libs = if libs.is_empty() {
+        found = [Nvrtc::find().map_err(|e| format!("no compiled kernels for sm_{arch} are cached and {e}"))?];
+        &found[..]
+    } else {
+        libs
+    };
+    let mut errors = Vec::new();
+    for nv in libs {
+        let started = std::time::Instant::now();
+        let cubin = match nv.compile_cubin(&source, "jetrt.cu", arch, &[]) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let (maj, min) = nv.version();
+        log::info!("cuda: compiled the kernels for sm_{arch} with NVRTC {maj}.{min} in {:.1} s", started.elapsed().as_secs_f64());
+        if let Some(dir) = dir {
+            let path = dir.join(format!("{}-nvrtc{maj}.{min}.cubin", cubin_prefix(&source, arch)));
+            let tmp = dir.join(format!(".{}.{}.tmp", cubin_prefix(&source, arch), std::process::id()));
+            let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&tmp, &cubin)).and_then(|_| std::fs::rename(&tmp, &path));
+            match saved {
+                Ok(()) => log::debug!("cuda: cached {}", path.display()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    log::warn!("cuda: cannot cache the kernels in {}: {e}", dir.display());
                 }
             }
         }
+        return Ok((cubin, (maj as u32, min as u32)));
     }
-    let nv = Nvrtc::find().map_err(|e| format!("no compiled kernels for sm_{arch} are cached and {e}"))?;
-    let started = std::time::Instant::now();
-    let cubin = nv.compile_cubin(&source, "jetrt.cu", arch, &[])?;
-    let (maj, min) = nv.version();
-    log::info!("cuda: compiled the kernels for sm_{arch} with NVRTC {maj}.{min} in {:.1} s", started.elapsed().as_secs_f64());
-    if let Some(dir) = dir {
-        let path = dir.join(format!("{prefix}-nvrtc{maj}.{min}.cubin"));
-        let tmp = dir.join(format!(".{prefix}.{}.tmp", std::process::id()));
-        let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&tmp, &cubin)).and_then(|_| std::fs::rename(&tmp, &path));
-        match saved {
-            Ok(()) => log::debug!("cuda: cached {}", path.display()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                log::warn!("cuda: cannot cache the kernels in {}: {e}", dir.display());
-            }
-        }
+    Err(errors.join("\n"))
+}
+
+/// The kernels' CUBIN for `arch`: the file's own, else from the cache,
+/// else compiled by NVRTC and cached.
+fn kernels_cubin(model: &crate::Model, arch: u32) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let source = jetrt_kernels::cuda::source();
+    if let Some(img) = model.kernel_image(arch, source_hash(&source)) {
+        log::debug!("cuda: kernels for sm_{arch} from the file");
+        return Ok(img.into());
     }
-    Ok(cubin)
+    if !model.kernel_images().is_empty() {
+        let have: Vec<String> = model.kernel_images().iter().map(|k| format!("sm_{}", k.arch)).collect();
+        log::info!(
+            "cuda: the file's kernels ({}) are not for this GPU (sm_{arch}) or this jetrt version; using the cache or NVRTC",
+            have.join(", ")
+        );
+    }
+    Ok(compile_kernels(arch, &[], None)?.0.into())
 }
 
 impl GpuExec {
     /// Starts the GPU side of a session: context, kernels, arena and
     /// weights on the device, the plan lowered (and captured as a graph
     /// when every step runs on the GPU).
-    pub fn new(plan: &Plan, arena_bytes: usize, weights: &[u8], host_arena: &mut [u8]) -> Result<GpuExec, String> {
+    pub fn new(model: &crate::Model, plan: &Plan, arena_bytes: usize, weights: &[u8], host_arena: &mut [u8]) -> Result<GpuExec, String> {
         let info = super::first_usable()?;
         let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
         // SAFETY: dev is valid; the primary context is released in Drop.
@@ -243,10 +318,11 @@ impl GpuExec {
             host_pinned: None,
             fallbacks: 0,
             device_bytes: arena_bytes.max(1) + weights.len().max(1),
+            workspace: 0,
         };
         g.bind()?;
         g.stream = result::stream::create(result::stream::StreamKind::NonBlocking).map_err(|e| driver_error("cuStreamCreate", e))?;
-        let cubin = kernels_cubin(g.info.arch())?;
+        let cubin = kernels_cubin(model, g.info.arch())?;
         // SAFETY: cubin is a complete image, alive for the call.
         g.module = unsafe { result::module::load_data(cubin.as_ptr().cast()) }
             .map_err(|e| driver_error(&format!("cannot load the kernels for sm_{}", g.info.arch()), e))?;
@@ -260,6 +336,24 @@ impl GpuExec {
             if !weights.is_empty() {
                 result::memcpy_htod_sync(g.weights, weights).map_err(|e| driver_error("cannot upload the weights", e))?;
             }
+        }
+        let sms = g.info.multiprocessors.max(1) as usize;
+        let ws_floats = plan
+            .steps
+            .iter()
+            .map(|s| match &s.kernel {
+                Kernel::Conv { shape, .. } => {
+                    conv_split(shape, sms).map_or(0, |(n, _)| n * shape.batch * shape.out_channels * shape.out_h * shape.out_w)
+                }
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        if ws_floats > 0 {
+            // SAFETY: a plain allocation, freed in Drop.
+            g.workspace = unsafe { result::malloc_sync(ws_floats * 4) }
+                .map_err(|e| driver_error(&format!("cannot allocate a split-K workspace of {} bytes", ws_floats * 4), e))?;
+            g.device_bytes += ws_floats * 4;
         }
         // Pin the host arena: inputs, outputs and fallback operands are
         // staged there, and pinned memory copies asynchronously.
@@ -400,17 +494,35 @@ impl GpuExec {
                 fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
                 let bias = if *bias { i(2) } else { 0 };
-                let params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo), p_i32(code), p_f32(a), p_f32(b)];
+                let mut params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo), p_i32(code), p_f32(a), p_f32(b)];
                 let mg = s.out_channels / s.groups;
                 if mg < 16 {
                     v.push(self.flat("jrt_conv_direct_f32", n_out, params)?);
                 } else {
                     let p = s.out_h * s.out_w;
-                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups)? as u32);
+                    let sms = self.info.multiprocessors.max(1) as usize;
+                    let (splits, kslice) = conv_split(s, sms).unwrap_or((1, 0));
+                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
                     if grid.1 > 65_535 || grid.2 > 65_535 {
                         return Err("grid too large".into());
                     }
+                    params.extend([p_i32(splits as i32), p_i32(fits(kslice)?), p_ptr(if splits > 1 { self.workspace } else { 0 })]);
                     v.push(self.launch("jrt_conv_f32", grid, 256, params)?);
+                    if splits > 1 {
+                        let reduce = vec![
+                            p_ptr(self.workspace),
+                            p_ptr(bias),
+                            p_ptr(y),
+                            p_i32(fits(n_out)?),
+                            p_i32(splits as i32),
+                            p_i32(fits(s.out_channels)?),
+                            p_i32(fits(p)?),
+                            p_i32(code),
+                            p_f32(a),
+                            p_f32(b),
+                        ];
+                        v.push(self.flat("jrt_splitk_reduce_f32", n_out, reduce)?);
+                    }
                 }
             }
             Kernel::Gemm { m, k, n, trans_a, trans_b, alpha, beta, act, bias } => {
@@ -622,6 +734,10 @@ impl GpuExec {
             p_f32(p0),
             p_f32(p1),
         ];
+        if m <= GEMV_ROWS {
+            // One warp per output.
+            return self.launch("jrt_gemv_f32", ((m as u32 * n as u32).div_ceil(8), 1, 1), 256, params);
+        }
         let grid = ((n as u32).div_ceil(64), (m as u32).div_ceil(64), 1);
         if grid.1 > 65_535 {
             return Err("matrix too tall for one grid".into());
@@ -797,6 +913,9 @@ impl Drop for GpuExec {
             if self.weights != 0 {
                 let _ = result::free_sync(self.weights);
             }
+            if self.workspace != 0 {
+                let _ = result::free_sync(self.workspace);
+            }
             if !self.module.is_null() {
                 let _ = result::module::unload(self.module);
             }
@@ -805,5 +924,52 @@ impl Drop for GpuExec {
             }
             let _ = result::primary_ctx::release(self.dev);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conv_split;
+    use jetrt_kernels::cpu::conv::Conv2dShape;
+
+    fn conv(c: usize, hw: usize, m: usize, k: usize) -> Conv2dShape {
+        Conv2dShape {
+            batch: 1,
+            in_channels: c,
+            in_h: hw,
+            in_w: hw,
+            out_channels: m,
+            out_h: hw,
+            out_w: hw,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: k / 2,
+            pad_left: k / 2,
+            groups: 1,
+        }
+    }
+
+    #[test]
+    fn small_layers_split_k_to_fill_the_gpu() {
+        // ResNet-18's layer4 conv on 132 SMs: 8 blocks whole.
+        let s = conv(512, 7, 512, 3);
+        let (splits, kslice) = conv_split(&s, 132).unwrap();
+        let k = 512 * 9;
+        assert_eq!(kslice % 16, 0);
+        assert!(splits * kslice >= k && (splits - 1) * kslice < k, "{splits} × {kslice} for {k}");
+        assert!(8 * splits >= 132, "{splits} splits leave SMs idle");
+        // A wide layer has blocks enough; a small K is not worth splitting;
+        // depthwise layers use the direct kernel.
+        assert_eq!(conv_split(&conv(64, 224, 64, 3), 132), None);
+        assert_eq!(conv_split(&conv(16, 7, 512, 1), 132), None);
+        let mut dw = conv(32, 7, 32, 3);
+        dw.groups = 32;
+        assert_eq!(conv_split(&dw, 132), None);
+        // A small GPU (Orin Nano: 8 SMs) splits less.
+        assert!(conv_split(&s, 8).map_or(1, |(n, _)| n) <= 2);
     }
 }

@@ -6,6 +6,7 @@
 mod bytes;
 pub(crate) mod checksum;
 pub(crate) mod header;
+pub mod kernels;
 pub(crate) mod memplan;
 pub(crate) mod metadata;
 pub(crate) mod plan;
@@ -22,7 +23,7 @@ pub const MAGIC: [u8; 8] = [0x89, b'J', b'R', b'T', b'\r', b'\n', 0x1a, b'\n'];
 
 /// Format version this build writes.
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 2;
+pub const FORMAT_MINOR: u16 = 3;
 
 /// Oldest reader version that can read what this build writes when a file
 /// uses nothing newer (the writer raises the minor to what the steps need,
@@ -60,10 +61,15 @@ pub enum SectionKind {
     Plan = 3,
     MemoryPlan = 4,
     Weights = 5,
+    /// Compiled GPU kernels (optional: a file without it runs; a reader
+    /// that predates it skips it).
+    Kernels = 6,
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 5] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights];
+    pub const ALL: [SectionKind; 6] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights, Self::Kernels];
+    /// The sections every file has.
+    pub const REQUIRED: [SectionKind; 5] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights];
 
     pub fn from_code(code: u32) -> Option<Self> {
         Self::ALL.into_iter().find(|k| *k as u32 == code)

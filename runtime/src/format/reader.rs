@@ -36,6 +36,8 @@ pub(crate) struct Decoded {
     pub weights: Range<usize>,
     /// Largest scratch (floats per worker) any step needs.
     pub scratch_floats: usize,
+    /// Compiled GPU kernels; ranges are within the file.
+    pub kernels: Vec<super::kernels::KernelEntry>,
 }
 
 /// Largest arena a file may declare (256 TiB): far beyond any board, small
@@ -55,6 +57,16 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     let (arena_bytes, entries) = memplan::decode(body(SectionKind::MemoryPlan)?)?;
     let arena_offsets = check_memory_plan(&tensors, arena_bytes, &entries)?;
     let plan = plan::decode(body(SectionKind::Plan)?, MAX_STEPS)?;
+    let kernels = match sections.get(SectionKind::Kernels) {
+        Ok(sec) => super::kernels::decode(&file[sec.range.clone()])?
+            .into_iter()
+            .map(|mut e| {
+                e.range = sec.range.start + e.range.start..sec.range.start + e.range.end;
+                e
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
 
     let n = tensors.len();
     let index = |i: u32, what: &str| -> Result<usize> {
@@ -141,6 +153,7 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     }
     check_liveness(&tensors, &arena_offsets, &def, &last_use, steps.len())?;
     Ok(Decoded {
+        kernels,
         header,
         sections,
         metadata,

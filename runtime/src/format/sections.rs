@@ -124,7 +124,7 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
         }
         out.list.push(Section { kind, range, checksum: stored });
     }
-    for kind in SectionKind::ALL {
+    for kind in SectionKind::REQUIRED {
         out.get(kind)?;
     }
     Ok(out)

@@ -44,6 +44,8 @@ pub struct FileBuilder {
     pub inputs: Vec<u32>,
     pub outputs: Vec<u32>,
     pub arena_bytes: u64,
+    /// Compiled GPU kernels (an optional section; none: no section).
+    pub kernels: Vec<super::kernels::KernelImage>,
 }
 
 impl FileBuilder {
@@ -85,14 +87,19 @@ impl FileBuilder {
             (SectionKind::Plan, plan::encode(&self.inputs, &self.outputs, &steps)),
             (SectionKind::MemoryPlan, memplan::encode(self.arena_bytes, &offsets)),
         ];
-        let count = bodies.len() + 1;
+        let kernels = (!self.kernels.is_empty()).then(|| super::kernels::encode(&self.kernels));
+        let count = bodies.len() + 1 + usize::from(kernels.is_some());
         let table_offset = HEADER_LEN;
         let mut pos = (table_offset + count * SECTION_ENTRY_LEN).next_multiple_of(SECTION_ALIGN);
         let mut entries = Vec::with_capacity(count);
         let mut placed = Vec::with_capacity(count);
-        for (kind, body) in bodies.iter().map(|(k, b)| (*k, b.as_slice())).chain([(SectionKind::Weights, self.weights.as_slice())]) {
+        let optional = kernels.as_deref().map(|k| (SectionKind::Kernels, k));
+        for (kind, body) in
+            bodies.iter().map(|(k, b)| (*k, b.as_slice())).chain([(SectionKind::Weights, self.weights.as_slice())]).chain(optional)
+        {
             pos = pos.next_multiple_of(kind.align());
-            entries.push(Entry { kind: kind as u32, flags: 0, offset: pos as u64, len: body.len() as u64, checksum: checksum(body) });
+            let flags = if kind == SectionKind::Kernels { SECTION_FLAG_OPTIONAL } else { 0 };
+            entries.push(Entry { kind: kind as u32, flags, offset: pos as u64, len: body.len() as u64, checksum: checksum(body) });
             placed.push((pos, body));
             pos += body.len();
         }

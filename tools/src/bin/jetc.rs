@@ -48,6 +48,18 @@ enum Cmd {
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
+        /// Compile jetrt's CUDA kernels to CUBIN for these GPU architectures and store them in
+        /// the file, so a board starts without compiling: e.g. 72,87,110 or `jetson` (Xavier,
+        /// Orin, Thor). Needs NVRTC here (see --nvrtc).
+        #[cfg(feature = "cuda")]
+        #[arg(long, value_name = "ARCHS", value_delimiter = ',')]
+        cuda_arch: Vec<String>,
+        /// NVRTC library to compile with (repeat: each architecture uses the first that supports
+        /// it; CUDA 12 builds sm_72/sm_87, CUDA 13 sm_87/sm_110). Default: $JETRT_NVRTC, else
+        /// libnvrtc on the loader's path. PyPI ships both: nvidia-cuda-nvrtc-cu12, nvidia-cuda-nvrtc.
+        #[cfg(feature = "cuda")]
+        #[arg(long, value_name = "LIB")]
+        nvrtc: Vec<PathBuf>,
         #[command(flatten)]
         quant: Box<QuantArgs>,
     },
@@ -58,9 +70,9 @@ enum Cmd {
     /// the folder to the board and point JETRT_CACHE_DIR at it (its cuda/ subfolder holds them).
     #[cfg(feature = "cuda")]
     CudaCompile {
-        /// Architectures, e.g. 72,87,110 (Xavier, Orin, Thor).
-        #[arg(long, value_delimiter = ',', default_values_t = [72u32, 87, 110])]
-        arch: Vec<u32>,
+        /// Architectures, e.g. 72,87,110 or `jetson` (Xavier, Orin, Thor).
+        #[arg(long, value_delimiter = ',', default_value = "jetson")]
+        arch: Vec<String>,
         /// NVRTC libraries to compile with (repeat: each arch uses the first that supports it).
         /// Default: $JETRT_NVRTC or libnvrtc on the loader's path.
         #[arg(long)]
@@ -384,7 +396,21 @@ fn report_json(r: &Report, output: &std::path::Path, seconds: f64) -> serde_json
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Convert { model, output, check, bind, input_shapes, name, report, quiet, quant } => {
+        Cmd::Convert {
+            model,
+            output,
+            check,
+            bind,
+            input_shapes,
+            name,
+            report,
+            quiet,
+            #[cfg(feature = "cuda")]
+            cuda_arch,
+            #[cfg(feature = "cuda")]
+            nvrtc,
+            quant,
+        } => {
             let t0 = Instant::now();
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
@@ -406,7 +432,16 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("converting {} ...", model.display());
             }
             opts.quant = quant_options(&quant, &model, &opts, quiet)?;
-            let conv = convert(&model, &opts)?;
+            #[allow(unused_mut)]
+            let mut conv = convert(&model, &opts)?;
+            #[cfg(feature = "cuda")]
+            if !cuda_arch.is_empty() {
+                let archs = parse_archs(&cuda_arch)?;
+                if !quiet {
+                    eprintln!("compiling the CUDA kernels ...");
+                }
+                conv.file.kernels = kernel_images(&archs, &nvrtc, None, quiet)?;
+            }
             conv.write(&output)?;
             // Prove the file opens and validates before declaring success.
             let m = Model::open(&output).with_context(|| format!("the written file {} does not validate", output.display()))?;
@@ -460,44 +495,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         #[cfg(feature = "cuda")]
         Cmd::CudaCompile { arch, nvrtc, out } => {
-            use jetrt::cuda::nvrtc::Nvrtc;
-            let libs: Vec<Nvrtc> = if nvrtc.is_empty() {
-                vec![Nvrtc::find().map_err(anyhow::Error::msg)?]
-            } else {
-                nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<_>>()?
-            };
+            let archs = parse_archs(&arch)?;
             let dir = match out {
                 Some(d) => d.join("cuda"),
                 None => jetrt::cuda::cache_dir().context("no cache folder: set JETRT_CACHE_DIR or HOME, or pass --out")?,
             };
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let source = jetrt_kernels_source();
-            for a in arch {
-                let mut errors = Vec::new();
-                let mut done = false;
-                for nv in &libs {
-                    let t = Instant::now();
-                    match nv.compile_cubin(&source, "jetrt.cu", a, &[]) {
-                        Ok(cubin) => {
-                            let (maj, min) = nv.version();
-                            let path = dir.join(format!("{}-nvrtc{maj}.{min}.cubin", jetrt::cuda::cubin_prefix(&source, a)));
-                            std::fs::write(&path, &cubin).with_context(|| format!("cannot write {}", path.display()))?;
-                            println!(
-                                "sm_{a}: {} bytes with NVRTC {maj}.{min} in {:.1} s -> {}",
-                                cubin.len(),
-                                t.elapsed().as_secs_f64(),
-                                path.display()
-                            );
-                            done = true;
-                            break;
-                        }
-                        Err(e) => errors.push(e),
-                    }
-                }
-                if !done {
-                    anyhow::bail!("no NVRTC given compiles for sm_{a}:\n{}", errors.join("\n"));
-                }
-            }
+            kernel_images(&archs, &nvrtc, Some(&dir), false)?;
+            println!("kernels cached in {}", dir.display());
             Ok(())
         }
         Cmd::Operators => {
@@ -540,6 +545,11 @@ fn run(cli: Cli) -> Result<()> {
                 if steps {
                     obj["plan"] = all.iter().map(|s| json!({"op": s.op, "inputs": s.inputs, "outputs": s.outputs})).collect();
                 }
+                obj["cuda_kernels"] = m
+                    .kernel_images()
+                    .iter()
+                    .map(|k| json!({"arch": format!("sm_{}", k.arch), "nvrtc": format!("{}.{}", k.nvrtc.0, k.nvrtc.1), "bytes": k.bytes, "source_hash": format!("{:016x}", k.source_hash)}))
+                    .collect();
                 if let Some(InspectDevice::Cuda) = device {
                     obj["cuda_fallbacks"] =
                         m.cuda_fallbacks().iter().map(|(i, op, why)| json!({"step": i, "op": op, "reason": why})).collect();
@@ -593,6 +603,14 @@ fn run(cli: Cli) -> Result<()> {
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            let images = m.kernel_images();
+            if !images.is_empty() {
+                let list: Vec<String> = images
+                    .iter()
+                    .map(|k| format!("sm_{} ({}, NVRTC {}.{})", k.arch, human_bytes(k.bytes as u64), k.nvrtc.0, k.nvrtc.1))
+                    .collect();
+                println!("cuda kernels: {}", list.join(", "));
+            }
             if let Some(InspectDevice::Cuda) = device {
                 let fb = m.cuda_fallbacks();
                 println!("cuda: {} of {} steps run on the GPU", all.len() - fb.len(), all.len());
@@ -614,10 +632,59 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The CUDA kernels' source, as the runtime compiles it.
+/// `72`, `sm_87`, `jetson` (72, 87, 110) → architecture numbers.
 #[cfg(feature = "cuda")]
-fn jetrt_kernels_source() -> String {
-    jetrt::cuda::kernel_source()
+fn parse_archs(list: &[String]) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for a in list {
+        let a = a.trim().to_ascii_lowercase();
+        if a == "jetson" {
+            out.extend_from_slice(jetrt::cuda::JETSON_ARCHS);
+            continue;
+        }
+        let n = a.strip_prefix("sm_").unwrap_or(&a);
+        match n.parse::<u32>() {
+            Ok(v) if (50..=200).contains(&v) => out.push(v),
+            _ => anyhow::bail!("--cuda-arch {a:?}: expected an architecture such as 72, sm_87 or `jetson`"),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The CUDA kernels compiled for each of `archs` (from the cache when it
+/// has them), with progress on stderr.
+#[cfg(feature = "cuda")]
+fn kernel_images(
+    archs: &[u32],
+    nvrtc: &[PathBuf],
+    dir: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<Vec<jetrt::format::kernels::KernelImage>> {
+    use jetrt::cuda::nvrtc::Nvrtc;
+    let libs = nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+    let hash = jetrt::cuda::source_hash(&jetrt::cuda::kernel_source());
+    let mut out = Vec::new();
+    for &a in archs {
+        let t = Instant::now();
+        let (image, nvrtc) = jetrt::cuda::compile_kernels(a, &libs, dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot compile the CUDA kernels for sm_{a}: {e}\n(CUDA 12's NVRTC builds sm_72 and sm_87, CUDA 13's sm_87 and sm_110: pass both with --nvrtc)"
+            )
+        })?;
+        if !quiet {
+            eprintln!(
+                "  cuda kernels for sm_{a}: {} (NVRTC {}.{}, {:.1} s)",
+                human_bytes(image.len() as u64),
+                nvrtc.0,
+                nvrtc.1,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        out.push(jetrt::format::kernels::KernelImage { arch: a, nvrtc, source_hash: hash, image });
+    }
+    Ok(out)
 }
 
 fn main() {
