@@ -38,8 +38,8 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-def convert(jetc, onnx_path, jrt, shapes):
-    cmd = [jetc, "convert", onnx_path, "-o", jrt, "--quiet"]
+def convert(jetc, onnx_path, jrt, shapes, extra=()):
+    cmd = [jetc, "convert", onnx_path, "-o", jrt, "--quiet", *extra]
     for name, shape in shapes.items():
         cmd += ["--input-shape", f"{name}={','.join(str(d) for d in shape)}"]
     r = sh(cmd)
@@ -120,6 +120,57 @@ def conformance(args, tmp):
     return {"cases": len(cases), "passed": passed, "failed": failed}
 
 
+def diagnose(args, jrt, inputs, tmp):
+    """After a failed GPU run: the step that fails (JETRT_CUDA_SYNC=1) and
+    compute-sanitizer's report of the bad access, when it is installed."""
+    cmd = [args.jetrt, "run", jrt, "--output-dir", os.path.join(tmp, "diag"), "--device", "cuda"]
+    for name, path in inputs.items():
+        cmd += ["--input", f"{name}={path}"]
+    out = {}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, JETRT_CUDA_SYNC="1"))
+    out["sync_each"] = r.stderr.strip()[-600:]
+    san = "compute-sanitizer"
+    if subprocess.run(["which", san], capture_output=True).returncode == 0:
+        r = subprocess.run([san, "--tool", "memcheck", "--show-backtrace", "no", *cmd], capture_output=True, text=True,
+                           env=dict(os.environ, JETRT_CUDA_GRAPH="0"), timeout=120)
+        lines = [l for l in (r.stdout + r.stderr).splitlines() if l.strip()]
+        out["sanitizer"] = "\n".join(lines[:30])
+    print(f"  diagnosis: {json.dumps(out)}", flush=True)
+    return out
+
+
+def check_model(args, tmp, key, path, inp, x, xp, extra):
+    try:
+        jrt = os.path.join(tmp, key + ".jrt")
+        convert(args.jetc, path, jrt, {inp: x.shape}, extra)
+        outs, walls = {}, {}
+        for dev in ("cpu", args.gpu):
+            o = os.path.join(tmp, key + ".out." + dev)
+            try:
+                walls[dev] = run(args.jetrt, jrt, {inp: xp}, o, dev)
+            except RuntimeError as e:
+                if dev == "cuda":
+                    return {"model": key, "ok": False, "error": str(e)[:600], "diagnosis": diagnose(args, jrt, {inp: xp}, tmp)}
+                raise
+            outs[dev] = o
+        worst = (0.0, 1.0)
+        for fname in sorted(os.listdir(outs["cpu"])):
+            diff, cos = compare(np.load(os.path.join(outs["cpu"], fname)), np.load(os.path.join(outs[args.gpu], fname)))
+            worst = (max(worst[0], diff), min(worst[1], cos))
+        insp = json.loads(sh([args.jetc, "inspect", jrt, "--json", "--device", "cuda"]).stdout)
+        return {
+            "model": key,
+            "max_abs_diff": worst[0],
+            "cosine": worst[1],
+            "ok": worst[1] > 0.99999,
+            "steps": insp["steps"],
+            "cuda_fallbacks": len(insp.get("cuda_fallbacks", [])),
+            "run_wall_s": walls,
+        }
+    except Exception as e:
+        return {"model": key, "ok": False, "error": str(e)[:600]}
+
+
 def model_checks(args, tmp):
     import onnx
     from fill_weights import fill_model
@@ -131,6 +182,8 @@ def model_checks(args, tmp):
         if not f.endswith("_op17.onnx"):
             continue
         name = f[: -len("_op17.onnx")]
+        if args.models and name not in args.models.split(","):
+            continue
         try:
             m = onnx.load(os.path.join(src, f))
             fill_model(m, seed=7)
@@ -144,28 +197,21 @@ def model_checks(args, tmp):
                 x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
             xp = os.path.join(tmp, name + ".input.npy")
             np.save(xp, x)
-            jrt = os.path.join(tmp, name + ".jrt")
-            convert(args.jetc, path, jrt, {inp: x.shape})
-            made[name] = (jrt, inp, xp)
-            outs, walls = {}, {}
-            for dev in ("cpu", args.gpu):
-                o = os.path.join(tmp, name + ".out." + dev)
-                walls[dev] = run(args.jetrt, jrt, {inp: xp}, o, dev)
-                outs[dev] = o
-            worst = (0.0, 1.0)
-            for fname in sorted(os.listdir(outs["cpu"])):
-                diff, cos = compare(np.load(os.path.join(outs["cpu"], fname)), np.load(os.path.join(outs[args.gpu], fname)))
-                worst = (max(worst[0], diff), min(worst[1], cos))
-            insp = json.loads(sh([args.jetc, "inspect", jrt, "--json", "--device", "cuda"]).stdout)
-            r = {
-                "model": name,
-                "max_abs_diff": worst[0],
-                "cosine": worst[1],
-                "ok": worst[1] > 0.99999,
-                "steps": insp["steps"],
-                "cuda_fallbacks": len(insp.get("cuda_fallbacks", [])),
-                "run_wall_s": walls,
-            }
+            variants = [("fp32", [])]
+            if name in ("resnet18", "mobilenet_v2"):
+                # int8 with calibration samples (INPUT.K.npy), and int4 weights.
+                calib = os.path.join(tmp, name + ".calib")
+                os.makedirs(calib, exist_ok=True)
+                for k in range(8):
+                    np.save(os.path.join(calib, f"{sanitize(inp)}.{k}.npy"), rng.standard_normal(x.shape).astype(np.float32))
+                variants += [("int8", ["--precision", "int8", "--calib", calib]), ("int4", ["--precision", "int4"])]
+            for precision, extra in variants:
+                key = name if precision == "fp32" else f"{name}_{precision}"
+                r = check_model(args, tmp, key, path, inp, x, xp, extra)
+                made[key] = (os.path.join(tmp, key + ".jrt"), inp, xp)
+                print(f"  {json.dumps(r)}", flush=True)
+                results.append(r)
+            continue
         except Exception as e:
             r = {"model": name, "ok": False, "error": str(e)[:600]}
         print(f"  {json.dumps(r)}", flush=True)
@@ -245,6 +291,18 @@ def benchmarks(args, made, tmp):
     out = []
     for name, tv in (("resnet18", "resnet18"), ("mobilenet_v2", "mobilenet_v2")):
         r = {"model": name}
+        for precision in ("int8", "int4"):
+            key = f"{name}_{precision}"
+            if key in made:
+                b = sh([args.jetrt, "bench", made[key][0], "--device", "cuda", "--json", "--iterations", str(args.iterations), "--warmup", "20"])
+                if b.returncode == 0:
+                    j = json.loads(b.stdout)
+                    r[f"jetrt_cuda_{precision}_p50_ms"] = j["p50_ms"]
+                    r[f"jetrt_cuda_{precision}_device"] = j.get("device_name")
+                    r[f"jetrt_cuda_{precision}_gpu_session_bytes"] = j.get("gpu_session_bytes")
+                    r[f"jetrt_{precision}_weights_bytes"] = j.get("weights_bytes")
+                else:
+                    r[f"jetrt_cuda_{precision}_error"] = b.stderr.strip()[-400:]
         if name in made:
             jrt, inp, xp = made[name]
             t = time.time()
@@ -284,6 +342,7 @@ def main():
     ap.add_argument("--cases", default=os.path.join(ROOT, "target", "testdata", "ops"))
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--out", default="gpu-check.json")
+    ap.add_argument("--models", default="", help="comma-separated models of tools/models/torchvision to check (default: all)")
     ap.add_argument("--gpu", default="cuda", help=argparse.SUPPRESS)  # "cpu" tests this script without a GPU
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: conformance,models,bench")
     args = ap.parse_args()

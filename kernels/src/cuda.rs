@@ -9,6 +9,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("layout.cu", include_str!("../cuda/layout.cu")),
     ("pool.cu", include_str!("../cuda/pool.cu")),
     ("gemm.cu", include_str!("../cuda/gemm.cu")),
+    ("int8.cu", include_str!("../cuda/int8.cu")),
+    ("int4.cu", include_str!("../cuda/int4.cu")),
+    ("reduce.cu", include_str!("../cuda/reduce.cu")),
 ];
 
 /// Entry points the runtime launches; each must exist in the source.
@@ -32,6 +35,27 @@ pub const KERNELS: &[&str] = &[
     "jrt_splitk_reduce_f32",
     "jrt_conv_f32",
     "jrt_conv_direct_f32",
+    "jrt_quantize",
+    "jrt_quantize_channels",
+    "jrt_dequantize",
+    "jrt_maxpool_i8",
+    "jrt_qconv",
+    "jrt_qsplitk_reduce",
+    "jrt_qconv_dw",
+    "jrt_qgemm",
+    "jrt_q4gemm",
+    "jrt_q4gemv",
+    "jrt_q4conv",
+    "jrt_reduce_f32",
+    "jrt_layernorm_f32",
+    "jrt_where_1",
+    "jrt_where_2",
+    "jrt_where_4",
+    "jrt_where_8",
+    "jrt_pad_1",
+    "jrt_pad_2",
+    "jrt_pad_4",
+    "jrt_pad_8",
 ];
 
 /// The whole source: the files joined, each preceded by a `#line` so that

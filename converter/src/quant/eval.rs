@@ -19,7 +19,10 @@ impl Runner {
         write::name_outputs(&mut h);
         let fb = write::build(&h, vec![("name".into(), "calibration".into())]).map_err(|e| e.to_string())?;
         let model = Model::from_bytes(&fb.to_bytes()).map_err(|e| format!("the graph does not validate: {e}"))?;
-        let session = model.session(SessionOptions { threads, ..Default::default() }).map_err(|e| e.to_string())?;
+        // The CPU backend: the reference the converter measures against, and
+        // no GPU context for each of its many small graphs.
+        let session =
+            model.session(SessionOptions { threads, backend: jetrt::Backend::Cpu, ..Default::default() }).map_err(|e| e.to_string())?;
         Ok(Runner { session, count: observe.len() })
     }
 

@@ -2,7 +2,7 @@
 
 use super::{driver_error, nvrtc::Nvrtc, GpuInfo};
 use crate::arena::Loc;
-use crate::exec::{self, Ctx, GemmBias, Kernel, Plan};
+use crate::exec::{self, Ctx, GemmBias, Kernel, Packing, Plan};
 use crate::format::MAX_RANK;
 use cudarc::driver::{result, sys};
 use jetrt_kernels::cpu::Activation;
@@ -76,6 +76,14 @@ fn binary_code(op: jetrt_kernels::cpu::reference::BinaryOp) -> i32 {
     }
 }
 
+/// Whether int8 steps run on the GPU (`JETRT_CUDA_INT8=1`). Off by
+/// default until tools/gpu-check.sh has shown them to agree with the CPU on
+/// a GPU; the check turns them on.
+fn int8_on_gpu() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("JETRT_CUDA_INT8").is_ok_and(|v| v == "1"))
+}
+
 /// Which steps have a GPU kernel; the reason for the rest.
 pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
     match kernel {
@@ -99,12 +107,22 @@ pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
         | Kernel::Dequantize { .. }
         | Kernel::MaxPoolI8(_)
         | Kernel::QConv { .. }
-        | Kernel::QGemm { .. } => GpuSupport::Fallback("int8 kernels are not on the GPU yet (dp4a planned)"),
-        Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("int4 and sparse weights are not on the GPU yet"),
-        Kernel::Lrn { .. } | Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Fallback("no GPU reduction kernel yet"),
-        Kernel::Gather { .. } | Kernel::Where { .. } | Kernel::Cast { .. } | Kernel::Pad { .. } => {
-            GpuSupport::Fallback("no GPU kernel for this data movement yet")
+        | Kernel::QGemm { .. } => {
+            if int8_on_gpu() {
+                GpuSupport::Gpu
+            } else {
+                GpuSupport::Fallback("the int8 GPU kernels are not yet verified on a GPU: JETRT_CUDA_INT8=1 runs them")
+            }
         }
+        Kernel::PackedGemm { rows: Packing::Q4 { .. }, .. } => GpuSupport::Gpu,
+        Kernel::PackedConv { shape, rows: Packing::Q4 { .. }, .. } if shape.groups == 1 => GpuSupport::Gpu,
+        Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("no GPU kernel for pruned (sparse) weights yet"),
+        Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Gpu,
+        Kernel::Where { elem: 1 | 2 | 4 | 8, .. } | Kernel::Pad { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
+        Kernel::Lrn { .. } => GpuSupport::Fallback("no GPU kernel yet (LRN: old models only)"),
+        Kernel::Gather { .. } => GpuSupport::Fallback("indices are checked on the CPU (an out-of-range index is an error, not a crash)"),
+        Kernel::Cast { .. } => GpuSupport::Fallback("no GPU kernel yet (the CPU's saturating conversions)"),
+        Kernel::Where { .. } | Kernel::Pad { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
         Kernel::ConvTranspose { .. } | Kernel::Resize { .. } => GpuSupport::Fallback("no GPU kernel yet"),
     }
 }
@@ -120,7 +138,25 @@ fn conv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize) -> Option<(
     if mg < 16 {
         return None; // the direct kernel
     }
-    let k = s.in_channels / s.groups.max(1) * s.kernel_h * s.kernel_w;
+    split_k(s, sms, s.in_channels / s.groups.max(1) * s.kernel_h * s.kernel_w, 16)
+}
+
+/// Workspace values (f32 or i32) a split needs.
+fn split_floats(split: Option<(usize, usize)>, s: &jetrt_kernels::cpu::conv::Conv2dShape) -> usize {
+    split.map_or(0, |(n, _)| n * s.batch * s.out_channels * s.out_h * s.out_w)
+}
+
+/// The same for an int8 convolution: K is the padded row length, slices a
+/// multiple of 32 (one step of its kernel).
+fn qconv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize) -> Option<(usize, usize)> {
+    if s.is_depthwise() {
+        return None;
+    }
+    split_k(s, sms, jetrt_kernels::cpu::qgemm::conv_kp(s), 32)
+}
+
+fn split_k(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize, k: usize, align: usize) -> Option<(usize, usize)> {
+    let mg = s.out_channels / s.groups.max(1);
     let blocks = (s.out_h * s.out_w).div_ceil(64) * mg.div_ceil(64) * s.batch * s.groups;
     let target = 2 * sms;
     if blocks >= target || k < 256 {
@@ -128,9 +164,68 @@ fn conv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize) -> Option<(
     }
     // Slices of at least 128 (8 steps of 16), a multiple of 16.
     let splits = target.div_ceil(blocks).min(k / 128).max(1);
-    let kslice = k.div_ceil(splits).div_ceil(16) * 16;
+    let kslice = k.div_ceil(splits).div_ceil(align) * align;
     let splits = k.div_ceil(kslice);
     (splits > 1).then_some((splits, kslice))
+}
+
+/// `JrtConv` (prelude.cuh) of a convolution.
+fn conv_geo(s: &jetrt_kernels::cpu::conv::Conv2dShape) -> Result<Vec<i32>, String> {
+    [
+        s.batch,
+        s.in_channels,
+        s.in_h,
+        s.in_w,
+        s.out_channels,
+        s.out_h,
+        s.out_w,
+        s.kernel_h,
+        s.kernel_w,
+        s.stride_h,
+        s.stride_w,
+        s.dilation_h,
+        s.dilation_w,
+        s.pad_top,
+        s.pad_left,
+        s.groups,
+    ]
+    .iter()
+    .map(|&d| fits(d))
+    .collect()
+}
+
+/// `JrtPool` (prelude.cuh) of a pooling.
+fn pool_geo(s: &jetrt_kernels::cpu::reference::Pool2dShape) -> Result<Vec<i32>, String> {
+    fits(s.planes * s.in_h * s.in_w)?;
+    fits(s.planes * s.out_h * s.out_w)?;
+    [
+        s.planes,
+        s.in_h,
+        s.in_w,
+        s.out_h,
+        s.out_w,
+        s.kernel_h,
+        s.kernel_w,
+        s.stride_h,
+        s.stride_w,
+        s.dilation_h,
+        s.dilation_w,
+        s.pad_top,
+        s.pad_left,
+        s.pad_bottom,
+        s.pad_right,
+    ]
+    .iter()
+    .map(|&d| fits(d))
+    .collect()
+}
+
+/// (int8 output?, 1/scale, zero point) of a quantized op's output.
+fn qout(o: &crate::ops::QOutParams) -> (i32, f32, i32) {
+    match *o {
+        crate::ops::QOutParams::F32 => (0, 0.0, 0),
+        crate::ops::QOutParams::I8 { scale, zero_point } => (1, 1.0 / scale, zero_point as i32),
+    }
 }
 
 /// One kernel parameter: its bytes, 8-aligned (a pointer, a scalar in the
@@ -179,6 +274,10 @@ pub(crate) struct GpuExec {
     device_bytes: usize,
     /// Split-K partial sums (sized for the largest split step).
     workspace: u64,
+    workspace_floats: usize,
+    /// `JETRT_CUDA_SYNC=1`: no graph, wait for each step and name the
+    /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
+    sync_each: bool,
 }
 
 // SAFETY: the raw handles are owned by this value alone; every entry point
@@ -319,6 +418,8 @@ impl GpuExec {
             fallbacks: 0,
             device_bytes: arena_bytes.max(1) + weights.len().max(1),
             workspace: 0,
+            workspace_floats: 0,
+            sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
         };
         g.bind()?;
         g.stream = result::stream::create(result::stream::StreamKind::NonBlocking).map_err(|e| driver_error("cuStreamCreate", e))?;
@@ -342,9 +443,8 @@ impl GpuExec {
             .steps
             .iter()
             .map(|s| match &s.kernel {
-                Kernel::Conv { shape, .. } => {
-                    conv_split(shape, sms).map_or(0, |(n, _)| n * shape.batch * shape.out_channels * shape.out_h * shape.out_w)
-                }
+                Kernel::Conv { shape, .. } => split_floats(conv_split(shape, sms), shape),
+                Kernel::QConv { shape, .. } => split_floats(qconv_split(shape, sms), shape),
                 _ => 0,
             })
             .max()
@@ -354,6 +454,7 @@ impl GpuExec {
             g.workspace = unsafe { result::malloc_sync(ws_floats * 4) }
                 .map_err(|e| driver_error(&format!("cannot allocate a split-K workspace of {} bytes", ws_floats * 4), e))?;
             g.device_bytes += ws_floats * 4;
+            g.workspace_floats = ws_floats;
         }
         // Pin the host arena: inputs, outputs and fallback operands are
         // staged there, and pinned memory copies asynchronously.
@@ -385,7 +486,7 @@ impl GpuExec {
             }
             g.steps.push(s);
         }
-        if g.fallbacks == 0 && std::env::var("JETRT_CUDA_GRAPH").map_or(true, |v| v != "0") {
+        if g.fallbacks == 0 && !g.sync_each && std::env::var("JETRT_CUDA_GRAPH").map_or(true, |v| v != "0") {
             g.capture()?;
         }
         log::info!(
@@ -430,6 +531,15 @@ impl GpuExec {
         unsafe { result::ctx::set_current(self.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))
     }
 
+    /// A split step must fit the workspace allocated at start (a step
+    /// that does not runs on the CPU rather than writing out of bounds).
+    fn check_workspace(&self, floats: usize) -> Result<(), String> {
+        if floats > self.workspace_floats {
+            return Err(format!("split-K needs {floats} workspace values, {} were allocated", self.workspace_floats));
+        }
+        Ok(())
+    }
+
     fn func(&self, name: &str) -> Result<sys::CUfunction, String> {
         let c = std::ffi::CString::new(name).map_err(|_| "bad kernel name".to_string())?;
         // SAFETY: module is loaded; c is a valid C string.
@@ -470,27 +580,7 @@ impl GpuExec {
         match &step.kernel {
             Kernel::Conv { shape: s, act, bias } => {
                 let (code, a, b) = act_code(*act);
-                let geo = [
-                    s.batch,
-                    s.in_channels,
-                    s.in_h,
-                    s.in_w,
-                    s.out_channels,
-                    s.out_h,
-                    s.out_w,
-                    s.kernel_h,
-                    s.kernel_w,
-                    s.stride_h,
-                    s.stride_w,
-                    s.dilation_h,
-                    s.dilation_w,
-                    s.pad_top,
-                    s.pad_left,
-                    s.groups,
-                ]
-                .iter()
-                .map(|&d| fits(d))
-                .collect::<Result<Vec<i32>, _>>()?;
+                let geo = conv_geo(s)?;
                 fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
                 let bias = if *bias { i(2) } else { 0 };
@@ -501,7 +591,9 @@ impl GpuExec {
                 } else {
                     let p = s.out_h * s.out_w;
                     let sms = self.info.multiprocessors.max(1) as usize;
-                    let (splits, kslice) = conv_split(s, sms).unwrap_or((1, 0));
+                    let split = conv_split(s, sms);
+                    self.check_workspace(split_floats(split, s))?;
+                    let (splits, kslice) = split.unwrap_or((1, 0));
                     let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
                     if grid.1 > 65_535 || grid.2 > 65_535 {
                         return Err("grid too large".into());
@@ -545,27 +637,7 @@ impl GpuExec {
                 }
             }
             Kernel::MaxPool(s) | Kernel::AvgPool(s, _) => {
-                let geo = [
-                    s.planes,
-                    s.in_h,
-                    s.in_w,
-                    s.out_h,
-                    s.out_w,
-                    s.kernel_h,
-                    s.kernel_w,
-                    s.stride_h,
-                    s.stride_w,
-                    s.dilation_h,
-                    s.dilation_w,
-                    s.pad_top,
-                    s.pad_left,
-                    s.pad_bottom,
-                    s.pad_right,
-                ]
-                .iter()
-                .map(|&d| fits(d))
-                .collect::<Result<Vec<i32>, _>>()?;
-                fits(s.planes * s.in_h * s.in_w)?;
+                let geo = pool_geo(s)?;
                 let mut params = vec![p_ptr(i(0)), p_ptr(y), p_i32s(&geo)];
                 if let Kernel::AvgPool(_, cip) = &step.kernel {
                     params.push(p_i32(i32::from(*cip)));
@@ -693,6 +765,257 @@ impl GpuExec {
             Kernel::Strided { elem, base, strides, out: so } => {
                 let st: Vec<i64> = strides.iter().map(|&s| s as i64).collect();
                 v.push(self.strided(*elem, i(0), y, *base as i64, &st, so.dims())?);
+            }
+            Kernel::Quantize { scale, zp } => {
+                let n = out.len;
+                v.push(self.flat(
+                    "jrt_quantize",
+                    n,
+                    vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n)?), p_f32(1.0 / scale), p_i32(*zp as i32)],
+                )?);
+            }
+            Kernel::QuantizeChannels { inner, scale, zp } => {
+                let n = out.len;
+                let channels = (ins[1].len / 2).min(ins[2].len / 2);
+                if channels == 0 || *inner == 0 {
+                    return Ok(v);
+                }
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(y),
+                    p_i32(fits(n)?),
+                    p_i32(fits(*inner)?),
+                    p_i32(fits(channels)?),
+                    p_f32(1.0 / scale),
+                    p_i32(*zp as i32),
+                ];
+                v.push(self.flat("jrt_quantize_channels", n, params)?);
+            }
+            Kernel::Dequantize { scale, zp } => {
+                v.push(self.flat(
+                    "jrt_dequantize",
+                    n_out,
+                    vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n_out)?), p_f32(*scale), p_i32(*zp as i32)],
+                )?);
+            }
+            Kernel::MaxPoolI8(s) => {
+                v.push(self.flat("jrt_maxpool_i8", out.len, vec![p_ptr(i(0)), p_ptr(y), p_i32s(&pool_geo(s)?)])?);
+            }
+            Kernel::QConv { shape: s, x_zp, act, out: o } => {
+                let (code, a, b) = act_code(*act);
+                let (out_i8, inv, zp) = qout(o);
+                let kp = jetrt_kernels::cpu::qgemm::conv_kp(s);
+                let n = s.batch * s.out_channels * s.out_h * s.out_w;
+                fits(n)?;
+                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                let pad = if ins.len() > 4 { i(4) } else { 0 };
+                let mut params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(i(3)),
+                    p_ptr(pad),
+                    p_ptr(y),
+                    p_i32s(&conv_geo(s)?),
+                    p_i32(fits(kp)?),
+                    p_i32(*x_zp as i32),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                    p_i32(out_i8),
+                    p_f32(inv),
+                    p_i32(zp),
+                ];
+                if s.is_depthwise() {
+                    v.push(self.flat("jrt_qconv_dw", n, params)?);
+                } else {
+                    let p = s.out_h * s.out_w;
+                    let mg = s.out_channels / s.groups;
+                    let sms = self.info.multiprocessors.max(1) as usize;
+                    let split = qconv_split(s, sms);
+                    self.check_workspace(split_floats(split, s))?;
+                    let (splits, kslice) = split.unwrap_or((1, 0));
+                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
+                    if grid.1 > 65_535 || grid.2 > 65_535 {
+                        return Err("grid too large".into());
+                    }
+                    params.extend([p_i32(splits as i32), p_i32(fits(kslice)?), p_ptr(if splits > 1 { self.workspace } else { 0 })]);
+                    v.push(self.launch("jrt_qconv", grid, 256, params)?);
+                    if splits > 1 {
+                        let reduce = vec![
+                            p_ptr(self.workspace),
+                            p_ptr(i(2)),
+                            p_ptr(i(3)),
+                            p_ptr(y),
+                            p_i32(fits(n)?),
+                            p_i32(splits as i32),
+                            p_i32(fits(s.out_channels)?),
+                            p_i32(fits(p)?),
+                            p_i32(code),
+                            p_f32(a),
+                            p_f32(b),
+                            p_i32(out_i8),
+                            p_f32(inv),
+                            p_i32(zp),
+                        ];
+                        v.push(self.flat("jrt_qsplitk_reduce", n, reduce)?);
+                    }
+                }
+            }
+            Kernel::QGemm { m, k, n, act, out: o } => {
+                let (code, a, b) = act_code(*act);
+                let (out_i8, inv, zp) = qout(o);
+                let kp = k.next_multiple_of(jetrt_kernels::cpu::qgemm::K_ALIGN);
+                let warps = fits(m * n)? as u32;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(i(3)),
+                    p_ptr(y),
+                    p_i32(fits(*m)?),
+                    p_i32(fits(*n)?),
+                    p_i32(fits(*k)?),
+                    p_i32(fits(kp)?),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                    p_i32(out_i8),
+                    p_f32(inv),
+                    p_i32(zp),
+                ];
+                v.push(self.launch("jrt_qgemm", (warps.div_ceil(8), 1, 1), 256, params)?);
+            }
+            Kernel::PackedGemm { m, k, n, act, rows: Packing::Q4 { group } } => {
+                let (code, a, b) = act_code(*act);
+                let bias = if ins.len() > 3 { i(3) } else { 0 };
+                fits(m * k)?;
+                fits(m * n)?;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(bias),
+                    p_ptr(y),
+                    p_i32(fits(*m)?),
+                    p_i32(fits(*n)?),
+                    p_i32(fits(*k)?),
+                    p_i32(fits(*group)?),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                ];
+                if *m <= GEMV_ROWS as usize {
+                    v.push(self.launch("jrt_q4gemv", ((m * n).div_ceil(8) as u32, 1, 1), 256, params)?);
+                } else {
+                    if m.div_ceil(64) > 65_535 {
+                        return Err("matrix too tall for one grid".into());
+                    }
+                    v.push(self.launch("jrt_q4gemm", (n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1), 256, params)?);
+                }
+            }
+            Kernel::PackedConv { shape: s, act, rows: Packing::Q4 { group } } => {
+                if s.groups != 1 {
+                    return Err("grouped int4 convolution".into());
+                }
+                let (code, a, b) = act_code(*act);
+                let bias = if ins.len() > 3 { i(3) } else { 0 };
+                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
+                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(bias),
+                    p_ptr(y),
+                    p_i32s(&conv_geo(s)?),
+                    p_i32(fits(*group)?),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                ];
+                let grid = ((s.out_h * s.out_w).div_ceil(64) as u32, s.out_channels.div_ceil(64) as u32, fits(s.batch)? as u32);
+                if grid.1 > 65_535 || grid.2 > 65_535 {
+                    return Err("grid too large".into());
+                }
+                v.push(self.launch("jrt_q4conv", grid, 256, params)?);
+            }
+            Kernel::Reduce { op, input, axes } => {
+                use jetrt_kernels::cpu::reference::ReduceOp as R;
+                let code = match op {
+                    R::Sum => 0,
+                    R::Mean => 1,
+                    R::Max => 2,
+                    R::Min => 3,
+                    R::Prod => 4,
+                    R::L1 => 5,
+                    R::L2 => 6,
+                    R::SumSquare => 7,
+                    R::LogSum => 8,
+                    R::LogSumExp => 9,
+                };
+                let d = input.dims();
+                fits(d.iter().product())?;
+                let window: usize = (0..d.len()).filter(|a| axes & (1 << a) != 0).map(|a| d[a]).product();
+                let mut g = vec![d.len() as i32, *axes as i32];
+                g.extend((0..MAX_RANK).map(|a| d.get(a).map_or(1, |&x| x as i32)));
+                let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n_out)?), p_i32(fits(window)?), p_i32s(&g), p_i32(code)];
+                v.push(self.flat("jrt_reduce_f32", n_out, params)?);
+            }
+            Kernel::LayerNorm { outer, n, epsilon, bias } => {
+                if *outer > MAX_BLOCKS {
+                    return Err("too many rows for one grid".into());
+                }
+                fits(outer * n)?;
+                let stride = |k: usize| i32::from(ins[k].len / 4 != 1);
+                let (bp, bs) = if *bias { (i(2), stride(2)) } else { (0, 0) };
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(bp),
+                    p_ptr(y),
+                    p_i32(fits(*outer)?),
+                    p_i32(fits(*n)?),
+                    p_i32(stride(1)),
+                    p_i32(bs),
+                    p_f32(*epsilon),
+                ];
+                v.push(self.launch("jrt_layernorm_f32", (*outer as u32, 1, 1), 256, params)?);
+            }
+            Kernel::Where { elem, strides, out: so } => {
+                let n = so.dims().iter().product::<usize>();
+                let mut g = vec![so.rank() as i32];
+                g.extend((0..MAX_RANK).map(|a| so.dims().get(a).map_or(1, |&x| x as i32)));
+                for st in strides {
+                    for &s in st.iter().take(MAX_RANK) {
+                        g.push(fits(s as usize)?);
+                    }
+                }
+                fits(n)?;
+                let name = ["jrt_where_1", "jrt_where_2", "jrt_where_4", "jrt_where_8"][elem.trailing_zeros() as usize & 3];
+                let params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(i(2)), p_ptr(y), p_i32(n as i32), p_i32s(&g)];
+                v.push(self.flat(name, n, params)?);
+            }
+            Kernel::Pad { elem, mode, input, begin, value, out: so } => {
+                use jetrt_kernels::cpu::reference::PadMode as P;
+                let code = match mode {
+                    P::Constant => 0,
+                    P::Reflect => 1,
+                    P::Edge => 2,
+                    P::Wrap => 3,
+                };
+                let n = so.dims().iter().product::<usize>();
+                fits(n)?;
+                let rank = so.rank();
+                let mut g = vec![rank as i32, code];
+                g.extend((0..MAX_RANK).map(|a| input.dims().get(a).map_or(1, |&x| x as i32)));
+                g.extend((0..MAX_RANK).map(|a| if a < rank { begin[a] as i32 } else { 0 }));
+                g.extend((0..MAX_RANK).map(|a| so.dims().get(a).map_or(1, |&x| x as i32)));
+                let name = ["jrt_pad_1", "jrt_pad_2", "jrt_pad_4", "jrt_pad_8"][elem.trailing_zeros() as usize & 3];
+                let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(n as i32), p_i32s(&g), vec![u64::from_le_bytes(*value)]];
+                v.push(self.flat(name, n, params)?);
             }
             _ => return Err("no GPU kernel".into()),
         }
@@ -875,6 +1198,9 @@ impl GpuExec {
                         }
                     } else {
                         self.enqueue(si)?;
+                        if self.sync_each {
+                            self.sync().map_err(|e| format!("step #{si} ({}): {e}", plan.steps[si].name))?;
+                        }
                     }
                     if let Some(t) = times.as_deref_mut() {
                         self.sync()?;
