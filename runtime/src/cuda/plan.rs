@@ -141,6 +141,20 @@ fn conv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize) -> Option<(
     split_k(s, sms, s.in_channels / s.groups.max(1) * s.kernel_h * s.kernel_w, 16)
 }
 
+/// The split-K workspace a plan needs: the most any of its convolutions
+/// (float or int8) splits into, in values of 4 bytes.
+fn workspace_floats(plan: &Plan, sms: usize) -> usize {
+    plan.steps
+        .iter()
+        .map(|s| match &s.kernel {
+            Kernel::Conv { shape, .. } => split_floats(conv_split(shape, sms), shape),
+            Kernel::QConv { shape, .. } => split_floats(qconv_split(shape, sms), shape),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Workspace values (f32 or i32) a split needs.
 fn split_floats(split: Option<(usize, usize)>, s: &jetrt_kernels::cpu::conv::Conv2dShape) -> usize {
     split.map_or(0, |(n, _)| n * s.batch * s.out_channels * s.out_h * s.out_w)
@@ -439,16 +453,7 @@ impl GpuExec {
             }
         }
         let sms = g.info.multiprocessors.max(1) as usize;
-        let ws_floats = plan
-            .steps
-            .iter()
-            .map(|s| match &s.kernel {
-                Kernel::Conv { shape, .. } => split_floats(conv_split(shape, sms), shape),
-                Kernel::QConv { shape, .. } => split_floats(qconv_split(shape, sms), shape),
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0);
+        let ws_floats = workspace_floats(plan, sms);
         if ws_floats > 0 {
             // SAFETY: a plain allocation, freed in Drop.
             g.workspace = unsafe { result::malloc_sync(ws_floats * 4) }
@@ -584,37 +589,21 @@ impl GpuExec {
                 fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
                 let bias = if *bias { i(2) } else { 0 };
-                let mut params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo), p_i32(code), p_f32(a), p_f32(b)];
+                let params = vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo), p_i32(code), p_f32(a), p_f32(b)];
                 let mg = s.out_channels / s.groups;
                 if mg < 16 {
                     v.push(self.flat("jrt_conv_direct_f32", n_out, params)?);
                 } else {
-                    let p = s.out_h * s.out_w;
-                    let sms = self.info.multiprocessors.max(1) as usize;
-                    let split = conv_split(s, sms);
-                    self.check_workspace(split_floats(split, s))?;
-                    let (splits, kslice) = split.unwrap_or((1, 0));
-                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
-                    if grid.1 > 65_535 || grid.2 > 65_535 {
-                        return Err("grid too large".into());
-                    }
-                    params.extend([p_i32(splits as i32), p_i32(fits(kslice)?), p_ptr(if splits > 1 { self.workspace } else { 0 })]);
-                    v.push(self.launch("jrt_conv_f32", grid, 256, params)?);
-                    if splits > 1 {
-                        let reduce = vec![
-                            p_ptr(self.workspace),
-                            p_ptr(bias),
-                            p_ptr(y),
-                            p_i32(fits(n_out)?),
-                            p_i32(splits as i32),
-                            p_i32(fits(s.out_channels)?),
-                            p_i32(fits(p)?),
-                            p_i32(code),
-                            p_f32(a),
-                            p_f32(b),
-                        ];
-                        v.push(self.flat("jrt_splitk_reduce_f32", n_out, reduce)?);
-                    }
+                    let split = conv_split(s, self.info.multiprocessors.max(1) as usize);
+                    let front = vec![p_ptr(bias), p_ptr(y)];
+                    v.extend(self.tiled_conv(
+                        ("jrt_conv_f32", "jrt_splitk_reduce_f32"),
+                        s,
+                        split,
+                        params,
+                        front,
+                        vec![p_i32(code), p_f32(a), p_f32(b)],
+                    )?);
                 }
             }
             Kernel::Gemm { m, k, n, trans_a, trans_b, alpha, beta, act, bias } => {
@@ -811,7 +800,7 @@ impl GpuExec {
                 fits(n)?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
                 let pad = if ins.len() > 4 { i(4) } else { 0 };
-                let mut params = vec![
+                let params = vec![
                     p_ptr(i(0)),
                     p_ptr(i(1)),
                     p_ptr(i(2)),
@@ -831,37 +820,10 @@ impl GpuExec {
                 if s.is_depthwise() {
                     v.push(self.flat("jrt_qconv_dw", n, params)?);
                 } else {
-                    let p = s.out_h * s.out_w;
-                    let mg = s.out_channels / s.groups;
-                    let sms = self.info.multiprocessors.max(1) as usize;
-                    let split = qconv_split(s, sms);
-                    self.check_workspace(split_floats(split, s))?;
-                    let (splits, kslice) = split.unwrap_or((1, 0));
-                    let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
-                    if grid.1 > 65_535 || grid.2 > 65_535 {
-                        return Err("grid too large".into());
-                    }
-                    params.extend([p_i32(splits as i32), p_i32(fits(kslice)?), p_ptr(if splits > 1 { self.workspace } else { 0 })]);
-                    v.push(self.launch("jrt_qconv", grid, 256, params)?);
-                    if splits > 1 {
-                        let reduce = vec![
-                            p_ptr(self.workspace),
-                            p_ptr(i(2)),
-                            p_ptr(i(3)),
-                            p_ptr(y),
-                            p_i32(fits(n)?),
-                            p_i32(splits as i32),
-                            p_i32(fits(s.out_channels)?),
-                            p_i32(fits(p)?),
-                            p_i32(code),
-                            p_f32(a),
-                            p_f32(b),
-                            p_i32(out_i8),
-                            p_f32(inv),
-                            p_i32(zp),
-                        ];
-                        v.push(self.flat("jrt_qsplitk_reduce", n, reduce)?);
-                    }
+                    let split = qconv_split(s, self.info.multiprocessors.max(1) as usize);
+                    let front = vec![p_ptr(i(2)), p_ptr(i(3)), p_ptr(y)];
+                    let back = vec![p_i32(code), p_f32(a), p_f32(b), p_i32(out_i8), p_f32(inv), p_i32(zp)];
+                    v.extend(self.tiled_conv(("jrt_qconv", "jrt_qsplitk_reduce"), s, split, params, front, back)?);
                 }
             }
             Kernel::QGemm { m, k, n, act, out: o } => {
@@ -1018,6 +980,40 @@ impl GpuExec {
                 v.push(self.flat(name, n, params)?);
             }
             _ => return Err("no GPU kernel".into()),
+        }
+        Ok(v)
+    }
+
+    /// A tiled convolution (`names.0`, given its parameters up to the
+    /// split ones) over the grid (pixel tiles, channel tiles, images ×
+    /// groups × splits); when `split` cuts K, the reduction `names.1`
+    /// finishes, taking (workspace, `front`..., count, splits, channels,
+    /// pixels, `back`...).
+    fn tiled_conv(
+        &self,
+        names: (&str, &str),
+        s: &jetrt_kernels::cpu::conv::Conv2dShape,
+        split: Option<(usize, usize)>,
+        mut params: Vec<Param>,
+        front: Vec<Param>,
+        back: Vec<Param>,
+    ) -> Result<Vec<Launch>, String> {
+        self.check_workspace(split_floats(split, s))?;
+        let (splits, kslice) = split.unwrap_or((1, 0));
+        let (p, mg) = (s.out_h * s.out_w, s.out_channels / s.groups);
+        let n = s.batch * s.out_channels * p;
+        let grid = (p.div_ceil(64) as u32, mg.div_ceil(64) as u32, fits(s.batch * s.groups * splits)? as u32);
+        if grid.1 > 65_535 || grid.2 > 65_535 {
+            return Err("grid too large".into());
+        }
+        params.extend([p_i32(splits as i32), p_i32(fits(kslice)?), p_ptr(if splits > 1 { self.workspace } else { 0 })]);
+        let mut v = vec![self.launch(names.0, grid, 256, params)?];
+        if splits > 1 {
+            let mut reduce = vec![p_ptr(self.workspace)];
+            reduce.extend(front);
+            reduce.extend([p_i32(fits(n)?), p_i32(splits as i32), p_i32(fits(s.out_channels)?), p_i32(fits(p)?)]);
+            reduce.extend(back);
+            v.push(self.flat(names.1, n, reduce)?);
         }
         Ok(v)
     }
@@ -1277,6 +1273,47 @@ mod tests {
             pad_left: k / 2,
             groups: 1,
         }
+    }
+
+    /// The workspace is sized for every split step, float and int8 (an
+    /// int8-only plan once got none, and its split steps wrote through a
+    /// null pointer on the GPU).
+    #[test]
+    fn the_workspace_covers_every_split_step() {
+        use super::{qconv_split, split_floats, workspace_floats};
+        use crate::exec::{Kernel, Plan, Prepared};
+        use crate::ops::QOutParams;
+        use jetrt_kernels::cpu::Activation;
+        let step = |kernel| Prepared { kernel, name: "step", inputs: 0..0, outputs: 0..0 };
+        let (small, wide) = (conv(512, 7, 512, 3), conv(64, 56, 64, 3));
+        let q = |shape| Kernel::QConv { shape, x_zp: 0, act: Activation::None, out: QOutParams::F32 };
+        let f = |shape| Kernel::Conv { shape, act: Activation::None, bias: false };
+        for steps in [vec![step(q(small)), step(q(wide))], vec![step(f(wide)), step(q(small))], vec![step(f(small))]] {
+            let plan = Plan { steps, locs: Vec::new() };
+            let have = workspace_floats(&plan, 132);
+            assert!(have > 0);
+            for s in &plan.steps {
+                let need = match &s.kernel {
+                    Kernel::Conv { shape, .. } => split_floats(conv_split(shape, 132), shape),
+                    Kernel::QConv { shape, .. } => split_floats(qconv_split(shape, 132), shape),
+                    _ => 0,
+                };
+                assert!(need <= have, "{need} > {have}");
+            }
+        }
+        let plan = Plan { steps: vec![step(q(conv(64, 224, 64, 3)))], locs: Vec::new() };
+        assert_eq!(workspace_floats(&plan, 132), 0, "a wide layer needs no split");
+    }
+
+    /// Structs of 32-bit fields reach the kernels as C lays them out.
+    #[test]
+    fn struct_parameters_pack_as_c_lays_them_out() {
+        assert_eq!(super::p_i32s(&[1, -2, 3]), vec![1 | (0xffff_fffe << 32), 3]);
+        assert_eq!(super::p_f32(1.5), vec![0x3fc0_0000]);
+        assert_eq!(super::p_i32(-1), vec![0xffff_ffff]);
+        let geo = super::conv_geo(&conv(3, 8, 4, 3)).unwrap();
+        assert_eq!(geo.len(), 16, "JrtConv has 16 ints");
+        assert_eq!(&geo[..7], &[1, 3, 8, 8, 4, 8, 8]);
     }
 
     #[test]
