@@ -431,12 +431,14 @@ fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 eprintln!("converting {} ...", model.display());
             }
+            // A bad --cuda-arch fails before the (possibly long) conversion.
+            #[cfg(feature = "cuda")]
+            let archs = parse_archs(&cuda_arch)?;
             opts.quant = quant_options(&quant, &model, &opts, quiet)?;
             #[allow(unused_mut)]
             let mut conv = convert(&model, &opts)?;
             #[cfg(feature = "cuda")]
-            if !cuda_arch.is_empty() {
-                let archs = parse_archs(&cuda_arch)?;
+            if !archs.is_empty() {
                 if !quiet {
                     eprintln!("compiling the CUDA kernels ...");
                 }
