@@ -190,7 +190,7 @@ extern "C" __global__ void jrt_qsplitk_reduce(const int* __restrict__ ws, const 
 extern "C" __global__ void jrt_qconv_dw(const signed char* __restrict__ x, const signed char* __restrict__ w, const float* __restrict__ bias,
                                         const float* __restrict__ deq, const signed char* __restrict__ pad, void* __restrict__ y, JrtConv g,
                                         int kp, int x_zp, int kind, float p0, float p1, int out_i8, float inv, int zp) {
-    const int mult = g.m / g.groups, P = g.oh * g.ow, khw = g.kh * g.kw;
+    const int mult = g.m / g.groups, P = g.oh * g.ow;
     const int total = g.n * g.m * P;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
         int p = i % P, oc = (i / P) % g.m, img = i / (P * g.m);
@@ -209,7 +209,6 @@ extern "C" __global__ void jrt_qconv_dw(const signed char* __restrict__ x, const
                 acc += wv * (in ? (int)xs[iy * g.w + ix] - x_zp : padz);
             }
         }
-        (void)khw;
         float d = deq[oc];
         float b = __fadd_rn(bias[oc], __fmul_rn((float)(x_zp * wsum), d));
         jrt_qstore(y, i, acc, d, b, kind, p0, p1, out_i8, inv, zp);
