@@ -531,9 +531,7 @@ impl Session {
         let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
         #[cfg(feature = "cuda")]
         if let Some(g) = &mut self.gpu {
-            return g
-                .run(&ctx, &inner.plan, self.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times)
-                .map_err(|reason| Error::Gpu { reason });
+            return g.run(&ctx, &inner.plan, self.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times);
         }
         exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, times)
     }

@@ -76,12 +76,24 @@ fn binary_code(op: jetrt_kernels::cpu::reference::BinaryOp) -> i32 {
     }
 }
 
-/// Whether int8 steps run on the GPU (`JETRT_CUDA_INT8=1`). Off by
-/// default until tools/gpu-check.sh has shown them to agree with the CPU on
-/// a GPU; the check turns them on.
-fn int8_on_gpu() -> bool {
+/// Whether GPU kernels not yet verified on a GPU run
+/// (`JETRT_CUDA_UNVERIFIED=1`): int8, Gather, Cast, ConvTranspose. Off by
+/// default until tools/gpu-check.sh (which turns them on) has shown them to
+/// agree with the CPU on a GPU.
+fn unverified_on() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("JETRT_CUDA_INT8").is_ok_and(|v| v == "1"))
+    *ON.get_or_init(|| std::env::var("JETRT_CUDA_UNVERIFIED").is_ok_and(|v| v == "1"))
+}
+
+/// The fallback reason of a kernel that exists but is not yet verified.
+const UNVERIFIED: &str = "its GPU kernel is not yet verified on a GPU: JETRT_CUDA_UNVERIFIED=1 runs it";
+
+fn unverified() -> GpuSupport {
+    if unverified_on() {
+        GpuSupport::Gpu
+    } else {
+        GpuSupport::Fallback(UNVERIFIED)
+    }
 }
 
 /// Which steps have a GPU kernel; the reason for the rest.
@@ -107,23 +119,20 @@ pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
         | Kernel::Dequantize { .. }
         | Kernel::MaxPoolI8(_)
         | Kernel::QConv { .. }
-        | Kernel::QGemm { .. } => {
-            if int8_on_gpu() {
-                GpuSupport::Gpu
-            } else {
-                GpuSupport::Fallback("the int8 GPU kernels are not yet verified on a GPU: JETRT_CUDA_INT8=1 runs them")
-            }
-        }
+        | Kernel::QGemm { .. } => unverified(),
         Kernel::PackedGemm { rows: Packing::Q4 { .. }, .. } => GpuSupport::Gpu,
         Kernel::PackedConv { shape, rows: Packing::Q4 { .. }, .. } if shape.groups == 1 => GpuSupport::Gpu,
         Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("no GPU kernel for pruned (sparse) weights yet"),
         Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Gpu,
         Kernel::Where { elem: 1 | 2 | 4 | 8, .. } | Kernel::Pad { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
         Kernel::Lrn { .. } => GpuSupport::Fallback("no GPU kernel yet (LRN: old models only)"),
-        Kernel::Gather { .. } => GpuSupport::Fallback("indices are checked on the CPU (an out-of-range index is an error, not a crash)"),
-        Kernel::Cast { .. } => GpuSupport::Fallback("no GPU kernel yet (the CPU's saturating conversions)"),
+        Kernel::Gather { elem: 1 | 2 | 4 | 8, .. } => unverified(),
+        Kernel::Gather { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
+        Kernel::Cast { from, to } if cast_code(*from).is_some() && cast_code(*to).is_some() => unverified(),
+        Kernel::Cast { .. } => GpuSupport::Fallback("no GPU kernel for this element type"),
         Kernel::Where { .. } | Kernel::Pad { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
-        Kernel::ConvTranspose { .. } | Kernel::Resize { .. } => GpuSupport::Fallback("no GPU kernel yet"),
+        Kernel::ConvTranspose { .. } => unverified(),
+        Kernel::Resize { .. } => GpuSupport::Fallback("no GPU kernel yet"),
     }
 }
 
@@ -181,6 +190,21 @@ fn split_k(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize, k: usize, alig
     let kslice = k.div_ceil(splits).div_ceil(align) * align;
     let splits = k.div_ceil(kslice);
     (splits > 1).then_some((splits, kslice))
+}
+
+/// The element type codes of `jrt_cast` (layout.cu).
+fn cast_code(d: crate::format::DType) -> Option<i32> {
+    use crate::format::DType as D;
+    Some(match d {
+        D::F32 => 0,
+        D::F64 => 1,
+        D::I64 => 2,
+        D::I32 => 3,
+        D::I8 => 4,
+        D::U8 => 5,
+        D::Bool => 6,
+        _ => return None,
+    })
 }
 
 /// `JrtConv` (prelude.cuh) of a convolution.
@@ -289,6 +313,10 @@ pub(crate) struct GpuExec {
     /// Split-K partial sums (sized for the largest split step).
     workspace: u64,
     workspace_floats: usize,
+    /// Where a GPU Gather records an index out of range: (step + 1, index);
+    /// 0 when the plan has none on the GPU.
+    gather_err: u64,
+    gather_host: [u64; 2],
     /// `JETRT_CUDA_SYNC=1`: no graph, wait for each step and name the
     /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
     sync_each: bool,
@@ -433,6 +461,8 @@ impl GpuExec {
             device_bytes: arena_bytes.max(1) + weights.len().max(1),
             workspace: 0,
             workspace_floats: 0,
+            gather_err: 0,
+            gather_host: [0; 2],
             sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
         };
         g.bind()?;
@@ -460,6 +490,11 @@ impl GpuExec {
                 .map_err(|e| driver_error(&format!("cannot allocate a split-K workspace of {} bytes", ws_floats * 4), e))?;
             g.device_bytes += ws_floats * 4;
             g.workspace_floats = ws_floats;
+        }
+        if plan.steps.iter().any(|s| matches!(s.kernel, Kernel::Gather { .. }) && gpu_support(&s.kernel) == GpuSupport::Gpu) {
+            // SAFETY: a plain allocation, freed in Drop.
+            g.gather_err = unsafe { result::malloc_sync(16) }.map_err(|e| driver_error("cuMemAlloc", e))?;
+            g.device_bytes += 16;
         }
         // Pin the host arena: inputs, outputs and fallback operands are
         // staged there, and pinned memory copies asynchronously.
@@ -979,6 +1014,60 @@ impl GpuExec {
                 let params = vec![p_ptr(i(0)), p_ptr(y), p_i32(n as i32), p_i32s(&g), vec![u64::from_le_bytes(*value)]];
                 v.push(self.flat(name, n, params)?);
             }
+            Kernel::Gather { elem, outer, axis_len, inner, wide } => {
+                let n_idx = ins[1].len / if *wide { 8 } else { 4 };
+                let n = outer * n_idx * inner;
+                fits(n)?;
+                fits(outer * axis_len * inner)?;
+                if self.gather_err == 0 {
+                    return Err("no error word".into());
+                }
+                let name = ["jrt_gather_1", "jrt_gather_2", "jrt_gather_4", "jrt_gather_8"][elem.trailing_zeros() as usize & 3];
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_i32(i32::from(*wide)),
+                    p_ptr(y),
+                    p_i32(fits(*outer)?),
+                    p_i32(fits(n_idx)?),
+                    p_i32(fits(*axis_len)?),
+                    p_i32(fits(*inner)?),
+                    p_ptr(self.gather_err),
+                    p_i32(fits(si)?),
+                ];
+                v.push(self.flat(name, n, params)?);
+            }
+            Kernel::Cast { from, to } => {
+                let (Some(f), Some(t)) = (cast_code(*from), cast_code(*to)) else { return Err("element type".into()) };
+                let n = out.len / to.size();
+                v.push(self.flat("jrt_cast", n, vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n)?), p_i32(f), p_i32(t)])?);
+            }
+            Kernel::ConvTranspose { shape: s, bias } => {
+                let geo = [
+                    s.batch,
+                    s.in_channels,
+                    s.in_h,
+                    s.in_w,
+                    s.out_channels,
+                    s.out_h,
+                    s.out_w,
+                    s.kernel_h,
+                    s.kernel_w,
+                    s.stride_h,
+                    s.stride_w,
+                    s.dilation_h,
+                    s.dilation_w,
+                    s.pad_top,
+                    s.pad_left,
+                    s.groups,
+                ]
+                .iter()
+                .map(|&d| fits(d))
+                .collect::<Result<Vec<i32>, _>>()?;
+                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                let bias = if *bias { i(2) } else { 0 };
+                v.push(self.flat("jrt_conv_transpose_f32", n_out, vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo)])?);
+            }
             _ => return Err("no GPU kernel".into()),
         }
         Ok(v)
@@ -1169,15 +1258,20 @@ impl GpuExec {
         inputs: &[Loc],
         outputs: &[Loc],
         mut times: Option<&mut [f64]>,
-    ) -> Result<(), String> {
-        self.bind()?;
+    ) -> Result<(), crate::Error> {
+        let gpu = |reason: String| crate::Error::Gpu { reason };
+        self.bind().map_err(gpu)?;
+        if self.gather_err != 0 {
+            // SAFETY: 16 bytes of this session's device memory.
+            unsafe { result::memset_d8_async(self.gather_err, 0, 16, self.stream) }.map_err(|e| gpu(driver_error("cuMemsetD8", e)))?;
+        }
         for &l in inputs {
-            self.htod(host, l)?;
+            self.htod(host, l).map_err(gpu)?;
         }
         match (self.graph, times.is_some()) {
             (Some(g), false) => {
                 // SAFETY: the graph was instantiated on this context.
-                unsafe { result::graph::launch(g, self.stream) }.map_err(|e| driver_error("cuGraphLaunch", e))?
+                unsafe { result::graph::launch(g, self.stream) }.map_err(|e| gpu(driver_error("cuGraphLaunch", e)))?
             }
             _ => {
                 for si in 0..self.steps.len() {
@@ -1185,21 +1279,21 @@ impl GpuExec {
                     if matches!(self.steps[si], GpuStep::Fallback) {
                         let step = &plan.steps[si];
                         for &l in &plan.locs[step.inputs.clone()] {
-                            self.dtoh(host, l)?;
+                            self.dtoh(host, l).map_err(gpu)?;
                         }
-                        self.sync()?;
-                        exec::run_step(ctx, plan, si, host, weights).map_err(|e| e.to_string())?;
+                        self.sync().map_err(gpu)?;
+                        exec::run_step(ctx, plan, si, host, weights)?;
                         for &l in &plan.locs[step.outputs.clone()] {
-                            self.htod(host, l)?;
+                            self.htod(host, l).map_err(gpu)?;
                         }
                     } else {
-                        self.enqueue(si)?;
+                        self.enqueue(si).map_err(gpu)?;
                         if self.sync_each {
-                            self.sync().map_err(|e| format!("step #{si} ({}): {e}", plan.steps[si].name))?;
+                            self.sync().map_err(|e| gpu(format!("step #{si} ({}): {e}", plan.steps[si].name)))?;
                         }
                     }
                     if let Some(t) = times.as_deref_mut() {
-                        self.sync()?;
+                        self.sync().map_err(gpu)?;
                         if let Some(slot) = t.get_mut(si) {
                             *slot += started.elapsed().as_secs_f64();
                         }
@@ -1208,9 +1302,26 @@ impl GpuExec {
             }
         }
         for &l in outputs {
-            self.dtoh(host, l)?;
+            self.dtoh(host, l).map_err(gpu)?;
         }
-        self.sync()
+        if self.gather_err != 0 {
+            // SAFETY: 16 bytes into this value's own buffer; synchronized below.
+            unsafe { result::memcpy_dtoh_async(&mut self.gather_host[..], self.gather_err, self.stream) }
+                .map_err(|e| gpu(driver_error("cuMemcpyDtoH", e)))?;
+        }
+        self.sync().map_err(gpu)?;
+        if self.gather_host[0] != 0 {
+            // A Gather met an index out of range: the CPU backend's error.
+            let (step, index) = ((self.gather_host[0] - 1) as usize, self.gather_host[1] as i64);
+            self.gather_host = [0; 2];
+            let len = match plan.steps.get(step).map(|s| &s.kernel) {
+                Some(Kernel::Gather { axis_len, .. }) => *axis_len,
+                _ => 0,
+            };
+            let op = plan.steps.get(step).map_or("Gather", |s| s.name);
+            return Err(crate::Error::IndexOutOfRange { step, op, index, len });
+        }
+        Ok(())
     }
 }
 
@@ -1237,6 +1348,9 @@ impl Drop for GpuExec {
             }
             if self.workspace != 0 {
                 let _ = result::free_sync(self.workspace);
+            }
+            if self.gather_err != 0 {
+                let _ = result::free_sync(self.gather_err);
             }
             if !self.module.is_null() {
                 let _ = result::module::unload(self.module);
