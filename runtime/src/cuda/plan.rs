@@ -207,36 +207,47 @@ fn cast_code(d: crate::format::DType) -> Option<i32> {
     })
 }
 
+/// The fields of `JrtConv` (prelude.cuh), in its order, of a convolution
+/// or a transposed one (their shapes name the same fields alike).
+macro_rules! jrt_conv_fields {
+    ($s:expr) => {{
+        let s = $s;
+        [
+            s.batch,
+            s.in_channels,
+            s.in_h,
+            s.in_w,
+            s.out_channels,
+            s.out_h,
+            s.out_w,
+            s.kernel_h,
+            s.kernel_w,
+            s.stride_h,
+            s.stride_w,
+            s.dilation_h,
+            s.dilation_w,
+            s.pad_top,
+            s.pad_left,
+            s.groups,
+        ]
+    }};
+}
+
+/// Sizes as the kernels' 32-bit ints.
+fn ints(v: &[usize]) -> Result<Vec<i32>, String> {
+    v.iter().map(|&d| fits(d)).collect()
+}
+
 /// `JrtConv` (prelude.cuh) of a convolution.
 fn conv_geo(s: &jetrt_kernels::cpu::conv::Conv2dShape) -> Result<Vec<i32>, String> {
-    [
-        s.batch,
-        s.in_channels,
-        s.in_h,
-        s.in_w,
-        s.out_channels,
-        s.out_h,
-        s.out_w,
-        s.kernel_h,
-        s.kernel_w,
-        s.stride_h,
-        s.stride_w,
-        s.dilation_h,
-        s.dilation_w,
-        s.pad_top,
-        s.pad_left,
-        s.groups,
-    ]
-    .iter()
-    .map(|&d| fits(d))
-    .collect()
+    ints(&jrt_conv_fields!(s))
 }
 
 /// `JrtPool` (prelude.cuh) of a pooling.
 fn pool_geo(s: &jetrt_kernels::cpu::reference::Pool2dShape) -> Result<Vec<i32>, String> {
     fits(s.planes * s.in_h * s.in_w)?;
     fits(s.planes * s.out_h * s.out_w)?;
-    [
+    ints(&[
         s.planes,
         s.in_h,
         s.in_w,
@@ -252,10 +263,7 @@ fn pool_geo(s: &jetrt_kernels::cpu::reference::Pool2dShape) -> Result<Vec<i32>, 
         s.pad_left,
         s.pad_bottom,
         s.pad_right,
-    ]
-    .iter()
-    .map(|&d| fits(d))
-    .collect()
+    ])
 }
 
 /// (int8 output?, 1/scale, zero point) of a quantized op's output.
@@ -1043,27 +1051,7 @@ impl GpuExec {
                 v.push(self.flat("jrt_cast", n, vec![p_ptr(i(0)), p_ptr(y), p_i32(fits(n)?), p_i32(f), p_i32(t)])?);
             }
             Kernel::ConvTranspose { shape: s, bias } => {
-                let geo = [
-                    s.batch,
-                    s.in_channels,
-                    s.in_h,
-                    s.in_w,
-                    s.out_channels,
-                    s.out_h,
-                    s.out_w,
-                    s.kernel_h,
-                    s.kernel_w,
-                    s.stride_h,
-                    s.stride_w,
-                    s.dilation_h,
-                    s.dilation_w,
-                    s.pad_top,
-                    s.pad_left,
-                    s.groups,
-                ]
-                .iter()
-                .map(|&d| fits(d))
-                .collect::<Result<Vec<i32>, _>>()?;
+                let geo = ints(&jrt_conv_fields!(s))?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
                 let bias = if *bias { i(2) } else { 0 };
                 v.push(self.flat("jrt_conv_transpose_f32", n_out, vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo)])?);
