@@ -22,8 +22,8 @@ use crate::{Parallel, Scratch, SharedMut};
 /// 120-wide row stays 120 bytes, not 128: the file stays small).
 pub const K_ALIGN: usize = 4;
 
-/// Bytes the micro-kernels consume per step.
-const K_STEP: usize = 32;
+/// Most bytes a micro-kernel consumes per step (the tail buffers' size).
+const MAX_STEP: usize = 64;
 
 /// Output pixels a convolution task gathers into one patch block.
 pub(crate) const PIXEL_BLOCK: usize = 64;
@@ -37,8 +37,8 @@ pub enum QIsa {
     Portable,
     /// x86-64 AVX2 (`vpmaddubsw` + `vpmaddwd`).
     Avx2,
-    /// x86-64 AVX-512 VNNI on 256-bit registers (`vpdpbusd`; needs
-    /// AVX512VNNI and AVX512VL).
+    /// x86-64 AVX-512 VNNI on 512-bit registers (`vpdpbusd`; needs
+    /// AVX512F, AVX512BW and AVX512VNNI).
     Avx512Vnni,
     /// aarch64 with the dot-product extension (`sdot`; Jetson Xavier and
     /// Orin have it).
@@ -62,8 +62,9 @@ impl QIsa {
             #[cfg(target_arch = "x86_64")]
             QIsa::Avx512Vnni => {
                 std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
             }
             #[cfg(target_arch = "aarch64")]
             QIsa::NeonDot => std::arch::is_aarch64_feature_detected!("dotprod"),
@@ -86,26 +87,32 @@ impl QIsa {
 pub(crate) const MAX_QTILE: usize = 16;
 
 /// `acc[i * mw + j] = Σ_k a[i][k] · w[j][k]` over `kp` bytes (a multiple
-/// of 32) for `ma` activation rows and `mw` weight rows, given by
-/// pointers. Safety: every pointer addresses `kp` readable bytes; weights
-/// lie in −127..=127; the variant's instructions are supported.
+/// of the variant's `step`) for `ma` activation rows and `mw` weight rows,
+/// given by pointers; plus `128 · Σ_k w[j][k]` for a `shifted` variant.
+/// Safety: every pointer addresses `kp` readable bytes; weights lie in
+/// −127..=127; the variant's instructions are supported.
 pub(crate) type QKernel = unsafe fn(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; MAX_QTILE]);
 
 struct QVariant {
     ma: usize,
     mw: usize,
+    /// Bytes of K per step of `ukr` (at most [`MAX_STEP`]).
+    step: usize,
+    /// `ukr` reads activations as `a + 128` (unsigned), so its sums carry
+    /// `128 · Σ w` that [`dot_block`] takes off.
+    shifted: bool,
     ukr: QKernel,
 }
 
 fn qvariant(q: QIsa) -> QVariant {
     match q {
         #[cfg(target_arch = "x86_64")]
-        QIsa::Avx2 => QVariant { ma: 2, mw: 4, ukr: super::x86::qdot_2x4_avx2 },
+        QIsa::Avx2 => QVariant { ma: 2, mw: 4, step: 32, shifted: false, ukr: super::x86::qdot_2x4_avx2 },
         #[cfg(target_arch = "x86_64")]
-        QIsa::Avx512Vnni => QVariant { ma: 2, mw: 4, ukr: super::x86::qdot_2x4_vnni },
+        QIsa::Avx512Vnni => QVariant { ma: 4, mw: 4, step: 64, shifted: true, ukr: super::x86::qdot_4x4_vnni512 },
         #[cfg(target_arch = "aarch64")]
-        QIsa::NeonDot => QVariant { ma: 4, mw: 4, ukr: super::neon::qdot_4x4_sdot },
-        _ => QVariant { ma: 4, mw: 4, ukr: qdot_portable },
+        QIsa::NeonDot => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: super::neon::qdot_4x4_sdot },
+        _ => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: qdot_portable },
     }
 }
 
@@ -149,51 +156,66 @@ pub fn dot_i8(a: &[i8], w: &[i8]) -> i32 {
 #[allow(clippy::too_many_arguments)]
 fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: &mut [i32], os_a: usize, os_w: usize) {
     assert!(a.len() >= na * kp && w.len() >= nw * kp, "dot_block: operands too short");
-    let main = kp - kp % K_STEP;
     assert!(na == 0 || nw == 0 || out.len() > (na - 1) * os_a + (nw - 1) * os_w, "dot_block: output too short");
     let v = qvariant(q);
     assert!(q.supported(), "int8 variant {} is not supported here", q.name());
+    let main = kp - kp % v.step;
     let mut acc = [0i32; MAX_QTILE];
     let mut tail_acc = [0i32; MAX_QTILE];
     let mut pa = [std::ptr::null::<i8>(); 4];
     let mut pw = [std::ptr::null::<i8>(); 4];
-    // The last K % 32 bytes of each row, zero-padded to one whole step, so
-    // the micro-kernel does the tail too.
+    // The last K % step bytes of each row, zero-padded to one whole step,
+    // so the micro-kernel does the tail too.
     let tail = kp - main;
-    let mut wt = [[0i8; K_STEP]; 4];
-    let mut at = [[0i8; K_STEP]; 4];
+    let mut wt = [[0i8; MAX_STEP]; 4];
+    let mut at = [[0i8; MAX_STEP]; 4];
     let mut pwt = [std::ptr::null::<i8>(); 4];
     let mut pat = [std::ptr::null::<i8>(); 4];
+    // What a shifted kernel adds to a weight row's sums: 128 · Σ w, once
+    // over the row (a padded tail's zeros add nothing), computed once per
+    // weight tile.
+    let mut shift = [0i32; 4];
     let mut j0 = 0;
     while j0 < nw {
         let mw = v.mw.min(nw - j0);
         set_tile(w, j0, mw, v.mw, kp, main, &mut pw, &mut wt, &mut pwt);
+        if v.shifted {
+            for (j, sh) in shift.iter_mut().enumerate().take(mw) {
+                *sh = 128 * row_sum(&w[(j0 + j) * kp..(j0 + j + 1) * kp]);
+            }
+        }
         let mut i0 = 0;
         while i0 < na {
             let ma = v.ma.min(na - i0);
             set_tile(a, i0, ma, v.ma, kp, main, &mut pa, &mut at, &mut pat);
             if main > 0 {
                 // SAFETY: every pointer addresses a whole row of kp ≥ main
-                // bytes inside `a` or `w` (asserted above); the variant is
-                // supported.
+                // bytes inside `a` or `w` (asserted above); main is a
+                // multiple of the step; the variant is supported.
                 unsafe { (v.ukr)(main, &pa[..v.ma], &pw[..v.mw], &mut acc) };
             } else {
                 acc.fill(0);
             }
             if tail > 0 {
-                // SAFETY: the tail buffers hold K_STEP bytes each.
-                unsafe { (v.ukr)(K_STEP, &pat[..v.ma], &pwt[..v.mw], &mut tail_acc) };
+                // SAFETY: the tail buffers hold MAX_STEP ≥ step bytes each.
+                unsafe { (v.ukr)(v.step, &pat[..v.ma], &pwt[..v.mw], &mut tail_acc) };
             }
             for i in 0..ma {
                 for j in 0..mw {
                     let t = if tail > 0 { tail_acc[i * v.mw + j] } else { 0 };
-                    out[(i0 + i) * os_a + (j0 + j) * os_w] = acc[i * v.mw + j] + t;
+                    let sh = if v.shifted { shift[j] } else { 0 };
+                    out[(i0 + i) * os_a + (j0 + j) * os_w] = acc[i * v.mw + j] + t - sh;
                 }
             }
             i0 += ma;
         }
         j0 += mw;
     }
+}
+
+/// Σ of a row of weight bytes, in i32.
+fn row_sum(w: &[i8]) -> i32 {
+    w.iter().map(|&x| x as i32).sum()
 }
 
 /// Points `ptrs[..slots]` at rows `first .. first + count` of `src` (rows
@@ -209,7 +231,7 @@ fn set_tile(
     kp: usize,
     main: usize,
     ptrs: &mut [*const i8; 4],
-    tails: &mut [[i8; K_STEP]; 4],
+    tails: &mut [[i8; MAX_STEP]; 4],
     tail_ptrs: &mut [*const i8; 4],
 ) {
     for t in 0..slots {
@@ -410,7 +432,7 @@ pub fn qconv2d(
             if panel {
                 let panel = &mut patch_bytes[..PIXEL_BLOCK * kp];
                 gather_panel(s, xg, &pad, p0, np, k, kp, panel);
-                panel_block(kp, panel, np, wg, mc, acc);
+                panel_block(q, kp, panel, np, wg, mc, acc);
             } else {
                 let patches = &mut patch_bytes[..np * kp];
                 gather_patches(s, xg, &pad, p0, np, k, kp, patches);
@@ -476,12 +498,11 @@ impl PixelBlocks {
 /// one row, each K row of the patches one span of an input line. On
 /// narrow rows (ResNet's 14×14 and 7×7 layers) a block spans many rows,
 /// the gather many spans, and 16-pixel tiles waste lanes; measured on
-/// ResNet-18, the row kernel is faster there. AVX2 only for now: the VNNI
-/// and NEON variants keep the row kernel, which their dot instructions
-/// suit.
+/// ResNet-18, the row kernel is faster there. x86-64 only for now: the
+/// NEON variant keeps the row kernel.
 fn uses_panel(q: QIsa, s: &Conv2dShape) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if q == QIsa::Avx2 && s.out_w >= 32 {
+    if matches!(q, QIsa::Avx2 | QIsa::Avx512Vnni) && s.out_w >= 32 {
         return true;
     }
     let _ = (q, s);
@@ -604,8 +625,9 @@ fn interleave4(rows: &[[i8; ROW_LEN]; 4], n: usize, dst: &mut [i8]) {
 }
 
 /// `acc[m · PIXEL_BLOCK + p] = Σ_k panel(p, k) · w[m][k]` for `mc` weight
-/// rows and `np` pixels, 4 rows × 16 pixels per tile.
-fn panel_block(kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize, acc: &mut [i32]) {
+/// rows and `np` pixels: AVX2 in tiles of 4 rows × 16 pixels, AVX-512
+/// VNNI in tiles of 4 rows × the whole block.
+fn panel_block(q: QIsa, kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize, acc: &mut [i32]) {
     assert!(panel.len() >= PIXEL_BLOCK * kp && w.len() >= mc * kp && acc.len() >= mc * PIXEL_BLOCK, "panel_block: operands too short");
     assert!(kp.is_multiple_of(4) && np <= PIXEL_BLOCK);
     let mut m0 = 0;
@@ -613,6 +635,23 @@ fn panel_block(kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize, acc: &mu
         let rows = 4.min(mc - m0);
         // A short tile repeats its last row; those results are dropped.
         let wr: [*const i8; 4] = std::array::from_fn(|i| w[(m0 + i.min(rows - 1)) * kp..].as_ptr());
+        #[cfg(target_arch = "x86_64")]
+        if q == QIsa::Avx512Vnni {
+            assert!(q.supported(), "int8 variant {} is not supported here", q.name());
+            let mut tile = [[0i32; PIXEL_BLOCK]; 4];
+            // SAFETY: supported (asserted); the panel holds kp/4 groups of
+            // 4·PIXEL_BLOCK bytes and each weight row kp bytes (asserted
+            // above); np.div_ceil(16) ≤ 4 chunks of 16 pixels.
+            unsafe { super::x86::qpanel_4xn_vnni512(kp / 4, panel.as_ptr(), 4 * PIXEL_BLOCK, np.div_ceil(PANEL_NR), &wr, &mut tile) };
+            for (i, t) in tile.iter().enumerate().take(rows) {
+                // The kernel reads the panel as unsigned (a + 128): take
+                // 128 · Σ w off (see QVariant::shifted).
+                let sh = 128 * row_sum(&w[(m0 + i) * kp..(m0 + i + 1) * kp]);
+                acc[(m0 + i) * PIXEL_BLOCK..][..np].iter_mut().zip(t).for_each(|(a, &v)| *a = v - sh);
+            }
+            m0 += rows;
+            continue;
+        }
         for pc in 0..np.div_ceil(PANEL_NR) {
             let mut tile = [[0i32; PANEL_NR]; 4];
             panel_tile(kp / 4, &panel[pc * 4 * PANEL_NR..], &wr, &mut tile);
@@ -1094,9 +1133,11 @@ mod tests {
             // Rows cut into two blocks; few blocks, so output channels split.
             shape(4, 6, 1, 70, 3, 1, 1),
             shape(8, 40, 1, 5, 3, 1, 1),
-            // Output rows of 32 pixels or more: the AVX2 panel path, with
-            // each tap width, stride 2, dilation and K not a multiple of 4.
+            // Output rows of 32 pixels or more: the x86-64 panel path, with
+            // each tap width, stride 2, dilation, K not a multiple of 4,
+            // and blocks of 35, 36, 40 and 64 pixels.
             wide(shape(3, 8, 1, 9, 7, 2, 3), 70),
+            wide(shape(16, 12, 1, 6, 3, 1, 1), 64),
             wide(Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 11, ..shape(4, 4, 1, 11, 3, 1, 2) }, 40),
             wide(shape(5, 4, 1, 6, 2, 1, 0), 40),
             wide(shape(8, 8, 1, 9, 1, 2, 0), 70),

@@ -183,36 +183,47 @@ pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], 
     hsum_2x4(&c, acc);
 }
 
-/// Int8 2 × 4 dot-product tile, AVX-512 VNNI on 256-bit registers:
-/// `vpdpbusd` does the multiply, pairwise add and accumulate in one.
+/// Int8 4 × 4 dot-product tile, AVX-512 VNNI on 512-bit registers.
+/// Activation bytes are flipped to unsigned (`a ^ 0x80 = a + 128`), so one
+/// `vpdpbusd` per pair of rows does each 64-byte step (no `abs`/`sign` as in
+/// [`qdot_2x4_avx2`]: `vpdpbusd` sums in i32 and cannot saturate). The sums
+/// come out as `Σ a·w + 128 · Σ w`; the caller subtracts `128 · Σ w`
+/// (`QVariant::shifted`).
 ///
-/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX2, AVX512VNNI and
-/// AVX512VL.
-#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-pub(crate) unsafe fn qdot_2x4_vnni(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
-    let mut c = [[_mm256_setzero_si256(); 4]; 2];
+/// Safety: see [`super::qgemm`]'s `QKernel` (`kp` a multiple of 64); needs
+/// AVX512F, AVX512BW and AVX512VNNI.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    assert!(a.len() >= 4 && w.len() >= 4);
+    let flip = _mm512_set1_epi8(-128);
+    let mut c = [[_mm512_setzero_si512(); 4]; 4];
     let mut k = 0;
     while k < kp {
-        // SAFETY: every pointer addresses kp bytes; k + 32 ≤ kp.
+        // SAFETY: every pointer addresses kp bytes; k + 64 ≤ kp.
         unsafe {
-            let a0 = _mm256_loadu_si256(a[0].add(k) as *const __m256i);
-            let a1 = _mm256_loadu_si256(a[1].add(k) as *const __m256i);
-            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
+            let av: [__m512i; 4] = std::array::from_fn(|i| _mm512_xor_si512(_mm512_loadu_si512(a[i].add(k) as *const _), flip));
             for j in 0..4 {
-                let wj = _mm256_loadu_si256(w[j].add(k) as *const __m256i);
-                c[0][j] = _mm256_dpbusd_epi32(c[0][j], u0, _mm256_sign_epi8(wj, a0));
-                c[1][j] = _mm256_dpbusd_epi32(c[1][j], u1, _mm256_sign_epi8(wj, a1));
+                let wj = _mm512_loadu_si512(w[j].add(k) as *const _);
+                for (ci, ai) in c.iter_mut().zip(&av) {
+                    ci[j] = _mm512_dpbusd_epi32(ci[j], *ai, wj);
+                }
             }
         }
-        k += 32;
+        k += 64;
     }
-    hsum_2x4(&c, acc);
+    // Halves added first (16 lanes → 8), then the 2 × 4 reduction twice.
+    let half = |v: __m512i| _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
+    let h: [[__m256i; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|j| half(c[i][j])));
+    let (lo, hi) = acc.split_at_mut(8);
+    hsum_2x4(&[h[0], h[1]], lo);
+    hsum_2x4(&[h[2], h[3]], hi);
 }
 
 /// The eight horizontal sums of a 2 × 4 tile of accumulators, with a tree
 /// of `vphaddd` (one reduction for all eight instead of eight).
 #[target_feature(enable = "avx2")]
-fn hsum_2x4(c: &[[__m256i; 4]; 2], acc: &mut [i32; 16]) {
+fn hsum_2x4(c: &[[__m256i; 4]; 2], acc: &mut [i32]) {
+    assert!(acc.len() >= 8);
     // Pairwise adds leave, per 128-bit half, the partial sums of the
     // eight accumulators in order; adding the halves finishes them.
     let h01 = _mm256_hadd_epi32(c[0][0], c[0][1]);
@@ -223,7 +234,8 @@ fn hsum_2x4(c: &[[__m256i; 4]; 2], acc: &mut [i32; 16]) {
     let q1 = _mm256_hadd_epi32(h45, h67);
     let r0 = _mm_add_epi32(_mm256_castsi256_si128(q0), _mm256_extracti128_si256(q0, 1));
     let r1 = _mm_add_epi32(_mm256_castsi256_si128(q1), _mm256_extracti128_si256(q1, 1));
-    // SAFETY: acc holds 16 i32; the two stores write 0..4 and 4..8.
+    // SAFETY: acc holds at least 8 i32 (asserted); the two stores write
+    // 0..4 and 4..8.
     unsafe {
         _mm_storeu_si128(acc.as_mut_ptr() as *mut __m128i, r0);
         _mm_storeu_si128(acc.as_mut_ptr().add(4) as *mut __m128i, r1);
@@ -261,6 +273,61 @@ pub(crate) unsafe fn qpanel_4x16_avx2(kg: usize, panel: *const i8, gs: usize, w:
         unsafe {
             _mm256_storeu_si256(t.as_mut_ptr() as *mut __m256i, cm[0]);
             _mm256_storeu_si256(t.as_mut_ptr().add(8) as *mut __m256i, cm[1]);
+        }
+    }
+}
+
+/// Int8 outer-product tile for the panel layout, AVX-512 VNNI: 4 weight
+/// rows × `chunks` · 16 pixels (one register per 16 pixels, up to a whole
+/// block), each weight row's 4 bytes of a group broadcast. The panel is
+/// read as unsigned (`a ^ 0x80`), so the sums carry `128 · Σ w`, which the
+/// caller takes off (as for [`qdot_4x4_vnni512`]).
+///
+/// Safety: needs AVX512F, AVX512BW and AVX512VNNI; `1 ≤ chunks ≤ 4`;
+/// `panel + g·gs` addresses `64 · chunks` readable bytes for every g < kg,
+/// and every `w[m]` 4·kg bytes.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+pub(crate) unsafe fn qpanel_4xn_vnni512(
+    kg: usize,
+    panel: *const i8,
+    gs: usize,
+    chunks: usize,
+    w: &[*const i8; 4],
+    tile: &mut [[i32; PIXEL_BLOCK]; 4],
+) {
+    // SAFETY: forwarded; each instance reads `NV` registers per group.
+    unsafe {
+        match chunks {
+            1 => qpanel_vnni512::<1>(kg, panel, gs, w, tile),
+            2 => qpanel_vnni512::<2>(kg, panel, gs, w, tile),
+            3 => qpanel_vnni512::<3>(kg, panel, gs, w, tile),
+            4 => qpanel_vnni512::<4>(kg, panel, gs, w, tile),
+            _ => panic!("qpanel_4xn_vnni512: {chunks} chunks of 16 pixels (1 to 4)"),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+unsafe fn qpanel_vnni512<const NV: usize>(kg: usize, panel: *const i8, gs: usize, w: &[*const i8; 4], tile: &mut [[i32; PIXEL_BLOCK]; 4]) {
+    let flip = _mm512_set1_epi8(-128);
+    let mut c = [[_mm512_setzero_si512(); NV]; 4];
+    for g in 0..kg {
+        // SAFETY: within the bounds the caller guarantees.
+        unsafe {
+            let av: [__m512i; NV] =
+                std::array::from_fn(|v| _mm512_xor_si512(_mm512_loadu_si512(panel.add(g * gs + 64 * v) as *const _), flip));
+            for (m, cm) in c.iter_mut().enumerate() {
+                let wb = _mm512_set1_epi32(std::ptr::read_unaligned(w[m].add(4 * g) as *const i32));
+                for (cv, a) in cm.iter_mut().zip(&av) {
+                    *cv = _mm512_dpbusd_epi32(*cv, *a, wb);
+                }
+            }
+        }
+    }
+    for (t, cm) in tile.iter_mut().zip(&c) {
+        for (v, cv) in cm.iter().enumerate() {
+            // SAFETY: 16 · (v + 1) ≤ 64 = PIXEL_BLOCK i32 of the tile row.
+            unsafe { _mm512_storeu_si512(t.as_mut_ptr().add(16 * v) as *mut _, *cv) };
         }
     }
 }
