@@ -96,7 +96,8 @@ pub(crate) type QKernel = unsafe fn(kp: usize, a: &[*const i8], w: &[*const i8],
 struct QVariant {
     ma: usize,
     mw: usize,
-    /// Bytes of K per step of `ukr` (at most [`MAX_STEP`]).
+    /// `ukr` takes K in multiples of this many bytes (at most
+    /// [`MAX_STEP`]); the rest of a row goes through a zero-padded copy.
     step: usize,
     /// `ukr` reads activations as `a + 128` (unsigned), so its sums carry
     /// `128 · Σ w` that [`dot_block`] takes off.
@@ -109,7 +110,7 @@ fn qvariant(q: QIsa) -> QVariant {
         #[cfg(target_arch = "x86_64")]
         QIsa::Avx2 => QVariant { ma: 2, mw: 4, step: 32, shifted: false, ukr: super::x86::qdot_2x4_avx2 },
         #[cfg(target_arch = "x86_64")]
-        QIsa::Avx512Vnni => QVariant { ma: 4, mw: 4, step: 64, shifted: true, ukr: super::x86::qdot_4x4_vnni512 },
+        QIsa::Avx512Vnni => QVariant { ma: 4, mw: 4, step: K_ALIGN, shifted: true, ukr: super::x86::qdot_4x4_vnni512 },
         #[cfg(target_arch = "aarch64")]
         QIsa::NeonDot => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: super::neon::qdot_4x4_sdot },
         _ => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: qdot_portable },
@@ -354,7 +355,8 @@ pub use super::conv::Conv2dShape;
 /// Scratch floats per worker [`qconv2d`] needs.
 pub fn qconv_scratch_floats(s: &Conv2dShape) -> usize {
     if s.is_depthwise() {
-        return s.out_w;
+        let (rows, stride) = dw_padded(s);
+        return s.out_w.next_multiple_of(16) + (rows * stride).div_ceil(4);
     }
     let kp = conv_kp(s);
     let mg = s.out_channels / s.groups;
@@ -630,6 +632,9 @@ fn interleave4(rows: &[[i8; ROW_LEN]; 4], n: usize, dst: &mut [i8]) {
 fn panel_block(q: QIsa, kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize, acc: &mut [i32]) {
     assert!(panel.len() >= PIXEL_BLOCK * kp && w.len() >= mc * kp && acc.len() >= mc * PIXEL_BLOCK, "panel_block: operands too short");
     assert!(kp.is_multiple_of(4) && np <= PIXEL_BLOCK);
+    // Only x86-64 takes the panel path (uses_panel).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = q;
     let mut m0 = 0;
     while m0 < mc {
         let rows = 4.min(mc - m0);
@@ -819,6 +824,8 @@ fn qdepthwise(
     let planes = s.batch * s.out_channels;
     let ow = s.out_w;
     let zp = x_zp as i32;
+    let windows = dw_windows(q, s);
+    let (rows, stride) = dw_padded(s);
     let task = |p: usize, worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
         let ic = oc / mult;
@@ -826,32 +833,98 @@ fn qdepthwise(
         let wk = &w[oc * kp..oc * kp + khw];
         let wsum: i32 = wk.iter().map(|&v| v as i32).sum();
         let deq = ep.deq[oc];
-        let pad = x_pad.map_or(0, |p| p[ic] as i32 - zp);
-        // The loop sums (x − zp)·w, so the bias's −zp·Σw·deq is put back.
+        let pad_byte = x_pad.map_or(x_zp, |p| p[ic]);
+        let pad = pad_byte as i32 - zp;
+        // The loops sum (x − zp)·w, so the bias's −zp·Σw·deq is put back.
         let bias = ep.bias[oc] + (zp * wsum) as f32 * deq;
         scratch.with(worker, |buf| {
-            let (accf, _) = buf.split_at_mut(ow);
+            let (accf, rest) = buf.split_at_mut(s.out_w.next_multiple_of(16));
             let acc: &mut [i32] = bytemuck::cast_slice_mut(accf);
-            for oy in 0..s.out_h {
-                match q {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the caller chose an ISA this CPU supports, and
-                    // both x86 int8 variants imply AVX2.
-                    QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { dw_row_avx2(acc, xp, wk, s, oy, zp, pad) },
-                    _ => dw_row(acc, xp, wk, s, oy, zp, pad),
-                }
+            // Float epilogue of output row oy, from its sums in acc.
+            let finish = |oy: usize, acc: &mut [i32]| {
                 // Reuse the accumulator row as floats, in place.
-                let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..]);
+                let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..ow]);
                 for v in row.iter_mut() {
                     *v = v.to_bits() as i32 as f32 * deq + bias;
                 }
                 ep.act.apply_slice(row);
                 // SAFETY: task p alone writes output plane p.
                 unsafe { store(out, p * hw_out + oy * ow, row) };
+            };
+            #[cfg(target_arch = "x86_64")]
+            if windows {
+                let plane: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(rest)[..rows * stride];
+                pad_plane(s, xp, pad_byte, stride, plane);
+                // The kernel reads bytes as unsigned (x + 128): its sums
+                // are Σ (x − zp)·w + (128 + zp)·Σw.
+                let shift = (128 + zp) * wsum;
+                let mut row_done = |oy: usize, acc: &mut [i32]| {
+                    acc[..ow].iter_mut().for_each(|a| *a -= shift);
+                    finish(oy, acc)
+                };
+                // SAFETY: dw_windows checked the CPU features and the
+                // window reach; the plane is laid out by dw_padded.
+                unsafe { super::x86::dw_plane_vbmi(plane, stride, s, wk, acc, &mut row_done) };
+                return;
+            }
+            let _ = (rest, rows, stride, windows);
+            for oy in 0..s.out_h {
+                match q {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller chose an ISA this CPU supports, and
+                    // both x86 int8 variants imply AVX2.
+                    QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { dw_row_avx2(&mut acc[..ow], xp, wk, s, oy, zp, pad) },
+                    _ => dw_row(&mut acc[..ow], xp, wk, s, oy, zp, pad),
+                }
+                finish(oy, acc);
             }
         });
     };
     par.run(planes, &task);
+}
+
+/// Whether a depthwise convolution runs the AVX-512 VBMI window kernel
+/// ([`super::x86::dw_plane_vbmi`]): 16 output pixels per register, each
+/// pixel's 4 taps of a kernel row gathered by one `vpermb` from one 64-byte
+/// load and summed by one `vpdpbusd`. The 16 windows of a group must lie
+/// within those 64 bytes.
+fn dw_windows(q: QIsa, s: &Conv2dShape) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if q == QIsa::Avx512Vnni && std::arch::is_x86_feature_detected!("avx512vbmi") {
+        let groups = s.kernel_w.div_ceil(4);
+        return groups <= super::x86::DW_MAX_GROUPS
+            && s.kernel_h * groups <= super::x86::DW_MAX_WORDS
+            && 15 * s.stride_w + s.dilation_w * (4 * groups - 1) < 64;
+    }
+    let _ = (q, s);
+    false
+}
+
+/// Rows and row stride of the padded input plane the window kernel reads:
+/// row `r` holds input row `r − pad_top`, byte `c` input column
+/// `c − pad_left`, and every byte outside the image the padding value, far
+/// enough that each 64-byte load stays inside.
+fn dw_padded(s: &Conv2dShape) -> (usize, usize) {
+    let rows = (s.out_h.max(1) - 1) * s.stride_h + (s.kernel_h - 1) * s.dilation_h + 1;
+    let stride = (s.out_w.next_multiple_of(16) - 16) * s.stride_w + 64;
+    (rows, stride)
+}
+
+/// Fills `plane` (see [`dw_padded`]) from the input plane `xp`.
+#[cfg(target_arch = "x86_64")]
+fn pad_plane(s: &Conv2dShape, xp: &[i8], pad: i8, stride: usize, plane: &mut [i8]) {
+    for (r, row) in plane.chunks_exact_mut(stride).enumerate() {
+        let iy = r as isize - s.pad_top as isize;
+        if iy < 0 || iy >= s.in_h as isize {
+            row.fill(pad);
+            continue;
+        }
+        let src = &xp[iy as usize * s.in_w..][..s.in_w];
+        let (lo, hi) = (s.pad_left.min(stride), (s.pad_left + s.in_w).min(stride));
+        row[..lo].fill(pad);
+        row[lo..hi].copy_from_slice(&src[..hi - lo]);
+        row[hi..].fill(pad);
+    }
 }
 
 /// One output row of a depthwise convolution: `acc[ox] = Σ (x − zp)·w`
@@ -1143,6 +1216,16 @@ mod tests {
             wide(shape(8, 8, 1, 9, 1, 2, 0), 70),
             wide(shape(6, 4, 1, 7, 5, 1, 2), 36),
             Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 11, out_w: 12, ..shape(4, 4, 1, 11, 3, 1, 2) },
+            // Depthwise as PP-OCR's rec model has them (the AVX-512 VBMI
+            // window kernel where the CPU has it): 5×5 on rows of 80, a
+            // stride of 2 along one axis, 7-wide, dilated, and 3×3 with a
+            // ragged last chunk of 16 pixels.
+            Conv2dShape { in_h: 6, in_w: 80, out_h: 6, out_w: 80, ..shape(8, 8, 8, 6, 5, 1, 2) },
+            Conv2dShape { in_h: 6, in_w: 80, out_h: 6, out_w: 40, stride_h: 1, stride_w: 2, ..shape(4, 4, 4, 6, 3, 1, 1) },
+            Conv2dShape { in_h: 12, in_w: 33, out_h: 6, out_w: 33, stride_h: 2, stride_w: 1, ..shape(3, 3, 3, 12, 5, 1, 2) },
+            shape(3, 6, 3, 13, 7, 1, 3),
+            Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 9, out_w: 10, ..shape(4, 4, 4, 9, 3, 1, 2) },
+            shape(5, 5, 5, 21, 3, 1, 1),
         ] {
             let kp = conv_kp(&s);
             let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;

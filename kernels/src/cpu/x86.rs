@@ -190,8 +190,11 @@ pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], 
 /// come out as `Σ a·w + 128 · Σ w`; the caller subtracts `128 · Σ w`
 /// (`QVariant::shifted`).
 ///
-/// Safety: see [`super::qgemm`]'s `QKernel` (`kp` a multiple of 64); needs
-/// AVX512F, AVX512BW and AVX512VNNI.
+/// The last `kp % 64` bytes are read with masked loads (zeros past the
+/// row), so `kp` may be any length and no tail is copied.
+///
+/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX512F, AVX512BW and
+/// AVX512VNNI.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
 pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
     assert!(a.len() >= 4 && w.len() >= 4);
@@ -199,11 +202,15 @@ pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8
     let mut c = [[_mm512_setzero_si512(); 4]; 4];
     let mut k = 0;
     while k < kp {
-        // SAFETY: every pointer addresses kp bytes; k + 64 ≤ kp.
+        // All 64 bytes, or the row's last kp − k (masked loads read zeros
+        // past it; a flipped zero, 128, meets a zero weight there).
+        let mask: __mmask64 = if kp - k >= 64 { !0 } else { (1u64 << (kp - k)) - 1 };
+        // SAFETY: every pointer addresses kp bytes; the mask covers only
+        // bytes k .. kp, and masked-off bytes are not accessed.
         unsafe {
-            let av: [__m512i; 4] = std::array::from_fn(|i| _mm512_xor_si512(_mm512_loadu_si512(a[i].add(k) as *const _), flip));
+            let av: [__m512i; 4] = std::array::from_fn(|i| _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, a[i].add(k)), flip));
             for j in 0..4 {
-                let wj = _mm512_loadu_si512(w[j].add(k) as *const _);
+                let wj = _mm512_maskz_loadu_epi8(mask, w[j].add(k));
                 for (ci, ai) in c.iter_mut().zip(&av) {
                     ci[j] = _mm512_dpbusd_epi32(ci[j], *ai, wj);
                 }
@@ -329,6 +336,73 @@ unsafe fn qpanel_vnni512<const NV: usize>(kg: usize, panel: *const i8, gs: usize
             // SAFETY: 16 · (v + 1) ≤ 64 = PIXEL_BLOCK i32 of the tile row.
             unsafe { _mm512_storeu_si512(t.as_mut_ptr().add(16 * v) as *mut _, *cv) };
         }
+    }
+}
+
+/// Most groups of 4 taps in a kernel row [`dw_plane_vbmi`] takes.
+pub(crate) const DW_MAX_GROUPS: usize = 4;
+/// Most weight words (kernel rows × groups) [`dw_plane_vbmi`] takes.
+pub(crate) const DW_MAX_WORDS: usize = 64;
+
+/// Int8 depthwise convolution of one plane, AVX-512 VNNI + VBMI. For 16
+/// output pixels at a time, each kernel row's taps in groups of 4: one
+/// 64-byte load of the padded input row, one `vpermb` that lays out each
+/// pixel's 4 tap bytes (`stride_w · l + dilation_w · j`), and one
+/// `vpdpbusd` against the group's 4 weights broadcast. The bytes are read
+/// as unsigned (`x ^ 0x80`), so `acc[ox] = Σ (x + 128) · w` over the window
+/// (padding bytes included); `row_done(oy, acc)` gets each output row.
+///
+/// Safety: needs AVX512F, AVX512BW, AVX512VNNI and AVX512VBMI. The window
+/// reach and sizes are asserted; `plane` is laid out as qgemm's
+/// `dw_padded` says (rows of `stride` bytes).
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni,avx512vbmi")]
+pub(crate) unsafe fn dw_plane_vbmi(
+    plane: &[i8],
+    stride: usize,
+    s: &super::conv::Conv2dShape,
+    wk: &[i8],
+    acc: &mut [i32],
+    row_done: &mut dyn FnMut(usize, &mut [i32]),
+) {
+    let (sw, dw, kw) = (s.stride_w, s.dilation_w, s.kernel_w);
+    let groups = kw.div_ceil(4);
+    let ow16 = s.out_w.next_multiple_of(16);
+    assert!(groups <= DW_MAX_GROUPS && s.kernel_h * groups <= DW_MAX_WORDS && 15 * sw + dw * (4 * groups - 1) < 64);
+    assert!(acc.len() >= ow16 && wk.len() >= s.kernel_h * kw);
+    let last_row = (s.out_h.max(1) - 1) * s.stride_h + (s.kernel_h - 1) * s.dilation_h;
+    assert!(stride >= (ow16 - 16) * sw + 64 && plane.len() >= (last_row + 1) * stride, "dw_plane_vbmi: plane too short");
+    // Byte 4l + j of group g's window: tap 4g + j of pixel l.
+    let idx: [__m512i; DW_MAX_GROUPS] = std::array::from_fn(|g| {
+        let b: [u8; 64] = std::array::from_fn(|i| (sw * (i / 4) + dw * (4 * g + i % 4)).min(63) as u8);
+        // SAFETY: b holds 64 bytes.
+        unsafe { _mm512_loadu_si512(b.as_ptr() as *const _) }
+    });
+    // Weights of group g of kernel row ky as one word (zero past the row).
+    let mut words = [0i32; DW_MAX_WORDS];
+    for ky in 0..s.kernel_h {
+        for g in 0..groups {
+            let b: [u8; 4] = std::array::from_fn(|j| if 4 * g + j < kw { wk[ky * kw + 4 * g + j] as u8 } else { 0 });
+            words[ky * groups + g] = i32::from_le_bytes(b);
+        }
+    }
+    let flip = _mm512_set1_epi8(-128);
+    for oy in 0..s.out_h {
+        for c0 in (0..ow16).step_by(16) {
+            let mut c = _mm512_setzero_si512();
+            for ky in 0..s.kernel_h {
+                let at = (oy * s.stride_h + ky * s.dilation_h) * stride + c0 * sw;
+                // SAFETY: at + 64 ≤ (last_row + 1) · stride ≤ plane.len()
+                // (asserted: c0 ≤ ow16 − 16 and stride ≥ (ow16 − 16)·sw + 64).
+                let v = _mm512_xor_si512(unsafe { _mm512_loadu_si512(plane.as_ptr().add(at) as *const _) }, flip);
+                for g in 0..groups {
+                    let win = _mm512_permutexvar_epi8(idx[g], v);
+                    c = _mm512_dpbusd_epi32(c, win, _mm512_set1_epi32(words[ky * groups + g]));
+                }
+            }
+            // SAFETY: c0 + 16 ≤ ow16 ≤ acc.len() (asserted).
+            unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(c0) as *mut _, c) };
+        }
+        row_done(oy, acc);
     }
 }
 
