@@ -287,6 +287,7 @@ pub fn quantize_one(x: f32, inv_scale: f32, zp: i8) -> i8 {
 }
 
 /// `y[i] = quantize(x[i])`.
+#[inline(always)]
 pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
     let inv = 1.0 / scale;
     y.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_one(v, inv, zp));
@@ -297,6 +298,13 @@ pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
 /// `inner` values in turn (NCHW: `inner` = H·W).
 #[allow(clippy::too_many_arguments)]
 pub fn quantize_channels(x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
+    quantize_planes(0, x, mul, add, inner, scale, zp, y)
+}
+
+/// [`quantize_channels`] from plane `first` on (`x` and `y` start there).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn quantize_planes(first: usize, x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
     let c = mul.len().min(add.len());
     if c == 0 || inner == 0 {
         return;
@@ -305,9 +313,87 @@ pub fn quantize_channels(x: &[f32], mul: &[u16], add: &[u16], inner: usize, scal
     for (i, (xs, ys)) in x.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
         let f = |b: u16| half::f16::from_bits(b).to_f32();
         // Folded: (x·m + a)/s = x·(m/s) + a/s.
-        let (m, a) = (f(mul[i % c]) * inv, f(add[i % c]) * inv);
+        let ch = (first + i) % c;
+        let (m, a) = (f(mul[ch]) * inv, f(add[ch]) * inv);
         ys.iter_mut().zip(xs).for_each(|(q, &v)| *q = quantize_one(v * m + a, 1.0, zp));
     }
+}
+
+/// Elements below which a pointwise int8 step runs on one thread.
+const PAR_MIN: usize = 16_384;
+
+/// Cuts `units` (planes, or runs of 64 values) into one piece per task
+/// for a step of `len` values: (units per task, tasks).
+fn pieces(par: &dyn Parallel, len: usize, units: usize) -> (usize, usize) {
+    let tasks = if len < PAR_MIN { 1 } else { (par.workers() * 2).min(units).max(1) };
+    let per = units.div_ceil(tasks).max(1);
+    (per, units.div_ceil(per))
+}
+
+/// [`quantize`] shared among the workers (an activation quantized
+/// between int8 regions: PP-OCRv5 rec has 25), compiled for AVX2 on x86.
+pub fn quantize_par(q: QIsa, par: &dyn Parallel, x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
+    let n = x.len().min(y.len());
+    let (per, tasks) = pieces(par, n, n.div_ceil(64));
+    let per = per * 64;
+    let out = SharedMut::new(y);
+    par.run(tasks, &|t, _| {
+        let (a, b) = (t * per, ((t + 1) * per).min(n));
+        // SAFETY: task t alone writes a .. b (< n ≤ y.len()).
+        let ys = unsafe { out.slice_mut(a, b - a) };
+        match q {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: both x86 int8 variants imply AVX2, and the session
+            // chose a variant this CPU supports.
+            QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { quantize_avx2(&x[a..b], scale, zp, ys) },
+            _ => quantize(&x[a..b], scale, zp, ys),
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_avx2(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
+    quantize(x, scale, zp, y)
+}
+
+/// [`quantize_channels`] shared among the workers, plane by plane.
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_channels_par(
+    q: QIsa,
+    par: &dyn Parallel,
+    x: &[f32],
+    mul: &[u16],
+    add: &[u16],
+    inner: usize,
+    scale: f32,
+    zp: i8,
+    y: &mut [i8],
+) {
+    let n = x.len().min(y.len());
+    if inner == 0 {
+        return;
+    }
+    let (per, tasks) = pieces(par, n, n.div_ceil(inner));
+    let out = SharedMut::new(y);
+    par.run(tasks, &|t, _| {
+        let (a, b) = (t * per * inner, ((t + 1) * per * inner).min(n));
+        // SAFETY: task t alone writes a .. b (< n ≤ y.len()).
+        let ys = unsafe { out.slice_mut(a, b - a) };
+        match q {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in quantize_par.
+            QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { quantize_planes_avx2(t * per, &x[a..b], mul, add, inner, scale, zp, ys) },
+            _ => quantize_planes(t * per, &x[a..b], mul, add, inner, scale, zp, ys),
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn quantize_planes_avx2(first: usize, x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
+    quantize_planes(first, x, mul, add, inner, scale, zp, y)
 }
 
 /// `y[i] = (x[i] - zp) · scale`.
@@ -1257,6 +1343,28 @@ mod tests {
                         assert!((*a as i32 - quantize_one(*b, 1.0 / 0.05, 3) as i32).abs() <= 1, "{a} vs {b}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The parallel quantizers give the serial ones' bytes on every
+    /// supported variant, across piece edges (sizes not multiples of 64 or
+    /// of the workers, planes of odd length).
+    #[test]
+    fn parallel_quantize_matches_serial() {
+        for (planes, inner) in [(3, 5), (7, 4099), (40, 960)] {
+            let x: Vec<f32> = (0..planes * inner).map(|i| (i as f32 * 0.37).sin() * 40.0).collect();
+            let bits = |v: &[f32]| v.iter().map(|&f| half::f16::from_f32(f).to_bits()).collect::<Vec<u16>>();
+            let (mul, add) = (bits(&[1.5, 0.25, 3.0]), bits(&[-2.0, 0.5, 7.0]));
+            let (mut want, mut want_c) = (vec![0i8; x.len()], vec![0i8; x.len()]);
+            quantize(&x, 0.3, -4, &mut want);
+            quantize_channels(&x, &mul, &add, inner, 0.3, -4, &mut want_c);
+            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
+                let (mut got, mut got_c) = (vec![99i8; x.len()], vec![99i8; x.len()]);
+                quantize_par(q, &TwoWorkers, &x, 0.3, -4, &mut got);
+                quantize_channels_par(q, &TwoWorkers, &x, &mul, &add, inner, 0.3, -4, &mut got_c);
+                assert_eq!(got, want, "{} {planes}x{inner}", q.name());
+                assert_eq!(got_c, want_c, "{} {planes}x{inner} per channel", q.name());
             }
         }
     }

@@ -558,10 +558,13 @@ fn run_quant_step<'a>(
         })
     }
     match kernel {
-        Kernel::Quantize { scale, zp } => qgemm::quantize(f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y)),
+        Kernel::Quantize { scale, zp } => {
+            qgemm::quantize_par(ctx.qisa, ctx.par, f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y))
+        }
         Kernel::QuantizeChannels { inner, scale, zp } => {
             let (mul, add): (&[u16], &[u16]) = (view(input(1)?, si, name)?, view(input(2)?, si, name)?);
-            qgemm::quantize_channels(f32s(input(0)?, si, name)?, mul, add, *inner, *scale, *zp, bytemuck::cast_slice_mut(y))
+            let x = f32s(input(0)?, si, name)?;
+            qgemm::quantize_channels_par(ctx.qisa, ctx.par, x, mul, add, *inner, *scale, *zp, bytemuck::cast_slice_mut(y))
         }
         Kernel::Dequantize { scale, zp } => qgemm::dequantize(i8s(input(0)?), *scale, *zp, f32s_mut(y, si, name)?),
         Kernel::MaxPoolI8(s) => qgemm::max_pool2d_i8(ctx.par, s, i8s(input(0)?), bytemuck::cast_slice_mut(y)),
@@ -744,9 +747,9 @@ fn run_step_f32<'a>(
             r::binary_par(ctx.par, *op, *act, input(0)?, a.dims(), input(1)?, b.dims(), y, out.dims());
         }
         Kernel::Affine { outer, channels, inner, act } => {
-            r::channel_affine(*outer, *channels, *inner, input(1)?, input(2)?, *act, input(0)?, y);
+            r::channel_affine_par(ctx.isa, ctx.par, *outer, *channels, *inner, input(1)?, input(2)?, *act, input(0)?, y);
         }
-        Kernel::Softmax { outer, n, inner } => r::softmax(*outer, *n, *inner, input(0)?, y),
+        Kernel::Softmax { outer, n, inner } => r::softmax_par(ctx.isa, ctx.par, *outer, *n, *inner, input(0)?, y),
         Kernel::Concat { outer, inner, total } => {
             let mut offset = 0;
             for i in 0..n_in {

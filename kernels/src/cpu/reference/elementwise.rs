@@ -246,22 +246,110 @@ pub fn channel_affine(
     x: &[f32],
     y: &mut [f32],
 ) {
-    for o in 0..outer {
-        for c in 0..channels {
-            let base = (o * channels + c) * inner;
-            // One value stands for all channels.
-            let at = |v: &[f32]| if v.len() == 1 { v[0] } else { v[c] };
-            let (s, t) = (at(scale), at(shift));
-            let out = &mut y[base..base + inner];
-            out.iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = v * s + t);
-            act.apply_slice(out);
-        }
+    affine_planes(0, outer * channels, channels, inner, scale, shift, act, x, y)
+}
+
+/// Planes `first .. first + count` of [`channel_affine`]; `x` and `y` start
+/// at plane `first`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn affine_planes(
+    first: usize,
+    count: usize,
+    channels: usize,
+    inner: usize,
+    scale: &[f32],
+    shift: &[f32],
+    act: Activation,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    for p in 0..count {
+        let c = (first + p) % channels.max(1);
+        let base = p * inner;
+        // One value stands for all channels.
+        let at = |v: &[f32]| if v.len() == 1 { v[0] } else { v[c] };
+        let (s, t) = (at(scale), at(shift));
+        let out = &mut y[base..base + inner];
+        out.iter_mut().zip(&x[base..base + inner]).for_each(|(d, &v)| *d = v * s + t);
+        act.apply_slice(out);
     }
+}
+
+/// [`channel_affine`] with its planes shared among the workers, each
+/// share compiled for AVX2 where `isa` says so.
+#[allow(clippy::too_many_arguments)]
+pub fn channel_affine_par(
+    isa: crate::cpu::Isa,
+    par: &dyn crate::Parallel,
+    outer: usize,
+    channels: usize,
+    inner: usize,
+    scale: &[f32],
+    shift: &[f32],
+    act: Activation,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let planes = outer * channels;
+    assert!(x.len() >= planes * inner && y.len() >= planes * inner, "channel_affine: operands too short");
+    let tasks = if planes * inner < 16_384 { 1 } else { planes.min(par.workers() * 2) };
+    let per = planes.div_ceil(tasks.max(1)).max(1);
+    let out = crate::SharedMut::new(y);
+    par.run(planes.div_ceil(per), &|t, _| {
+        let (p0, count) = (t * per, per.min(planes - t * per));
+        // SAFETY: task t alone writes planes p0 .. p0 + count (in bounds:
+        // asserted above).
+        let ys = unsafe { out.slice_mut(p0 * inner, count * inner) };
+        let xs = &x[p0 * inner..(p0 + count) * inner];
+        #[cfg(target_arch = "x86_64")]
+        if isa == crate::cpu::Isa::Avx2Fma {
+            // SAFETY: the session chose Avx2Fma, which it does only where
+            // the CPU has AVX2 and FMA.
+            return unsafe { affine_planes_avx2(p0, count, channels, inner, scale, shift, act, xs, ys) };
+        }
+        let _ = isa;
+        affine_planes(p0, count, channels, inner, scale, shift, act, xs, ys)
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn affine_planes_avx2(
+    first: usize,
+    count: usize,
+    channels: usize,
+    inner: usize,
+    scale: &[f32],
+    shift: &[f32],
+    act: Activation,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    affine_planes(first, count, channels, inner, scale, shift, act, x, y)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Planes shared among two workers give the serial result exactly.
+    #[test]
+    fn parallel_affine_matches_serial() {
+        use crate::cpu::Isa;
+        let (outer, channels, inner) = (2, 7, 1500);
+        let x: Vec<f32> = (0..outer * channels * inner).map(|i| (i as f32 * 0.1).cos() * 3.0).collect();
+        let scale: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32).collect();
+        let shift: Vec<f32> = (0..channels).map(|c| c as f32 - 2.0).collect();
+        let mut want = vec![0.0; x.len()];
+        channel_affine(outer, channels, inner, &scale, &shift, Activation::Relu, &x, &mut want);
+        for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+            let mut got = vec![f32::NAN; x.len()];
+            channel_affine_par(isa, &crate::test_util::TwoWorkers, outer, channels, inner, &scale, &shift, Activation::Relu, &x, &mut got);
+            assert_eq!(got, want, "{isa:?}");
+        }
+    }
 
     #[test]
     fn broadcasting_follows_numpy() {

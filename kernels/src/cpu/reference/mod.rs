@@ -16,13 +16,13 @@ mod softmax;
 mod strided;
 
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dShape};
-pub use elementwise::{binary, binary_par, channel_affine, BinaryOp};
+pub use elementwise::{binary, binary_par, channel_affine, channel_affine_par, BinaryOp};
 pub use layout::{concat_part, transpose};
 pub use lrn::{lrn, LrnParams};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
 pub use reduce::{layer_norm, reduce, ReduceOp};
 pub use resize::{axis_taps, resize2d, AxisTaps, CoordTransform, NearestRound, ResizeMode, ResizeParams};
-pub use softmax::{exp_nonpositive, softmax};
+pub use softmax::{exp_nonpositive, softmax, softmax_par};
 pub use strided::{broadcast_strides, gather, pad, select, strided_copy, PadMode};
 
 use super::conv::Conv2dShape;
