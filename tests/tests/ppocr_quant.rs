@@ -222,11 +222,12 @@ fn ppocr_det_int8_maps_overlap() -> Result<()> {
     );
     assert!(iou >= m.ort_int8_iou, "jetrt int8 IoU {iou} below onnxruntime's {}", m.ort_int8_iou);
     assert!(iou >= 0.9, "IoU {iou}");
-    // int8 as it comes: 0.982 on these held-out pages (0.975 before mse
-    // calibration and 24 calibration pages instead of 8; see
+    // int8 as it comes: 0.9899 on these held-out pages since the inputs
+    // of depthwise layers are quantized per channel (0.982 before, 0.975
+    // before mse calibration and 24 calibration pages; see
     // docs/PERFORMANCE.md). --max-drop 0.005 holds the 0.99 over
-    // the held-out pages (0.992; the worst page alone 0.981).
-    assert!(cos >= 0.98, "det int8 cosine {cos}");
+    // the held-out pages (0.992; the worst page alone 0.982).
+    assert!(cos >= 0.988, "det int8 cosine {cos}");
     assert!(cos_d >= 0.99, "det int8 (max-drop) cosine {cos_d}, worst page {worst_d}");
     assert!(pct(bytes8d) <= 35.0, "det int8 (max-drop) file {:.1}% of the ONNX file", pct(bytes8d));
     Ok(())
