@@ -182,7 +182,7 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
         set_tile(w, j0, mw, v.mw, kp, main, &mut pw, &mut wt, &mut pwt);
         if v.shifted {
             for (j, sh) in shift.iter_mut().enumerate().take(mw) {
-                *sh = 128 * row_sum(&w[(j0 + j) * kp..(j0 + j + 1) * kp]);
+                *sh = 128 * row_sum(q, &w[(j0 + j) * kp..(j0 + j + 1) * kp]);
             }
         }
         let mut i0 = 0;
@@ -214,8 +214,15 @@ fn dot_block(q: QIsa, kp: usize, a: &[i8], na: usize, w: &[i8], nw: usize, out: 
     }
 }
 
-/// Σ of a row of weight bytes, in i32.
-fn row_sum(w: &[i8]) -> i32 {
+/// Σ of a row of weight bytes, in i32, for variant `q`'s kernels.
+fn row_sum(q: QIsa, w: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if q == QIsa::Avx512Vnni {
+        assert!(q.supported(), "int8 variant {} is not supported here", q.name());
+        // SAFETY: supported (asserted).
+        return unsafe { super::x86::row_sum_vnni512(w) };
+    }
+    let _ = q;
     w.iter().map(|&x| x as i32).sum()
 }
 
@@ -740,7 +747,7 @@ fn panel_block(q: QIsa, kp: usize, panel: &[i8], np: usize, w: &[i8], mc: usize,
             for (i, t) in tile.iter().enumerate().take(rows) {
                 // The kernel reads the panel as unsigned (a + 128): take
                 // 128 · Σ w off (see QVariant::shifted).
-                let sh = 128 * row_sum(&w[(m0 + i) * kp..(m0 + i + 1) * kp]);
+                let sh = 128 * row_sum(q, &w[(m0 + i) * kp..(m0 + i + 1) * kp]);
                 acc[(m0 + i) * PIXEL_BLOCK..][..np].iter_mut().zip(t).for_each(|(a, &v)| *a = v - sh);
             }
             m0 += rows;

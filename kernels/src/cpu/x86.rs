@@ -284,6 +284,36 @@ pub(crate) unsafe fn qpanel_4x16_avx2(kg: usize, panel: *const i8, gs: usize, w:
     }
 }
 
+/// Σ of a row of weight bytes: one `vpdpbusd` against ones per 64 bytes
+/// (the shifted kernels take `128 · Σ w` off once per row and block; in
+/// baseline SSE2 the sums cost as much as the dot products they correct).
+///
+/// Safety: needs AVX512F, AVX512BW and AVX512VNNI.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+pub(crate) unsafe fn row_sum_vnni512(w: &[i8]) -> i32 {
+    let ones = _mm512_set1_epi8(1);
+    // Four independent sums: one chain of vpdpbusd waits on its latency.
+    let mut acc = [_mm512_setzero_si512(); 4];
+    let mut k = 0;
+    while k + 256 <= w.len() {
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: k + 64·i + 64 ≤ k + 256 ≤ w.len().
+            let v = unsafe { _mm512_loadu_si512(w.as_ptr().add(k + 64 * i) as *const _) };
+            *a = _mm512_dpbusd_epi32(*a, ones, v);
+        }
+        k += 256;
+    }
+    while k < w.len() {
+        let mask: __mmask64 = if w.len() - k >= 64 { !0 } else { (1u64 << (w.len() - k)) - 1 };
+        // SAFETY: the mask covers bytes k .. w.len() only.
+        let v = unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add(k)) };
+        acc[0] = _mm512_dpbusd_epi32(acc[0], ones, v);
+        k += 64;
+    }
+    let s = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+    _mm512_reduce_add_epi32(s)
+}
+
 /// Int8 outer-product tile for the panel layout, AVX-512 VNNI: 4 weight
 /// rows × `chunks` · 16 pixels (one register per 16 pixels, up to a whole
 /// block), each weight row's 4 bytes of a group broadcast. The panel is
