@@ -453,7 +453,48 @@ pub fn qconv_scratch_floats(s: &Conv2dShape) -> usize {
     }
     let kp = conv_kp(s);
     let mg = s.out_channels / s.groups;
-    (PIXEL_BLOCK * kp).div_ceil(4) + mg * PIXEL_BLOCK + PIXEL_BLOCK
+    let padded = padded_input(s).map_or(0, |(_, bytes)| bytes.div_ceil(4));
+    (PIXEL_BLOCK * kp).div_ceil(4) + mg * PIXEL_BLOCK + PIXEL_BLOCK + padded
+}
+
+/// Output maps up to this many pixels gather from a padded copy of their
+/// input (see [`padded_input`]).
+const PADDED_MAX_PIXELS: usize = 4 * PIXEL_BLOCK;
+/// The most bytes of such a copy.
+const PADDED_MAX_BYTES: usize = 512 * 1024;
+
+/// For a small padded map, the shape of a padded copy of one group's input
+/// (no padding left: every window lies inside) and its bytes. On a 7×7 map
+/// with 3×3 windows, 24 of 49 pixels touch the border, and a border pixel
+/// takes the per-byte gather: on ResNet-18's layer4 the gather was as slow
+/// as the dot products. Copying the input once into a padded plane per
+/// task is cheap next to that.
+fn padded_input(s: &Conv2dShape) -> Option<(Conv2dShape, usize)> {
+    if s.is_depthwise() || (s.pad_top == 0 && s.pad_left == 0) || s.out_h * s.out_w > PADDED_MAX_PIXELS || s.out_h == 0 || s.out_w == 0 {
+        return None;
+    }
+    let ph = (s.in_h + s.pad_top).max((s.out_h - 1) * s.stride_h + (s.kernel_h - 1) * s.dilation_h + 1);
+    let pw = (s.in_w + s.pad_left).max((s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w + 1);
+    let bytes = (s.in_channels / s.groups) * ph * pw;
+    (bytes <= PADDED_MAX_BYTES).then_some((Conv2dShape { in_h: ph, in_w: pw, pad_top: 0, pad_left: 0, ..*s }, bytes))
+}
+
+/// Fills `dst` (`cg` planes of `ps.in_h × ps.in_w`) from the `cg` planes of
+/// `xg` (shape `s`), each plane's padding with `pad(c)`.
+fn pad_planes(s: &Conv2dShape, ps: &Conv2dShape, cg: usize, xg: &[i8], pad: &dyn Fn(usize) -> i8, dst: &mut [i8]) {
+    let (hw, phw) = (s.in_h * s.in_w, ps.in_h * ps.in_w);
+    for c in 0..cg {
+        let (src, plane) = (&xg[c * hw..(c + 1) * hw], &mut dst[c * phw..(c + 1) * phw]);
+        let pv = pad(c);
+        plane[..s.pad_top * ps.in_w].fill(pv);
+        for (iy, line) in src.chunks_exact(s.in_w).enumerate() {
+            let row = &mut plane[(s.pad_top + iy) * ps.in_w..][..ps.in_w];
+            row[..s.pad_left].fill(pv);
+            row[s.pad_left..s.pad_left + s.in_w].copy_from_slice(line);
+            row[s.pad_left + s.in_w..].fill(pv);
+        }
+        plane[(s.pad_top + s.in_h) * ps.in_w..].fill(pv);
+    }
 }
 
 /// K of a convolution's weight rows, padded to [`K_ALIGN`], except for
@@ -499,6 +540,7 @@ pub fn qconv2d(
     let k = cg * s.kernel_h * s.kernel_w;
     assert!(w.len() >= s.out_channels * kp, "qconv2d: weights too short");
     let panel = uses_panel(q, s);
+    let padded = if panel { None } else { padded_input(s) };
     let blocks = PixelBlocks::new(s, panel);
     // Fewer pixel blocks than workers (a late, small layer): split the
     // output channels too, so every worker has work; but no further: each
@@ -524,7 +566,8 @@ pub fn qconv2d(
             let (patch_f, rest) = buf.split_at_mut((PIXEL_BLOCK * kp).div_ceil(4));
             let patch_bytes: &mut [i8] = bytemuck::cast_slice_mut::<f32, i8>(patch_f);
             let pad = |c: usize| x_pad.map_or(x_zp, |p| p[g * cg + c]);
-            let (acc_f, row_f) = rest.split_at_mut(mg * PIXEL_BLOCK);
+            let (acc_f, rest) = rest.split_at_mut(mg * PIXEL_BLOCK);
+            let (row_f, padded_f) = rest.split_at_mut(PIXEL_BLOCK);
             let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut acc_f[..mc * PIXEL_BLOCK]);
             let wg = &w[(g * mg + m0) * kp..(g * mg + m0 + mc) * kp];
             if panel {
@@ -533,7 +576,14 @@ pub fn qconv2d(
                 panel_block(q, kp, panel, np, wg, mc, acc);
             } else {
                 let patches = &mut patch_bytes[..np * kp];
-                gather_patches(s, xg, &pad, p0, np, k, kp, patches);
+                match padded {
+                    Some((ps, bytes)) => {
+                        let copy = &mut bytemuck::cast_slice_mut::<f32, i8>(padded_f)[..bytes];
+                        pad_planes(s, &ps, cg, xg, &pad, copy);
+                        gather_patches(&ps, copy, &pad, p0, np, k, kp, patches);
+                    }
+                    None => gather_patches(s, xg, &pad, p0, np, k, kp, patches),
+                }
                 dot_block(q, kp, patches, np, wg, mc, acc, 1, PIXEL_BLOCK);
             }
             let row = &mut row_f[..np];
