@@ -387,7 +387,7 @@ impl Epilogue<'_> {
 }
 
 /// Largest micro-tile of any variant (MR × NR).
-const MAX_TILE: usize = 128;
+pub(crate) const MAX_TILE: usize = 384;
 
 /// What to add to a tile before storing it.
 #[derive(Debug, Clone, Copy)]
@@ -491,6 +491,8 @@ pub(crate) fn variant(isa: Isa) -> &'static Variant {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => &super::x86::AVX2_FMA,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => &super::x86::AVX512,
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => &super::neon::NEON,
         _ => &GENERIC,

@@ -24,13 +24,16 @@ pub enum Isa {
     Generic,
     /// x86-64 with AVX2 and FMA.
     Avx2Fma,
+    /// x86-64 with AVX-512F (and AVX2 and FMA): the matrix kernels on
+    /// 512-bit registers; everything else as [`Isa::Avx2Fma`].
+    Avx512,
     /// aarch64 Advanced SIMD (every ARMv8-A core, so every Jetson).
     Neon,
 }
 
 impl Isa {
     /// Every variant this build knows, best first.
-    pub const ALL: [Isa; 3] = [Isa::Avx2Fma, Isa::Neon, Isa::Generic];
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2Fma, Isa::Neon, Isa::Generic];
 
     /// The best variant this machine supports.
     pub fn detect() -> Isa {
@@ -43,6 +46,8 @@ impl Isa {
             Isa::Generic => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Isa::Avx2Fma.supported() && std::arch::is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             #[allow(unreachable_patterns)]
@@ -50,11 +55,18 @@ impl Isa {
         }
     }
 
+    /// Whether the variant implies AVX2 and FMA (code compiled for them
+    /// may run).
+    pub fn avx2(self) -> bool {
+        matches!(self, Isa::Avx2Fma | Isa::Avx512)
+    }
+
     /// Short name used in logs, `jetrt info` and benchmark reports.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Generic => "generic",
             Isa::Avx2Fma => "avx2_fma",
+            Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
         }
     }

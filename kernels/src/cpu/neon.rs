@@ -1,12 +1,12 @@
 //! aarch64 NEON micro-kernels.
 
-use super::gemm::Variant;
+use super::gemm::{Variant, MAX_TILE};
 use std::arch::aarch64::*;
 
 // A is packed: the kernel loads 8 rows of one column as two vectors.
 pub(crate) const NEON: Variant = Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, ukr_store: None, dot };
 
-fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
+fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].
     assert!(rs == 1 && cs == 8, "the NEON kernel reads packed A");
     let (a, b) = (&a[..kc * 8], &b[..kc * 12]);
@@ -16,7 +16,7 @@ fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f3
 }
 
 #[target_feature(enable = "neon")]
-unsafe fn ukr_8x12_neon(kc: usize, mut a: *const f32, mut b: *const f32, acc: &mut [f32; 128]) {
+unsafe fn ukr_8x12_neon(kc: usize, mut a: *const f32, mut b: *const f32, acc: &mut [f32; MAX_TILE]) {
     let z = vdupq_n_f32(0.0);
     // 8 rows × 3 vectors of 4 columns: 24 accumulators, 3 B and 2 A registers.
     let mut c = [[z; 3]; 8];

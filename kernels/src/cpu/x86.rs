@@ -1,13 +1,122 @@
 //! x86-64 AVX2 + FMA micro-kernels.
 
-use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant};
+use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE};
 use super::qgemm::PIXEL_BLOCK;
 use std::arch::x86_64::*;
 
 pub(crate) const AVX2_FMA: Variant =
     Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, ukr_store: Some(ukr_6x16_store), dot };
 
-fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; 128]) {
+/// AVX-512F: 12 rows × 32 columns (24 accumulators of 16 floats), B
+/// panels of kc × 32. Blocks sized so a B panel (192 × 32 floats, 24 KiB)
+/// and an A panel stay in a 48 KiB L1.
+pub(crate) const AVX512: Variant =
+    Variant { mr: 12, nr: 32, kc: 192, mc: 96, nc: 256, ukr: ukr_12x32, direct_a: true, ukr_store: Some(ukr_12x32_store), dot };
+
+fn ukr_12x32(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
+    check_panel(a, 12, kc, rs, cs);
+    let b = &b[..kc * 32];
+    // SAFETY: this variant is only selected when AVX-512F, AVX2 and FMA
+    // are detected (Isa::supported); the A panel lies inside `a` (checked
+    // above) and B holds kc·32 floats.
+    unsafe {
+        let c = mul_12x32(kc, a.as_ptr(), rs, cs, b.as_ptr());
+        for (r, cr) in c.iter().enumerate() {
+            _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32), cr[0]);
+            _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32 + 16), cr[1]);
+        }
+    }
+}
+
+/// The 12×32 product of an A panel (strides rs, cs) and a packed B panel,
+/// in registers.
+#[target_feature(enable = "avx2,fma,avx512f")]
+#[inline]
+unsafe fn mul_12x32(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32) -> [[__m512; 2]; 12] {
+    let mut c = [[_mm512_setzero_ps(); 2]; 12];
+    let offs: [usize; 12] = std::array::from_fn(|r| r * rs);
+    for _ in 0..kc {
+        // SAFETY: a advances cs and b 32 floats per step, kc steps in all;
+        // row r of A is at a + r·rs: inside the slices checked by the caller.
+        unsafe {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for (r, cr) in c.iter_mut().enumerate() {
+                let ar = _mm512_set1_ps(*a.add(offs[r]));
+                cr[0] = _mm512_fmadd_ps(ar, b0, cr[0]);
+                cr[1] = _mm512_fmadd_ps(ar, b1, cr[1]);
+            }
+            a = a.add(cs);
+            b = b.add(32);
+        }
+    }
+    c
+}
+
+fn ukr_12x32_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
+    check_panel(a, 12, kc, rs, cs);
+    let b = &b[..kc * 32];
+    // SAFETY: AVX-512F, AVX2 and FMA are detected (Isa::supported); A and
+    // B are checked above; TileMut points at a 12×32 tile of C owned by
+    // this task.
+    unsafe { ukr_12x32_store_avx512(kc, a.as_ptr(), rs, cs, b.as_ptr(), t, st) }
+}
+
+/// [`ukr_6x16_store_avx2`] on 512-bit registers: accumulate, bias,
+/// activation, store, with the tile in registers.
+#[target_feature(enable = "avx2,fma,avx512f")]
+unsafe fn ukr_12x32_store_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, t: &TileMut, st: &TileStore) {
+    // SAFETY: forwarded preconditions.
+    let c = unsafe { mul_12x32(kc, a, rs, cs, b) };
+    let zero = _mm512_setzero_ps();
+    let (lo, hi) = match st.act {
+        TileAct::Clip(lo, hi) => (_mm512_set1_ps(lo), _mm512_set1_ps(hi)),
+        _ => (zero, zero),
+    };
+    for (r, cr) in c.iter().enumerate() {
+        // SAFETY: row r of the tile is t.ptr + r·ldc .. + 32, inside C and
+        // owned by this task; a row bias holds 12 floats, a column bias 32.
+        unsafe {
+            let p = t.ptr.add(r * t.ldc);
+            let (mut v0, mut v1) = (cr[0], cr[1]);
+            if st.accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(p));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(p.add(16)));
+            }
+            match st.bias {
+                TileBias::None => {}
+                TileBias::Row(bias) => {
+                    let bb = _mm512_set1_ps(*bias.add(r));
+                    v0 = _mm512_add_ps(v0, bb);
+                    v1 = _mm512_add_ps(v1, bb);
+                }
+                TileBias::Col(bias) => {
+                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
+                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias.add(16)));
+                }
+            }
+            match st.act {
+                TileAct::None => {}
+                // max(v, 0) with 0 second: NaN becomes 0 (vmaxps returns
+                // the second operand when either is NaN), as in the AVX2
+                // kernel and f32::max.
+                TileAct::Relu => {
+                    v0 = _mm512_max_ps(v0, zero);
+                    v1 = _mm512_max_ps(v1, zero);
+                }
+                // max(lo, v) then min(hi, ·) keep NaN, as Activation::Clip.
+                TileAct::Clip(..) => {
+                    v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
+                    v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
+                }
+            }
+            _mm512_storeu_ps(p, v0);
+            _mm512_storeu_ps(p.add(16), v1);
+        }
+    }
+}
+
+fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     check_panel(a, 6, kc, rs, cs);
     let b = &b[..kc * 16];
     // SAFETY: this variant is only selected when AVX2 and FMA are detected
@@ -17,7 +126,7 @@ fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f3
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn ukr_6x16_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; 128]) {
+unsafe fn ukr_6x16_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; MAX_TILE]) {
     // SAFETY: forwarded preconditions.
     let c = unsafe { mul_6x16(kc, a, rs, cs, b) };
     for (r, cr) in c.iter().enumerate() {

@@ -303,9 +303,9 @@ pub fn channel_affine_par(
         let ys = unsafe { out.slice_mut(p0 * inner, count * inner) };
         let xs = &x[p0 * inner..(p0 + count) * inner];
         #[cfg(target_arch = "x86_64")]
-        if isa == crate::cpu::Isa::Avx2Fma {
-            // SAFETY: the session chose Avx2Fma, which it does only where
-            // the CPU has AVX2 and FMA.
+        if isa.avx2() {
+            // SAFETY: the session chose a variant with AVX2 and FMA, which
+            // it does only where the CPU has them.
             return unsafe { affine_planes_avx2(p0, count, channels, inner, scale, shift, act, xs, ys) };
         }
         let _ = isa;

@@ -60,9 +60,9 @@ pub fn softmax_par(isa: crate::cpu::Isa, par: &dyn crate::Parallel, outer: usize
 
 fn softmax_isa(isa: crate::cpu::Isa, outer: usize, n: usize, inner: usize, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa == crate::cpu::Isa::Avx2Fma {
-        // SAFETY: the session chose Avx2Fma, which it does only where the
-        // CPU has AVX2 and FMA.
+    if isa.avx2() {
+        // SAFETY: the session chose a variant with AVX2 and FMA, which it
+        // does only where the CPU has them.
         return unsafe { softmax_avx2(outer, n, inner, x, y) };
     }
     let _ = isa;
