@@ -19,9 +19,16 @@ fn ukr_12x32(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f
     // SAFETY: this variant is only selected when AVX-512F, AVX2 and FMA
     // are detected (Isa::supported); the A panel lies inside `a` (checked
     // above) and B holds kc·32 floats.
-    unsafe {
-        let c = mul_12x32(kc, a.as_ptr(), rs, cs, b.as_ptr());
-        for (r, cr) in c.iter().enumerate() {
+    unsafe { ukr_12x32_avx512(kc, a.as_ptr(), rs, cs, b.as_ptr(), acc) }
+}
+
+#[target_feature(enable = "avx2,fma,avx512f")]
+unsafe fn ukr_12x32_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; MAX_TILE]) {
+    // SAFETY: forwarded preconditions.
+    let c = unsafe { mul_12x32(kc, a, rs, cs, b) };
+    for (r, cr) in c.iter().enumerate() {
+        // SAFETY: rows r·32 .. r·32+32 lie inside the MAX_TILE-float tile.
+        unsafe {
             _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32), cr[0]);
             _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32 + 16), cr[1]);
         }
