@@ -87,12 +87,16 @@ pub fn channel_quant(lo: f32, hi: f32, chan: &[(f32, f32)]) -> ChannelQuant {
     q
 }
 
-/// Bins of the |x| histogram.
+/// Bins of a tensor's |x| histogram.
 pub const BINS: usize = 2048;
 
-/// Fewer values than this seen in all: the range is min/max whatever the
-/// method.
-pub const MIN_HIST_VALUES: u64 = 16 * BINS as u64;
+/// Bins of each channel's |x| histogram (a tensor may have hundreds of
+/// channels).
+pub const CHANNEL_BINS: usize = 256;
+
+/// Fewer values than this many per bin seen in all: the range is min/max
+/// whatever the method.
+pub const MIN_VALUES_PER_BIN: u64 = 16;
 
 /// What calibration collected for one tensor.
 #[derive(Debug, Clone)]
@@ -101,15 +105,21 @@ pub struct Stats {
     pub max: f32,
     /// Histogram of |x| over `[0, absmax]` (filled in the second pass).
     pub hist: Vec<u64>,
+    /// Its number of bins.
+    pub bins: usize,
 }
 
 impl Default for Stats {
     fn default() -> Self {
-        Stats { min: f32::INFINITY, max: f32::NEG_INFINITY, hist: Vec::new() }
+        Stats::with_bins(BINS)
     }
 }
 
 impl Stats {
+    pub fn with_bins(bins: usize) -> Self {
+        Stats { min: f32::INFINITY, max: f32::NEG_INFINITY, hist: Vec::new(), bins: bins.max(LEVELS_MIN) }
+    }
+
     pub fn observe_range(&mut self, x: &[f32]) {
         for &v in x {
             if v.is_finite() {
@@ -129,17 +139,17 @@ impl Stats {
 
     pub fn observe_hist(&mut self, x: &[f32]) {
         if self.hist.is_empty() {
-            self.hist = vec![0; BINS];
+            self.hist = vec![0; self.bins];
         }
         let amax = self.absmax();
         if amax <= 0.0 {
             self.hist[0] += x.len() as u64;
             return;
         }
-        let per = BINS as f32 / amax;
+        let per = self.bins as f32 / amax;
         for &v in x {
             if v.is_finite() {
-                let b = ((v.abs() * per) as usize).min(BINS - 1);
+                let b = ((v.abs() * per) as usize).min(self.bins - 1);
                 self.hist[b] += 1;
             }
         }
@@ -155,7 +165,7 @@ impl Stats {
         // clipping it by percentile or entropy only destroys it.
         let seen: u64 = self.hist.iter().sum();
         let t = match method {
-            _ if seen < MIN_HIST_VALUES => f32::INFINITY,
+            _ if seen < MIN_VALUES_PER_BIN * self.bins as u64 => f32::INFINITY,
             CalibMethod::MinMax => f32::INFINITY,
             CalibMethod::Percentile(p) => self.percentile_threshold(p),
             CalibMethod::Entropy => self.entropy_threshold(),
@@ -165,7 +175,7 @@ impl Stats {
     }
 
     fn bin_width(&self) -> f32 {
-        self.absmax() / BINS as f32
+        self.absmax() / self.bins as f32
     }
 
     fn percentile_threshold(&self, p: f64) -> f32 {
@@ -193,8 +203,9 @@ impl Stats {
         if h.iter().sum::<f64>() == 0.0 || w == 0.0 {
             return f32::INFINITY;
         }
-        let mut best = (f64::INFINITY, BINS);
-        for i in (16..=BINS).step_by(4) {
+        let bins = self.hist.len();
+        let mut best = (f64::INFINITY, bins);
+        for i in (bins / 128..=bins).step_by((bins / 512).max(1)) {
             let t = i as f64 * w;
             let step = ((self.max as f64).min(t) - (self.min as f64).max(-t)) / 255.0;
             let inside: f64 = h[..i].iter().sum();
@@ -213,15 +224,16 @@ impl Stats {
     /// levels, spread each level back over the bins it merged, and keep the
     /// threshold with the smallest KL divergence from the clipped original.
     fn entropy_threshold(&self) -> f32 {
-        const LEVELS: usize = 128;
+        const LEVELS: usize = LEVELS_MIN;
         let h: Vec<f64> = self.hist.iter().map(|&v| v as f64).collect();
         if h.iter().sum::<f64>() == 0.0 {
             return f32::INFINITY;
         }
-        let mut best = (f64::INFINITY, BINS);
-        let mut reference = vec![0.0f64; BINS];
-        let mut expanded = vec![0.0f64; BINS];
-        for i in (LEVELS..=BINS).step_by(16) {
+        let bins = h.len();
+        let mut best = (f64::INFINITY, bins);
+        let mut reference = vec![0.0f64; bins];
+        let mut expanded = vec![0.0f64; bins];
+        for i in (LEVELS..=bins).step_by((bins / 128).max(1)) {
             reference[..i].copy_from_slice(&h[..i]);
             reference[i - 1] += h[i..].iter().sum::<f64>();
             // Merge h[..i] (without the clipped outliers, as TensorRT and
@@ -243,7 +255,7 @@ impl Stats {
                 best = (kl, i);
             }
         }
-        (best.1 as f32 + 0.5).min(BINS as f32) * self.bin_width()
+        (best.1 as f32 + 0.5).min(bins as f32) * self.bin_width()
     }
 }
 
@@ -264,6 +276,9 @@ fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
     }
     kl
 }
+
+/// The fewest histogram bins (entropy calibration merges into 128 levels).
+const LEVELS_MIN: usize = 128;
 
 /// Asymmetric int8 parameters for a range: `(scale, zero_point)` with
 /// `x ≈ (q − zero_point) · scale`, q in −128..=127, and 0 exact.
@@ -331,6 +346,18 @@ mod tests {
         let minmax = quant_error(&x, s.range(CalibMethod::MinMax));
         let pct = quant_error(&x, s.range(CalibMethod::Percentile(99.99)));
         assert!(mse < minmax && mse < pct, "mse {mse}, minmax {minmax}, percentile {pct}");
+        // The coarser per-channel histogram still finds a better clip than
+        // min/max, and with too few values it keeps min/max.
+        let mut c = Stats::with_bins(CHANNEL_BINS);
+        c.observe_range(&x);
+        c.observe_hist(&x);
+        let cmse = quant_error(&x, c.range(CalibMethod::Mse));
+        assert!(cmse < minmax && cmse < 1.2 * mse, "per-channel mse {cmse}, tensor mse {mse}, minmax {minmax}");
+        let few = &x[..1000];
+        let mut f = Stats::with_bins(CHANNEL_BINS);
+        f.observe_range(few);
+        f.observe_hist(few);
+        assert_eq!(f.range(CalibMethod::Mse), f.range(CalibMethod::MinMax));
     }
 
     /// One far outlier among a bulk in [−1, 1]: percentile and entropy clip

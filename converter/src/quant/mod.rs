@@ -578,10 +578,17 @@ fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>,
         return Ok(calib::Ranges::default());
     }
     let shapes: Vec<(usize, usize)> = observe.iter().map(|&v| channels(g, v)).collect();
-    let mut chan: Vec<Vec<(f32, f32)>> = shapes
+    // Per channel, the same statistics as per tensor (a coarser
+    // histogram). With mse, each channel's range is clipped where its own
+    // expected squared error is least, not left at its min/max (which fits
+    // the calibration samples' outliers): held-out cosine on PP-OCRv5 det
+    // 0.9899 -> 0.9909, rec 0.9898 -> 0.9908. A fixed percentile per
+    // channel clipped too much (rec int4 with percentile lost 0.7 points of
+    // character accuracy), so other methods keep each channel's min/max.
+    let mut chan: Vec<Vec<calib::Stats>> = shapes
         .iter()
         .zip(&per_channel)
-        .map(|(&(c, _), &p)| if p { vec![(f32::INFINITY, f32::NEG_INFINITY); c] } else { Vec::new() })
+        .map(|(&(c, _), &p)| if p { vec![calib::Stats::with_bins(calib::CHANNEL_BINS); c] } else { Vec::new() })
         .collect();
     let mut runner = Runner::new(g, &observe, opts.threads).map_err(err)?;
     let mut stats = vec![calib::Stats::default(); observe.len()];
@@ -595,15 +602,13 @@ fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>,
                     if pass == 0 {
                         stats[o].observe_range(x);
                         if per_channel[o] {
-                            for_channels(x, shapes[o], |c, run| {
-                                let r = &mut chan[o][c];
-                                for &v in run.iter().filter(|v| v.is_finite()) {
-                                    *r = (r.0.min(v), r.1.max(v));
-                                }
-                            });
+                            for_channels(x, shapes[o], |c, run| chan[o][c].observe_range(run));
                         }
                     } else {
-                        stats[o].observe_hist(x)
+                        stats[o].observe_hist(x);
+                        if per_channel[o] && opts.method == calib::CalibMethod::Mse {
+                            for_channels(x, shapes[o], |c, run| chan[o][c].observe_hist(run));
+                        }
                     }
                 })
                 .map_err(err)?;
@@ -614,7 +619,8 @@ fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>,
     for (o, &v) in observe.iter().enumerate() {
         ranges.tensor.insert(v, stats[o].range(opts.method));
         if per_channel[o] {
-            ranges.channel.insert(v, chan[o].iter().map(|&(lo, hi)| if lo > hi { (0.0, 0.0) } else { (lo, hi) }).collect());
+            let method = if opts.method == calib::CalibMethod::Mse { calib::CalibMethod::Mse } else { calib::CalibMethod::MinMax };
+            ranges.channel.insert(v, chan[o].iter().map(|c| c.range(method)).collect());
         }
     }
     Ok(ranges)
