@@ -15,4 +15,4 @@ mod par;
 #[cfg(test)]
 mod test_util;
 
-pub use par::{Parallel, Scratch, Serial, SharedMut};
+pub use par::{split_units, Parallel, Scratch, Serial, SharedMut, PAR_GRAIN};

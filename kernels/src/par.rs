@@ -14,6 +14,24 @@ pub trait Parallel: Sync {
     fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync));
 }
 
+/// Values below which a pointwise step is not worth waking the workers
+/// for, and the fewest values a task of one gets.
+pub const PAR_GRAIN: usize = 16 * 1024;
+
+/// How a pointwise step over `values` values, made of `units` independent
+/// units (rows, planes, or the values themselves), is cut into tasks:
+/// `(units per task, tasks)`. One task on one worker or under
+/// 2·[`PAR_GRAIN`] values; otherwise about four tasks per worker, none
+/// under [`PAR_GRAIN`] values.
+pub fn split_units(par: &dyn Parallel, values: usize, units: usize) -> (usize, usize) {
+    let units = units.max(1);
+    if par.workers() == 1 || values < 2 * PAR_GRAIN {
+        return (units, 1);
+    }
+    let per = units.div_ceil(par.workers() * 4).max((PAR_GRAIN * units).div_ceil(values)).max(1);
+    (per, units.div_ceil(per))
+}
+
 /// Runs every task on the calling thread, in order.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Serial;

@@ -326,22 +326,11 @@ fn quantize_planes(first: usize, x: &[f32], mul: &[u16], add: &[u16], inner: usi
     }
 }
 
-/// Elements below which a pointwise int8 step runs on one thread.
-const PAR_MIN: usize = 16_384;
-
-/// Cuts `units` (planes, or runs of 64 values) into one piece per task
-/// for a step of `len` values: (units per task, tasks).
-fn pieces(par: &dyn Parallel, len: usize, units: usize) -> (usize, usize) {
-    let tasks = if len < PAR_MIN { 1 } else { (par.workers() * 2).min(units).max(1) };
-    let per = units.div_ceil(tasks).max(1);
-    (per, units.div_ceil(per))
-}
-
 /// [`quantize`] shared among the workers (an activation quantized
 /// between int8 regions: PP-OCRv5 rec has 25), compiled for AVX2 on x86.
 pub fn quantize_par(q: QIsa, par: &dyn Parallel, x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
     let n = x.len().min(y.len());
-    let (per, tasks) = pieces(par, n, n.div_ceil(64));
+    let (per, tasks) = crate::split_units(par, n, n.div_ceil(64));
     let per = per * 64;
     let out = SharedMut::new(y);
     par.run(tasks, &|t, _| {
@@ -381,7 +370,7 @@ pub fn quantize_channels_par(
     if inner == 0 {
         return;
     }
-    let (per, tasks) = pieces(par, n, n.div_ceil(inner));
+    let (per, tasks) = crate::split_units(par, n, n.div_ceil(inner));
     let out = SharedMut::new(y);
     par.run(tasks, &|t, _| {
         let (a, b) = (t * per * inner, ((t + 1) * per * inner).min(n));
@@ -484,16 +473,7 @@ fn padded_input(s: &Conv2dShape) -> Option<(Conv2dShape, usize)> {
 fn pad_planes(s: &Conv2dShape, ps: &Conv2dShape, cg: usize, xg: &[i8], pad: &dyn Fn(usize) -> i8, dst: &mut [i8]) {
     let (hw, phw) = (s.in_h * s.in_w, ps.in_h * ps.in_w);
     for c in 0..cg {
-        let (src, plane) = (&xg[c * hw..(c + 1) * hw], &mut dst[c * phw..(c + 1) * phw]);
-        let pv = pad(c);
-        plane[..s.pad_top * ps.in_w].fill(pv);
-        for (iy, line) in src.chunks_exact(s.in_w).enumerate() {
-            let row = &mut plane[(s.pad_top + iy) * ps.in_w..][..ps.in_w];
-            row[..s.pad_left].fill(pv);
-            row[s.pad_left..s.pad_left + s.in_w].copy_from_slice(line);
-            row[s.pad_left + s.in_w..].fill(pv);
-        }
-        plane[(s.pad_top + s.in_h) * ps.in_w..].fill(pv);
+        pad_plane(s, &xg[c * hw..(c + 1) * hw], pad(c), ps.in_w, &mut dst[c * phw..(c + 1) * phw]);
     }
 }
 
@@ -1013,6 +993,7 @@ fn qdepthwise(
                 unsafe { super::x86::dw_plane_vbmi(plane, stride, s, wk, acc, &mut row_done) };
                 return;
             }
+            #[cfg(not(target_arch = "x86_64"))]
             let _ = (rest, rows, stride, windows);
             for oy in 0..s.out_h {
                 match q {
@@ -1056,17 +1037,18 @@ fn dw_padded(s: &Conv2dShape) -> (usize, usize) {
     (rows, stride)
 }
 
-/// Fills `plane` (see [`dw_padded`]) from the input plane `xp`.
-#[cfg(target_arch = "x86_64")]
-fn pad_plane(s: &Conv2dShape, xp: &[i8], pad: i8, stride: usize, plane: &mut [i8]) {
-    for (r, row) in plane.chunks_exact_mut(stride).enumerate() {
+/// Copies an input plane `xp` (`s.in_h × s.in_w`) into `plane`, rows of
+/// `width` bytes: row `r` holds input row `r − pad_top`, byte `c` input
+/// column `c − pad_left` (cut at `width`), every other byte `pad`.
+fn pad_plane(s: &Conv2dShape, xp: &[i8], pad: i8, width: usize, plane: &mut [i8]) {
+    for (r, row) in plane.chunks_exact_mut(width).enumerate() {
         let iy = r as isize - s.pad_top as isize;
         if iy < 0 || iy >= s.in_h as isize {
             row.fill(pad);
             continue;
         }
         let src = &xp[iy as usize * s.in_w..][..s.in_w];
-        let (lo, hi) = (s.pad_left.min(stride), (s.pad_left + s.in_w).min(stride));
+        let (lo, hi) = (s.pad_left.min(width), (s.pad_left + s.in_w).min(width));
         row[..lo].fill(pad);
         row[lo..hi].copy_from_slice(&src[..hi - lo]);
         row[hi..].fill(pad);
@@ -1412,7 +1394,7 @@ mod tests {
     /// of the workers, planes of odd length).
     #[test]
     fn parallel_quantize_matches_serial() {
-        for (planes, inner) in [(3, 5), (7, 4099), (40, 960)] {
+        for (planes, inner) in [(3, 5), (7, 5003), (40, 960)] {
             let x: Vec<f32> = (0..planes * inner).map(|i| (i as f32 * 0.37).sin() * 40.0).collect();
             let bits = |v: &[f32]| v.iter().map(|&f| half::f16::from_f32(f).to_bits()).collect::<Vec<u16>>();
             let (mul, add) = (bits(&[1.5, 0.25, 3.0]), bits(&[-2.0, 0.5, 7.0]));

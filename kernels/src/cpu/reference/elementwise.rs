@@ -203,9 +203,6 @@ fn broadcast_loop(
     }
 }
 
-/// Elements per task below which splitting is not worth waking workers.
-const PAR_GRAIN: usize = 16 * 1024;
-
 /// [`binary`] over several threads when both operands have the output's
 /// shape (a residual connection): the flat range is cut into chunks.
 pub fn binary_par(
@@ -220,11 +217,10 @@ pub fn binary_par(
     out_shape: &[usize],
 ) {
     let total: usize = out_shape.iter().product();
-    if a_shape != out_shape || b_shape != out_shape || par.workers() == 1 || total < 2 * PAR_GRAIN {
+    let (chunk, tasks) = crate::split_units(par, total, total);
+    if a_shape != out_shape || b_shape != out_shape || tasks == 1 {
         return binary(op, act, a, a_shape, b, b_shape, out, out_shape);
     }
-    let chunk = total.div_ceil(par.workers() * 4).max(PAR_GRAIN);
-    let tasks = total.div_ceil(chunk);
     let ys = SharedMut::new(&mut out[..total]);
     par.run(tasks, &|t, _| {
         let (lo, hi) = (t * chunk, ((t + 1) * chunk).min(total));
@@ -293,10 +289,9 @@ pub fn channel_affine_par(
 ) {
     let planes = outer * channels;
     assert!(x.len() >= planes * inner && y.len() >= planes * inner, "channel_affine: operands too short");
-    let tasks = if planes * inner < 16_384 { 1 } else { planes.min(par.workers() * 2) };
-    let per = planes.div_ceil(tasks.max(1)).max(1);
+    let (per, tasks) = crate::split_units(par, planes * inner, planes);
     let out = crate::SharedMut::new(y);
-    par.run(planes.div_ceil(per), &|t, _| {
+    par.run(tasks, &|t, _| {
         let (p0, count) = (t * per, per.min(planes - t * per));
         // SAFETY: task t alone writes planes p0 .. p0 + count (in bounds:
         // asserted above).
@@ -338,7 +333,7 @@ mod tests {
     #[test]
     fn parallel_affine_matches_serial() {
         use crate::cpu::Isa;
-        let (outer, channels, inner) = (2, 7, 1500);
+        let (outer, channels, inner) = (2, 7, 3000);
         let x: Vec<f32> = (0..outer * channels * inner).map(|i| (i as f32 * 0.1).cos() * 3.0).collect();
         let scale: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32).collect();
         let shift: Vec<f32> = (0..channels).map(|c| c as f32 - 2.0).collect();
