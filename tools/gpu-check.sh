@@ -15,7 +15,8 @@ if ! command -v nvidia-smi >/dev/null; then
     echo "gpu-check: no nvidia-smi here; this check needs a machine with an NVIDIA GPU" >&2
     exit 2
 fi
-# Kernels not yet verified on a GPU (int8, Gather, Cast, ConvTranspose) are
+# Kernels not yet verified on a GPU (per-tensor Quantize, int8 MaxPool, Cast,
+# ConvTranspose) are
 # opt-in until this check has passed with them; the check turns them on.
 export JETRT_CUDA_UNVERIFIED=${JETRT_CUDA_UNVERIFIED:-1}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader

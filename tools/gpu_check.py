@@ -4,9 +4,13 @@
 1. conformance: every op case under --cases (default target/testdata/ops) is
    converted with jetc and run by jetrt on the cpu and the cuda backend; the
    outputs must agree with each other and with onnxruntime's expected output.
+   node: the ONNX backend node cases of the ops in --node-ops (those the
+   models below do not reach: Cast, ConvTranspose, Gather, ...), on both
+   backends; the outputs must agree wherever the CPU agrees with onnx.
 2. models: the torchvision graphs in tools/models/torchvision, filled with
    seeded random weights (fill_weights.py), converted, run on both backends
-   and compared (max abs difference, cosine).
+   and compared (max abs difference, cosine); ResNet-18 and MobileNet v2
+   also as int8 and int4 files, and a small int8 CNN made here (int8 MaxPool).
 3. benchmarks: ResNet-18 and MobileNet v2 with `jetrt bench --device cuda`
    and with PyTorch (eager and CUDA graphs, fp32 and fp16) on the same GPU
    in the same run: p50 latency (input copied up and output copied down in
@@ -120,6 +124,149 @@ def conformance(args, tmp):
     return {"cases": len(cases), "passed": passed, "failed": failed}
 
 
+# ONNX node test cases (target/testdata/onnx_node) of these ops run in the
+# "node" part: ops whose GPU kernels the model checks do not reach.
+NODE_OPS = "Cast,CastLike,ConvTranspose,Gather,Where,Pad,Expand,Tile,Split,Slice,LayerNormalization,Resize,Upsample"
+
+
+def node_case(args, d, tmp):
+    """One ONNX node case: converted with the first feed that converts (as
+    tests/tests/conformance.rs does), run on the CPU and the GPU. Returns
+    (status, detail): "pass", "skip" (does not convert, or the CPU itself
+    disagrees with onnx, which the CPU conformance test covers) or "fail"."""
+    case = json.load(open(os.path.join(d, "case.json")))
+    name = case["name"]
+    inputs = [(e["name"], os.path.join(d, e["file"])) for e in case["inputs"]]
+    arrays = {n: np.load(p) for n, p in inputs}
+    feeds = [
+        lambda k, a: False,
+        lambda k, a: a.dtype != np.float32,
+        lambda k, a: k > 0,
+        lambda k, a: True,
+    ]
+    jrt = os.path.join(tmp, name + ".jrt")
+    for bound in feeds:
+        cmd = [args.jetc, "convert", os.path.join(d, "model.onnx"), "-o", jrt, "--quiet"]
+        fed = {}
+        for k, (n, p) in enumerate(inputs):
+            if bound(k, arrays[n]):
+                cmd += ["--bind", f"{n}={p}"]
+            else:
+                cmd += ["--input-shape", f"{n}={','.join(str(x) for x in arrays[n].shape)}"]
+                fed[n] = p
+        if sh(cmd).returncode == 0:
+            break
+    else:
+        return "skip", "does not convert"
+    outs = {}
+    for dev in ("cpu", args.gpu):
+        o = os.path.join(tmp, name + "." + dev)
+        try:
+            run(args.jetrt, jrt, fed, o, dev)
+        except RuntimeError as e:
+            return ("skip" if dev == "cpu" else "fail"), str(e)[:300]
+        outs[dev] = o
+    for spec in case["outputs"]:
+        f = sanitize(spec["name"]) + ".npy"
+        exp = np.load(os.path.join(d, spec["file"]))
+        cpu, gpu = np.load(os.path.join(outs["cpu"], f)), np.load(os.path.join(outs[args.gpu], f))
+        if cpu.shape != exp.shape:
+            return "skip", "cpu output shape differs from onnx's"
+        if cpu.dtype.kind == "f" and not np.allclose(cpu, exp, rtol=case["rtol"], atol=case["atol"], equal_nan=True):
+            return "skip", "cpu output differs from onnx's"
+        if cpu.dtype != gpu.dtype or cpu.shape != gpu.shape:
+            return "fail", f"{spec['name']}: cpu {cpu.dtype}{cpu.shape} vs cuda {gpu.dtype}{gpu.shape}"
+        if cpu.dtype.kind == "f":
+            tol = 1e-4 * max(1.0, float(np.max(np.abs(cpu[np.isfinite(cpu)]), initial=0.0))) + case["atol"]
+            with np.errstate(invalid="ignore"):
+                ok = bool(np.all((np.isnan(cpu) & np.isnan(gpu)) | (np.abs(cpu.astype(np.float64) - gpu) <= tol) | (cpu == gpu)))
+        else:
+            ok = np.array_equal(cpu, gpu)
+        if not ok:
+            return "fail", f"{spec['name']}: cuda differs from cpu"
+    return "pass", ""
+
+
+def guarded_node_case(args, d, tmp):
+    try:
+        return node_case(args, d, tmp)
+    except ValueError as e:  # an element type numpy cannot read (float8, int4, ...)
+        return "skip", str(e)[:200]
+
+
+def node_cases(args, tmp):
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = args.node_cases
+    ops = set(args.node_ops.split(","))
+    declared = {l.split()[0] for l in sh([args.jetc, "operators"]).stdout.splitlines()[1:] if l.strip()}
+    dirs = []
+    for name in sorted(os.listdir(root)):
+        p = os.path.join(root, name, "case.json")
+        if os.path.isfile(p):
+            c = json.load(open(p))
+            if set(c["ops"]) <= declared and set(c["ops"]) & ops:
+                dirs.append(os.path.join(root, name))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda d: (os.path.basename(d), *guarded_node_case(args, d, tmp)), dirs))
+    failed = [{"case": n, "error": e} for n, st, e in results if st == "fail"]
+    for f in failed:
+        print(f"  FAIL {f['case']}: {f['error']}", flush=True)
+    passed = sum(st == "pass" for _, st, _ in results)
+    skipped = sum(st == "skip" for _, st, _ in results)
+    print(f"node cases ({args.node_ops}): {passed} agree on cuda and cpu, {len(failed)} differ, "
+          f"{skipped} skipped (no conversion, or the CPU differs from onnx)", flush=True)
+    per_op = {}
+    for n, st, _ in results:
+        for op in json.load(open(os.path.join(root, n, "case.json")))["ops"]:
+            if op in ops and st == "pass":
+                per_op[op] = per_op.get(op, 0) + 1
+    print(f"  passed per op: {json.dumps(per_op)}", flush=True)
+    return {"cases": len(dirs), "passed": passed, "skipped": skipped, "failed": failed, "passed_per_op": per_op}
+
+
+SMALL_INT8 = "small_int8"
+
+
+def small_int8_model(tmp):
+    """Conv → Relu → Conv → Relu → MaxPool → Conv → Sigmoid → Gemm, made here
+    with seeded weights: its int8 conversion has an int8 MaxPool, which the
+    torchvision models' int8 files do not."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.2).astype(np.float32), name)
+
+    inits = [w("w1", 16, 3, 3, 3), w("b1", 16), w("w2", 32, 16, 3, 3), w("b2", 32), w("w3", 32, 32, 1, 1), w("b3", 32),
+             w("fw", 10, 32 * 8 * 8), w("fb", 10)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p2", "w3", "b3"], ["c3"]),
+        helper.make_node("Sigmoid", ["c3"], ["s3"]),
+        helper.make_node("Flatten", ["s3"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
+    ]
+    g = helper.make_graph(nodes, SMALL_INT8, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    path = os.path.join(tmp, SMALL_INT8 + ".onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    calib = os.path.join(tmp, SMALL_INT8 + ".calib")
+    os.makedirs(calib, exist_ok=True)
+    for k in range(8):
+        np.save(os.path.join(calib, f"x.{k}.npy"), rng.standard_normal((1, 3, 16, 16)).astype(np.float32))
+    xp = os.path.join(tmp, SMALL_INT8 + ".input.npy")
+    x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    np.save(xp, x)
+    return path, "x", x, xp, calib
+
+
 def diagnose(args, jrt, inputs, tmp):
     """After a failed GPU run: the step that fails (JETRT_CUDA_SYNC=1) and
     compute-sanitizer's report of the bad access, when it is installed."""
@@ -214,6 +361,12 @@ def model_checks(args, tmp):
             continue
         except Exception as e:
             r = {"model": name, "ok": False, "error": str(e)[:600]}
+        print(f"  {json.dumps(r)}", flush=True)
+        results.append(r)
+    if not args.models or SMALL_INT8 in args.models.split(","):
+        path, inp, x, xp, calib = small_int8_model(tmp)
+        key = SMALL_INT8
+        r = check_model(args, tmp, key, path, inp, x, xp, ["--precision", "int8", "--calib", calib])
         print(f"  {json.dumps(r)}", flush=True)
         results.append(r)
     return results, made
@@ -344,7 +497,10 @@ def main():
     ap.add_argument("--out", default="gpu-check.json")
     ap.add_argument("--models", default="", help="comma-separated models of tools/models/torchvision to check (default: all)")
     ap.add_argument("--gpu", default="cuda", help=argparse.SUPPRESS)  # "cpu" tests this script without a GPU
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: conformance,models,bench")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: conformance,node,models,nvrtc,bench")
+    ap.add_argument("--node-cases", default=os.path.join(ROOT, "target", "testdata", "onnx_node"),
+                    help="the ONNX node test cases (tools/gen_testdata.sh makes them)")
+    ap.add_argument("--node-ops", default=NODE_OPS, help="run the node cases that use any of these ops")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     summary = {"info": sh([args.jetrt, "info", "--json"]).stdout}
@@ -353,6 +509,9 @@ def main():
         t = time.time()
         if "conformance" not in skip:
             summary["conformance"] = conformance(args, tmp)
+            print(f"  ({time.time() - t:.0f} s)", flush=True)
+        if "node" not in skip:
+            summary["node"] = node_cases(args, tmp)
             print(f"  ({time.time() - t:.0f} s)", flush=True)
         made = {}
         if "models" not in skip:
@@ -365,7 +524,8 @@ def main():
             print(f"  ({time.time() - t:.0f} s)", flush=True)
     with open(args.out, "w") as fh:
         json.dump(summary, fh, indent=1)
-    bad = (summary.get("conformance", {}).get("failed") or []) + [m for m in summary.get("models", []) if not m.get("ok")]
+    bad = (summary.get("conformance", {}).get("failed") or []) + (summary.get("node", {}).get("failed") or [])
+    bad += [m for m in summary.get("models", []) if not m.get("ok")]
     print(f"gpu check: {'FAILED' if bad else 'passed'}; summary in {args.out}")
     return 1 if bad else 0
 
