@@ -7,7 +7,8 @@
 # compares every output with the CPU backend, and benchmarks ResNet-18 and
 # MobileNet v2 against PyTorch (eager and CUDA graphs) on the same GPU.
 # Python: numpy and onnx (PyTorch + torchvision for the comparison).
-# Options go to tools/gpu_check.py (--jetrt, --jetc, --cases, --out, ...).
+# Options go to tools/gpu_check.py (--jetrt, --jetc, --cases, --node-cases,
+# --test-bins, --out, ...); tools/gpu-test-bins.sh builds the test binaries.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 py=${PYTHON:-python3}

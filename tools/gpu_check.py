@@ -225,6 +225,27 @@ def node_cases(args, tmp):
     return {"cases": len(dirs), "passed": passed, "skipped": skipped, "failed": failed, "passed_per_op": per_op}
 
 
+def test_bins(args):
+    """Rust test binaries built on the host (tools/gpu-test-bins.sh): each
+    must pass, and must have taken its GPU branch (a line "GPU <name>: ...")."""
+    out = []
+    for name in sorted(os.listdir(args.test_bins)):
+        path = os.path.join(args.test_bins, name)
+        if not os.access(path, os.X_OK):
+            continue
+        r = sh([path, "--nocapture", "--test-threads", "1"], timeout=300)
+        text = r.stdout + r.stderr
+        ran_gpu = any(l.startswith("GPU ") for l in text.splitlines())
+        ok = r.returncode == 0 and ran_gpu
+        out.append({"test": name, "ok": ok, "rc": r.returncode, "gpu_branch": ran_gpu, "tail": text.strip()[-800:]})
+        print(f"  test {name}: {'ok' if ok else 'FAILED'} (rc {r.returncode}, GPU branch {'taken' if ran_gpu else 'not taken'})", flush=True)
+        if not ok:
+            print(text.strip()[-1500:], flush=True)
+        else:
+            print("\n".join(l for l in text.splitlines() if "GPU" in l or "second session" in l)[-600:], flush=True)
+    return out
+
+
 SMALL_INT8 = "small_int8"
 
 
@@ -501,6 +522,7 @@ def main():
     ap.add_argument("--node-cases", default=os.path.join(ROOT, "target", "testdata", "onnx_node"),
                     help="the ONNX node test cases (tools/gen_testdata.sh makes them)")
     ap.add_argument("--node-ops", default=NODE_OPS, help="run the node cases that use any of these ops")
+    ap.add_argument("--test-bins", default="", help="a folder of Rust test binaries to run (tools/gpu-test-bins.sh makes it)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     summary = {"info": sh([args.jetrt, "info", "--json"]).stdout}
@@ -510,6 +532,8 @@ def main():
         if "conformance" not in skip:
             summary["conformance"] = conformance(args, tmp)
             print(f"  ({time.time() - t:.0f} s)", flush=True)
+        if args.test_bins:
+            summary["tests"] = test_bins(args)
         if "node" not in skip:
             summary["node"] = node_cases(args, tmp)
             print(f"  ({time.time() - t:.0f} s)", flush=True)
@@ -526,6 +550,7 @@ def main():
         json.dump(summary, fh, indent=1)
     bad = (summary.get("conformance", {}).get("failed") or []) + (summary.get("node", {}).get("failed") or [])
     bad += [m for m in summary.get("models", []) if not m.get("ok")]
+    bad += [t for t in summary.get("tests", []) if not t["ok"]]
     print(f"gpu check: {'FAILED' if bad else 'passed'}; summary in {args.out}")
     return 1 if bad else 0
 

@@ -45,6 +45,89 @@ impl Arena {
     }
 }
 
+/// An arena and the session whose tensors it holds. Every session has one:
+/// its own, or one shared with other sessions ([`SharedArena`]).
+pub(crate) struct Slot {
+    /// The device side (declared first: dropped before the host arena it
+    /// pins).
+    #[cfg(feature = "cuda")]
+    pub gpu: Option<crate::cuda::GpuArena>,
+    pub arena: Arena,
+    /// The session that last wrote the arena (0: none yet).
+    pub holder: u64,
+}
+
+impl Slot {
+    pub fn new(bytes: usize) -> Result<Slot> {
+        Ok(Slot {
+            #[cfg(feature = "cuda")]
+            gpu: None,
+            arena: Arena::new(bytes)?,
+            holder: 0,
+        })
+    }
+}
+
+/// Locks a slot; a panic in another session's run leaves the arena's bytes
+/// undefined but not unsafe, and the next run overwrites them.
+pub(crate) fn lock(slot: &std::sync::Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One arena for several sessions that run one after another, as the
+/// models of a pipeline do (a detector, then a recognizer on its crops):
+/// the pipeline holds the largest model's arena instead of the sum of all.
+/// On the GPU the device arena is shared the same way.
+///
+/// A session's tensors live in the arena until another session writes it:
+/// [`Session::run`](crate::Session::run) sets the inputs, runs and copies
+/// the outputs out in one go; reading an output or running after another
+/// session has used the arena is an error ([`Error::ArenaReused`]), never
+/// stale data. Sessions sharing an arena take turns (a lock): use one
+/// arena per thread for models that run in parallel.
+///
+/// ```no_run
+/// use jetrt::{Model, SharedArena, Session, SessionOptions};
+/// let det = Model::open("det.jrt")?;
+/// let rec = Model::open("rec.jrt")?;
+/// let arena = SharedArena::for_models(&[&det, &rec])?;
+/// let mut det_s = Session::with_arena(&det, &arena, SessionOptions::default())?;
+/// let mut rec_s = Session::with_arena(&rec, &arena, SessionOptions::default())?;
+/// # Ok::<(), jetrt::Error>(())
+/// ```
+pub struct SharedArena {
+    pub(crate) slot: std::sync::Arc<std::sync::Mutex<Slot>>,
+    bytes: usize,
+}
+
+impl SharedArena {
+    /// An arena of `bytes` bytes, allocated now, once.
+    pub fn new(bytes: usize) -> Result<SharedArena> {
+        Ok(SharedArena { slot: std::sync::Arc::new(std::sync::Mutex::new(Slot::new(bytes)?)), bytes })
+    }
+
+    /// An arena large enough for each of `models` (the largest memory plan).
+    pub fn for_models(models: &[&crate::Model]) -> Result<SharedArena> {
+        Self::new(models.iter().map(|m| m.arena_bytes()).max().unwrap_or(0))
+    }
+
+    /// Its size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Sessions using it now.
+    pub fn sessions(&self) -> usize {
+        std::sync::Arc::strong_count(&self.slot) - 1
+    }
+}
+
+impl std::fmt::Debug for SharedArena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedArena").field("bytes", &self.bytes).field("sessions", &self.sessions()).finish()
+    }
+}
+
 /// Where a tensor's bytes are: arena or weights, byte range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Loc {

@@ -123,6 +123,20 @@ pub enum Error {
     #[error("invalid session options: {0}")]
     Options(String),
 
+    #[error("the shared arena has {available} bytes; this model's memory plan needs {needed} (size it with SharedArena::for_models)")]
+    ArenaTooSmall { needed: usize, available: usize },
+
+    #[error(
+        "the shared arena now holds another session's tensors: {what} (Session::run sets the inputs and copies the outputs in one go)"
+    )]
+    ArenaReused { what: String },
+
+    #[error("output #{index} does not exist: the model has {count} outputs")]
+    OutputIndex { index: usize, count: usize },
+
+    #[error("output {name:?} is {dtype:?}, not float32")]
+    OutputDType { name: String, dtype: DType },
+
     #[error("step #{step} ({op}): index {index} is out of range for an axis of length {len} (check the input values)")]
     IndexOutOfRange { step: usize, op: &'static str, index: i64, len: usize },
 

@@ -21,6 +21,7 @@ pub mod format;
 mod model;
 pub mod ops;
 
+pub use arena::SharedArena;
 pub use error::{Error, Result};
 pub use format::{DType, SectionKind, Shape};
 /// How a Quantize step rounds one value (`x · inv_scale`, round half to
@@ -28,7 +29,9 @@ pub use format::{DType, SectionKind, Shape};
 pub use jetrt_kernels::cpu::qgemm::quantize_one;
 pub use jetrt_kernels::cpu::qgemm::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
-pub use model::{Backend, KernelImageInfo, Model, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef};
+pub use model::{
+    Backend, KernelImageInfo, Model, Output, OutputF32, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef,
+};
 
 /// The jetrt version (crate version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

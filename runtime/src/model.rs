@@ -1,7 +1,7 @@
 //! `Model` (an opened, validated `.jrt` file) and `Session` (its arena,
 //! threads and scratch, ready to run).
 
-use crate::arena::{Arena, Loc};
+use crate::arena::{lock, Loc, SharedArena, Slot};
 use crate::error::{Error, Result};
 use crate::exec::{self, pool::ThreadPool, Ctx, Plan};
 use crate::format::reader::{self, Decoded};
@@ -11,7 +11,8 @@ use jetrt_kernels::cpu::qgemm::QIsa;
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::Scratch;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The bytes of a model file: mapped read-only, or (for
 /// [`Model::from_bytes`]) copied into 64-byte aligned memory.
@@ -34,6 +35,10 @@ struct Inner {
     d: Decoded,
     plan: Plan,
     path: Option<PathBuf>,
+    /// The weights on the GPU while a GPU session of this model lives: one
+    /// copy for all of them.
+    #[cfg(feature = "cuda")]
+    gpu_weights: Mutex<std::sync::Weak<crate::cuda::GpuWeights>>,
 }
 
 /// An opened `.jrt` model: mapped, every byte validated, ready to make
@@ -135,7 +140,32 @@ impl Model {
             d.arena_bytes,
             d.weights.len()
         );
-        Ok(Model { inner: Arc::new(Inner { bytes, d, plan, path }) })
+        Ok(Model {
+            inner: Arc::new(Inner {
+                bytes,
+                d,
+                plan,
+                path,
+                #[cfg(feature = "cuda")]
+                gpu_weights: Mutex::new(std::sync::Weak::new()),
+            }),
+        })
+    }
+
+    /// The model's weights on the GPU: the copy a live GPU session already
+    /// made, else a new one from `make`.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn gpu_weights(
+        &self,
+        make: impl FnOnce() -> std::result::Result<crate::cuda::GpuWeights, String>,
+    ) -> std::result::Result<Arc<crate::cuda::GpuWeights>, String> {
+        let mut slot = self.inner.gpu_weights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = slot.upgrade() {
+            return Ok(w);
+        }
+        let w = Arc::new(make()?);
+        *slot = Arc::downgrade(&w);
+        Ok(w)
     }
 
     fn d(&self) -> &Decoded {
@@ -342,14 +372,21 @@ impl<'a> TensorMut<'a> {
     }
 }
 
-/// A model ready to run: one arena, allocated once; threads and their
+/// A model ready to run: one arena, allocated once (its own, or one shared
+/// with other sessions: [`Session::with_arena`]); threads and their
 /// scratch. `run` allocates nothing.
 pub struct Session {
-    // Dropped first: it unpins the host arena.
+    // Dropped first: it releases the GPU resources of this session only
+    // (the arena's device side belongs to the arena).
     #[cfg(feature = "cuda")]
     gpu: Option<crate::cuda::GpuExec>,
     model: Model,
-    arena: Arena,
+    slot: Arc<Mutex<Slot>>,
+    /// This session's mark on the arena (`Slot::holder`).
+    id: u64,
+    shared: bool,
+    /// Which inputs were set since this session last took a shared arena.
+    loaded: Vec<bool>,
     pool: ThreadPool,
     scratch: Scratch,
     isa: Isa,
@@ -360,12 +397,75 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("isa", &self.isa).field("threads", &self.threads()).field("arena_bytes", &self.arena.len()).finish()
+        f.debug_struct("Session")
+            .field("isa", &self.isa)
+            .field("threads", &self.threads())
+            .field("arena_bytes", &self.arena_bytes())
+            .field("shared_arena", &self.shared)
+            .finish()
     }
 }
 
+/// The bytes of one output, read in place (from the arena, or from the
+/// weights for a constant output). While it lives, sessions sharing the
+/// arena wait to run.
+pub struct Output<'a>(OutputBytes<'a>);
+
+enum OutputBytes<'a> {
+    Weights(&'a [u8]),
+    Arena(MutexGuard<'a, Slot>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for Output<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            OutputBytes::Weights(b) => b,
+            OutputBytes::Arena(g, r) => &g.arena.bytes()[r.clone()],
+        }
+    }
+}
+
+impl std::fmt::Debug for Output<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Output({} bytes)", self.len())
+    }
+}
+
+/// A float32 output read in place ([`Session::output_f32`]).
+#[derive(Debug)]
+pub struct OutputF32<'a>(Output<'a>);
+
+impl std::ops::Deref for OutputF32<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // Checked when made: arena and weight offsets are 64-byte aligned.
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+/// Session ids (0 is "no session").
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
 impl Session {
     fn new(model: Model, options: SessionOptions) -> Result<Session> {
+        let slot = Slot::new(model.d().arena_bytes)?;
+        Self::build(model, Arc::new(Mutex::new(slot)), false, options)
+    }
+
+    /// A session of `model` that uses `arena` instead of allocating its
+    /// own: several models run one after another in one arena, the size of
+    /// the largest (see [`SharedArena`]). Fails if `arena` is smaller than
+    /// the model's memory plan.
+    pub fn with_arena(model: &Model, arena: &SharedArena, options: SessionOptions) -> Result<Session> {
+        let needed = model.d().arena_bytes;
+        if arena.bytes() < needed {
+            return Err(Error::ArenaTooSmall { needed, available: arena.bytes() });
+        }
+        Self::build(model.clone(), Arc::clone(&arena.slot), true, options)
+    }
+
+    fn build(model: Model, slot: Arc<Mutex<Slot>>, shared: bool, options: SessionOptions) -> Result<Session> {
         #[cfg(not(feature = "cuda"))]
         if options.backend == Backend::Cuda {
             return Err(Error::BackendUnavailable {
@@ -390,35 +490,43 @@ impl Session {
             n => n,
         };
         let d = model.d();
-        #[allow(unused_mut)]
-        let mut arena = Arena::new(d.arena_bytes)?;
         let scratch = Scratch::new(threads, d.scratch_floats);
         let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
         let input_locs = d.inputs.iter().map(|&t| exec::loc(d, t)).collect();
         let output_locs = d.outputs.iter().map(|&t| exec::loc(d, t)).collect();
         #[cfg(feature = "cuda")]
-        let gpu = match options.backend {
-            Backend::Cpu => None,
-            Backend::Cuda => Some(
-                crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut())
-                    .map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason })?,
-            ),
-            Backend::Auto => {
-                match crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), arena.bytes_mut()) {
+        let gpu = {
+            let mut g = lock(&slot);
+            match options.backend {
+                Backend::Cpu => None,
+                Backend::Cuda => Some(
+                    crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g)
+                        .map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason })?,
+                ),
+                Backend::Auto => match crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g) {
                     Ok(g) => Some(g),
                     Err(reason) => {
                         log::debug!("no usable GPU ({reason}): running on the CPU");
                         None
                     }
-                }
+                },
             }
         };
-        log::debug!("session: cpu/{} with {threads} threads, arena {} B, scratch {} B", isa.name(), arena.len(), scratch.bytes());
+        log::debug!(
+            "session: cpu/{} with {threads} threads, arena {} B{}, scratch {} B",
+            isa.name(),
+            d.arena_bytes,
+            if shared { " (shared)" } else { "" },
+            scratch.bytes()
+        );
         Ok(Session {
             #[cfg(feature = "cuda")]
             gpu,
+            loaded: vec![false; d.inputs.len()],
             model,
-            arena,
+            slot,
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            shared,
             pool,
             scratch,
             isa,
@@ -487,14 +595,61 @@ impl Session {
         jetrt_kernels::Parallel::workers(&self.pool)
     }
 
-    /// Bytes this session allocated (arena + scratch).
+    /// Bytes this session allocated (arena + scratch); a shared arena
+    /// counts in full for each session using it.
     pub fn allocated_bytes(&self) -> usize {
-        self.arena.len() + self.scratch.bytes()
+        self.arena_bytes() + self.scratch.bytes()
+    }
+
+    /// Bytes of the arena this session runs in (its own, or the shared one).
+    pub fn arena_bytes(&self) -> usize {
+        lock(&self.slot).arena.len()
+    }
+
+    /// Whether this session runs in a [`SharedArena`].
+    pub fn shares_arena(&self) -> bool {
+        self.shared
+    }
+
+    /// Takes the arena for this session: on a shared arena another
+    /// session's tensors are gone, and so are this session's inputs.
+    fn take(&mut self, slot: &mut Slot) {
+        if slot.holder != self.id {
+            slot.holder = self.id;
+            self.loaded.iter_mut().for_each(|l| *l = false);
+        }
+    }
+
+    /// Checks that this session's inputs are in the arena (shared arenas).
+    fn check_loaded(&self, slot: &Slot) -> Result<()> {
+        if !self.shared {
+            return Ok(());
+        }
+        if slot.holder != self.id {
+            return Err(Error::ArenaReused { what: "set this session's inputs again before running it".into() });
+        }
+        if let Some(i) = self.loaded.iter().position(|l| !l) {
+            let name = &self.model.d().tensors[self.model.d().inputs[i]].name;
+            return Err(Error::ArenaReused { what: format!("input {name:?} was not set since this session took the arena") });
+        }
+        Ok(())
     }
 
     /// Copies input `index` into the arena after checking dtype, shape and
     /// length.
     pub fn set_input(&mut self, index: usize, input: TensorRef<'_>) -> Result<()> {
+        self.check_input(index, &input)?;
+        let loc = self.input_locs[index];
+        let slot = Arc::clone(&self.slot);
+        let mut g = lock(&slot);
+        self.take(&mut g);
+        g.arena.bytes_mut()[loc.start..loc.start + loc.len].copy_from_slice(input.data);
+        self.loaded[index] = true;
+        Ok(())
+    }
+
+    /// Checks input `index`'s dtype, shape and length against the model.
+    fn check_input(&self, index: usize, input: &TensorRef<'_>) -> Result<()> {
         let d = &self.model.inner.d;
         let Some(&t) = d.inputs.get(index) else {
             return Err(Error::InputCount { expected: d.inputs.len(), found: index + 1 });
@@ -515,8 +670,6 @@ impl Session {
                 found: input.data.len(),
             });
         }
-        let loc = self.input_locs[index];
-        self.arena.bytes_mut()[loc.start..loc.start + loc.len].copy_from_slice(input.data);
         Ok(())
     }
 
@@ -526,14 +679,23 @@ impl Session {
     }
 
     fn run_with(&mut self, times: Option<&mut [f64]>) -> Result<()> {
+        let slot = Arc::clone(&self.slot);
+        let mut g = lock(&slot);
+        self.check_loaded(&g)?;
+        self.take(&mut g);
+        self.run_in(&mut g, times)
+    }
+
+    /// Runs the plan in the (locked) arena.
+    fn run_in(&mut self, slot: &mut Slot, times: Option<&mut [f64]>) -> Result<()> {
         let inner = &self.model.inner;
         let weights = &inner.bytes.as_slice()[inner.d.weights.clone()];
         let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
         #[cfg(feature = "cuda")]
         if let Some(g) = &mut self.gpu {
-            return g.run(&ctx, &inner.plan, self.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times);
+            return g.run(&ctx, &inner.plan, slot.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times);
         }
-        exec::run_plan(&ctx, &inner.plan, self.arena.bytes_mut(), weights, times)
+        exec::run_plan(&ctx, &inner.plan, slot.arena.bytes_mut(), weights, times)
     }
 
     /// Like [`Session::run_loaded`], adding each step's duration in seconds
@@ -543,25 +705,39 @@ impl Session {
         self.run_with(Some(step_seconds))
     }
 
-    /// The bytes of output `index` after a run.
-    pub fn output(&self, index: usize) -> Option<&[u8]> {
-        let loc = *self.output_locs.get(index)?;
-        if loc.in_arena {
-            self.arena.bytes().get(loc.start..loc.start + loc.len)
-        } else {
+    /// The bytes of output `index` after a run, read in place. On a shared
+    /// arena, an error once another session has used the arena since.
+    pub fn output(&self, index: usize) -> Result<Output<'_>> {
+        let loc = *self.output_locs.get(index).ok_or(Error::OutputIndex { index, count: self.output_locs.len() })?;
+        if !loc.in_arena {
             let inner = &self.model.inner;
-            inner.bytes.as_slice()[inner.d.weights.clone()].get(loc.start..loc.start + loc.len)
+            let w = &inner.bytes.as_slice()[inner.d.weights.clone()];
+            return Ok(Output(OutputBytes::Weights(&w[loc.start..loc.start + loc.len])));
         }
+        let g = lock(&self.slot);
+        if self.shared && g.holder != self.id {
+            let name = &self.model.d().tensors[self.model.d().outputs[index]].name;
+            return Err(Error::ArenaReused {
+                what: format!(
+                    "output {name:?} was overwritten by another session's run; read it before running another model in the arena"
+                ),
+            });
+        }
+        Ok(Output(OutputBytes::Arena(g, loc.start..loc.start + loc.len)))
     }
 
-    /// Output `index` as floats (`None` if it is not a float32 output).
-    pub fn output_f32(&self, index: usize) -> Option<&[f32]> {
+    /// Output `index` as floats, read in place.
+    pub fn output_f32(&self, index: usize) -> Result<OutputF32<'_>> {
         let d = &self.model.inner.d;
-        let t = *d.outputs.get(index)?;
+        let t = *d.outputs.get(index).ok_or(Error::OutputIndex { index, count: d.outputs.len() })?;
         if d.tensors[t].dtype != DType::F32 {
-            return None;
+            return Err(Error::OutputDType { name: d.tensors[t].name.clone(), dtype: d.tensors[t].dtype });
         }
-        bytemuck::try_cast_slice(self.output(index)?).ok()
+        let out = self.output(index)?;
+        if bytemuck::try_cast_slice::<u8, f32>(&out).is_err() {
+            return Err(Error::Internal { step: 0, op: "output", reason: format!("output {index} is not 4-byte aligned") });
+        }
+        Ok(OutputF32(out))
     }
 
     /// Sets every input, runs, and copies every output into `outputs`.
@@ -586,14 +762,22 @@ impl Session {
                 });
             }
         }
+        // One lock for the whole run: no other session can come between
+        // the inputs, the run and the outputs.
+        let slot = Arc::clone(&self.slot);
+        let mut g = lock(&slot);
+        self.take(&mut g);
         for (i, input) in inputs.iter().enumerate() {
-            self.set_input(i, *input)?;
+            self.check_input(i, input)?;
+            let loc = self.input_locs[i];
+            g.arena.bytes_mut()[loc.start..loc.start + loc.len].copy_from_slice(input.data);
+            self.loaded[i] = true;
         }
-        self.run_loaded()?;
-        for (i, o) in outputs.iter_mut().enumerate() {
-            let src =
-                self.output(i).ok_or_else(|| Error::Internal { step: 0, op: "output", reason: format!("output {i} out of range") })?;
-            o.data.copy_from_slice(src);
+        self.run_in(&mut g, None)?;
+        let weights = &self.model.inner.bytes.as_slice()[self.model.inner.d.weights.clone()];
+        for (o, loc) in outputs.iter_mut().zip(&self.output_locs) {
+            let src = if loc.in_arena { g.arena.bytes() } else { weights };
+            o.data.copy_from_slice(&src[loc.start..loc.start + loc.len]);
         }
         Ok(())
     }

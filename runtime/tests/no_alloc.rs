@@ -42,9 +42,43 @@ static GLOBAL: Counting = Counting;
 
 fn main() {
     run_allocates_nothing();
+    shared_arena_runs_allocate_nothing();
     let model = jetrt::Model::from_bytes(&common::small_model().to_bytes()).unwrap();
     let backend = model.session(jetrt::SessionOptions::default()).unwrap().backend();
     println!("no_alloc: Session::run allocated nothing in 100 runs with 1, 2 and 4 threads ({} backend)", backend.name());
+    println!("no_alloc: two sessions taking turns in one SharedArena allocated nothing in 100 runs");
+}
+
+fn shared_arena_runs_allocate_nothing() {
+    let a = jetrt::Model::from_bytes(&common::small_model_seeded(0, 0).to_bytes()).unwrap();
+    let b = jetrt::Model::from_bytes(&common::small_model_seeded(3, 1024).to_bytes()).unwrap();
+    let arena = jetrt::SharedArena::for_models(&[&a, &b]).unwrap();
+    let opts = jetrt::SessionOptions { threads: 2, ..Default::default() };
+    let mut sessions =
+        [jetrt::Session::with_arena(&a, &arena, opts.clone()).unwrap(), jetrt::Session::with_arena(&b, &arena, opts).unwrap()];
+    let x = common::values(192, 5);
+    let mut probs = vec![0.0f32; 10];
+    let mut logits = vec![0.0f32; 10];
+    let mut once = |s: &mut jetrt::Session| {
+        s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut probs), jetrt::TensorMut::f32(&mut logits)])
+            .unwrap();
+        s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap();
+        s.run_loaded().unwrap();
+        assert!((s.output_f32(0).unwrap().iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    };
+    for s in &mut sessions {
+        once(s);
+    }
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..50 {
+        for s in &mut sessions {
+            once(s);
+        }
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let n = ALLOCS.load(Ordering::SeqCst);
+    assert_eq!(n, 0, "{n} allocations during 100 runs in a shared arena");
 }
 
 fn run_allocates_nothing() {

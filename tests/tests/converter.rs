@@ -227,7 +227,7 @@ fn a_session_runs_again_on_the_inputs_it_was_given() {
     let first = s.output_f32(0).unwrap().to_vec();
     for _ in 0..3 {
         s.run_loaded().unwrap();
-        assert_eq!(s.output_f32(0).unwrap(), first.as_slice());
+        assert_eq!(&*s.output_f32(0).unwrap(), first.as_slice());
     }
     let want: Vec<f32> = x.iter().map(|v| (1.0 / (1.0 + (-v.max(0.0)).exp())).tanh()).collect();
     for (g, w) in first.iter().zip(&want) {

@@ -25,7 +25,8 @@ fn convert_run(m: &jetrt_converter::onnx::pb::ModelProto, shape: &[usize], x: &[
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     s.set_input(0, TensorRef { dtype: jetrt::DType::F32, shape, data: &bytes }).unwrap();
     s.run_loaded().unwrap();
-    (conv.report, s.output_f32(0).unwrap().to_vec())
+    let out = s.output_f32(0).unwrap().to_vec();
+    (conv.report, out)
 }
 
 fn pass(r: &Report, name: &str) -> usize {

@@ -59,7 +59,7 @@ fn run(dir: &Path, case: &Case, shape: &str, prefix: &str, tmp: &Path) -> Result
         let i = outputs.iter().position(|t| t.name == e.name).with_context(|| format!("no output {:?}", e.name))?;
         let got = session.output_f32(i).context("output")?;
         let scale = want.iter().fold(1.0f64, |m, &v| m.max(v.abs() as f64));
-        out.push((compare(&e.name, got, &want, 0.0, f64::INFINITY), scale));
+        out.push((compare(&e.name, &got, &want, 0.0, f64::INFINITY), scale));
     }
     Ok((out, path))
 }

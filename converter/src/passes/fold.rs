@@ -30,7 +30,7 @@ pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
     let mut session =
         model.session(SessionOptions { threads: 1, backend: jetrt::Backend::Cpu, ..Default::default() }).map_err(|e| e.to_string())?;
     session.run_loaded().map_err(|e| format!("cannot fold constants: {e}"))?;
-    let bytes = session.output(0).ok_or("internal: folded output missing")?;
-    let data = Data::from_le_bytes(out.dtype, bytes).ok_or_else(|| format!("cannot fold a {:?} result", out.dtype))?;
+    let bytes = session.output(0).map_err(|e| format!("cannot fold constants: {e}"))?;
+    let data = Data::from_le_bytes(out.dtype, &bytes).ok_or_else(|| format!("cannot fold a {:?} result", out.dtype))?;
     Ok(Tensor::new(out.shape.clone(), data))
 }

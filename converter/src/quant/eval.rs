@@ -34,8 +34,8 @@ impl Runner {
         }
         self.session.run_loaded().map_err(|e| e.to_string())?;
         for o in 0..self.count {
-            let v = self.session.output_f32(o).ok_or_else(|| format!("observed value {o} is not float32"))?;
-            f(o, v);
+            let v = self.session.output_f32(o).map_err(|e| format!("observed value {o}: {e}"))?;
+            f(o, &v);
         }
         Ok(())
     }

@@ -1,8 +1,12 @@
 //! The CUDA backend: the same plan and memory plan as the CPU backend, run
 //! on an NVIDIA GPU through the driver API (cudarc, loaded at run time).
 //!
-//! - One device arena per session, sized by the file's memory plan, and the
-//!   weights uploaded once, both at session start; `run` allocates nothing.
+//! - One device arena per arena (a session's own, or a
+//!   [`SharedArena`](crate::SharedArena) several sessions take turns in),
+//!   sized by the memory plan, and the weights uploaded once per model
+//!   (every GPU session of a model reads the same copy; on an integrated
+//!   GPU the mapped file itself, registered with the driver), all at
+//!   session start; `run` allocates nothing.
 //! - Kernels (`kernels/cuda/*.cu`) are CUBIN compiled by NVRTC, cached on
 //!   disk by source hash, NVRTC version and architecture.
 //! - A step without a GPU kernel runs on the CPU: its inputs are copied
@@ -12,9 +16,11 @@
 //! - When no step falls back, the plan is captured once as a CUDA graph and
 //!   replayed per run.
 
+mod memory;
 pub mod nvrtc;
 mod plan;
 
+pub(crate) use memory::{GpuArena, GpuWeights};
 pub(crate) use plan::gpu_support;
 pub(crate) use plan::GpuExec;
 pub use plan::{cache_dir, compile_kernels, cubin_prefix, source_hash, GpuSupport};

@@ -1,7 +1,7 @@
 //! Lowering a prepared plan to GPU launches, and running it.
 
 use super::{driver_error, nvrtc::Nvrtc, GpuInfo};
-use crate::arena::Loc;
+use crate::arena::{Loc, Slot};
 use crate::exec::{self, Ctx, GemmBias, Kernel, Packing, Plan};
 use crate::format::MAX_RANK;
 use cudarc::driver::{result, sys};
@@ -309,11 +309,13 @@ pub(crate) struct GpuExec {
     ctx: sys::CUcontext,
     stream: sys::CUstream,
     module: sys::CUmodule,
+    /// The device arena (owned by the arena's slot, which outlives this).
     arena: u64,
     weights: u64,
+    /// The model's weights on the device, shared by its GPU sessions.
+    _weights_owner: Option<std::sync::Arc<super::GpuWeights>>,
     steps: Vec<GpuStep>,
     graph: Option<sys::CUgraphExec>,
-    host_pinned: Option<*mut c_void>,
     fallbacks: usize,
     device_bytes: usize,
     /// Split-K partial sums (sized for the largest split step).
@@ -447,7 +449,7 @@ impl GpuExec {
     /// Starts the GPU side of a session: context, kernels, arena and
     /// weights on the device, the plan lowered (and captured as a graph
     /// when every step runs on the GPU).
-    pub fn new(model: &crate::Model, plan: &Plan, arena_bytes: usize, weights: &[u8], host_arena: &mut [u8]) -> Result<GpuExec, String> {
+    pub fn new(model: &crate::Model, plan: &Plan, arena_bytes: usize, weights: &[u8], slot: &mut Slot) -> Result<GpuExec, String> {
         let info = super::first_usable()?;
         let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
         // SAFETY: dev is valid; the primary context is released in Drop.
@@ -460,11 +462,11 @@ impl GpuExec {
             module: std::ptr::null_mut(),
             arena: 0,
             weights: 0,
+            _weights_owner: None,
             steps: Vec::new(),
             graph: None,
-            host_pinned: None,
             fallbacks: 0,
-            device_bytes: arena_bytes.max(1) + weights.len().max(1),
+            device_bytes: 0,
             workspace: 0,
             workspace_floats: 0,
             gather_err: 0,
@@ -472,22 +474,30 @@ impl GpuExec {
             sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
         };
         g.bind()?;
+        // The arena's device side: made by the first GPU session on it.
+        if slot.gpu.as_ref().is_some_and(|a| a.ordinal != g.info.ordinal) {
+            return Err("the shared arena's device memory is on another GPU".into());
+        }
+        if slot.gpu.is_none() {
+            slot.gpu = Some(super::GpuArena::new(&g.info, slot.arena.bytes_mut())?);
+        }
+        let device_arena = slot.gpu.as_ref().ok_or("no device arena")?;
+        debug_assert!(device_arena.bytes >= arena_bytes);
+        g.arena = device_arena.ptr;
+        g.device_bytes = device_arena.bytes.max(1);
+        let w = model.gpu_weights(|| super::GpuWeights::new(&g.info, weights))?;
+        if w.ordinal != g.info.ordinal {
+            return Err("this model's weights are on another GPU".into());
+        }
+        g.weights = w.ptr;
+        g.device_bytes += w.device_bytes;
+        let weights_in_place = w.in_place();
+        g._weights_owner = Some(w);
         g.stream = result::stream::create(result::stream::StreamKind::NonBlocking).map_err(|e| driver_error("cuStreamCreate", e))?;
         let cubin = kernels_cubin(model, g.info.arch())?;
         // SAFETY: cubin is a complete image, alive for the call.
         g.module = unsafe { result::module::load_data(cubin.as_ptr().cast()) }
             .map_err(|e| driver_error(&format!("cannot load the kernels for sm_{}", g.info.arch()), e))?;
-        // SAFETY: plain allocations and copies of the sizes given.
-        unsafe {
-            g.arena = result::malloc_sync(arena_bytes.max(1))
-                .map_err(|e| driver_error(&format!("cannot allocate a device arena of {arena_bytes} bytes"), e))?;
-            result::memset_d8_sync(g.arena, 0, arena_bytes.max(1)).map_err(|e| driver_error("cuMemset", e))?;
-            g.weights = result::malloc_sync(weights.len().max(1))
-                .map_err(|e| driver_error(&format!("cannot allocate {} bytes of weights on the device", weights.len()), e))?;
-            if !weights.is_empty() {
-                result::memcpy_htod_sync(g.weights, weights).map_err(|e| driver_error("cannot upload the weights", e))?;
-            }
-        }
         let sms = g.info.multiprocessors.max(1) as usize;
         let ws_floats = workspace_floats(plan, sms);
         if ws_floats > 0 {
@@ -501,17 +511,6 @@ impl GpuExec {
             // SAFETY: a plain allocation, freed in Drop.
             g.gather_err = unsafe { result::malloc_sync(16) }.map_err(|e| driver_error("cuMemAlloc", e))?;
             g.device_bytes += 16;
-        }
-        // Pin the host arena: inputs, outputs and fallback operands are
-        // staged there, and pinned memory copies asynchronously.
-        if !host_arena.is_empty() {
-            // SAFETY: the arena outlives this value (the session drops the
-            // GPU side first), and is unregistered in Drop.
-            let r = unsafe { sys::cuMemHostRegister_v2(host_arena.as_mut_ptr().cast(), host_arena.len(), 0) };
-            match r.result() {
-                Ok(()) => g.host_pinned = Some(host_arena.as_mut_ptr().cast()),
-                Err(e) => log::warn!("{}; host copies stay pageable", driver_error("cannot pin the host arena", e)),
-            }
         }
         for (si, step) in plan.steps.iter().enumerate() {
             let s = match gpu_support(&step.kernel) {
@@ -536,10 +535,11 @@ impl GpuExec {
             g.capture()?;
         }
         log::info!(
-            "cuda: {} (sm_{}), arena {arena_bytes} B, weights {} B, {} of {} steps on the GPU{}",
+            "cuda: {} (sm_{}), arena {arena_bytes} B, weights {} B{}, {} of {} steps on the GPU{}",
             g.info.name,
             g.info.arch(),
             weights.len(),
+            if weights_in_place { " (used in place)" } else { "" },
             g.steps.len() - g.fallbacks,
             g.steps.len(),
             if g.graph.is_some() { ", replayed as one CUDA graph" } else { "" }
@@ -1322,15 +1322,6 @@ impl Drop for GpuExec {
             }
             if let Some(g) = self.graph.take() {
                 let _ = result::graph::exec_destroy(g);
-            }
-            if let Some(p) = self.host_pinned.take() {
-                let _ = sys::cuMemHostUnregister(p);
-            }
-            if self.arena != 0 {
-                let _ = result::free_sync(self.arena);
-            }
-            if self.weights != 0 {
-                let _ = result::free_sync(self.weights);
             }
             if self.workspace != 0 {
                 let _ = result::free_sync(self.workspace);

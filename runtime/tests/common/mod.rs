@@ -28,17 +28,23 @@ pub fn values(n: usize, seed: u32) -> Vec<f32> {
 /// [1,64] → Gemm(transB)+bias → [1,10] → Softmax → probs; also outputs the
 /// logits. Arena tensors get distinct offsets (no reuse).
 pub fn small_model() -> FileBuilder {
+    small_model_seeded(0, 0)
+}
+
+/// [`small_model`] with its weight seeds shifted by `seed` and `pad` bytes
+/// of unused arena at the front (a different model with a larger arena).
+pub fn small_model_seeded(seed: u32, pad: u64) -> FileBuilder {
     let mut fb = FileBuilder::default();
     fb.metadata.push(("name".into(), "small".into()));
-    let mut arena = 0u64;
+    let mut arena = pad;
     let mut act = |fb: &mut FileBuilder, name: &str, shape: Vec<usize>| -> u32 {
         let bytes = (shape.iter().product::<usize>() * 4) as u64;
         fb.tensors.push(TensorDef { name: name.into(), dtype: DType::F32, shape, storage: StorageDef::Arena { offset: arena } });
         arena += bytes.next_multiple_of(64);
         (fb.tensors.len() - 1) as u32
     };
-    let weight = |fb: &mut FileBuilder, name: &str, shape: Vec<usize>, seed: u32| -> u32 {
-        let v = values(shape.iter().product(), seed);
+    let weight = |fb: &mut FileBuilder, name: &str, shape: Vec<usize>, s: u32| -> u32 {
+        let v = values(shape.iter().product(), s + seed);
         let offset = fb.add_weight(&f32_bytes(&v));
         fb.tensors.push(TensorDef { name: name.into(), dtype: DType::F32, shape, storage: StorageDef::Weights { offset } });
         (fb.tensors.len() - 1) as u32
