@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates the test data the Rust tests read (see tools/gen_testdata.py for the layout) and
 # the ONNX backend node cases for the conformance test (tools/gen_conformance.py), and the
-# real exported models with onnxruntime references (tools/gen_realmodels.py).
+# real exported models with onnxruntime references (tools/gen_realmodels.py), and the
+# drift monitoring data (tools/gen_driftdata.py).
 #
 #   tools/gen_testdata.sh [OUT_DIR]      (default: <repo>/target/testdata)
 #
@@ -15,6 +16,7 @@ out=${1:-"$root/target/testdata"}
 py=$("$root/tools/setup_venv.sh")
 
 want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/gen_realmodels.py" "$root/tools/fill_weights.py" "$root/tools/gen_quantdata.py" "$root/tools/gen_ppocr_quant.py" \
+  "$root/tools/gen_driftdata.py" "$root/tools/make_example.py" \
   "$root"/tools/models/torchvision/*.onnx "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
 stamp="$out/.stamp"
 
@@ -45,6 +47,8 @@ for case in idx["cases"]:
 for case in ("digits_mlp", "digits_cnn", "ppocr_rec", "ppocr_det", "ppocr_cls"):
     if not os.path.isfile(os.path.join(out, "quant", case, "meta.json")):
         sys.exit(f"missing quant/{case}/meta.json")
+if not os.path.isfile(os.path.join(out, "drift", "meta.json")):
+    sys.exit("missing drift/meta.json")
 print(", ".join(f"{len(v)} {k}" for k, v in m.items()) + f", {len(idx['cases'])} onnx_node, {len(real['cases'])} real")
 PY
 }
@@ -61,6 +65,7 @@ rm -f "$stamp"
 "$py" "$root/tools/gen_realmodels.py" "$out/real" "$root/target/cache"
 "$py" "$root/tools/gen_quantdata.py" "$out/quant"
 "$py" "$root/tools/gen_ppocr_quant.py" "$out/quant" "$root/target/cache"
+"$py" "$root/tools/gen_driftdata.py" "$out/drift"
 counts=$(check)
 echo "$want" >"$stamp"
 echo "testdata generated in $out in $((SECONDS - start))s: $counts"

@@ -169,7 +169,9 @@ def train(x_tr, y_tr, rng) -> Net:
 # ---- export ---------------------------------------------------------------------------------
 
 
-def export(params: dict[str, np.ndarray]) -> onnx.ModelProto:
+def export(params: dict[str, np.ndarray], channels: int = 1, name: str = "digits_cnn",
+           doc: str = "8x8 handwritten digit classifier (scikit-learn digits), trained by tools/make_example.py",
+           producer: str = "jetrt tools/make_example.py") -> onnx.ModelProto:
     inits = [numpy_helper.from_array(a, k) for k, a in params.items()]
     nodes = [
         helper.make_node("Conv", ["image", "conv1.weight", "conv1.bias"], ["conv1"], kernel_shape=[3, 3],
@@ -185,15 +187,15 @@ def export(params: dict[str, np.ndarray]) -> onnx.ModelProto:
     ]
     graph = helper.make_graph(
         nodes,
-        "digits_cnn",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", channels, 8, 8])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
         inits,
-        doc_string="8x8 handwritten digit classifier (scikit-learn digits), trained by tools/make_example.py",
+        doc_string=doc,
     )
     opsets = [helper.make_opsetid("", 13)]
     model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),
-                              producer_name="jetrt tools/make_example.py")
+                              producer_name=producer)
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -71,4 +71,7 @@ pub enum ConvertError {
 
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+
+    #[error("{0}")]
+    Drift(String),
 }

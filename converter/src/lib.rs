@@ -1,6 +1,7 @@
 //! jetc's library: ONNX import, shape fixing, graph passes, memory planning,
 //! and writing `.jrt` files through the runtime's writer.
 
+pub mod drift;
 mod error;
 pub mod graph;
 pub mod memplan;
@@ -30,6 +31,9 @@ pub struct ConvertOptions {
     /// `--precision`, `--calib`, `--prune`, `--max-drop`: quantization and
     /// pruning, with the calibration samples.
     pub quant: Option<quant::QuantOptions>,
+    /// Drift reference samples (`--drift-ref`, or the `--calib` samples):
+    /// per sample, one tensor per model input. None: no reference stored.
+    pub drift_ref: Option<Vec<Vec<tensor::Tensor>>>,
 }
 
 /// The inputs of the model as jetc will convert it (names, element types,
@@ -90,6 +94,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// What quantization and pruning did, measured on the calibration data.
     pub quant: Option<quant::QuantReport>,
+    /// (samples, tensors) of the drift reference stored, if one is.
+    pub drift_ref: Option<(usize, usize)>,
 }
 
 /// A converted model, not yet written.
@@ -160,7 +166,11 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
     if let Some(v) = p.model_version {
         metadata.push(("model_version".to_string(), v.to_string()));
     }
-    let file = write::build(&g, metadata)?;
+    let mut file = write::build(&g, metadata)?;
+    if let Some(samples) = &opts.drift_ref {
+        let threads = opts.quant.as_ref().map_or(0, |q| q.threads);
+        file.drift = Some(drift::build(&file, samples, threads).map_err(ConvertError::Drift)?);
+    }
     let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
     let mut warnings = Vec::new();
     if !stats.initializers_as_inputs.is_empty() {
@@ -192,6 +202,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
             .sum(),
         warnings,
         quant: quant_report,
+        drift_ref: file.drift.as_ref().map(|d| (d.samples, d.tensors.len())),
     };
     Ok(Conversion { file, report })
 }

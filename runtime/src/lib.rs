@@ -15,6 +15,7 @@
 mod arena;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod drift;
 mod error;
 mod exec;
 pub mod format;

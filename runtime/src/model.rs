@@ -168,13 +168,23 @@ impl Model {
         Ok(w)
     }
 
-    fn d(&self) -> &Decoded {
+    pub(crate) fn d(&self) -> &Decoded {
         &self.inner.d
     }
 
     fn info_of(&self, t: usize) -> TensorInfo {
         let rec = &self.d().tensors[t];
         TensorInfo { name: rec.name.clone(), dtype: rec.dtype, shape: rec.shape.dims().to_vec() }
+    }
+
+    /// The drift reference statistics the converter stored, if any.
+    pub fn drift_reference(&self) -> Option<&crate::drift::Reference> {
+        self.inner.d.drift.as_ref()
+    }
+
+    /// Name of tensor `index` of the file.
+    pub fn tensor_name(&self, index: usize) -> Option<&str> {
+        self.inner.d.tensors.get(index).map(|t| t.name.as_str())
     }
 
     pub fn inputs(&self) -> Vec<TensorInfo> {
@@ -722,6 +732,22 @@ impl Session {
                     "output {name:?} was overwritten by another session's run; read it before running another model in the arena"
                 ),
             });
+        }
+        Ok(Output(OutputBytes::Arena(g, loc.start..loc.start + loc.len)))
+    }
+
+    /// The bytes of a model input or output (by its index in the file)
+    /// after a run, read in place; for the drift monitor.
+    pub(crate) fn tensor_bytes(&self, tensor: usize) -> Result<Output<'_>> {
+        let d = self.model.d();
+        if let Some(i) = d.outputs.iter().position(|&t| t == tensor) {
+            return self.output(i);
+        }
+        let i = d.inputs.iter().position(|&t| t == tensor).ok_or(Error::OutputIndex { index: tensor, count: d.outputs.len() })?;
+        let loc = self.input_locs[i];
+        let g = lock(&self.slot);
+        if self.shared && g.holder != self.id {
+            return Err(Error::ArenaReused { what: format!("input {:?} was overwritten by another session", d.tensors[tensor].name) });
         }
         Ok(Output(OutputBytes::Arena(g, loc.start..loc.start + loc.len)))
     }

@@ -43,10 +43,12 @@ static GLOBAL: Counting = Counting;
 fn main() {
     run_allocates_nothing();
     shared_arena_runs_allocate_nothing();
+    drift_monitor_allocates_nothing();
     let model = jetrt::Model::from_bytes(&common::small_model().to_bytes()).unwrap();
     let backend = model.session(jetrt::SessionOptions::default()).unwrap().backend();
     println!("no_alloc: Session::run allocated nothing in 100 runs with 1, 2 and 4 threads ({} backend)", backend.name());
     println!("no_alloc: two sessions taking turns in one SharedArena allocated nothing in 100 runs");
+    println!("no_alloc: the drift monitor allocated nothing observing 300 inferences (window 50)");
 }
 
 fn shared_arena_runs_allocate_nothing() {
@@ -112,4 +114,40 @@ fn run_allocates_nothing() {
         assert_eq!(n, 0, "{n} allocations during 100 runs with {threads} threads");
         assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
+}
+
+/// A small model with a drift reference built from its own runs.
+fn monitored_model() -> jetrt::Model {
+    let mut fb = common::small_model();
+    let model = jetrt::Model::from_bytes(&fb.to_bytes()).unwrap();
+    let mut s = model.session(jetrt::SessionOptions { threads: 1, ..Default::default() }).unwrap();
+    let mut b = jetrt::drift::ReferenceBuilder::new(&model);
+    for k in 0..40 {
+        s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &common::values(192, 1000 + k))).unwrap();
+        s.run_loaded().unwrap();
+        b.add(&s).unwrap();
+    }
+    fb.drift = Some(b.finish());
+    jetrt::Model::from_bytes(&fb.to_bytes()).unwrap()
+}
+
+fn drift_monitor_allocates_nothing() {
+    let model = monitored_model();
+    let mut s = model.session(jetrt::SessionOptions { threads: 2, ..Default::default() }).unwrap();
+    let mut m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 50, ..Default::default() }).unwrap();
+    let inputs: Vec<Vec<f32>> = (0..300).map(|k| common::values(192, 5000 + k)).collect();
+    s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &inputs[0])).unwrap();
+    s.run_loaded().unwrap();
+    m.observe(&s).unwrap();
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for x in &inputs {
+        s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], x)).unwrap();
+        s.run_loaded().unwrap();
+        m.observe(&s).unwrap();
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let n = ALLOCS.load(Ordering::SeqCst);
+    assert_eq!(n, 0, "{n} allocations while the monitor watched 300 inferences");
+    assert!(m.ready() && m.samples() == 301);
 }

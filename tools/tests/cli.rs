@@ -302,3 +302,74 @@ fn convert_embeds_cuda_kernels_for_jetson() {
     fails(convert(&["--cuda-arch", "110", "--nvrtc", &nv12]), "cannot compile the CUDA kernels for sm_110");
     fails(convert(&["--cuda-arch", "sm_9x"]), "--cuda-arch");
 }
+
+/// target/testdata/drift (tools/gen_testdata.sh makes it); fails under
+/// CI=true when missing, says loudly what it skips otherwise.
+fn drift_data() -> Option<PathBuf> {
+    let d = root().join("target/testdata/drift");
+    if d.join("meta.json").is_file() {
+        return Some(d);
+    }
+    let msg = format!("{} missing: run tools/gen_testdata.sh", d.display());
+    assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{msg}");
+    eprintln!("\n*** SKIPPED drift CLI test: {msg} ***\n");
+    None
+}
+
+#[test]
+fn drift_reference_replay_metrics_and_monitor() {
+    let Some(data) = drift_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let jrt = tmp.path().join("colour.jrt").display().to_string();
+    let model = data.join("model.onnx").display().to_string();
+    let refdir = data.join("ref").display().to_string();
+    let o = ok(jetc(&["convert", &model, "-o", &jrt, "--input-shape", "image=1,3,8,8", "--drift-ref", &refdir, "--name", "colour"]));
+    assert!(text(&o).contains("drift:   reference of 500 samples for 2 tensor(s)"), "{}", text(&o));
+    // Undrifted samples: not an alarm; drifted ones: an alarm, in the JSON
+    // the issue specifies, and a metrics file node-exporter reads.
+    let metrics = tmp.path().join("drift.prom");
+    let replay = |dir: &str| -> serde_json::Value {
+        let d = data.join(dir).display().to_string();
+        let o = ok(jetrt(&["drift", &jrt, "--input-dir", &d, "--json", "--metrics-file", metrics.to_str().unwrap()]));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    };
+    let clean = replay("dir_ok");
+    assert_eq!(clean["samples"], 200);
+    assert_ne!(clean["verdict"], "alarm", "{clean}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("# TYPE jetrt_drift_psi gauge") && prom.contains("jetrt_drift_alarm{model=\"colour\"} 0"), "{prom}");
+    let drifted = replay("dir_drift");
+    assert_eq!(drifted["verdict"], "alarm", "{drifted}");
+    assert!(drifted["first_alarm"].as_u64().unwrap() < 200);
+    let tensors = drifted["tensors"].as_array().unwrap();
+    let names: Vec<&str> = tensors.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["image", "probabilities"]);
+    for t in tensors {
+        for k in ["psi", "ks", "mean_shift"] {
+            assert!(t[k].as_f64().unwrap() >= 0.0, "{t}");
+        }
+    }
+    assert_eq!(tensors[0]["verdict"], "alarm");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("jetrt_drift_alarm{model=\"colour\"} 1"), "{prom}");
+    assert!(prom.contains("jetrt_drift_verdict{model=\"colour\",tensor=\"image\"} 2"), "{prom}");
+    // The table, and a clear error for too few samples.
+    let o = ok(jetrt(&["drift", &jrt, "--input-dir", data.join("dir_ok").to_str().unwrap()]));
+    assert!(text(&o).contains("psi") && text(&o).contains("verdict:"), "{}", text(&o));
+    fails(
+        jetrt(&["drift", &jrt, "--input-dir", data.join("dir_ok").to_str().unwrap(), "--drift-window", "500"]),
+        "fewer than the drift window",
+    );
+    // run --monitor: where one inference lies; bench --monitor: the cost.
+    let x = data.join("dir_ok/image.0.npy").display().to_string();
+    let out = tmp.path().join("out").display().to_string();
+    let o = ok(jetrt(&["run", &jrt, "--input", &x, "--output-dir", &out, "--monitor"]));
+    assert!(text(&o).contains("roughness") && text(&o).contains("decile"), "{}", text(&o));
+    let o = ok(jetrt(&["bench", &jrt, "--input", &x, "--iterations", "120", "--monitor", "--json"]));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(b["monitor"]["us_per_inference"].as_f64().unwrap() > 0.0, "{b}");
+    // A file without a reference says how to get one.
+    let plain = converted(tmp.path());
+    fails(jetrt(&["drift", &plain, "--input-dir", data.join("dir_ok").to_str().unwrap()]), "no drift reference");
+    fails(jetrt(&["bench", &jrt, "--monitor", "--psi", "0.3,0.1"]), "--psi");
+}

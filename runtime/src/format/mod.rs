@@ -3,7 +3,7 @@
 //!
 //! The byte-level specification is docs/FORMAT.md; the two must agree.
 
-mod bytes;
+pub(crate) mod bytes;
 pub(crate) mod checksum;
 pub(crate) mod header;
 pub mod kernels;
@@ -64,10 +64,13 @@ pub enum SectionKind {
     /// Compiled GPU kernels (optional: a file without it runs; a reader
     /// that predates it skips it).
     Kernels = 6,
+    /// Drift reference statistics (optional, like Kernels).
+    Drift = 7,
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 6] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights, Self::Kernels];
+    pub const ALL: [SectionKind; 7] =
+        [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights, Self::Kernels, Self::Drift];
     /// The sections every file has.
     pub const REQUIRED: [SectionKind; 5] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights];
 

@@ -38,6 +38,8 @@ pub(crate) struct Decoded {
     pub scratch_floats: usize,
     /// Compiled GPU kernels; ranges are within the file.
     pub kernels: Vec<super::kernels::KernelEntry>,
+    /// Drift reference statistics, when the file has them.
+    pub drift: Option<crate::drift::Reference>,
 }
 
 /// Largest arena a file may declare (256 TiB): far beyond any board, small
@@ -152,7 +154,8 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         last_use[t] = end;
     }
     check_liveness(&tensors, &arena_offsets, &def, &last_use, steps.len())?;
-    Ok(Decoded {
+    let mut d = Decoded {
+        drift: None,
         kernels,
         header,
         sections,
@@ -166,7 +169,13 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         outputs,
         weights,
         scratch_floats,
-    })
+    };
+    if let Ok(sec) = d.sections.get(SectionKind::Drift) {
+        let range = sec.range.clone();
+        let layouts = crate::drift::layouts(&d);
+        d.drift = Some(crate::drift::decode(&file[range], &layouts)?);
+    }
+    Ok(d)
 }
 
 /// Every arena tensor has exactly one offset, aligned, inside the arena.

@@ -46,6 +46,8 @@ pub struct FileBuilder {
     pub arena_bytes: u64,
     /// Compiled GPU kernels (an optional section; none: no section).
     pub kernels: Vec<super::kernels::KernelImage>,
+    /// Drift reference statistics (an optional section; none: no section).
+    pub drift: Option<crate::drift::Reference>,
 }
 
 impl FileBuilder {
@@ -88,17 +90,19 @@ impl FileBuilder {
             (SectionKind::MemoryPlan, memplan::encode(self.arena_bytes, &offsets)),
         ];
         let kernels = (!self.kernels.is_empty()).then(|| super::kernels::encode(&self.kernels));
-        let count = bodies.len() + 1 + usize::from(kernels.is_some());
+        let drift = self.drift.as_ref().map(crate::drift::encode);
+        let count = bodies.len() + 1 + usize::from(kernels.is_some()) + usize::from(drift.is_some());
         let table_offset = HEADER_LEN;
         let mut pos = (table_offset + count * SECTION_ENTRY_LEN).next_multiple_of(SECTION_ALIGN);
         let mut entries = Vec::with_capacity(count);
         let mut placed = Vec::with_capacity(count);
-        let optional = kernels.as_deref().map(|k| (SectionKind::Kernels, k));
+        let optional =
+            kernels.as_deref().map(|k| (SectionKind::Kernels, k)).into_iter().chain(drift.as_deref().map(|d| (SectionKind::Drift, d)));
         for (kind, body) in
             bodies.iter().map(|(k, b)| (*k, b.as_slice())).chain([(SectionKind::Weights, self.weights.as_slice())]).chain(optional)
         {
             pos = pos.next_multiple_of(kind.align());
-            let flags = if kind == SectionKind::Kernels { SECTION_FLAG_OPTIONAL } else { 0 };
+            let flags = if matches!(kind, SectionKind::Kernels | SectionKind::Drift) { SECTION_FLAG_OPTIONAL } else { 0 };
             entries.push(Entry { kind: kind as u32, flags, offset: pos as u64, len: body.len() as u64, checksum: checksum(body) });
             placed.push((pos, body));
             pos += body.len();

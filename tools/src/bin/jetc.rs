@@ -62,6 +62,8 @@ enum Cmd {
         nvrtc: Vec<PathBuf>,
         #[command(flatten)]
         quant: Box<QuantArgs>,
+        #[command(flatten)]
+        drift: DriftArgs,
     },
     /// List the ONNX operators jetc converts, with the element types each takes at run time
     /// (docs/OPERATORS.md has their conformance results).
@@ -157,6 +159,24 @@ struct QuantArgs {
     bgr: bool,
 }
 
+#[derive(clap::Args)]
+#[command(next_help_heading = "Drift reference")]
+struct DriftArgs {
+    /// Reference samples for drift monitoring on the device (`jetrt drift`, `jetrt run
+    /// --monitor`), in the --calib folder format (images use --resize/--mean/--std/--layout).
+    /// Default: the --calib samples. Histograms, channel means and, for classifier outputs,
+    /// class frequencies, confidence and entropy of every float input and output are stored in
+    /// the file.
+    #[arg(long, value_name = "DIR")]
+    drift_ref: Option<PathBuf>,
+    /// Use at most this many drift reference samples (more: tighter thresholds).
+    #[arg(long, default_value_t = 1000)]
+    drift_ref_limit: usize,
+    /// Store no drift reference, even with --calib.
+    #[arg(long, conflicts_with = "drift_ref")]
+    no_drift_ref: bool,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PrecisionArg {
     Fp32,
@@ -203,6 +223,80 @@ fn progress_printer() -> jetrt_converter::quant::Progress {
     }))
 }
 
+/// How image files become input tensors (--resize, --mean, --std, --layout, --bgr).
+fn image_prep(q: &QuantArgs) -> Result<ImagePrep> {
+    Ok(ImagePrep {
+        resize: q
+            .resize
+            .as_deref()
+            .map(|r| -> Result<[usize; 2]> {
+                let v: Vec<usize> = r
+                    .split(',')
+                    .map(|d| d.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("--resize {r:?}: expected H,W"))?;
+                match v[..] {
+                    [h, w] => Ok([h, w]),
+                    _ => anyhow::bail!("--resize {r:?}: expected H,W"),
+                }
+            })
+            .transpose()?,
+        mean: calib::parse_triple(&q.mean, "--mean")?,
+        std: calib::parse_triple(&q.std, "--std")?,
+        nhwc: matches!(q.layout, LayoutArg::Nhwc),
+        bgr: q.bgr,
+    })
+}
+
+/// The drift reference samples: --drift-ref, else the calibration samples
+/// (none when they are random stand-ins or --no-drift-ref).
+fn drift_samples(
+    d: &DriftArgs,
+    q: &QuantArgs,
+    quant: Option<&QuantOptions>,
+    model: &std::path::Path,
+    opts: &ConvertOptions,
+    quiet: bool,
+) -> Result<Option<Vec<Vec<jetrt_converter::tensor::Tensor>>>> {
+    if d.no_drift_ref {
+        return Ok(None);
+    }
+    let samples = match (&d.drift_ref, quant, &q.calib) {
+        (Some(dir), _, _) => {
+            let inputs = jetrt_converter::model_inputs(model, opts)?;
+            calib::load(dir, &inputs, &image_prep(q)?, d.drift_ref_limit)?
+        }
+        (None, Some(qo), _) if !qo.random_samples => qo.samples.clone(),
+        (None, None, Some(dir)) => {
+            let inputs = jetrt_converter::model_inputs(model, opts)?;
+            calib::load(dir, &inputs, &image_prep(q)?, q.calib_limit)?
+        }
+        _ => return Ok(None),
+    };
+    if samples.len() < jetrt_converter::drift::MIN_SAMPLES && d.drift_ref.is_none() {
+        // Only implied by --calib: the file is still made, without one.
+        if !quiet {
+            eprintln!(
+                "warning: no drift reference stored: the {} calibration sample(s) are fewer than the {} it needs (give more, or --drift-ref DIR)",
+                samples.len(),
+                jetrt_converter::drift::MIN_SAMPLES
+            );
+        }
+        return Ok(None);
+    }
+    if samples.len() < jetrt_converter::drift::MIN_SAMPLES {
+        anyhow::bail!(
+            "--drift-ref: the drift reference needs at least {} samples, the folder has {}",
+            jetrt_converter::drift::MIN_SAMPLES,
+            samples.len()
+        );
+    }
+    if !quiet {
+        eprintln!("  drift reference: {} sample(s)", samples.len());
+    }
+    Ok(Some(samples))
+}
+
 fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, quiet: bool) -> Result<Option<QuantOptions>> {
     let prune = q.prune.as_deref().map(Prune::parse).transpose().map_err(anyhow::Error::msg)?;
     let precision = match q.precision {
@@ -211,8 +305,8 @@ fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, 
         PrecisionArg::Int4 => Precision::Int4,
     };
     if precision == Precision::Fp32 && prune.is_none() {
-        if q.calib.is_some() || q.max_drop.is_some() {
-            anyhow::bail!("--calib and --max-drop apply to --precision int8/int4 or --prune");
+        if q.max_drop.is_some() {
+            anyhow::bail!("--max-drop applies to --precision int8/int4 or --prune");
         }
         return Ok(None);
     }
@@ -222,27 +316,7 @@ fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, 
     let inputs = jetrt_converter::model_inputs(model, opts)?;
     let (samples, random) = match &q.calib {
         Some(dir) => {
-            let prep = ImagePrep {
-                resize: q
-                    .resize
-                    .as_deref()
-                    .map(|r| -> Result<[usize; 2]> {
-                        let v: Vec<usize> = r
-                            .split(',')
-                            .map(|d| d.trim().parse())
-                            .collect::<Result<_, _>>()
-                            .with_context(|| format!("--resize {r:?}: expected H,W"))?;
-                        match v[..] {
-                            [h, w] => Ok([h, w]),
-                            _ => anyhow::bail!("--resize {r:?}: expected H,W"),
-                        }
-                    })
-                    .transpose()?,
-                mean: calib::parse_triple(&q.mean, "--mean")?,
-                std: calib::parse_triple(&q.std, "--std")?,
-                nhwc: matches!(q.layout, LayoutArg::Nhwc),
-                bgr: q.bgr,
-            };
+            let prep = image_prep(q)?;
             (calib::load(dir, &inputs, &prep, q.calib_limit)?, false)
         }
         None if precision == Precision::Int8 => {
@@ -410,11 +484,12 @@ fn run(cli: Cli) -> Result<()> {
             #[cfg(feature = "cuda")]
             nvrtc,
             quant,
+            drift,
         } => {
             let t0 = Instant::now();
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
-            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None };
+            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None };
             if check {
                 let problems = jetrt_converter::check(&model, &opts)?;
                 if problems.is_empty() {
@@ -435,6 +510,7 @@ fn run(cli: Cli) -> Result<()> {
             #[cfg(feature = "cuda")]
             let archs = parse_archs(&cuda_arch)?;
             opts.quant = quant_options(&quant, &model, &opts, quiet)?;
+            opts.drift_ref = drift_samples(&drift, &quant, opts.quant.as_ref(), &model, &opts, quiet)?;
             #[allow(unused_mut)]
             let mut conv = convert(&model, &opts)?;
             #[cfg(feature = "cuda")]
@@ -490,6 +566,9 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(m.scratch_bytes_per_thread() as u64)
             );
             println!("  file:    {} bytes", m.file_bytes());
+            if let Some((n, t)) = r.drift_ref {
+                println!("  drift:   reference of {n} samples for {t} tensor(s) (jetrt drift, jetrt run --monitor)");
+            }
             if let Some(q) = &r.quant {
                 print_quant(q, r, onnx_bytes, m.file_bytes() as u64);
             }

@@ -51,6 +51,8 @@ enum Cmd {
         threads: usize,
         #[arg(long, value_enum, default_value = "auto")]
         device: Device,
+        #[command(flatten)]
+        monitor: MonitorArgs,
     },
     /// Measure load time and latency percentiles.
     Bench {
@@ -73,12 +75,174 @@ enum Cmd {
         /// Also time every step and show where the time goes.
         #[arg(long)]
         profile: bool,
+        #[command(flatten)]
+        monitor: MonitorArgs,
+    },
+    /// Replay a folder of samples through the model and the drift monitor and report drift
+    /// against the reference stored at conversion (jetc convert --calib / --drift-ref): per
+    /// tensor the largest PSI, KS distance and standardized mean shift over the replay's
+    /// windows, and the worst verdict. Exits 0 however drifted the data is (read the verdict).
+    Drift {
+        file: PathBuf,
+        /// Samples as .npy files named INPUT.K.npy (K = 0, 1, ...; replayed in order of K), as for
+        /// calibration.
+        #[arg(long, value_name = "DIR")]
+        input_dir: PathBuf,
+        /// Print one JSON object: {"verdict", "samples", "window", "first_warn", "first_alarm",
+        /// "tensors": [{"name", "psi", "ks", "mean_shift", "verdict", "worst_feature"}]}.
+        #[arg(long)]
+        json: bool,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+        #[command(flatten)]
+        monitor: MonitorArgs,
     },
     /// Describe this machine: CPU features, kernel variant, board, GPU.
     Info {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Drift monitoring")]
+struct MonitorArgs {
+    /// Watch the inputs and outputs for drift against the file's reference (run: where this
+    /// one inference lies in it; bench: the monitor's cost per inference and its verdict).
+    #[arg(long)]
+    monitor: bool,
+    /// Inferences in the monitor's sliding window.
+    #[arg(long, default_value_t = jetrt::drift::DEFAULT_WINDOW, value_name = "N")]
+    drift_window: usize,
+    /// Write the monitor's state in Prometheus text format (node-exporter's textfile
+    /// collector) to this file, replaced atomically, on every verdict change and at the end.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+    /// Drive a GPIO line while the verdict is at --alarm-level: CHIP:LINE, e.g.
+    /// /dev/gpiochip0:17 (Linux character device).
+    #[arg(long, value_name = "CHIP:LINE")]
+    alarm_gpio: Option<String>,
+    /// Verdict that sets the alarm line.
+    #[arg(long, value_enum, default_value = "alarm")]
+    alarm_level: AlarmLevel,
+    /// PSI warn and alarm levels.
+    #[arg(long, value_name = "WARN,ALARM", default_value = "0.1,0.25")]
+    psi: String,
+    /// Kolmogorov-Smirnov distance warn and alarm levels.
+    #[arg(long, value_name = "WARN,ALARM", default_value = "0.1,0.2")]
+    ks: String,
+    /// Standardized mean shift warn and alarm levels (reference standard deviations).
+    #[arg(long, value_name = "WARN,ALARM", default_value = "0.5,1")]
+    shift: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AlarmLevel {
+    Warn,
+    Alarm,
+}
+
+fn pair(s: &str, flag: &str) -> Result<(f64, f64)> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--{flag} {s:?}: expected WARN,ALARM"))?;
+    match v[..] {
+        [w, a] if w.is_finite() && a.is_finite() && 0.0 <= w && w <= a => Ok((w, a)),
+        _ => bail!("--{flag} {s:?}: expected WARN,ALARM with 0 <= WARN <= ALARM"),
+    }
+}
+
+/// The monitor and its outputs (log, metrics file, alarm line).
+struct Watch {
+    monitor: jetrt::drift::Monitor,
+    metrics: Option<jetrt::drift::MetricsFile>,
+    pin: Option<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>>,
+    last: jetrt::drift::Verdict,
+}
+
+impl Watch {
+    fn new(model: &Model, a: &MonitorArgs) -> Result<Watch> {
+        let thresholds = jetrt::drift::Thresholds { psi: pair(&a.psi, "psi")?, ks: pair(&a.ks, "ks")?, shift: pair(&a.shift, "shift")? };
+        let monitor = jetrt::drift::Monitor::new(model, jetrt::drift::MonitorOptions { window: a.drift_window, thresholds })?;
+        let metrics = a.metrics_file.as_ref().map(|p| jetrt::drift::MetricsFile::new(p, model.meta("name").unwrap_or("model")));
+        let level = match a.alarm_level {
+            AlarmLevel::Warn => jetrt::drift::Verdict::Warn,
+            AlarmLevel::Alarm => jetrt::drift::Verdict::Alarm,
+        };
+        let pin = a.alarm_gpio.as_deref().map(|spec| alarm_gpio(spec, level)).transpose()?;
+        let mut w = Watch { monitor, metrics, pin, last: jetrt::drift::Verdict::Ok };
+        w.publish(model)?;
+        Ok(w)
+    }
+
+    /// Observes the run `session` just made; logs, writes and sets the
+    /// line when the verdict changes.
+    fn observe(&mut self, model: &Model, session: &Session) -> Result<jetrt::drift::Verdict> {
+        let v = self.monitor.observe(session)?;
+        if v != self.last {
+            let worst: Vec<String> = self
+                .monitor
+                .stats()
+                .filter(|s| s.verdict == v && v != jetrt::drift::Verdict::Ok)
+                .map(|s| {
+                    format!(
+                        "{} (psi {:.3}, ks {:.3}, shift {:.2}{})",
+                        model.tensor_name(s.tensor).unwrap_or("?"),
+                        s.psi,
+                        s.ks,
+                        s.mean_shift,
+                        s.worst.map_or(String::new(), |f| format!(", worst: {}", f.name()))
+                    )
+                })
+                .collect();
+            let msg = format!("drift {} after {} inferences: {}", v.name(), self.monitor.samples(), worst.join("; "));
+            match v {
+                jetrt::drift::Verdict::Alarm => log::error!("{msg}"),
+                jetrt::drift::Verdict::Warn => log::warn!("{msg}"),
+                jetrt::drift::Verdict::Ok => log::info!("drift back to ok after {} inferences", self.monitor.samples()),
+            }
+            self.last = v;
+            self.publish(model)?;
+        }
+        Ok(v)
+    }
+
+    fn publish(&mut self, model: &Model) -> Result<()> {
+        if let Some(m) = &mut self.metrics {
+            m.write(&self.monitor, model).context("cannot write the metrics file")?;
+        }
+        if let Some(pin) = &mut self.pin {
+            pin(self.monitor.verdict())?;
+        }
+        Ok(())
+    }
+}
+
+/// `--alarm-gpio CHIP:LINE`: an embedded-hal output pin on a GPIO line.
+#[cfg(target_os = "linux")]
+fn alarm_gpio(spec: &str, level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
+    use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
+    let (chip, line) =
+        spec.rsplit_once(':').with_context(|| format!("--alarm-gpio {spec:?}: expected CHIP:LINE, e.g. /dev/gpiochip0:17"))?;
+    let line: u32 = line.parse().with_context(|| format!("--alarm-gpio {spec:?}: {line:?} is not a line number"))?;
+    let mut chip = Chip::new(chip).with_context(|| format!("--alarm-gpio: cannot open {chip}"))?;
+    let handle = chip
+        .get_line(line)
+        .and_then(|l| l.request(LineRequestFlags::OUTPUT, 0, "jetrt-drift"))
+        .with_context(|| format!("--alarm-gpio: cannot take line {line} of {}", spec))?;
+    let pin = linux_embedded_hal::CdevPin::new(handle).with_context(|| format!("--alarm-gpio {spec}"))?;
+    let mut alarm = jetrt::drift::AlarmPin::new(pin, level)?;
+    Ok(Box::new(move |v| Ok(alarm.update(v)?)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn alarm_gpio(_spec: &str, _level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
+    bail!("--alarm-gpio needs Linux (the GPIO character device)")
 }
 
 /// Reads the `--input` arguments into arrays in the model's input order.
@@ -217,13 +381,146 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// `jetrt drift`: replays INPUT.K.npy samples (K = 0, 1, ...) in order,
+/// one at a time, through the model and the monitor.
+fn drift(file: &Path, dir: &Path, as_json: bool, threads: usize, device: Device, args: &MonitorArgs) -> Result<()> {
+    use jetrt::drift::Verdict;
+    let (model, mut session, _) = open_session(file, threads, device)?;
+    let mut watch = Watch::new(&model, args)?;
+    let inputs = model.inputs();
+    if !dir.is_dir() {
+        bail!("--input-dir {}: not a folder", dir.display());
+    }
+    // Per tensor: largest psi, ks, shift over the replay, worst verdict and
+    // the feature behind it.
+    let mut worst: Vec<(usize, f64, f64, f64, Verdict, Option<jetrt::drift::Feature>)> = Vec::new();
+    let (mut first_warn, mut first_alarm, mut verdict) = (None, None, Verdict::Ok);
+    let mut k = 0usize;
+    loop {
+        let paths: Vec<PathBuf> = inputs.iter().map(|i| dir.join(format!("{}.{k}.npy", sanitize_name(&i.name)))).collect();
+        let present = paths.iter().filter(|p| p.exists()).count();
+        if present == 0 {
+            break;
+        }
+        if present < paths.len() {
+            let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+            bail!("--input-dir {}: sample {k} lacks {}", dir.display(), missing.join(", "));
+        }
+        for (i, (info, path)) in inputs.iter().zip(&paths).enumerate() {
+            let a = npy::read(path)?;
+            if a.dtype != info.dtype || a.shape != info.shape {
+                bail!(
+                    "{}: holds {} {:?}, but input {:?} is {} {:?}",
+                    path.display(),
+                    a.dtype.numpy_name(),
+                    a.shape,
+                    info.name,
+                    info.dtype.numpy_name(),
+                    info.shape
+                );
+            }
+            session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+        }
+        session.run_loaded()?;
+        let v = watch.observe(&model, &session)?;
+        if watch.monitor.ready() {
+            for s in watch.monitor.stats() {
+                let e = match worst.iter_mut().find(|e| e.0 == s.tensor) {
+                    Some(e) => e,
+                    None => {
+                        worst.push((s.tensor, 0.0, 0.0, 0.0, Verdict::Ok, None));
+                        worst.last_mut().unwrap()
+                    }
+                };
+                e.1 = e.1.max(s.psi);
+                e.2 = e.2.max(s.ks);
+                e.3 = e.3.max(s.mean_shift);
+                if s.verdict > e.4 {
+                    e.4 = s.verdict;
+                    e.5 = s.worst;
+                }
+            }
+        }
+        if v >= Verdict::Warn && first_warn.is_none() {
+            first_warn = Some(k);
+        }
+        if v == Verdict::Alarm && first_alarm.is_none() {
+            first_alarm = Some(k);
+        }
+        verdict = verdict.max(v);
+        k += 1;
+    }
+    if k == 0 {
+        let want: Vec<String> = inputs.iter().map(|i| format!("{}.0.npy", sanitize_name(&i.name))).collect();
+        bail!("--input-dir {}: no samples (expected {} ...)", dir.display(), want.join(", "));
+    }
+    if !watch.monitor.ready() {
+        bail!(
+            "--input-dir {}: {k} samples, fewer than the drift window of {}: pass a smaller --drift-window",
+            dir.display(),
+            watch.monitor.window()
+        );
+    }
+    watch.publish(&model)?;
+    let name = |t: usize| model.tensor_name(t).unwrap_or("?").to_string();
+    if as_json {
+        let tensors: Vec<serde_json::Value> = worst
+            .iter()
+            .map(|&(t, psi, ks, shift, v, f)| {
+                json!({"name": name(t), "psi": psi, "ks": ks, "mean_shift": shift, "verdict": v.name(), "worst_feature": f.map(|f| f.name())})
+            })
+            .collect();
+        let obj = json!({
+            "verdict": verdict.name(),
+            "samples": k,
+            "window": watch.monitor.window(),
+            "first_warn": first_warn,
+            "first_alarm": first_alarm,
+            "tensors": tensors,
+        });
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        println!(
+            "{}: {k} samples from {}, window {} (largest statistic over the replay's windows)",
+            file.display(),
+            dir.display(),
+            watch.monitor.window()
+        );
+        println!("  {:<28} {:>8} {:>8} {:>8}  verdict", "tensor", "psi", "ks", "shift");
+        for &(t, psi, ks, shift, v, f) in &worst {
+            let why = f.map_or(String::new(), |f| format!(" ({})", f.name()));
+            println!("  {:<28} {psi:8.3} {ks:8.3} {shift:8.2}  {}{why}", name(t), v.name());
+        }
+        let at = |k: Option<usize>| k.map_or("never".to_string(), |k| format!("at sample {k}"));
+        println!("verdict: {} (first warning {}, first alarm {})", verdict.name(), at(first_warn), at(first_alarm));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Run { file, inputs, output_dir, threads, device } => {
+        Cmd::Run { file, inputs, output_dir, threads, device, monitor } => {
             let (model, mut session, _) = open_session(&file, threads, device)?;
+            let mut watch = monitor.monitor.then(|| Watch::new(&model, &monitor)).transpose()?;
             let arrays = load_inputs(&model, &inputs)?;
             set_inputs(&mut session, &arrays)?;
             session.run_loaded()?;
+            if let Some(w) = &mut watch {
+                w.observe(&model, &session)?;
+                println!(
+                    "drift: one inference (a verdict needs a window of {}: jetrt drift --input-dir, or bench --monitor); \
+                     where it lies in the reference:",
+                    w.monitor.window()
+                );
+                for (t, f, v, decile) in w.monitor.placement(&session)? {
+                    let note = match decile {
+                        0 => " (below the reference's 10th percentile)",
+                        9 => " (above the reference's 90th percentile)",
+                        _ => "",
+                    };
+                    println!("  {:<24} {:<16} {v:10.4}  decile {}{note}", model.tensor_name(t).unwrap_or("?"), f.name(), decile + 1);
+                }
+            }
             std::fs::create_dir_all(&output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
             for (i, t) in model.outputs().into_iter().enumerate() {
                 let bytes = session.output(i).context("output missing")?;
@@ -234,7 +531,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json, profile } => {
+        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json, profile, monitor } => {
             if iterations == 0 {
                 bail!("--iterations must be at least 1");
             }
@@ -266,6 +563,23 @@ fn run(cli: Cli) -> Result<()> {
             let mean = times.iter().sum::<f64>() / times.len() as f64;
             times.sort_by(|a, b| a.total_cmp(b));
             let (p50, p90, p99) = (percentile(&times, 50.0), percentile(&times, 90.0), percentile(&times, 99.0));
+            // The monitor's own cost: each observe timed alone, after a run
+            // (as a device would run it), over as many runs as were timed.
+            let monitored = if monitor.monitor {
+                let mut w = Watch::new(&model, &monitor)?;
+                let mut secs = 0.0;
+                for _ in 0..iterations.max(w.monitor.window()) {
+                    session.run_loaded()?;
+                    let t = Instant::now();
+                    w.observe(&model, &session)?;
+                    secs += t.elapsed().as_secs_f64();
+                }
+                let runs = iterations.max(w.monitor.window());
+                let us = secs * 1e6 / runs as f64;
+                Some((us, 100.0 * us / (p50 * 1e3), w.monitor.verdict(), w.monitor.samples()))
+            } else {
+                None
+            };
             let rss = peak_rss_bytes();
             if json {
                 let obj = json!({
@@ -298,6 +612,9 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some((by_op, by_step)) = &profile {
                     obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
                 }
+                if let Some((us, pct, v, n)) = monitored {
+                    obj["monitor"] = json!({"us_per_inference": us, "percent_of_p50": pct, "verdict": v.name(), "samples": n});
+                }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!(
@@ -325,6 +642,13 @@ fn run(cli: Cli) -> Result<()> {
                         "  gpu: this session {} (arena + weights), whole GPU in use {}",
                         human_bytes(session_bytes as u64),
                         in_use.map_or("unknown".into(), |b| human_bytes(b as u64))
+                    );
+                }
+                if let Some((us, pct, v, n)) = monitored {
+                    println!(
+                        "  drift monitor: {us:.1} µs per inference ({pct:.2}% of the p50 run); verdict {} after {n} inferences{}",
+                        v.name(),
+                        if inputs.is_empty() { " (random inputs: drifted from any real reference)" } else { " (the same input every run)" }
                     );
                 }
                 if let Some((by_op, by_step)) = &profile {
@@ -356,6 +680,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Drift { file, input_dir, json, threads, device, monitor } => drift(&file, &input_dir, json, threads, device, &monitor),
         Cmd::Info { json } => {
             let board = jetrt_boards::detect(Path::new("/"));
             let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {

@@ -1,0 +1,100 @@
+//! The Drift section of a `.jrt` file: written by the builder, read back
+//! equal, and a tampered one (resealed, so that it reaches the section's own
+//! checks) is an error naming the section, never a panic.
+
+mod common;
+
+use jetrt::drift::ReferenceBuilder;
+use jetrt::{Error, Model, SectionKind, SessionOptions, TensorRef};
+use proptest::prelude::*;
+
+/// The small model's bytes with a drift reference from 30 of its own runs.
+fn with_reference() -> Vec<u8> {
+    let mut fb = common::small_model();
+    let model = Model::from_bytes(&fb.to_bytes()).unwrap();
+    let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
+    let mut b = ReferenceBuilder::new(&model);
+    for k in 0..30 {
+        s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &common::values(192, 77 + k))).unwrap();
+        s.run_loaded().unwrap();
+        b.add(&s).unwrap();
+    }
+    assert_eq!(b.samples(), 30);
+    fb.drift = Some(b.finish());
+    fb.to_bytes()
+}
+
+#[test]
+fn the_reference_reads_back_as_written() {
+    let bytes = with_reference();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let r = model.drift_reference().expect("a drift reference");
+    assert_eq!(r.samples, 30);
+    // The input x [1,3,8,8] (3 channels, rows: roughness) and the outputs
+    // probs and logits [1,10] (classifier-like: 10 classes).
+    let names: Vec<&str> = r.tensors.iter().map(|t| model.tensor_name(t.tensor).unwrap()).collect();
+    assert_eq!(names, ["x", "probs", "logits"]);
+    assert_eq!(r.tensors[0].channels, 3);
+    assert_eq!(r.tensors[0].features.len(), 4);
+    assert_eq!(r.tensors[1].classes.len(), 10);
+    assert!((r.tensors[1].classes.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    for t in &r.tensors {
+        for f in &t.features {
+            assert!((f.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{f:?}");
+            assert!(f.edges.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+    // A file without one has none, and the monitor says how to get one.
+    let plain = Model::from_bytes(&common::small_model().to_bytes()).unwrap();
+    assert!(plain.drift_reference().is_none());
+    let e = jetrt::drift::Monitor::new(&plain, Default::default()).unwrap_err();
+    assert!(e.to_string().contains("--drift-ref"), "{e}");
+}
+
+#[test]
+fn a_non_finite_statistic_is_refused() {
+    let mut bytes = with_reference();
+    let sec = common::section(&bytes, SectionKind::Drift);
+    // The first channel mean of the first tensor: after version, samples,
+    // bins, count and the tensor's four counts.
+    let at = sec.offset + 4 * 8;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_bits().to_le_bytes());
+    common::reseal(&mut bytes);
+    let e = Model::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(e, Error::BadField { kind: SectionKind::Drift, .. }), "{e:?}");
+    assert!(e.to_string().contains("channel mean"), "{e}");
+}
+
+#[test]
+fn a_reference_for_a_tensor_the_model_does_not_expose_is_refused() {
+    let mut bytes = with_reference();
+    let sec = common::section(&bytes, SectionKind::Drift);
+    let at = sec.offset + 16; // the first tensor's index
+    bytes[at..at + 4].copy_from_slice(&2u32.to_le_bytes()); // a weight
+    common::reseal(&mut bytes);
+    let e = Model::from_bytes(&bytes).unwrap_err();
+    assert!(e.to_string().contains("a float32 input or output"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    /// Any byte of the section changed (and resealed): the file opens or
+    /// fails with an error; a monitor on it never panics either.
+    #[test]
+    fn tampered_sections_never_panic(pos in 0usize..4096, value in any::<u8>()) {
+        let mut bytes = with_reference();
+        let sec = common::section(&bytes, SectionKind::Drift);
+        let at = sec.offset + pos % sec.len;
+        bytes[at] = value;
+        common::reseal(&mut bytes);
+        if let Ok(model) = Model::from_bytes(&bytes) {
+            let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
+            let mut m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 10, ..Default::default() }).unwrap();
+            for k in 0..12 {
+                s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &common::values(192, k))).unwrap();
+                s.run_loaded().unwrap();
+                m.observe(&s).unwrap();
+            }
+        }
+    }
+}
