@@ -353,6 +353,8 @@ fn drift_reference_replay_metrics_and_monitor() {
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains("jetrt_drift_alarm{model=\"colour\"} 1"), "{prom}");
     assert!(prom.contains("jetrt_drift_verdict{model=\"colour\",tensor=\"image\"} 2"), "{prom}");
+    let o = ok(jetc(&["inspect", &jrt]));
+    assert!(text(&o).contains("drift reference: 500 samples for image, probabilities"), "{}", text(&o));
     // The table, and a clear error for too few samples.
     let o = ok(jetrt(&["drift", &jrt, "--input-dir", data.join("dir_ok").to_str().unwrap()]));
     assert!(text(&o).contains("psi") && text(&o).contains("verdict:"), "{}", text(&o));

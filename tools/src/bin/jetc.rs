@@ -631,6 +631,18 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|k| json!({"arch": format!("sm_{}", k.arch), "nvrtc": format!("{}.{}", k.nvrtc.0, k.nvrtc.1), "bytes": k.bytes, "source_hash": format!("{:016x}", k.source_hash)}))
                     .collect();
+                obj["drift_reference"] = match m.drift_reference() {
+                    Some(r) => json!({
+                        "samples": r.samples,
+                        "tensors": r.tensors.iter().map(|t| json!({
+                            "name": m.tensor_name(t.tensor),
+                            "channels": t.channels,
+                            "features": t.features.iter().map(|f| f.feature.name()).collect::<Vec<_>>(),
+                            "classes": t.classes.len(),
+                        })).collect::<Vec<_>>(),
+                    }),
+                    None => json!(null),
+                };
                 if let Some(InspectDevice::Cuda) = device {
                     obj["cuda_fallbacks"] =
                         m.cuda_fallbacks().iter().map(|(i, op, why)| json!({"step": i, "op": op, "reason": why})).collect();
@@ -684,6 +696,13 @@ fn run(cli: Cli) -> Result<()> {
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            match m.drift_reference() {
+                Some(r) => {
+                    let names: Vec<&str> = r.tensors.iter().map(|t| m.tensor_name(t.tensor).unwrap_or("?")).collect();
+                    println!("drift reference: {} samples for {} (jetrt drift, jetrt run/bench --monitor)", r.samples, names.join(", "));
+                }
+                None => println!("drift reference: none (jetc convert --drift-ref DIR or --calib DIR stores one)"),
+            }
             let images = m.kernel_images();
             if !images.is_empty() {
                 let list: Vec<String> = images
