@@ -85,22 +85,7 @@ class ColourNet(mx.Net):
 
 
 def train(x_tr, y_tr, rng):
-    net = ColourNet(rng)
-    m = {k: np.zeros_like(v) for k, v in net.p.items()}
-    v = {k: np.zeros_like(a) for k, a in net.p.items()}
-    b1, b2, step = 0.9, 0.999, 0
-    for epoch in range(EPOCHS):
-        order = rng.permutation(len(x_tr))
-        lr = mx.LR * (0.5 ** (epoch // 10))
-        for s in range(0, len(order), mx.BATCH):
-            idx = order[s : s + mx.BATCH]
-            _, g = net.grads(x_tr[idx], y_tr[idx])
-            step += 1
-            for k in net.p:
-                m[k] = b1 * m[k] + (1 - b1) * g[k]
-                v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
-                net.p[k] -= lr * (m[k] / (1 - b1**step)) / (np.sqrt(v[k] / (1 - b2**step)) + 1e-8)
-    return net
+    return mx.train(x_tr, y_tr, rng, net=ColourNet(rng), epochs=EPOCHS, halve_every=10, log=None)
 
 
 def export(params):

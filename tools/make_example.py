@@ -141,14 +141,15 @@ class Net:
         return loss, g
 
 
-def train(x_tr, y_tr, rng) -> Net:
-    net = Net(rng)
+def train(x_tr, y_tr, rng, net: Net | None = None, epochs: int = EPOCHS, halve_every: int = 15, log=print) -> Net:
+    """Adam on mini-batches; the learning rate halves every `halve_every` epochs."""
+    net = net if net is not None else Net(rng)
     m = {k: np.zeros_like(v) for k, v in net.p.items()}
     v = {k: np.zeros_like(a) for k, a in net.p.items()}
     b1, b2, step = 0.9, 0.999, 0
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         order = rng.permutation(len(x_tr))
-        lr = LR * (0.5 ** (epoch // 15))
+        lr = LR * (0.5 ** (epoch // halve_every))
         losses = []
         for s in range(0, len(order), BATCH):
             idx = order[s : s + BATCH]
@@ -161,8 +162,8 @@ def train(x_tr, y_tr, rng) -> Net:
                 mh = m[k] / (1 - b1**step)
                 vh = v[k] / (1 - b2**step)
                 net.p[k] -= lr * mh / (np.sqrt(vh) + 1e-8)
-        if epoch % 10 == 9 or epoch == EPOCHS - 1:
-            print(f"epoch {epoch + 1:2d}: loss {np.mean(losses):.4f}")
+        if log and (epoch % 10 == 9 or epoch == epochs - 1):
+            log(f"epoch {epoch + 1:2d}: loss {np.mean(losses):.4f}")
     return net
 
 

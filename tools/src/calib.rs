@@ -53,18 +53,27 @@ pub fn load(dir: &Path, inputs: &[IoInfo], prep: &ImagePrep, limit: usize) -> Re
     }
 }
 
+/// The files of sample `k` in `dir` (`INPUT.k.npy` for each input name),
+/// `None` when there is none of them; an error naming the missing ones when
+/// only some are there. `flag` names the option in messages.
+pub fn sample_paths(flag: &str, dir: &Path, names: &[&str], k: usize) -> Result<Option<Vec<PathBuf>>> {
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(format!("{}.{k}.npy", sanitize_name(n)))).collect();
+    let present = paths.iter().filter(|p| p.exists()).count();
+    if present == 0 {
+        return Ok(None);
+    }
+    if present < paths.len() {
+        let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+        bail!("{flag} {}: sample {k} lacks {}", dir.display(), missing.join(", "));
+    }
+    Ok(Some(paths))
+}
+
 fn load_npy(dir: &Path, inputs: &[IoInfo], limit: usize) -> Result<Vec<Vec<Tensor>>> {
     let mut samples = Vec::new();
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     for k in 0..limit {
-        let paths: Vec<PathBuf> = inputs.iter().map(|i| dir.join(format!("{}.{k}.npy", sanitize_name(&i.name)))).collect();
-        let present = paths.iter().filter(|p| p.exists()).count();
-        if present == 0 {
-            break;
-        }
-        if present < paths.len() {
-            let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
-            bail!("--calib {}: sample {k} lacks {}", dir.display(), missing.join(", "));
-        }
+        let Some(paths) = sample_paths("--calib", dir, &names, k)? else { break };
         let mut sample = Vec::new();
         for (input, path) in inputs.iter().zip(&paths) {
             let a = npy::read(path)?;

@@ -395,17 +395,9 @@ fn drift(file: &Path, dir: &Path, as_json: bool, threads: usize, device: Device,
     // the feature behind it.
     let mut worst: Vec<(usize, f64, f64, f64, Verdict, Option<jetrt::drift::Feature>)> = Vec::new();
     let (mut first_warn, mut first_alarm, mut verdict) = (None, None, Verdict::Ok);
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let mut k = 0usize;
-    loop {
-        let paths: Vec<PathBuf> = inputs.iter().map(|i| dir.join(format!("{}.{k}.npy", sanitize_name(&i.name)))).collect();
-        let present = paths.iter().filter(|p| p.exists()).count();
-        if present == 0 {
-            break;
-        }
-        if present < paths.len() {
-            let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
-            bail!("--input-dir {}: sample {k} lacks {}", dir.display(), missing.join(", "));
-        }
+    while let Some(paths) = jetrt_tools::calib::sample_paths("--input-dir", dir, &names, k)? {
         for (i, (info, path)) in inputs.iter().zip(&paths).enumerate() {
             let a = npy::read(path)?;
             if a.dtype != info.dtype || a.shape != info.shape {
