@@ -72,6 +72,7 @@ pub enum ConvertError {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 
+    /// Building the drift reference or the golden vectors failed.
     #[error("{0}")]
     Drift(String),
 }

@@ -3,6 +3,7 @@
 
 pub mod drift;
 mod error;
+pub mod golden;
 pub mod graph;
 pub mod memplan;
 pub mod onnx;
@@ -34,6 +35,10 @@ pub struct ConvertOptions {
     /// Drift reference samples (`--drift-ref`, or the `--calib` samples):
     /// per sample, one tensor per model input. None: no reference stored.
     pub drift_ref: Option<Vec<Vec<tensor::Tensor>>>,
+    /// Golden test vectors to store (`--golden N`): the first reference or
+    /// calibration samples, else made-up inputs, with the converted model's
+    /// outputs for them.
+    pub golden: usize,
 }
 
 /// The inputs of the model as jetc will convert it (names, element types,
@@ -96,6 +101,8 @@ pub struct Report {
     pub quant: Option<quant::QuantReport>,
     /// (samples, tensors) of the drift reference stored, if one is.
     pub drift_ref: Option<(usize, usize)>,
+    /// Golden test vectors stored.
+    pub golden: usize,
 }
 
 /// A converted model, not yet written.
@@ -171,6 +178,12 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         let threads = opts.quant.as_ref().map_or(0, |q| q.threads);
         file.drift = Some(drift::build(&file, samples, threads).map_err(ConvertError::Drift)?);
     }
+    if opts.golden > 0 {
+        let calib = opts.quant.as_ref().filter(|q| !q.random_samples).map(|q| q.samples.as_slice());
+        let samples = opts.drift_ref.as_deref().or(calib);
+        let inputs = golden::inputs(&file, samples, opts.golden).map_err(ConvertError::Drift)?;
+        file.golden = golden::build(&file, inputs).map_err(ConvertError::Drift)?;
+    }
     let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
     let mut warnings = Vec::new();
     if !stats.initializers_as_inputs.is_empty() {
@@ -203,6 +216,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         warnings,
         quant: quant_report,
         drift_ref: file.drift.as_ref().map(|d| (d.samples, d.tensors.len())),
+        golden: file.golden.len(),
     };
     Ok(Conversion { file, report })
 }

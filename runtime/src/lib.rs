@@ -19,6 +19,7 @@ pub mod drift;
 mod error;
 mod exec;
 pub mod format;
+pub mod golden;
 mod model;
 pub mod ops;
 

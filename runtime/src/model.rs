@@ -277,6 +277,19 @@ impl Model {
             .collect()
     }
 
+    /// Golden test vectors the file carries (see [`crate::golden::check`]).
+    pub fn golden_vectors(&self) -> usize {
+        self.d().golden.len()
+    }
+
+    pub(crate) fn golden_entries(&self) -> &[crate::golden::GoldenEntry] {
+        &self.d().golden
+    }
+
+    pub(crate) fn golden_bytes(&self, r: std::ops::Range<usize>) -> Option<&[u8]> {
+        self.inner.bytes.as_slice().get(r)
+    }
+
     /// The compiled GPU kernels the file carries (`jetc convert
     /// --cuda-arch`): architecture, NVRTC version, source hash, bytes.
     pub fn kernel_images(&self) -> Vec<KernelImageInfo> {

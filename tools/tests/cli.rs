@@ -375,3 +375,22 @@ fn drift_reference_replay_metrics_and_monitor() {
     fails(jetrt(&["drift", &plain, "--input-dir", data.join("dir_ok").to_str().unwrap()]), "no drift reference");
     fails(jetrt(&["bench", &jrt, "--monitor", "--psi", "0.3,0.1"]), "--psi");
 }
+
+#[test]
+fn verify_runs_the_golden_vectors_the_converter_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jrt = converted(tmp.path());
+    let o = ok(jetrt(&["verify", &jrt]));
+    assert!(text(&o).contains("2 golden vector(s)") && text(&o).contains("verified"), "{}", text(&o));
+    let o = ok(jetrt(&["verify", &jrt, "--json", "--device", "cpu"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 2);
+    let o = ok(jetc(&["inspect", &jrt, "--json"]));
+    let i: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(i["golden_vectors"], 2);
+    let none = tmp.path().join("none.jrt").display().to_string();
+    ok(jetc(&["convert", &example("model.onnx"), "-o", &none, "--input-shape", "image=1,1,8,8", "--golden", "0"]));
+    fails(jetrt(&["verify", &none]), "no golden vectors");
+    fails(jetc(&["convert", &example("model.onnx"), "-o", &none, "--input-shape", "image=1,1,8,8", "--golden", "17"]), "--golden 17");
+}

@@ -66,11 +66,13 @@ pub enum SectionKind {
     Kernels = 6,
     /// Drift reference statistics (optional, like Kernels).
     Drift = 7,
+    /// Golden test vectors (optional).
+    Golden = 8,
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 7] =
-        [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights, Self::Kernels, Self::Drift];
+    pub const ALL: [SectionKind; 8] =
+        [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights, Self::Kernels, Self::Drift, Self::Golden];
     /// The sections every file has.
     pub const REQUIRED: [SectionKind; 5] = [Self::Metadata, Self::Tensors, Self::Plan, Self::MemoryPlan, Self::Weights];
 

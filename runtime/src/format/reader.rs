@@ -40,6 +40,8 @@ pub(crate) struct Decoded {
     pub kernels: Vec<super::kernels::KernelEntry>,
     /// Drift reference statistics, when the file has them.
     pub drift: Option<crate::drift::Reference>,
+    /// Golden test vectors; ranges are within the file.
+    pub golden: Vec<crate::golden::GoldenEntry>,
 }
 
 /// Largest arena a file may declare (256 TiB): far beyond any board, small
@@ -156,6 +158,7 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     check_liveness(&tensors, &arena_offsets, &def, &last_use, steps.len())?;
     let mut d = Decoded {
         drift: None,
+        golden: Vec::new(),
         kernels,
         header,
         sections,
@@ -174,6 +177,19 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         let range = sec.range.clone();
         let layouts = crate::drift::layouts(&d);
         d.drift = Some(crate::drift::decode(&file[range], &layouts)?);
+    }
+    if let Ok(sec) = d.sections.get(SectionKind::Golden) {
+        let range = sec.range.clone();
+        let ins: Vec<usize> = d.inputs.iter().map(|&t| d.tensors[t].nbytes).collect();
+        let outs: Vec<usize> = d.outputs.iter().map(|&t| d.tensors[t].nbytes).collect();
+        let shift = |r: std::ops::Range<usize>| range.start + r.start..range.start + r.end;
+        d.golden = crate::golden::decode(&file[range.clone()], &ins, &outs)?
+            .into_iter()
+            .map(|e| crate::golden::GoldenEntry {
+                inputs: e.inputs.into_iter().map(shift).collect(),
+                outputs: e.outputs.into_iter().map(shift).collect(),
+            })
+            .collect();
     }
     Ok(d)
 }

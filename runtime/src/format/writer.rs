@@ -48,6 +48,8 @@ pub struct FileBuilder {
     pub kernels: Vec<super::kernels::KernelImage>,
     /// Drift reference statistics (an optional section; none: no section).
     pub drift: Option<crate::drift::Reference>,
+    /// Golden test vectors (an optional section; empty: no section).
+    pub golden: Vec<crate::golden::GoldenVector>,
 }
 
 impl FileBuilder {
@@ -91,18 +93,24 @@ impl FileBuilder {
         ];
         let kernels = (!self.kernels.is_empty()).then(|| super::kernels::encode(&self.kernels));
         let drift = self.drift.as_ref().map(crate::drift::encode);
-        let count = bodies.len() + 1 + usize::from(kernels.is_some()) + usize::from(drift.is_some());
+        let golden = (!self.golden.is_empty()).then(|| crate::golden::encode(&self.golden));
+        let count = bodies.len() + 1 + usize::from(kernels.is_some()) + usize::from(drift.is_some()) + usize::from(golden.is_some());
         let table_offset = HEADER_LEN;
         let mut pos = (table_offset + count * SECTION_ENTRY_LEN).next_multiple_of(SECTION_ALIGN);
         let mut entries = Vec::with_capacity(count);
         let mut placed = Vec::with_capacity(count);
-        let optional =
-            kernels.as_deref().map(|k| (SectionKind::Kernels, k)).into_iter().chain(drift.as_deref().map(|d| (SectionKind::Drift, d)));
+        let optional = kernels
+            .as_deref()
+            .map(|k| (SectionKind::Kernels, k))
+            .into_iter()
+            .chain(drift.as_deref().map(|d| (SectionKind::Drift, d)))
+            .chain(golden.as_deref().map(|g| (SectionKind::Golden, g)));
         for (kind, body) in
             bodies.iter().map(|(k, b)| (*k, b.as_slice())).chain([(SectionKind::Weights, self.weights.as_slice())]).chain(optional)
         {
             pos = pos.next_multiple_of(kind.align());
-            let flags = if matches!(kind, SectionKind::Kernels | SectionKind::Drift) { SECTION_FLAG_OPTIONAL } else { 0 };
+            let flags =
+                if matches!(kind, SectionKind::Kernels | SectionKind::Drift | SectionKind::Golden) { SECTION_FLAG_OPTIONAL } else { 0 };
             entries.push(Entry { kind: kind as u32, flags, offset: pos as u64, len: body.len() as u64, checksum: checksum(body) });
             placed.push((pos, body));
             pos += body.len();

@@ -48,6 +48,11 @@ enum Cmd {
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
+        /// Golden test vectors to store in the file (0-16): the first --drift-ref or --calib
+        /// samples (else made-up inputs) and the converted model's outputs for them, which
+        /// `jetrt verify` and the update agent's health check run on the device.
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        golden: usize,
         /// Compile jetrt's CUDA kernels to CUBIN for these GPU architectures and store them in
         /// the file, so a board starts without compiling: e.g. 72,87,110 or `jetson` (Xavier,
         /// Orin, Thor). Needs NVRTC here (see --nvrtc).
@@ -485,11 +490,15 @@ fn run(cli: Cli) -> Result<()> {
             nvrtc,
             quant,
             drift,
+            golden,
         } => {
             let t0 = Instant::now();
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
-            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None };
+            if golden > jetrt::golden::MAX_VECTORS {
+                anyhow::bail!("--golden {golden}: at most {} vectors", jetrt::golden::MAX_VECTORS);
+            }
+            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None, golden };
             if check {
                 let problems = jetrt_converter::check(&model, &opts)?;
                 if problems.is_empty() {
@@ -566,6 +575,9 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(m.scratch_bytes_per_thread() as u64)
             );
             println!("  file:    {} bytes", m.file_bytes());
+            if r.golden > 0 {
+                println!("  golden:  {} test vector(s) with this host's outputs (jetrt verify)", r.golden);
+            }
             if let Some((n, t)) = r.drift_ref {
                 println!("  drift:   reference of {n} samples for {t} tensor(s) (jetrt drift, jetrt run --monitor)");
             }
@@ -631,6 +643,7 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|k| json!({"arch": format!("sm_{}", k.arch), "nvrtc": format!("{}.{}", k.nvrtc.0, k.nvrtc.1), "bytes": k.bytes, "source_hash": format!("{:016x}", k.source_hash)}))
                     .collect();
+                obj["golden_vectors"] = json!(m.golden_vectors());
                 obj["drift_reference"] = match m.drift_reference() {
                     Some(r) => json!({
                         "samples": r.samples,
@@ -696,6 +709,7 @@ fn run(cli: Cli) -> Result<()> {
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            println!("golden vectors: {} (jetrt verify runs them)", m.golden_vectors());
             match m.drift_reference() {
                 Some(r) => {
                     let names: Vec<&str> = r.tensors.iter().map(|t| m.tensor_name(t.tensor).unwrap_or("?")).collect();

@@ -78,6 +78,21 @@ enum Cmd {
         #[command(flatten)]
         monitor: MonitorArgs,
     },
+    /// Run the golden test vectors stored in the file (jetc convert --golden) and compare the
+    /// outputs with the converter's: proves that this file computes on this machine what it
+    /// computed where it was made. Exits 1 when a vector fails or the file has none.
+    Verify {
+        file: PathBuf,
+        /// Threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+        /// Print one JSON object: {"ok", "device", "vectors", "outputs": [{"vector", "output",
+        /// "max_abs", "cosine", "pass"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay a folder of samples through the model and the drift monitor and report drift
     /// against the reference stored at conversion (jetc convert --calib / --drift-ref): per
     /// tensor the largest PSI, KS distance and standardized mean shift over the replay's
@@ -669,6 +684,46 @@ fn run(cli: Cli) -> Result<()> {
                         );
                     }
                 }
+            }
+            Ok(())
+        }
+        Cmd::Verify { file, threads, device, json } => {
+            let (model, mut session, _) = open_session(&file, threads, device)?;
+            if model.golden_vectors() == 0 {
+                bail!("{} has no golden vectors: convert it with jetc convert --golden N (the default stores 2)", file.display());
+            }
+            let checks = jetrt::golden::check(&mut session)?;
+            let ok = checks.iter().all(|c| c.pass);
+            if json {
+                let outs: Vec<serde_json::Value> = checks
+                    .iter()
+                    .map(|c| json!({"vector": c.vector, "output": c.output, "max_abs": c.max_abs, "cosine": c.cosine, "pass": c.pass}))
+                    .collect();
+                let obj = json!({"ok": ok, "device": device_label(&session), "vectors": model.golden_vectors(), "outputs": outs});
+                println!("{}", serde_json::to_string_pretty(&obj)?);
+            } else {
+                println!("{}: {} golden vector(s) on {}", file.display(), model.golden_vectors(), device_label(&session));
+                for c in &checks {
+                    println!(
+                        "  vector {} {:<24} max abs diff {:.3e}, cosine {:.6}  {}",
+                        c.vector,
+                        c.output,
+                        c.max_abs,
+                        c.cosine,
+                        if c.pass { "ok" } else { "FAILED" }
+                    );
+                }
+            }
+            if !ok {
+                bail!(
+                    "{}: golden vectors do not match (needs cosine >= {} and max abs diff <= {} of the output's scale)",
+                    file.display(),
+                    jetrt::golden::MIN_COSINE,
+                    jetrt::golden::MAX_REL
+                );
+            }
+            if !json {
+                println!("verified: every output matches the converter's");
             }
             Ok(())
         }

@@ -1,0 +1,188 @@
+//! Golden test vectors: inputs and the outputs the converter's own run of
+//! the converted model gave for them, stored in the file (optional section
+//! Golden). A device runs them after installing a model (`jetrt verify`,
+//! the update agent's health check) to prove that this file, on this
+//! runtime and this hardware, computes what it computed on the host.
+//!
+//! Layout: u32 version (1), u32 vector count (≤ [`MAX_VECTORS`]), then per
+//! vector every model input's bytes and then every output's bytes, each
+//! exactly the tensor's size, in the plan's input and output order, each
+//! starting at a multiple of 8.
+
+use crate::error::{Error, Result};
+use crate::format::bytes::{Reader, Writer};
+use crate::format::{DType, SectionKind};
+use std::ops::Range;
+
+/// Most vectors a file may carry.
+pub const MAX_VECTORS: usize = 16;
+const VERSION: u32 = 1;
+
+/// One vector as the writer takes it: the bytes of every input, then of
+/// every output, in the model's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldenVector {
+    pub inputs: Vec<Vec<u8>>,
+    pub outputs: Vec<Vec<u8>>,
+}
+
+pub(crate) fn encode(vectors: &[GoldenVector]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(VERSION);
+    w.u32(vectors.len() as u32);
+    for v in vectors {
+        for b in v.inputs.iter().chain(&v.outputs) {
+            w.pad_to(8);
+            w.buf.extend_from_slice(b);
+        }
+    }
+    w.buf
+}
+
+/// Byte ranges (within the section) of each vector's inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GoldenEntry {
+    pub inputs: Vec<Range<usize>>,
+    pub outputs: Vec<Range<usize>>,
+}
+
+/// Decodes against the sizes of the model's inputs and outputs.
+pub(crate) fn decode(body: &[u8], input_bytes: &[usize], output_bytes: &[usize]) -> Result<Vec<GoldenEntry>> {
+    let mut r = Reader::new(SectionKind::Golden, body);
+    let version = r.u32("version")?;
+    if version != VERSION {
+        return Err(r.bad("version", version as u64, format!("{VERSION}")));
+    }
+    let n = r.count("vector count")?;
+    if n > MAX_VECTORS {
+        return Err(r.bad("vector count", n as u64, format!("at most {MAX_VECTORS}")));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut take = |len: usize, what: &'static str| -> Result<Range<usize>> {
+            let at = r.pos().next_multiple_of(8);
+            r.seek(at.min(r.len()), what)?;
+            let start = r.pos();
+            r.bytes(len, what)?;
+            Ok(start..start + len)
+        };
+        let inputs = input_bytes.iter().map(|&b| take(b, "golden input")).collect::<Result<Vec<_>>>()?;
+        let outputs = output_bytes.iter().map(|&b| take(b, "golden output")).collect::<Result<Vec<_>>>()?;
+        out.push(GoldenEntry { inputs, outputs });
+    }
+    if r.pos() != r.len() {
+        return Err(r.bad("trailing bytes", (r.len() - r.pos()) as u64, "none"));
+    }
+    Ok(out)
+}
+
+/// How one output of one vector compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputCheck {
+    pub vector: usize,
+    pub output: String,
+    /// Largest |got − expected| (float outputs; 0 or 1 for others).
+    pub max_abs: f64,
+    /// Cosine similarity (float outputs; 1 for equal others).
+    pub cosine: f64,
+    pub pass: bool,
+}
+
+/// A float output passes when its cosine similarity with the expected one
+/// is at least this and its largest difference at most [`MAX_REL`] of the
+/// expected output's largest magnitude (at least 1): another kernel variant
+/// (AVX2 against NEON, CPU against GPU) sums in another order, a corrupt or
+/// wrongly converted model misses by far more.
+pub const MIN_COSINE: f64 = 0.999;
+pub const MAX_REL: f64 = 0.01;
+
+/// Compares `got` with `expected` (both the bytes of one output).
+pub(crate) fn compare(dtype: DType, got: &[u8], expected: &[u8]) -> (f64, f64, bool) {
+    if dtype != DType::F32 {
+        let eq = got == expected;
+        return (if eq { 0.0 } else { 1.0 }, if eq { 1.0 } else { 0.0 }, eq);
+    }
+    let (g, e): (&[f32], &[f32]) = match (bytemuck::try_cast_slice(got), bytemuck::try_cast_slice(expected)) {
+        (Ok(g), Ok(e)) => (g, e),
+        _ => return (f64::INFINITY, 0.0, false),
+    };
+    let (mut dot, mut ng, mut ne, mut max_abs, mut scale) = (0f64, 0f64, 0f64, 0f64, 1f64);
+    let mut finite = true;
+    for (&a, &b) in g.iter().zip(e) {
+        if a.is_nan() && b.is_nan() {
+            continue;
+        }
+        let (a, b) = (a as f64, b as f64);
+        finite &= a.is_finite() == b.is_finite();
+        dot += a * b;
+        ng += a * a;
+        ne += b * b;
+        max_abs = max_abs.max((a - b).abs());
+        scale = scale.max(b.abs());
+    }
+    let cosine = if ng > 0.0 && ne > 0.0 {
+        dot / (ng.sqrt() * ne.sqrt())
+    } else if ng == ne {
+        1.0
+    } else {
+        0.0
+    };
+    let pass = finite && cosine >= MIN_COSINE && max_abs <= MAX_REL * scale;
+    (max_abs, cosine, pass)
+}
+
+/// Runs every golden vector of `session`'s model and compares the outputs.
+/// An empty list: the file has none.
+pub fn check(session: &mut crate::Session) -> Result<Vec<OutputCheck>> {
+    let model = session.model().clone();
+    let entries = model.golden_entries();
+    let inputs = model.inputs();
+    let outputs = model.outputs();
+    let mut out = Vec::new();
+    for (v, e) in entries.iter().enumerate() {
+        for (i, r) in e.inputs.iter().enumerate() {
+            let bytes = model.golden_bytes(r.clone()).ok_or_else(|| golden_error("input range"))?;
+            session.set_input(i, crate::TensorRef { dtype: inputs[i].dtype, shape: &inputs[i].shape, data: bytes })?;
+        }
+        session.run_loaded()?;
+        for (o, r) in e.outputs.iter().enumerate() {
+            let expected = model.golden_bytes(r.clone()).ok_or_else(|| golden_error("output range"))?;
+            let got = session.output(o)?;
+            let (max_abs, cosine, pass) = compare(outputs[o].dtype, &got, expected);
+            out.push(OutputCheck { vector: v, output: outputs[o].name.clone(), max_abs, cosine, pass });
+        }
+    }
+    Ok(out)
+}
+
+fn golden_error(what: &str) -> Error {
+    Error::Internal { step: 0, op: "golden", reason: what.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_accepts_rounding_and_refuses_errors() {
+        let b = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
+        let e = b(&[1.0, -2.0, 3.0, 0.5]);
+        assert!(compare(DType::F32, &b(&[1.0, -2.0, 3.0, 0.5]), &e).2);
+        assert!(compare(DType::F32, &b(&[1.00001, -2.0, 2.99999, 0.5]), &e).2);
+        assert!(!compare(DType::F32, &b(&[1.0, -2.0, 3.5, 0.5]), &e).2, "0.5 off on a scale of 3");
+        assert!(!compare(DType::F32, &b(&[1.0, -2.0, f32::NAN, 0.5]), &e).2);
+        assert!(compare(DType::I64, &[1, 2, 3], &[1, 2, 3]).2);
+        assert!(!compare(DType::I64, &[1, 2, 3], &[1, 2, 4]).2);
+    }
+
+    #[test]
+    fn sections_round_trip_and_wrong_sizes_are_refused() {
+        let v = GoldenVector { inputs: vec![vec![1, 2, 3]], outputs: vec![vec![9; 8], vec![7; 4]] };
+        let body = encode(&[v.clone(), v]);
+        let d = decode(&body, &[3], &[8, 4]).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(&body[d[1].outputs[0].clone()], &[9; 8]);
+        assert!(decode(&body, &[3], &[8, 5]).is_err());
+        assert!(decode(&body[..body.len() - 1], &[3], &[8, 4]).is_err());
+    }
+}
