@@ -72,7 +72,8 @@ pub enum ConvertError {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 
-    /// Building the drift reference or the golden vectors failed.
+    /// Building what the file carries besides the model (the drift
+    /// reference, the golden vectors) failed.
     #[error("{0}")]
-    Drift(String),
+    Stored(String),
 }

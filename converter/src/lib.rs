@@ -176,13 +176,13 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
     let mut file = write::build(&g, metadata)?;
     if let Some(samples) = &opts.drift_ref {
         let threads = opts.quant.as_ref().map_or(0, |q| q.threads);
-        file.drift = Some(drift::build(&file, samples, threads).map_err(ConvertError::Drift)?);
+        file.drift = Some(drift::build(&file, samples, threads).map_err(ConvertError::Stored)?);
     }
     if opts.golden > 0 {
         let calib = opts.quant.as_ref().filter(|q| !q.random_samples).map(|q| q.samples.as_slice());
         let samples = opts.drift_ref.as_deref().or(calib);
-        let inputs = golden::inputs(&file, samples, opts.golden).map_err(ConvertError::Drift)?;
-        file.golden = golden::build(&file, inputs).map_err(ConvertError::Drift)?;
+        let inputs = golden::inputs(&file, samples, opts.golden).map_err(ConvertError::Stored)?;
+        file.golden = golden::build(&file, inputs).map_err(ConvertError::Stored)?;
     }
     let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
     let mut warnings = Vec::new();

@@ -316,7 +316,10 @@ impl ReferenceBuilder {
     /// Watches every float32 input and output of `model` (up to
     /// [`MAX_MONITORED`]).
     pub fn new(model: &crate::Model) -> ReferenceBuilder {
-        let tensors = monitored(model);
+        let d = model.d();
+        let mut tensors = layouts(d);
+        tensors.retain(|&(t, _)| d.tensors[t].nbytes > 0);
+        tensors.truncate(MAX_MONITORED);
         let n = tensors.len();
         ReferenceBuilder {
             features: tensors.iter().map(|(_, l)| vec![Vec::new(); l.features().len()]).collect(),
@@ -408,19 +411,6 @@ fn histogram(feature: Feature, mut data: Vec<f64>) -> FeatureRef {
         *p /= data.len().max(1) as f32;
     }
     FeatureRef { feature, mean: mean as f32, std: std as f32, edges, probs }
-}
-
-/// The float32 inputs and outputs of a model, with how each is watched.
-fn monitored(model: &crate::Model) -> Vec<(usize, Layout)> {
-    let d = model.d();
-    let mut out = Vec::new();
-    for (&t, is_output) in d.inputs.iter().map(|t| (t, false)).chain(d.outputs.iter().map(|t| (t, true))) {
-        let rec = &d.tensors[t];
-        if rec.dtype == DType::F32 && rec.nbytes > 0 && out.len() < MAX_MONITORED && !out.iter().any(|&(u, _)| u == t) {
-            out.push((t, Layout::of(rec.shape.dims(), is_output)));
-        }
-    }
-    out
 }
 
 pub(crate) fn encode(r: &Reference) -> Vec<u8> {
@@ -538,6 +528,8 @@ pub(crate) fn decode(body: &[u8], model_tensors: &[(usize, Layout)]) -> Result<R
     Ok(Reference { samples, tensors })
 }
 
+/// The float32 inputs and outputs of a model (each once), with how each is
+/// watched.
 pub(crate) fn layouts(d: &crate::format::reader::Decoded) -> Vec<(usize, Layout)> {
     let mut out = Vec::new();
     for (&t, is_output) in d.inputs.iter().map(|t| (t, false)).chain(d.outputs.iter().map(|t| (t, true))) {

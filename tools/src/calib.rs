@@ -69,6 +69,16 @@ pub fn sample_paths(flag: &str, dir: &Path, names: &[&str], k: usize) -> Result<
     Ok(Some(paths))
 }
 
+/// Reads sample file `path` for input `name`, which must hold `dtype` and
+/// `shape`.
+pub fn read_sample(path: &Path, name: &str, dtype: DType, shape: &[usize]) -> Result<npy::Array> {
+    let a = npy::read(path)?;
+    if a.dtype != dtype || a.shape != shape {
+        bail!("{}: holds {} {:?}, but input {name:?} is {} {shape:?}", path.display(), a.dtype.numpy_name(), a.shape, dtype.numpy_name());
+    }
+    Ok(a)
+}
+
 fn load_npy(dir: &Path, inputs: &[IoInfo], limit: usize) -> Result<Vec<Vec<Tensor>>> {
     let mut samples = Vec::new();
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
@@ -76,18 +86,7 @@ fn load_npy(dir: &Path, inputs: &[IoInfo], limit: usize) -> Result<Vec<Vec<Tenso
         let Some(paths) = sample_paths("--calib", dir, &names, k)? else { break };
         let mut sample = Vec::new();
         for (input, path) in inputs.iter().zip(&paths) {
-            let a = npy::read(path)?;
-            if a.dtype != input.dtype || a.shape != input.shape {
-                bail!(
-                    "{}: holds {} {:?}, but input {:?} is {} {:?}",
-                    path.display(),
-                    a.dtype.numpy_name(),
-                    a.shape,
-                    input.name,
-                    input.dtype.numpy_name(),
-                    input.shape
-                );
-            }
+            let a = read_sample(path, &input.name, input.dtype, &input.shape)?;
             let data = Data::from_le_bytes(a.dtype, &a.data).with_context(|| format!("{}: bad data", path.display()))?;
             sample.push(Tensor::new(a.shape, data));
         }

@@ -27,9 +27,8 @@ impl GpuArena {
     /// Allocates `host.len()` bytes on `info`'s GPU (zeroed) and pins `host`.
     /// `host` must outlive this value (the arena's slot drops this first).
     pub fn new(info: &GpuInfo, host: &mut [u8]) -> Result<GpuArena, String> {
-        let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
-        // SAFETY: dev is valid; released in Drop.
-        let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver_error("cannot create a CUDA context", e))?;
+        // Released in Drop.
+        let (dev, ctx) = super::retain_primary(info.ordinal)?;
         let mut a = GpuArena { dev, ctx, ordinal: info.ordinal, ptr: 0, bytes: host.len(), host_pinned: None };
         // SAFETY: ctx is retained; plain allocation of the size given, freed
         // in Drop.
@@ -101,9 +100,8 @@ impl GpuWeights {
     /// driver accepts the registration (`JETRT_CUDA_ZERO_COPY=0` turns this
     /// off), else uploaded.
     pub fn new(info: &GpuInfo, weights: &[u8]) -> Result<GpuWeights, String> {
-        let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
-        // SAFETY: dev is valid; released in Drop.
-        let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver_error("cannot create a CUDA context", e))?;
+        // Released in Drop.
+        let (dev, ctx) = super::retain_primary(info.ordinal)?;
         let mut w = GpuWeights { dev, ctx, ordinal: info.ordinal, ptr: 0, device_bytes: 0, registered: None };
         // SAFETY: ctx is retained.
         unsafe { result::ctx::set_current(ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))?;

@@ -122,6 +122,15 @@ pub fn probe() -> Result<Vec<GpuInfo>, String> {
     Ok(out)
 }
 
+/// GPU `ordinal` and its primary context, retained: the caller releases it
+/// (`result::primary_ctx::release(dev)`) once, when done.
+pub(crate) fn retain_primary(ordinal: usize) -> Result<(sys::CUdevice, sys::CUcontext), String> {
+    let dev = result::device::get(ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
+    // SAFETY: dev is a valid device handle.
+    let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver_error("cannot create a CUDA context", e))?;
+    Ok((dev, ctx))
+}
+
 /// The first GPU the backend can run on.
 pub fn first_usable() -> Result<GpuInfo, String> {
     let gpus = probe()?;

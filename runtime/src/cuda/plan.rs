@@ -451,9 +451,8 @@ impl GpuExec {
     /// when every step runs on the GPU).
     pub fn new(model: &crate::Model, plan: &Plan, arena_bytes: usize, weights: &[u8], slot: &mut Slot) -> Result<GpuExec, String> {
         let info = super::first_usable()?;
-        let dev = result::device::get(info.ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
-        // SAFETY: dev is valid; the primary context is released in Drop.
-        let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| driver_error("cannot create a CUDA context", e))?;
+        // The primary context is released in Drop.
+        let (dev, ctx) = super::retain_primary(info.ordinal)?;
         let mut g = GpuExec {
             info,
             dev,

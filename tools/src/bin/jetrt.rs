@@ -34,6 +34,16 @@ impl From<Device> for Backend {
     }
 }
 
+/// Where and how wide a session runs.
+#[derive(clap::Args, Clone, Copy)]
+struct Exec {
+    /// Threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: Device,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a model once on .npy inputs and write every output as DIR/OUTPUT.npy.
@@ -46,11 +56,8 @@ enum Cmd {
         /// [A-Za-z0-9_.-] replaced by `_`.
         #[arg(long)]
         output_dir: PathBuf,
-        /// Threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: Device,
+        #[command(flatten)]
+        exec: Exec,
         #[command(flatten)]
         monitor: MonitorArgs,
     },
@@ -64,11 +71,8 @@ enum Cmd {
         iterations: usize,
         #[arg(long, default_value_t = 5)]
         warmup: usize,
-        /// Threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: Device,
+        #[command(flatten)]
+        exec: Exec,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -83,11 +87,8 @@ enum Cmd {
     /// computed where it was made. Exits 1 when a vector fails or the file has none.
     Verify {
         file: PathBuf,
-        /// Threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: Device,
+        #[command(flatten)]
+        exec: Exec,
         /// Print one JSON object: {"ok", "device", "vectors", "outputs": [{"vector", "output",
         /// "max_abs", "cosine", "pass"}]}.
         #[arg(long)]
@@ -107,11 +108,8 @@ enum Cmd {
         /// "tensors": [{"name", "psi", "ks", "mean_shift", "verdict", "worst_feature"}]}.
         #[arg(long)]
         json: bool,
-        /// Threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: Device,
+        #[command(flatten)]
+        exec: Exec,
         #[command(flatten)]
         monitor: MonitorArgs,
     },
@@ -329,7 +327,7 @@ fn random_inputs(model: &Model) -> Vec<Array> {
         .collect()
 }
 
-fn open_session(file: &Path, threads: usize, device: Device) -> Result<(Model, Session, f64)> {
+fn open_session(file: &Path, Exec { threads, device }: Exec) -> Result<(Model, Session, f64)> {
     let t0 = Instant::now();
     let model = Model::open(file)?;
     let session = model.session(SessionOptions { backend: device.into(), threads, ..Default::default() })?;
@@ -398,9 +396,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// `jetrt drift`: replays INPUT.K.npy samples (K = 0, 1, ...) in order,
 /// one at a time, through the model and the monitor.
-fn drift(file: &Path, dir: &Path, as_json: bool, threads: usize, device: Device, args: &MonitorArgs) -> Result<()> {
+fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs) -> Result<()> {
     use jetrt::drift::Verdict;
-    let (model, mut session, _) = open_session(file, threads, device)?;
+    let (model, mut session, _) = open_session(file, exec)?;
     let mut watch = Watch::new(&model, args)?;
     let inputs = model.inputs();
     if !dir.is_dir() {
@@ -414,18 +412,7 @@ fn drift(file: &Path, dir: &Path, as_json: bool, threads: usize, device: Device,
     let mut k = 0usize;
     while let Some(paths) = jetrt_tools::calib::sample_paths("--input-dir", dir, &names, k)? {
         for (i, (info, path)) in inputs.iter().zip(&paths).enumerate() {
-            let a = npy::read(path)?;
-            if a.dtype != info.dtype || a.shape != info.shape {
-                bail!(
-                    "{}: holds {} {:?}, but input {:?} is {} {:?}",
-                    path.display(),
-                    a.dtype.numpy_name(),
-                    a.shape,
-                    info.name,
-                    info.dtype.numpy_name(),
-                    info.shape
-                );
-            }
+            let a = jetrt_tools::calib::read_sample(path, &info.name, info.dtype, &info.shape)?;
             session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
         }
         session.run_loaded()?;
@@ -506,8 +493,8 @@ fn drift(file: &Path, dir: &Path, as_json: bool, threads: usize, device: Device,
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Run { file, inputs, output_dir, threads, device, monitor } => {
-            let (model, mut session, _) = open_session(&file, threads, device)?;
+        Cmd::Run { file, inputs, output_dir, exec, monitor } => {
+            let (model, mut session, _) = open_session(&file, exec)?;
             let mut watch = monitor.monitor.then(|| Watch::new(&model, &monitor)).transpose()?;
             let arrays = load_inputs(&model, &inputs)?;
             set_inputs(&mut session, &arrays)?;
@@ -538,11 +525,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { file, inputs, iterations, warmup, threads, device, json, profile, monitor } => {
+        Cmd::Bench { file, inputs, iterations, warmup, exec, json, profile, monitor } => {
             if iterations == 0 {
                 bail!("--iterations must be at least 1");
             }
-            let (model, mut session, load_ms) = open_session(&file, threads, device)?;
+            let (model, mut session, load_ms) = open_session(&file, exec)?;
             let arrays = if inputs.is_empty() { random_inputs(&model) } else { load_inputs(&model, &inputs)? };
             set_inputs(&mut session, &arrays)?;
             let t = Instant::now();
@@ -687,8 +674,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Verify { file, threads, device, json } => {
-            let (model, mut session, _) = open_session(&file, threads, device)?;
+        Cmd::Verify { file, exec, json } => {
+            let (model, mut session, _) = open_session(&file, exec)?;
             if model.golden_vectors() == 0 {
                 bail!("{} has no golden vectors: convert it with jetc convert --golden N (the default stores 2)", file.display());
             }
@@ -727,7 +714,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Drift { file, input_dir, json, threads, device, monitor } => drift(&file, &input_dir, json, threads, device, &monitor),
+        Cmd::Drift { file, input_dir, json, exec, monitor } => drift(&file, &input_dir, json, exec, &monitor),
         Cmd::Info { json } => {
             let board = jetrt_boards::detect(Path::new("/"));
             let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
