@@ -3,10 +3,17 @@
 
 pub mod calib;
 pub mod npy;
+pub mod ota;
 
 /// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an
 /// error printed as `error: ...` with its causes, exit code 1.
 pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) {
+    main_with_log("warn", run)
+}
+
+/// [`main_with`], logging at `default_filter` unless RUST_LOG says otherwise
+/// (the update agent logs every step at info).
+pub fn main_with_log(default_filter: &str, run: impl FnOnce() -> anyhow::Result<()>) {
     // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would
     // panic; a command-line tool should just stop, as cat or ls do.
     #[cfg(unix)]
@@ -15,7 +22,7 @@ pub fn main_with(run: impl FnOnce() -> anyhow::Result<()>) {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter)).init();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -7,6 +7,8 @@ use jetrt_converter::quant::{CalibMethod, Precision, Prune, QuantOptions, QuantR
 use jetrt_converter::{convert, parse_input_shape, ConvertOptions, Report};
 use jetrt_tools::calib::{self, ImagePrep};
 use jetrt_tools::human_bytes;
+use jetrt_update::repo::{self, Expiry};
+use jetrt_update::ModelMeta;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,6 +90,37 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Manage a TUF repository of models for over-the-air updates (see docs/UPDATES.md).
+    Repo {
+        #[command(subcommand)]
+        cmd: RepoCmd,
+    },
+    /// Add a .jrt file to a TUF repository as a new version of a model, and re-sign targets,
+    /// snapshot and timestamp. Then copy the repository folder to any static file server.
+    Publish {
+        file: PathBuf,
+        /// The repository folder (made by jetc repo init).
+        #[arg(long)]
+        repo: PathBuf,
+        /// The key folder (targets.pk8, snapshot.pk8, timestamp.pk8; the root key is not needed).
+        #[arg(long)]
+        keys: PathBuf,
+        /// Model name (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        /// Integer version, greater than every published version of this model.
+        #[arg(long)]
+        version: u64,
+        /// Boards it is for (comma-separated, as devices name themselves with jetrt update
+        /// --board); default: any board.
+        #[arg(long, value_delimiter = ',')]
+        boards: Vec<String>,
+        /// Oldest jetrt that runs it (default: this jetc's version).
+        #[arg(long)]
+        min_runtime: Option<String>,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+    },
     /// Show what a .jrt file holds: inputs, outputs, ops, weight and arena bytes.
     Inspect {
         file: PathBuf,
@@ -101,6 +134,102 @@ enum Cmd {
         #[arg(long, value_enum)]
         device: Option<InspectDevice>,
     },
+}
+
+#[derive(Subcommand)]
+enum RepoCmd {
+    /// Create a TUF repository in DIR with one ed25519 key per role in KEYDIR (existing keys
+    /// there are reused).
+    Init {
+        dir: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+    },
+    /// Re-sign snapshot and timestamp with fresh expiry, targets unchanged (run it from cron:
+    /// devices refuse an expired timestamp).
+    Refresh {
+        dir: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+    },
+    /// List the models a repository holds.
+    List {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How long signed metadata stays valid.
+#[derive(clap::Args, Clone, Copy)]
+struct ExpiryArgs {
+    /// Days the timestamp is valid (devices refuse an expired one: re-sign with jetc repo refresh).
+    #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
+    timestamp_days: i64,
+    #[arg(long, default_value_t = 30)]
+    snapshot_days: i64,
+    #[arg(long, default_value_t = 90)]
+    targets_days: i64,
+    /// Days the root is valid (repo init only).
+    #[arg(long, default_value_t = 365)]
+    root_days: i64,
+}
+
+impl From<ExpiryArgs> for Expiry {
+    fn from(a: ExpiryArgs) -> Expiry {
+        if a.timestamp_days <= 0 {
+            log::warn!("--timestamp-days {}: the timestamp is expired already; devices will refuse this repository", a.timestamp_days);
+        }
+        Expiry { root_days: a.root_days, targets_days: a.targets_days, snapshot_days: a.snapshot_days, timestamp_days: a.timestamp_days }
+    }
+}
+
+fn run_repo(cmd: RepoCmd) -> Result<()> {
+    match cmd {
+        RepoCmd::Init { dir, keys, expiry } => {
+            let r = repo::init(&dir, &keys, expiry.into())?;
+            for k in &r.generated {
+                println!("generated {}", k.display());
+            }
+            println!("repository created in {}", dir.display());
+            println!("trusted root for devices: {} (give it to each device: jetrt update --trusted-root)", r.root_json.display());
+            println!(
+                "keep the root key ({}) offline: it is needed only to rotate keys; publishing uses the targets, snapshot and timestamp keys",
+                r.root_key.display()
+            );
+            Ok(())
+        }
+        RepoCmd::Refresh { dir, keys, expiry } => {
+            let v = repo::refresh(&dir, &keys, expiry.into())?;
+            println!("re-signed {}: timestamp version {v}, valid for {} days", dir.display(), expiry.timestamp_days);
+            Ok(())
+        }
+        RepoCmd::List { dir, json } => {
+            let models = repo::list(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&models)?);
+            } else if models.is_empty() {
+                println!("{}: no models published", dir.display());
+            }
+            for m in models.iter().filter(|_| !json) {
+                let boards = if m.meta.boards.is_empty() { "any board".to_string() } else { m.meta.boards.join(",") };
+                println!(
+                    "{:<20} v{:<6} {:<28} {:>10}  {}  jetrt >= {}",
+                    m.meta.model,
+                    m.meta.version,
+                    m.target,
+                    human_bytes(m.length),
+                    boards,
+                    m.meta.min_runtime
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -596,6 +725,21 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             kernel_images(&archs, &nvrtc, Some(&dir), false)?;
             println!("kernels cached in {}", dir.display());
+            Ok(())
+        }
+        Cmd::Repo { cmd } => run_repo(cmd),
+        Cmd::Publish { file, repo: dir, keys, name, version, boards, min_runtime, expiry } => {
+            let m = Model::open(&file).with_context(|| format!("{} is not a .jrt file jetrt can load", file.display()))?;
+            if m.golden_vectors() == 0 {
+                anyhow::bail!(
+                    "{} has no golden vectors: devices check a new model with them before switching to it; convert with jetc convert --golden N",
+                    file.display()
+                );
+            }
+            let meta = ModelMeta { model: name, version, boards, min_runtime: min_runtime.unwrap_or_else(|| jetrt::VERSION.to_string()) };
+            let p = repo::publish(&dir, &keys, &file, &meta, expiry.into())?;
+            println!("published {} version {} as {} ({}, sha256 {})", meta.model, meta.version, p.target, human_bytes(p.length), p.sha256);
+            println!("targets version {}, timestamp valid until {}", p.targets_version, p.timestamp_expires);
             Ok(())
         }
         Cmd::Operators => {

@@ -113,6 +113,19 @@ enum Cmd {
         #[command(flatten)]
         monitor: MonitorArgs,
     },
+    /// The over-the-air update agent: fetch the newest signed version of the model from a TUF
+    /// repository, install it into the inactive A/B slot, check it with its golden vectors,
+    /// confirm or roll back (docs/UPDATES.md). Exit 0: installed or nothing newer; 2: the new
+    /// version failed its health check and was rolled back; 1: refused (every reason is logged).
+    Update {
+        #[command(flatten)]
+        args: jetrt_tools::ota::UpdateArgs,
+        #[command(flatten)]
+        exec: Exec,
+    },
+    /// TUF client for the TUF project's conformance suite (its client-under-test protocol),
+    /// on the update agent's client code.
+    Tuf(jetrt_tools::ota::TufArgs),
     /// Describe this machine: CPU features, kernel variant, board, GPU.
     Info {
         #[arg(long)]
@@ -493,6 +506,14 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Update { args, exec: Exec { threads, device } } => {
+            let code = jetrt_tools::ota::run_update(args, SessionOptions { backend: device.into(), threads, ..Default::default() })?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Cmd::Tuf(args) => jetrt_tools::ota::run_tuf(args),
         Cmd::Run { file, inputs, output_dir, exec, monitor } => {
             let (model, mut session, _) = open_session(&file, exec)?;
             let mut watch = monitor.monitor.then(|| Watch::new(&model, &monitor)).transpose()?;
@@ -833,5 +854,7 @@ fn device_label(session: &Session) -> String {
 }
 
 fn main() {
-    jetrt_tools::main_with(|| run(Cli::parse()));
+    let cli = Cli::parse();
+    let filter = if matches!(cli.cmd, Cmd::Update { .. } | Cmd::Tuf(_)) { "info" } else { "warn" };
+    jetrt_tools::main_with_log(filter, || run(cli));
 }
