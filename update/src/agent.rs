@@ -130,7 +130,7 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
             log::info!("{} version {}: for boards {:?}, not {} (skipped)", name, m.version, m.boards, cfg.board);
         } else if !crate::version_le(&m.min_runtime, jetrt::VERSION) {
             log::warn!("{} version {}: needs jetrt {} or newer, this is {} (skipped)", name, m.version, m.min_runtime, jetrt::VERSION);
-        } else if let Some(f) = st.has_failed(m.version, &l.sha256) {
+        } else if let Some(f) = st.has_failed(m.version, &l.sha256).filter(|f| f.blocks()) {
             log::warn!("{} version {}: failed here before ({}); not installing it again", name, m.version, f.reason);
         } else if best.is_none_or(|b| m.version > b.meta.version) {
             best = Some(l);
@@ -187,7 +187,7 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
         }
         Err(reason) => {
             log::error!("health check of {name} version {version} failed: {reason}; rolling back");
-            store.roll_back(&format!("health check: {reason}"))?;
+            store.roll_back(&format!("health check: {reason}"), true)?;
             match store.state().active.as_ref() {
                 Some(a) => log::warn!("rolled back to {} version {} (slot {})", a.model, a.version, a.slot.name()),
                 None => log::warn!("rolled back: no model installed"),

@@ -35,7 +35,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Whether an I/O error means the disk (or quota) is full.
+/// Whether an I/O error means there is no room: the disk is full (ENOSPC),
+/// a quota is reached (EDQUOT), or the file size limit is (EFBIG).
 pub fn is_disk_full(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) || e.raw_os_error() == Some(122)
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122 | 27))
 }

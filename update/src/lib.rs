@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("disk full while {what} {path}: nothing was replaced (free space and run the update again)")]
+    #[error("no space left while {what} {path} (disk full or file size limit): nothing was replaced; free space and run the update again")]
     DiskFull { what: &'static str, path: PathBuf },
     #[error("slot store {0} is locked by another update (jetrt update); try again when it ends")]
     Busy(PathBuf),

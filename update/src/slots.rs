@@ -91,14 +91,28 @@ impl UpdateState {
     }
 }
 
-/// A version that was refused after installing (health check failed, or
-/// the process died before confirming it).
+/// A version that failed after installing: its health check failed
+/// (`permanent`: it is never installed again), or the process died before
+/// confirming it (tried again, up to [`MAX_ATTEMPTS`] times in all, since
+/// the death may have had nothing to do with the model: a power cut).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failed {
     pub version: u64,
     pub sha256: String,
     pub reason: String,
+    pub attempts: u32,
+    pub permanent: bool,
 }
+
+impl Failed {
+    /// Whether the version may not be installed again.
+    pub fn blocks(&self) -> bool {
+        self.permanent || self.attempts >= MAX_ATTEMPTS
+    }
+}
+
+/// Installs of one version that may die before it is given up on.
+pub const MAX_ATTEMPTS: u32 = 2;
 
 /// Most failed versions remembered.
 const MAX_FAILED: usize = 16;
@@ -141,6 +155,7 @@ impl SlotState {
         self.serving().map(|i| i.version)
     }
 
+    /// The record of `version` (with this hash) failing here, if it did.
     pub fn has_failed(&self, version: u64, sha256: &str) -> Option<&Failed> {
         self.failed.iter().find(|f| f.version == version && f.sha256.eq_ignore_ascii_case(sha256))
     }
@@ -183,7 +198,7 @@ impl SlotStore {
                 "slot store {}: version {v} was switched to but never confirmed (the updating process died); falling back",
                 dir.display()
             );
-            store.roll_back("the process died before the new model was confirmed")?;
+            store.roll_back("the process died before the new model was confirmed", false)?;
         }
         if !lock {
             store.lock = None;
@@ -310,13 +325,29 @@ impl SlotStore {
     }
 
     /// The active slot failed: the previous one is active again (or none,
-    /// when this was the first install), and the failed version is
-    /// remembered so that it is not installed again.
-    pub fn roll_back(&mut self, reason: &str) -> Result<()> {
+    /// when this was the first install), and the failure is remembered
+    /// (`permanent`: never install this version again).
+    pub fn roll_back(&mut self, reason: &str, permanent: bool) -> Result<()> {
         self.locked()?;
         let mut next = self.state.clone();
         if let Some(bad) = next.active.take() {
-            next.failed.push(Failed { version: bad.version, sha256: bad.sha256, reason: reason.to_string() });
+            let known = next.failed.iter().position(|f| f.version == bad.version && f.sha256 == bad.sha256);
+            let f = match known {
+                Some(i) => &mut next.failed[i],
+                None => {
+                    next.failed.push(Failed {
+                        version: bad.version,
+                        sha256: bad.sha256,
+                        reason: String::new(),
+                        attempts: 0,
+                        permanent: false,
+                    });
+                    next.failed.last_mut().expect("just pushed")
+                }
+            };
+            f.attempts += 1;
+            f.permanent |= permanent;
+            f.reason = reason.to_string();
             let excess = next.failed.len().saturating_sub(MAX_FAILED);
             next.failed.drain(..excess);
         }
@@ -399,7 +430,8 @@ mod tests {
         assert_eq!(s.state().state, UpdateState::RolledBack);
         assert_eq!(s.state().active.as_ref().unwrap().version, 1);
         assert_eq!(fs::read(s.serving_path().unwrap()).unwrap(), b"one");
-        assert!(s.state().has_failed(2, "AB").is_some());
+        let f = s.state().has_failed(2, "AB").unwrap();
+        assert!(!f.blocks(), "one death is retried: {f:?}");
     }
 
     #[test]

@@ -1,0 +1,391 @@
+//! Over-the-air updates end to end: a TUF repository made by `jetc repo
+//! init` and `jetc publish`, served over real HTTP on loopback, and the
+//! device agent `jetrt update` run as a child process: installs, refusals,
+//! and SIGKILL at every step of an update.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::StaticServer;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn jetc(args: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_jetc")).args(args).output().expect("jetc runs");
+    assert!(o.status.success(), "jetc {args:?}: {}", text(&o));
+    o
+}
+
+/// A repository, its keys, a server for it, a device's slot folder, and
+/// three versions of the digits model (different bytes: different golden
+/// vector counts).
+struct Fleet {
+    dir: tempfile::TempDir,
+    server: StaticServer,
+    models: Vec<PathBuf>,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let onnx = root().join("examples/digits/model.onnx");
+        let models: Vec<PathBuf> = (1..=3)
+            .map(|v| {
+                let out = dir.path().join(format!("digits-v{v}.jrt"));
+                let g = v.to_string();
+                jetc(&["convert", onnx.to_str().unwrap(), "-o", out.to_str().unwrap(), "--input-shape", "image=1,1,8,8", "--golden", &g]);
+                out
+            })
+            .collect();
+        let repo = dir.path().join("repo");
+        jetc(&["repo", "init", repo.to_str().unwrap(), "--keys", dir.path().join("keys").to_str().unwrap()]);
+        let server = StaticServer::start(&repo);
+        Fleet { dir, server, models }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn s(&self, rel: &str) -> String {
+        self.p(rel).display().to_string()
+    }
+
+    fn publish(&self, file: &Path, version: u64, extra: &[&str]) {
+        let v = version.to_string();
+        let mut args = vec!["publish", file.to_str().unwrap(), "--repo", &self.dir.path().join("repo").to_str().unwrap().to_string()]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(["--keys".into(), self.s("keys"), "--name".into(), "digits".into(), "--version".into(), v]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        jetc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    fn update_cmd(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jetrt"));
+        c.args([
+            "update",
+            "--repo-url",
+            &self.server.url(),
+            "--slot-dir",
+            &self.s("slots"),
+            "--trusted-root",
+            &self.s("repo/metadata/root.json"),
+        ]);
+        c.args(["--device", "cpu", "--threads", "1"]).args(extra).env("RUST_LOG", "info");
+        c
+    }
+
+    fn update(&self, extra: &[&str]) -> Output {
+        self.update_cmd(extra).output().expect("jetrt update runs")
+    }
+
+    fn status(&self) -> Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_jetrt"))
+            .args(["update", "--status", "--json", "--slot-dir", &self.s("slots")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "status: {}", text(&o));
+        serde_json::from_slice(&o.stdout).expect("status prints JSON")
+    }
+
+    /// The running model is whole, loads and passes its golden vectors, and
+    /// is byte for byte one of the published versions; returns its version.
+    fn serving(&self) -> u64 {
+        let st = self.status();
+        let path = st["serving"].as_str().unwrap_or_else(|| panic!("no model is running: {st}"));
+        let version = if st["state"] == "pending" { st["previous_version"].as_u64() } else { st["active_version"].as_u64() }.unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(bytes, std::fs::read(&self.models[version as usize - 1]).unwrap(), "slot file is not exactly version {version}: {st}");
+        let o = Command::new(env!("CARGO_BIN_EXE_jetrt")).args(["verify", path, "--device", "cpu"]).output().unwrap();
+        assert!(o.status.success(), "the running model fails verify: {}", text(&o));
+        version
+    }
+}
+
+fn assert_ok(o: &Output, needle: &str) {
+    assert!(o.status.success(), "jetrt update failed: {}", text(o));
+    assert!(text(o).contains(needle), "no {needle:?} in: {}", text(o));
+}
+
+fn assert_refused(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "expected a refusal (exit 1): {}", text(o));
+    let t = text(o);
+    assert!(t.contains(needle), "the log does not say {needle:?}: {t}");
+}
+
+#[test]
+fn installs_updates_and_stays_put() {
+    let f = Fleet::new();
+    let o = f.update(&[]);
+    assert_ok(&o, "up to date");
+    assert_eq!(f.status()["state"], "empty");
+    f.publish(&f.models[0], 1, &[]);
+    let o = f.update(&[]);
+    assert_ok(&o, "installed and confirmed version 1");
+    for step in ["refreshing TUF metadata", "metadata verified", "downloading", "written and synced", "switched", "health check passed"] {
+        assert!(text(&o).contains(step), "step {step:?} not logged: {}", text(&o));
+    }
+    assert_eq!(f.serving(), 1);
+    f.publish(&f.models[1], 2, &[]);
+    assert_ok(&f.update(&[]), "installed and confirmed version 2 (was 1)");
+    let st = f.status();
+    assert_eq!(
+        (st["active_version"].as_u64(), st["previous_version"].as_u64(), st["state"].as_str()),
+        (Some(2), Some(1), Some("confirmed"))
+    );
+    assert_eq!(f.serving(), 2);
+    assert_ok(&f.update(&[]), "up to date (version 2)");
+    // Versions only go up: the publisher refuses an old number.
+    let o = Command::new(env!("CARGO_BIN_EXE_jetc"))
+        .args([
+            "publish",
+            f.models[2].to_str().unwrap(),
+            "--repo",
+            &f.s("repo"),
+            "--keys",
+            &f.s("keys"),
+            "--name",
+            "digits",
+            "--version",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("not newer than the published version 2"), "{}", text(&o));
+}
+
+/// SIGKILL at each step of an update; a restart always runs a whole model
+/// of the old or the new version, and the next update ends on the new one.
+#[test]
+fn killed_at_every_step_an_update_never_leaves_no_model_or_a_mix() {
+    use std::io::{BufRead, BufReader};
+    for step in ["download", "written", "switched", "health"] {
+        let f = Fleet::new();
+        f.publish(&f.models[0], 1, &[]);
+        assert_ok(&f.update(&[]), "installed");
+        f.publish(&f.models[1], 2, &[]);
+        if step == "download" {
+            // The body arrives in pieces: the kill lands mid-file.
+            f.server.cut("digits-2.jrt", 3000);
+        }
+        let mut child = f.update_cmd(&[]).env("JETRT_UPDATE_PAUSE_AT", step).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        loop {
+            let line = lines.next().unwrap_or_else(|| panic!("step {step}: the agent ended without pausing: {seen:#?}")).unwrap();
+            let done = line.contains(&format!("paused at step {step}"));
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        f.server.uncut();
+        // A restart (status opens the slots as any start does) runs a whole model.
+        let v = f.serving();
+        let st = f.status();
+        assert!(v == 1, "step {step}: after the kill, version {v} runs before it was confirmed: {st}");
+        assert_ne!(st["state"], "pending", "step {step}: a dead update was left pending: {st}");
+        // The next update finishes the job (a download resumes where it stopped).
+        let before = f.server.log().len();
+        let o = f.update(&[]);
+        assert_ok(&o, "installed and confirmed version 2");
+        assert_eq!(f.serving(), 2, "step {step}");
+        if step == "download" {
+            let log = f.server.log();
+            assert!(
+                log[before..].iter().any(|l| l.contains(".jrt range=")),
+                "step {step}: the download did not resume with Range: {log:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_model_that_fails_its_health_check_is_rolled_back_and_not_retried() {
+    let f = Fleet::new();
+    f.publish(&f.models[0], 1, &[]);
+    assert_ok(&f.update(&[]), "installed");
+    // A broken build: one flipped byte in the middle of the file.
+    let mut bytes = std::fs::read(&f.models[1]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    let broken = f.p("broken.jrt");
+    std::fs::write(&broken, &bytes).unwrap();
+    // jetc publish loads a file before signing it and refuses this one ...
+    let o = Command::new(env!("CARGO_BIN_EXE_jetc"))
+        .args(["publish", broken.to_str().unwrap(), "--repo", &f.s("repo"), "--keys", &f.s("keys"), "--name", "digits", "--version", "2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "jetc publish signed a file jetrt cannot load: {}", text(&o));
+    // ... but another pipeline might sign it (the library call does not check).
+    let meta = jetrt_update::ModelMeta { model: "digits".into(), version: 2, boards: vec![], min_runtime: "0.1.0".into() };
+    jetrt_update::repo::publish(&f.p("repo"), &f.p("keys"), &broken, &meta, Default::default()).unwrap();
+    let o = f.update(&[]);
+    assert_eq!(o.status.code(), Some(2), "a rolled-back update exits 2: {}", text(&o));
+    assert!(
+        text(&o).contains("health check of digits version 2 failed") && text(&o).contains("rolled back to digits version 1"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(f.serving(), 1);
+    let st = f.status();
+    assert_eq!(st["state"], "rolled_back");
+    assert_eq!(st["failed"][0]["version"], 2);
+    // Not installed again; a good version 3 is.
+    assert_ok(&f.update(&[]), "failed here before");
+    assert_eq!(f.serving(), 1);
+    f.publish(&f.models[2], 3, &[]);
+    assert_ok(&f.update(&[]), "installed and confirmed version 3 (was 1)");
+    assert_eq!(f.serving(), 3);
+}
+
+/// Each attack or accident is refused with a clear log line, and the
+/// installed version keeps running, whole.
+#[test]
+fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_are_refused() {
+    let f = Fleet::new();
+    let repo = f.p("repo");
+    let meta = repo.join("metadata");
+    let save = |d: &str| {
+        let dest = f.p(d);
+        copy_dir(&repo, &dest);
+        dest
+    };
+    let restore = |from: &Path| {
+        std::fs::remove_dir_all(&repo).unwrap();
+        copy_dir(from, &repo);
+    };
+    f.publish(&f.models[0], 1, &[]);
+    assert_ok(&f.update(&[]), "installed");
+    let v1_repo = save("repo-v1");
+
+    // Wrong board: version 2 is for other boards only; nothing to do here (exit 0, logged).
+    f.publish(&f.models[1], 2, &["--boards", "jetson-orin-nano,jetson-agx-orin"]);
+    let o = f.update(&["--board", "jetson-xavier-nx"]);
+    assert_ok(&o, "not jetson-xavier-nx (skipped)");
+    assert_eq!(f.serving(), 1);
+
+    f.publish(&f.models[2], 3, &[]);
+    let target = std::fs::read_dir(repo.join("targets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("digits-3.jrt"))
+        .unwrap();
+    let good = std::fs::read(&target).unwrap();
+
+    // Tampered payload: same length, other bytes.
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    std::fs::write(&target, &bad).unwrap();
+    assert_refused(&f.update(&[]), "does not match the signed metadata");
+    assert_eq!(f.serving(), 1);
+
+    // Truncated payload: the file on the server is short.
+    std::fs::write(&target, &good[..good.len() / 2]).unwrap();
+    assert_refused(&f.update(&[]), "truncated");
+    assert_eq!(f.serving(), 1);
+
+    // A connection that breaks mid-body.
+    std::fs::write(&target, &good).unwrap();
+    let _ = std::fs::remove_file(f.p("slots/b.jrt.part"));
+    f.server.cut("digits-3.jrt", 4000);
+    let o = f.update(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("4000 of"), "{}", text(&o));
+    assert_eq!(f.serving(), 1);
+    f.server.uncut();
+
+    // Disk full: the agent's file size limit is below the model's size.
+    let limited = {
+        let mut c = f.update_cmd(&[]);
+        limit_file_size(&mut c, 8 << 10);
+        c.output().unwrap()
+    };
+    assert_refused(&limited, "no space left");
+    assert_eq!(f.serving(), 1);
+    assert!(!f.p("slots/b.jrt.part").exists(), "the partial file of a full disk is removed");
+
+    // Expired timestamp (re-signed already expired), then fixed.
+    jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys"), "--timestamp-days", "-1"]);
+    assert_refused(&f.update(&[]), "xpired");
+    assert_eq!(f.serving(), 1);
+    jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys")]);
+
+    // Signed with keys the device does not trust: a repository of their own.
+    let current = save("repo-current");
+    let rogue = f.p("rogue");
+    jetc(&["repo", "init", rogue.to_str().unwrap(), "--keys", &f.s("rogue-keys")]);
+    jetc(&[
+        "publish",
+        f.models[2].to_str().unwrap(),
+        "--repo",
+        rogue.to_str().unwrap(),
+        "--keys",
+        &f.s("rogue-keys"),
+        "--name",
+        "digits",
+        "--version",
+        "9",
+    ]);
+    restore(&rogue);
+    assert_refused(&f.update(&[]), "TUF");
+    assert_eq!(f.serving(), 1);
+    restore(&current);
+    assert_ok(&f.update(&[]), "installed and confirmed version 3 (was 1)");
+    assert_eq!(f.serving(), 3);
+
+    // Replays. An old timestamp served again:
+    let current = save("repo-current2");
+    std::fs::copy(v1_repo.join("metadata/timestamp.json"), meta.join("timestamp.json")).unwrap();
+    assert_refused(&f.update(&[]), "TUF");
+    assert_eq!(f.serving(), 3);
+    // A new timestamp with an old snapshot in the new one's place:
+    restore(&current);
+    jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys")]);
+    let newest = (1..100).rev().find(|n| meta.join(format!("{n}.snapshot.json")).exists()).unwrap();
+    std::fs::copy(meta.join(format!("{}.snapshot.json", newest - 1)), meta.join(format!("{newest}.snapshot.json"))).unwrap();
+    assert_refused(&f.update(&[]), "TUF");
+    assert_eq!(f.serving(), 3);
+    assert_eq!(f.status()["state"], "confirmed");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Limits the size of any file the child writes (RLIMIT_FSIZE; writes past
+/// it fail with EFBIG, SIGXFSZ ignored): a full disk without a mount.
+fn limit_file_size(c: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls (setrlimit, signal) run.
+    unsafe {
+        c.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
