@@ -60,10 +60,7 @@ impl Fleet {
 
     fn publish(&self, file: &Path, version: u64, extra: &[&str]) {
         let v = version.to_string();
-        let mut args = vec!["publish", file.to_str().unwrap(), "--repo", &self.dir.path().join("repo").to_str().unwrap().to_string()]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
+        let mut args: Vec<String> = ["publish", file.to_str().unwrap(), "--repo", &self.s("repo")].map(String::from).to_vec();
         args.extend(["--keys".into(), self.s("keys"), "--name".into(), "digits".into(), "--version".into(), v]);
         args.extend(extra.iter().map(|s| s.to_string()));
         jetc(&args.iter().map(String::as_str).collect::<Vec<_>>());
