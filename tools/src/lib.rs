@@ -4,6 +4,7 @@
 pub mod calib;
 pub mod npy;
 pub mod ota;
+pub mod serve;
 
 /// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an
 /// error printed as `error: ...` with its causes, exit code 1.

@@ -52,17 +52,45 @@ fn le<T: Copy, const N: usize>(v: Vec<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
 /// Reads a `.npy` file (C order; any byte order).
 pub fn read(path: &Path) -> Result<Array> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).with_context(|| format!("{} is not a valid .npy file", path.display()))?;
+    from_reader(std::io::BufReader::new(file), &path.display().to_string())
+}
+
+/// Reads `.npy` bytes (a request body); `label` names them in errors.
+pub fn from_bytes(bytes: &[u8], label: &str) -> Result<Array> {
+    from_reader(bytes, label)
+}
+
+/// Reads every array of a `.npz` archive, by name (without `.npy`).
+pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<(String, Array)>> {
+    let mut zip = npyz::npz::NpzArchive::new(std::io::Cursor::new(bytes)).context("not a valid .npz archive")?;
+    let names: Vec<String> = zip.array_names().map(String::from).collect();
+    let mut out = Vec::new();
+    for n in names {
+        let npy = zip
+            .by_name(&n)
+            .with_context(|| format!("cannot read {n} in the .npz"))?
+            .with_context(|| format!("{n} vanished from the .npz"))?;
+        out.push((n.clone(), from_npy(npy, &n)?));
+    }
+    Ok(out)
+}
+
+fn from_reader<R: std::io::Read>(r: R, label: &str) -> Result<Array> {
+    let npy = npyz::NpyFile::new(r).with_context(|| format!("{label} is not a valid .npy file"))?;
+    from_npy(npy, label)
+}
+
+fn from_npy<R: std::io::Read>(npy: npyz::NpyFile<R>, label: &str) -> Result<Array> {
     if npy.order() == npyz::Order::Fortran {
-        bail!("{}: Fortran-ordered arrays are not supported; save it with np.ascontiguousarray(a)", path.display());
+        bail!("{}: Fortran-ordered arrays are not supported; save it with np.ascontiguousarray(a)", label);
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let descr = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
-        other => bail!("{}: structured element type {} is not supported", path.display(), other.descr()),
+        other => bail!("{}: structured element type {} is not supported", label, other.descr()),
     };
-    let dtype = dtype_of(&descr).with_context(|| format!("{}: element type {descr} is not supported", path.display()))?;
-    let ctx = || format!("cannot read the data of {}", path.display());
+    let dtype = dtype_of(&descr).with_context(|| format!("{}: element type {descr} is not supported", label))?;
+    let ctx = || format!("cannot read the data of {}", label);
     let data = match dtype {
         DType::F32 => le(npy.into_vec::<f32>().with_context(ctx)?, f32::to_le_bytes),
         DType::F64 => le(npy.into_vec::<f64>().with_context(ctx)?, f64::to_le_bytes),
@@ -79,7 +107,7 @@ pub fn read(path: &Path) -> Result<Array> {
     };
     let expected = shape.iter().product::<usize>() * dtype.size();
     if data.len() != expected {
-        bail!("{}: holds {} bytes, its shape {shape:?} needs {expected}", path.display(), data.len());
+        bail!("{}: holds {} bytes, its shape {shape:?} needs {expected}", label, data.len());
     }
     Ok(Array { dtype, shape, data })
 }
@@ -87,8 +115,22 @@ pub fn read(path: &Path) -> Result<Array> {
 /// Writes `array` as a `.npy` file.
 pub fn write(path: &Path, array: &Array) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let shape: Vec<u64> = array.shape.iter().map(|&d| d as u64).collect();
     let mut w = std::io::BufWriter::new(file);
+    write_to(&mut w, array)?;
+    use std::io::Write;
+    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `array` as `.npy` bytes.
+pub fn to_bytes(array: &Array) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_to(&mut out, array)?;
+    Ok(out)
+}
+
+fn write_to<W: std::io::Write>(mut w: W, array: &Array) -> Result<()> {
+    let shape: Vec<u64> = array.shape.iter().map(|&d| d as u64).collect();
     macro_rules! put {
         ($t:ty, $n:expr) => {{
             let mut out = npyz::WriteOptions::<$t>::new().default_dtype().shape(&shape).writer(&mut w).begin_nd()?;
@@ -120,8 +162,6 @@ pub fn write(path: &Path, array: &Array) -> Result<()> {
         }
         other => bail!("cannot write {other:?} arrays to .npy"),
     }
-    use std::io::Write;
-    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -56,6 +56,19 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Like [`parse_interval`], also taking milliseconds ("250ms").
+pub fn parse_interval_ms(s: &str) -> Result<Duration, String> {
+    match s.trim().strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .ok()
+            .filter(|&m| m > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("{s:?}: not a number of milliseconds")),
+        None => parse_interval(s),
+    }
+}
+
 /// The board name this device reports when --board is not given.
 pub fn default_board() -> String {
     let info = jetrt_boards::detect(std::path::Path::new("/"));

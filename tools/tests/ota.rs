@@ -25,7 +25,7 @@ fn jetc(args: &[&str]) -> Output {
 }
 
 /// A repository, its keys, a server for it, a device's slot folder, and
-/// three versions of the digits model (different bytes: different golden
+/// four versions of the digits model (different bytes: different golden
 /// vector counts).
 struct Fleet {
     dir: tempfile::TempDir,
@@ -37,7 +37,7 @@ impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let onnx = root().join("examples/digits/model.onnx");
-        let models: Vec<PathBuf> = (1..=3)
+        let models: Vec<PathBuf> = (1..=4)
             .map(|v| {
                 let out = dir.path().join(format!("digits-v{v}.jrt"));
                 let g = v.to_string();
@@ -384,5 +384,146 @@ fn limit_file_size(c: &mut Command, bytes: u64) {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             Ok(())
         });
+    }
+}
+
+/// One request on its own connection: (status, model version header, body).
+fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Option<u64>, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other("no status"))?;
+    let version = head.lines().find_map(|l| l.strip_prefix("X-Jetrt-Model-Version: ")).and_then(|v| v.trim().parse().ok());
+    Ok((status, version, raw[split + 4..].to_vec()))
+}
+
+fn percentiles(mut v: Vec<f64>) -> String {
+    if v.is_empty() {
+        return "no requests".into();
+    }
+    v.sort_by(f64::total_cmp);
+    let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!("{} requests, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms", v.len(), p(0.5), p(0.9), p(0.99), p(1.0))
+}
+
+/// `jetrt serve` on a slot folder under steady concurrent requests while
+/// three updates land: every request is answered 200, none dropped, each
+/// client sees versions only go up, and the last update is what answers.
+#[test]
+fn serve_answers_every_request_while_three_updates_land() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let f = Fleet::new();
+    f.publish(&f.models[0], 1, &[]);
+    assert_ok(&f.update(&[]), "installed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jetrt"))
+        .args(["serve", &f.s("slots"), "--http", "127.0.0.1:0", "--socket", &f.s("serve.sock"), "--workers", "2", "--poll", "100ms"])
+        .args(["--device", "cpu", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+    let digit = std::fs::read(root().join("examples/digits/digit_0.npy")).unwrap();
+
+    // The protocol's answers, good and bad.
+    let (code, v, body) = request(&addr, "POST", "/v1/infer", &digit).unwrap();
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((code, v), (200, Some(1)), "{reply}");
+    assert_eq!(reply["outputs"][0]["shape"], serde_json::json!([1, 10]));
+    let (code, _, body) = request(&addr, "POST", "/v1/infer?format=npy", &digit).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.starts_with(b"\x93NUMPY"), "format=npy answers a .npy");
+    let (code, _, body) = request(&addr, "POST", "/v1/infer", b"not an array").unwrap();
+    assert!(code == 400 && String::from_utf8_lossy(&body).contains("not a valid .npy"), "{code} {}", String::from_utf8_lossy(&body));
+    let (code, _, _) = request(&addr, "GET", "/nope", b"").unwrap();
+    assert_eq!(code, 404);
+    let (code, _, body) = request(&addr, "GET", "/v1/model", b"").unwrap();
+    assert!(code == 200 && String::from_utf8_lossy(&body).contains("\"image\""));
+    // The Unix socket speaks the same protocol.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(f.p("serve.sock")).unwrap();
+        write!(s, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        assert!(r.starts_with("HTTP/1.1 200") && r.contains("\"version\":1"), "{r}");
+    }
+
+    // Steady load from 4 clients.
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, addr, digit) = (stop.clone(), addr.clone(), digit.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new(); // (start s, latency ms, status, version)
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let start = Instant::now();
+                    match request(&addr, "POST", "/v1/infer", &digit) {
+                        Ok((code, v, body)) => {
+                            if code != 200 {
+                                failures.push(format!("HTTP {code}: {}", String::from_utf8_lossy(&body)));
+                            }
+                            seen.push((start.duration_since(t0).as_secs_f64(), start.elapsed().as_secs_f64() * 1e3, code, v.unwrap_or(0)));
+                        }
+                        Err(e) => failures.push(format!("dropped: {e}")),
+                    }
+                }
+                (seen, failures)
+            })
+        })
+        .collect();
+    let wait_for = |version: u64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v, _) = request(&addr, "POST", "/v1/infer", &digit).unwrap();
+            if v == Some(version) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve never swapped to version {version}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let during_start = t0.elapsed().as_secs_f64();
+    for v in 2..=4u64 {
+        f.publish(&f.models[v as usize - 1], v, &[]);
+        assert_ok(&f.update(&[]), &format!("installed and confirmed version {v}"));
+        wait_for(v);
+    }
+    let during_end = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for c in clients {
+        let (seen, failures) = c.join().unwrap();
+        assert!(failures.is_empty(), "{} requests failed or were dropped: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+        let versions: Vec<u64> = seen.iter().map(|s| s.3).collect();
+        assert!(versions.windows(2).all(|w| w[0] <= w[1]), "a client saw the version go back: {versions:?}");
+        assert_eq!(versions.last(), Some(&4));
+        all.extend(seen);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let phase = |a: f64, b: f64| percentiles(all.iter().filter(|s| s.0 >= a && s.0 < b).map(|s| s.1).collect());
+    eprintln!("serve load test (4 clients, 2 workers, 3 updates): 0 failed, 0 dropped");
+    eprintln!("  before: {}", phase(0.0, during_start));
+    eprintln!("  during: {}", phase(during_start, during_end));
+    eprintln!("  after:  {}", phase(during_end, f64::MAX));
+    for v in 1..=4 {
+        eprintln!("  answered by version {v}: {}", all.iter().filter(|s| s.3 == v).count());
     }
 }

@@ -123,6 +123,15 @@ enum Cmd {
         #[command(flatten)]
         exec: Exec,
     },
+    /// Serve inference requests over HTTP on loopback and a Unix socket (docs/SERVE.md), from
+    /// a .jrt file or from a slot folder kept by jetrt update, swapping to each newly
+    /// confirmed model between requests.
+    Serve {
+        #[command(flatten)]
+        args: jetrt_tools::serve::ServeArgs,
+        #[command(flatten)]
+        exec: Exec,
+    },
     /// TUF client for the TUF project's conformance suite (its client-under-test protocol),
     /// on the update agent's client code.
     Tuf(jetrt_tools::ota::TufArgs),
@@ -514,6 +523,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Tuf(args) => jetrt_tools::ota::run_tuf(args),
+        Cmd::Serve { args, exec: Exec { threads, device } } => {
+            // Each worker's session gets its share of the cores unless told otherwise.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = if threads == 0 { (cores / args.workers.max(1)).max(1) } else { threads };
+            jetrt_tools::serve::run(args, SessionOptions { backend: device.into(), threads, ..Default::default() })
+        }
         Cmd::Run { file, inputs, output_dir, exec, monitor } => {
             let (model, mut session, _) = open_session(&file, exec)?;
             let mut watch = monitor.monitor.then(|| Watch::new(&model, &monitor)).transpose()?;
@@ -855,6 +870,6 @@ fn device_label(session: &Session) -> String {
 
 fn main() {
     let cli = Cli::parse();
-    let filter = if matches!(cli.cmd, Cmd::Update { .. } | Cmd::Tuf(_)) { "info" } else { "warn" };
+    let filter = if matches!(cli.cmd, Cmd::Update { .. } | Cmd::Tuf(_) | Cmd::Serve { .. }) { "info" } else { "warn" };
     jetrt_tools::main_with_log(filter, || run(cli));
 }
