@@ -68,6 +68,15 @@ struct Shared {
     served: AtomicU64,
 }
 
+/// The model a source points at now.
+struct Current {
+    path: PathBuf,
+    version: Option<u64>,
+    name: String,
+    /// Changes when the model does (version and hash, or size and time).
+    id: String,
+}
+
 /// Where the model comes from.
 enum Source {
     File(PathBuf),
@@ -75,20 +84,23 @@ enum Source {
 }
 
 impl Source {
-    /// The file to serve and its identity (version, or size and time).
-    fn current(&self) -> Result<Option<(PathBuf, Option<u64>, String, String)>> {
+    /// The file to serve now, if any.
+    fn current(&self) -> Result<Option<Current>> {
         match self {
             Source::File(p) => {
                 let m = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
                 let id = format!("{}:{:?}", m.len(), m.modified().ok());
                 let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                Ok(Some((p.clone(), None, name, id)))
+                Ok(Some(Current { path: p.clone(), version: None, name, id }))
             }
             Source::Slots(dir) => {
                 let st = SlotStore::peek(dir)?;
-                Ok(st
-                    .serving()
-                    .map(|i| (dir.join(i.slot.file_name()), Some(i.version), i.model.clone(), format!("{}:{}", i.version, i.sha256))))
+                Ok(st.serving().map(|i| Current {
+                    path: dir.join(i.slot.file_name()),
+                    version: Some(i.version),
+                    name: i.model.clone(),
+                    id: format!("{}:{}", i.version, i.sha256),
+                }))
             }
         }
     }
@@ -115,7 +127,7 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
     };
     let mut seen = String::new();
     let first = match source.current()? {
-        Some((path, version, name, id)) => {
+        Some(Current { path, version, name, id }) => {
             seen = id;
             let l = load(&path, version, name, 1)?;
             log::info!("serving {} version {} ({})", l.name, opt(l.version), path.display());
@@ -172,7 +184,7 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
                 continue;
             }
         };
-        let Some((path, version, name, id)) = now else { continue };
+        let Some(Current { path, version, name, id }) = now else { continue };
         if id == seen {
             continue;
         }
