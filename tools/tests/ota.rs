@@ -527,3 +527,24 @@ fn serve_answers_every_request_while_three_updates_land() {
         eprintln!("  answered by version {v}: {}", all.iter().filter(|s| s.3 == v).count());
     }
 }
+
+/// The TUF client workflow (`jetrt tuf`, the agent's own client) against
+/// repositories written by python-tuf, the reference implementation:
+/// tools/tuf_scenarios.py. Fails under CI=true when the venv lacks python-tuf.
+#[test]
+fn tuf_client_follows_the_specification_on_python_tuf_repositories() {
+    let py = root().join(".venv/bin/python");
+    let has_tuf = py.is_file()
+        && Command::new(&py).args(["-c", "import tuf.api.metadata, securesystemslib.signer"]).output().is_ok_and(|o| o.status.success());
+    if !has_tuf {
+        let msg = format!("{} lacks python-tuf: run tools/setup_venv.sh", py.display());
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{msg}");
+        eprintln!("\n*** SKIPPED TUF client scenarios: {msg} ***\n");
+        return;
+    }
+    let o = Command::new(&py).arg(root().join("tools/tuf_scenarios.py")).args(["--jetrt", env!("CARGO_BIN_EXE_jetrt")]).output().unwrap();
+    let out = text(&o);
+    eprintln!("{out}");
+    assert!(o.status.success(), "jetrt tuf departs from the TUF specification: {out}");
+    assert!(out.contains("0 unexpected"), "{out}");
+}

@@ -73,8 +73,10 @@ impl Http {
 }
 
 /// tough's transport: `file://` by tough's own, `http(s)://` by [`Http`].
-/// It also refuses a timestamp whose content changed under a version the
-/// device already trusts (tough accepts it: a mix-and-match hole).
+/// A timestamp whose content changed under the version the device already
+/// trusts is not taken: the trusted one is handed to tough instead, as the
+/// reference client (python-tuf) keeps its trusted timestamp (tough alone
+/// would take the new content: a mix-and-match hole).
 #[derive(Debug, Clone)]
 pub(crate) struct ToughTransport {
     pub http: Http,
@@ -101,14 +103,12 @@ impl Transport for ToughTransport {
             })?,
             _ => return Err(TransportError::new(TransportErrorKind::UnsupportedUrlScheme, url.as_str())),
         };
+        let mut bytes = bytes;
         if url.path().ends_with("/timestamp.json") {
             if let Some(old) = self.datastore.as_ref().and_then(|d| fs::read(d.join("timestamp.json")).ok()) {
                 if let Some(v) = same_version_changed(&old, &bytes) {
-                    let e = FetchError {
-                        not_found: false,
-                        message: format!("timestamp version {v} changed content without a new version (refused)"),
-                    };
-                    return Err(TransportError::new_with_cause(TransportErrorKind::Other, url.as_str(), e));
+                    log::warn!("{url}: timestamp version {v} changed content without a new version; keeping the trusted one");
+                    bytes = old;
                 }
             }
         }
