@@ -160,6 +160,35 @@ fn installs_updates_and_stays_put() {
     assert!(!o.status.success() && text(&o).contains("not newer than the published version 2"), "{}", text(&o));
 }
 
+/// Key rotation: the timestamp key, then the root key; devices follow the
+/// chain of roots and keep updating; the retired key no longer signs.
+#[test]
+fn rotated_keys_are_followed_by_devices() {
+    let f = Fleet::new();
+    f.publish(&f.models[0], 1, &[]);
+    assert_ok(&f.update(&[]), "installed");
+    let rotate = |role: &str| {
+        let o = jetc(&["repo", "rotate-key", &f.s("repo"), "--keys", &f.s("keys"), "--role", role]);
+        assert!(text(&o).contains(&format!("{role} key rotated")), "{}", text(&o));
+    };
+    rotate("timestamp");
+    f.publish(&f.models[1], 2, &[]);
+    let o = f.update(&[]);
+    assert_ok(&o, "installed and confirmed version 2");
+    assert!(text(&o).contains("root v2"), "the device did not move to root v2: {}", text(&o));
+    rotate("root");
+    f.publish(&f.models[2], 3, &[]);
+    let o = f.update(&[]);
+    assert_ok(&o, "installed and confirmed version 3");
+    assert!(text(&o).contains("root v3"), "{}", text(&o));
+    assert_eq!(f.serving(), 3);
+    // The retired timestamp key cannot sign for this repository any more.
+    let keys = f.p("keys");
+    std::fs::copy(keys.join("timestamp.pk8.retired-1"), keys.join("timestamp.pk8")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_jetc")).args(["repo", "refresh", &f.s("repo"), "--keys", &f.s("keys")]).output().unwrap();
+    assert!(!o.status.success(), "a retired key signed: {}", text(&o));
+}
+
 /// SIGKILL at each step of an update; a restart always runs a whole model
 /// of the old or the new version, and the next update ends on the new one.
 #[test]

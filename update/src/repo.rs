@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use tough::editor::signed::SignedRole;
 use tough::editor::RepositoryEditor;
 use tough::key_source::{KeySource, LocalKeySource};
-use tough::schema::{KeyHolder, RoleKeys, RoleType, Root, Target};
+pub use tough::schema::RoleType;
+use tough::schema::{KeyHolder, RoleKeys, Root, Target};
 use tough::sign::Sign;
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
@@ -320,4 +321,89 @@ pub fn refresh(dir: &Path, keys: &Path, expiry: Expiry) -> Result<u64> {
     }
     install_metadata(staging.path(), &dir.join("metadata"))?;
     Ok(old.2 + 1)
+}
+
+/// What `rotate` did.
+#[derive(Debug)]
+pub struct Rotated {
+    pub root_version: u64,
+    pub new_key: PathBuf,
+    /// Where the retired key was moved.
+    pub old_key: PathBuf,
+}
+
+/// Replaces `role`'s key with a new one: a new root version lists it, signed
+/// by the current root key (and, when the root key itself rotates, by the
+/// new one too, so devices can follow the chain), then targets, snapshot and
+/// timestamp are re-signed with the keys now listed. The retired key is kept
+/// as `ROLE.pk8.retired-VERSION`: destroy it once every device has updated.
+pub fn rotate(dir: &Path, keys: &Path, role: RoleType, expiry: Expiry) -> Result<Rotated> {
+    let (repo, root_path) = load_local(dir)?;
+    let old_root: Root = repo.root().signed.clone();
+    let old_key_path = key_path(keys, role);
+    let old_key = load_key(&old_key_path)?;
+    let old_id = old_key.key_id().map_err(|e| Error::tuf(&e))?;
+    let new_pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| Error::Repo("ed25519 key generation failed".into()))?;
+    let staged_key = keys.join(format!(".{role}.pk8.new"));
+    let _ = fs::remove_file(&staged_key);
+    write_private(&staged_key, new_pkcs8.as_ref())?;
+    let new_key = load_key(&staged_key)?;
+    let new_id = new_key.key_id().map_err(|e| Error::tuf(&e))?;
+
+    let mut root = old_root.clone();
+    root.version = NonZeroU64::new(old_root.version.get() + 1).expect("> 0");
+    root.expires = in_days(expiry.root_days);
+    let role_keys = root.roles.get_mut(&role).ok_or_else(|| Error::Repo(format!("the root lists no {role} role")))?;
+    role_keys.keyids.retain(|k| *k != old_id);
+    role_keys.keyids.push(new_id.clone());
+    if !root.roles.values().any(|r| r.keyids.contains(&old_id)) {
+        root.keys.remove(&old_id);
+    }
+    root.keys.insert(new_id, new_key);
+
+    let staging =
+        tempfile::Builder::new().prefix(".jetc-rotate").tempdir_in(dir).map_err(|e| Error::io("creating staging folder in", dir, e))?;
+    let root_key_new = if role == RoleType::Root { staged_key.clone() } else { key_path(keys, RoleType::Root) };
+    let root_version = root.version.get();
+    let old = (repo.targets().signed.version.get(), repo.snapshot().signed.version.get(), repo.timestamp().signed.version.get());
+    let mut signing: Vec<Box<dyn KeySource>> = Vec::new();
+    for r in [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp] {
+        signing.push(if r == role { Box::new(LocalKeySource { path: staged_key.clone() }) } else { key_source(keys, r)? });
+    }
+    let rng = SystemRandom::new();
+    block_on(async {
+        // Signed by the root key the new root lists, and by the one the current root lists.
+        let by_new = SignedRole::new(
+            root.clone(),
+            &KeyHolder::Root(root.clone()),
+            &[Box::new(LocalKeySource { path: root_key_new }) as Box<dyn KeySource>],
+            &rng,
+        )
+        .await
+        .map_err(|e| Error::tuf(&e))?;
+        let by_old = SignedRole::new(root.clone(), &KeyHolder::Root(old_root.clone()), &[key_source(keys, RoleType::Root)?], &rng)
+            .await
+            .map_err(|e| Error::tuf(&e))?;
+        let signed_root = by_new.add_old_signatures(by_old.signed().signatures.clone()).map_err(|e| Error::tuf(&e))?;
+        signed_root.write(staging.path(), true).await.map_err(|e| Error::tuf(&e))?;
+        let new_root_path = staging.path().join(format!("{root_version}.root.json"));
+        let mut editor = RepositoryEditor::from_repo(&new_root_path, repo).await.map_err(|e| Error::tuf(&e))?;
+        bump(&mut editor, old, in_days(expiry.targets_days), expiry)?;
+        let signed = editor.sign(&signing).await.map_err(|e| Error::tuf(&e))?;
+        signed.write(staging.path()).await.map_err(|e| Error::tuf(&e))
+    })?;
+    // The new root first (devices walk N+1.root.json), the timestamp last.
+    let meta = dir.join("metadata");
+    let root_name = format!("{root_version}.root.json");
+    let root_bytes = fs::read(staging.path().join(&root_name)).map_err(|e| Error::io("reading", staging.path(), e))?;
+    fsx::write_atomic(&meta.join(&root_name), &root_bytes).map_err(|e| Error::io("writing", &meta, e))?;
+    fsx::write_atomic(&root_path, &root_bytes).map_err(|e| Error::io("writing", &root_path, e))?;
+    fs::remove_file(staging.path().join(&root_name)).map_err(|e| Error::io("removing", staging.path(), e))?;
+    install_metadata(staging.path(), &meta)?;
+    let retired = keys.join(format!("{role}.pk8.retired-{}", old_root.version));
+    fs::rename(&old_key_path, &retired).map_err(|e| Error::io("retiring", &old_key_path, e))?;
+    fs::rename(&staged_key, &old_key_path).map_err(|e| Error::io("installing the new key as", &old_key_path, e))?;
+    fsx::sync_dir(keys).map_err(|e| Error::io("syncing", keys, e))?;
+    Ok(Rotated { root_version, new_key: old_key_path, old_key: retired })
 }

@@ -7,7 +7,7 @@ use jetrt_converter::quant::{CalibMethod, Precision, Prune, QuantOptions, QuantR
 use jetrt_converter::{convert, parse_input_shape, ConvertOptions, Report};
 use jetrt_tools::calib::{self, ImagePrep};
 use jetrt_tools::human_bytes;
-use jetrt_update::repo::{self, Expiry};
+use jetrt_update::repo::{self, Expiry, RoleType};
 use jetrt_update::ModelMeta;
 use serde_json::json;
 use std::path::PathBuf;
@@ -156,6 +156,19 @@ enum RepoCmd {
         #[command(flatten)]
         expiry: ExpiryArgs,
     },
+    /// Replace one role's key (e.g. a leaked timestamp key, or the yearly root key change):
+    /// a new root version lists the new key, signed by the old and the new root keys, and
+    /// targets, snapshot and timestamp are re-signed. Needs the root key.
+    RotateKey {
+        dir: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+        /// root, targets, snapshot or timestamp.
+        #[arg(long, value_parser = ["root", "targets", "snapshot", "timestamp"])]
+        role: String,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+    },
     /// List the models a repository holds.
     List {
         dir: PathBuf,
@@ -206,6 +219,18 @@ fn run_repo(cmd: RepoCmd) -> Result<()> {
         RepoCmd::Refresh { dir, keys, expiry } => {
             let v = repo::refresh(&dir, &keys, expiry.into())?;
             println!("re-signed {}: timestamp version {v}, valid for {} days", dir.display(), expiry.timestamp_days);
+            Ok(())
+        }
+        RepoCmd::RotateKey { dir, keys, role, expiry } => {
+            let role = match role.as_str() {
+                "root" => RoleType::Root,
+                "targets" => RoleType::Targets,
+                "snapshot" => RoleType::Snapshot,
+                _ => RoleType::Timestamp,
+            };
+            let r = repo::rotate(&dir, &keys, role, expiry.into())?;
+            println!("{role} key rotated: root version {} lists {}", r.root_version, r.new_key.display());
+            println!("the retired key is {}: destroy it once every device has updated", r.old_key.display());
             Ok(())
         }
         RepoCmd::List { dir, json } => {
