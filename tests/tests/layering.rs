@@ -6,8 +6,13 @@
 use std::path::Path;
 
 /// Workspace crates each crate may depend on (normal and dev dependencies).
-const ALLOWED: &[(&str, &[&str])] =
-    &[("kernels", &[]), ("boards", &[]), ("runtime", &["jetrt-kernels", "jetrt-boards"]), ("converter", &["jetrt"]), ("update", &["jetrt"])];
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("kernels", &[]),
+    ("boards", &[]),
+    ("runtime", &["jetrt-kernels", "jetrt-boards"]),
+    ("converter", &["jetrt"]),
+    ("update", &["jetrt"]),
+];
 
 fn workspace_deps(manifest: &str) -> Vec<String> {
     let mut out = Vec::new();

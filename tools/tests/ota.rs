@@ -577,3 +577,33 @@ fn tuf_client_follows_the_specification_on_python_tuf_repositories() {
     assert!(o.status.success(), "jetrt tuf departs from the TUF specification: {out}");
     assert!(out.contains("0 unexpected"), "{out}");
 }
+
+/// `--watch` installs what is published while it runs; a clock earlier than
+/// the last verified metadata is refused plainly, and the model keeps running.
+#[test]
+fn watch_mode_follows_the_repository_and_a_clock_stepped_back_is_refused() {
+    use std::time::{Duration, Instant};
+    let f = Fleet::new();
+    f.publish(&f.models[0], 1, &[]);
+    let mut child = f.update_cmd(&["--watch", "1s"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let wait_for = |v: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while f.p("slots/state.json").exists().then(|| f.status()["active_version"].as_u64()).flatten() != Some(v)
+            || f.status()["state"] != "confirmed"
+        {
+            assert!(Instant::now() < deadline, "--watch never installed version {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(1);
+    f.publish(&f.models[1], 2, &[]);
+    wait_for(2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(f.serving(), 2);
+    // The device once verified metadata at a time later than its clock now says.
+    std::fs::write(f.p("slots/tuf/latest_known_time.json"), "\"2099-01-01T00:00:00Z\"").unwrap();
+    f.publish(&f.models[2], 3, &[]);
+    assert_refused(&f.update(&[]), "earlier than the last time this device verified metadata");
+    assert_eq!(f.serving(), 2);
+}

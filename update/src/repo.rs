@@ -137,7 +137,7 @@ pub fn init(dir: &Path, keys: &Path, expiry: Expiry) -> Result<InitReport> {
         let root_path = staging.path().join("1.root.json");
         let mut editor = RepositoryEditor::new(&root_path).await.map_err(|e| Error::tuf(&e))?;
         bump(&mut editor, (0, 0, 0), in_days(expiry.targets_days), expiry)?;
-        let repo = editor.sign(&signing_keys(keys)?).await.map_err(|e| Error::tuf(&e))?;
+        let repo = editor.sign(&signing_keys(keys)?).await.map_err(|e| signing_error(&e, keys))?;
         repo.write(staging.path()).await.map_err(|e| Error::tuf(&e))
     })?;
     fs::create_dir_all(dir.join("targets")).map_err(|e| Error::io("creating", dir, e))?;
@@ -161,6 +161,18 @@ fn bump(editor: &mut RepositoryEditor, old: (u64, u64, u64), targets_expires: ji
 fn dir_parent(dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     Ok(dir.to_path_buf())
+}
+
+/// tough's "Unable to find signing keys", said with what to do about it.
+fn signing_error(e: &tough::error::Error, keys: &Path) -> Error {
+    let msg = crate::chain(e);
+    if msg.contains("signing keys") {
+        return Error::Repo(format!(
+            "{msg}: the key files in {} are not the keys the repository's root lists for that role (a retired key, or another repository's?)",
+            keys.display()
+        ));
+    }
+    Error::Tuf(msg)
 }
 
 fn signing_keys(keys: &Path) -> Result<Vec<Box<dyn KeySource>>> {
@@ -273,7 +285,7 @@ pub fn publish(dir: &Path, keys: &Path, file: &Path, meta: &ModelMeta, expiry: E
         let tname = TargetName::new(name.clone()).map_err(|e| Error::tuf(&e))?;
         editor.add_target(tname, target.clone()).map_err(|e| Error::tuf(&e))?;
         bump(&mut editor, old, in_days(expiry.targets_days), expiry)?;
-        let signed = editor.sign(&keys_list).await.map_err(|e| Error::tuf(&e))?;
+        let signed = editor.sign(&keys_list).await.map_err(|e| signing_error(&e, keys))?;
         signed.write(staging.path()).await.map_err(|e| Error::tuf(&e))?;
         Ok::<_, Error>(target)
     })?;
@@ -311,7 +323,7 @@ pub fn refresh(dir: &Path, keys: &Path, expiry: Expiry) -> Result<u64> {
     block_on(async {
         let mut editor = RepositoryEditor::from_repo(&root_path, repo).await.map_err(|e| Error::tuf(&e))?;
         bump(&mut editor, old, targets_expires.max(in_days(expiry.timestamp_days)), expiry)?;
-        let signed = editor.sign(&keys_list).await.map_err(|e| Error::tuf(&e))?;
+        let signed = editor.sign(&keys_list).await.map_err(|e| signing_error(&e, keys))?;
         signed.write(staging.path()).await.map_err(|e| Error::tuf(&e))
     })?;
     for entry in fs::read_dir(staging.path()).map_err(|e| Error::io("reading", staging.path(), e))?.flatten() {
@@ -390,7 +402,7 @@ pub fn rotate(dir: &Path, keys: &Path, role: RoleType, expiry: Expiry) -> Result
         let new_root_path = staging.path().join(format!("{root_version}.root.json"));
         let mut editor = RepositoryEditor::from_repo(&new_root_path, repo).await.map_err(|e| Error::tuf(&e))?;
         bump(&mut editor, old, in_days(expiry.targets_days), expiry)?;
-        let signed = editor.sign(&signing).await.map_err(|e| Error::tuf(&e))?;
+        let signed = editor.sign(&signing).await.map_err(|e| signing_error(&e, keys))?;
         signed.write(staging.path()).await.map_err(|e| Error::tuf(&e))
     })?;
     // The new root first (devices walk N+1.root.json), the timestamp last.
