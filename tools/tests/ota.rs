@@ -295,12 +295,29 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     f.publish(&f.models[0], 1, &[]);
     assert_ok(&f.update(&[]), "installed");
     let v1_repo = save("repo-v1");
+    // A running service keeps answering, with the installed version, through every refusal.
+    let (mut server, addr) = serve(&f);
+    let digit = std::fs::read(root().join("examples/digits/digit_0.npy")).unwrap();
+    let answers = |v: u64| {
+        for _ in 0..100 {
+            let (code, got, body) = request(&addr, "POST", "/v1/infer", &digit).unwrap();
+            assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+            if got == Some(v) {
+                return;
+            }
+            // A newly confirmed version is taken up within the service's poll interval.
+            assert!(got < Some(v), "serving version {got:?} after a refusal, expected {v}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("jetrt serve never answered with version {v}");
+    };
 
     // Wrong board: version 2 is for other boards only; nothing to do here (exit 0, logged).
     f.publish(&f.models[1], 2, &["--boards", "jetson-orin-nano,jetson-agx-orin"]);
     let o = f.update(&["--board", "jetson-xavier-nx"]);
     assert_ok(&o, "not jetson-xavier-nx (skipped)");
     assert_eq!(f.serving(), 1);
+    answers(1);
 
     f.publish(&f.models[2], 3, &[]);
     let target = std::fs::read_dir(repo.join("targets"))
@@ -317,11 +334,13 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     std::fs::write(&target, &bad).unwrap();
     assert_refused(&f.update(&[]), "does not match the signed metadata");
     assert_eq!(f.serving(), 1);
+    answers(1);
 
     // Truncated payload: the file on the server is short.
     std::fs::write(&target, &good[..good.len() / 2]).unwrap();
     assert_refused(&f.update(&[]), "truncated");
     assert_eq!(f.serving(), 1);
+    answers(1);
 
     // A connection that breaks mid-body.
     std::fs::write(&target, &good).unwrap();
@@ -331,6 +350,7 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("4000 of"), "{}", text(&o));
     assert_eq!(f.serving(), 1);
+    answers(1);
     f.server.uncut();
 
     // Disk full: the agent's file size limit is below the model's size.
@@ -341,12 +361,14 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     };
     assert_refused(&limited, "no space left");
     assert_eq!(f.serving(), 1);
+    answers(1);
     assert!(!f.p("slots/b.jrt.part").exists(), "the partial file of a full disk is removed");
 
     // Expired timestamp (re-signed already expired), then fixed.
     jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys"), "--timestamp-days", "-1"]);
     assert_refused(&f.update(&[]), "xpired");
     assert_eq!(f.serving(), 1);
+    answers(1);
     jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys")]);
 
     // Signed with keys the device does not trust: a repository of their own.
@@ -368,15 +390,18 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     restore(&rogue);
     assert_refused(&f.update(&[]), "TUF");
     assert_eq!(f.serving(), 1);
+    answers(1);
     restore(&current);
     assert_ok(&f.update(&[]), "installed and confirmed version 3 (was 1)");
     assert_eq!(f.serving(), 3);
+    answers(3);
 
     // Replays. An old timestamp served again:
     let current = save("repo-current2");
     std::fs::copy(v1_repo.join("metadata/timestamp.json"), meta.join("timestamp.json")).unwrap();
     assert_refused(&f.update(&[]), "TUF");
     assert_eq!(f.serving(), 3);
+    answers(3);
     // A new timestamp with an old snapshot in the new one's place:
     restore(&current);
     jetc(&["repo", "refresh", repo.to_str().unwrap(), "--keys", &f.s("keys")]);
@@ -384,7 +409,10 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     std::fs::copy(meta.join(format!("{}.snapshot.json", newest - 1)), meta.join(format!("{newest}.snapshot.json"))).unwrap();
     assert_refused(&f.update(&[]), "TUF");
     assert_eq!(f.serving(), 3);
+    answers(3);
     assert_eq!(f.status()["state"], "confirmed");
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -414,6 +442,26 @@ fn limit_file_size(c: &mut Command, bytes: u64) {
             Ok(())
         });
     }
+}
+
+/// `jetrt serve` on the fleet's slots (TCP on a free port and a Unix
+/// socket); the child and its address.
+fn serve(f: &Fleet) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jetrt"))
+        .args(["serve", &f.s("slots"), "--http", "127.0.0.1:0", "--socket", &f.s("serve.sock"), "--workers", "2", "--poll", "100ms"])
+        .args(["--device", "cpu", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+    // Keep reading: a closed pipe would end the service at its next line (SIGPIPE).
+    std::thread::spawn(move || for _ in out.lines() {});
+    (child, addr)
 }
 
 /// One request on its own connection: (status, model version header, body).
@@ -446,24 +494,13 @@ fn percentiles(mut v: Vec<f64>) -> String {
 /// client sees versions only go up, and the last update is what answers.
 #[test]
 fn serve_answers_every_request_while_three_updates_land() {
-    use std::io::{BufRead, BufReader};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
     let f = Fleet::new();
     f.publish(&f.models[0], 1, &[]);
     assert_ok(&f.update(&[]), "installed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jetrt"))
-        .args(["serve", &f.s("slots"), "--http", "127.0.0.1:0", "--socket", &f.s("serve.sock"), "--workers", "2", "--poll", "100ms"])
-        .args(["--device", "cpu", "--threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+    let (mut child, addr) = serve(&f);
     let digit = std::fs::read(root().join("examples/digits/digit_0.npy")).unwrap();
 
     // The protocol's answers, good and bad.
