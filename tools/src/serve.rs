@@ -54,6 +54,8 @@ struct Loaded {
     name: String,
     path: PathBuf,
     generation: u64,
+    /// Largest request body taken: a few times the inputs' bytes.
+    body_limit: u64,
 }
 
 /// What the serving threads share.
@@ -108,7 +110,9 @@ impl Source {
 
 fn load(path: &Path, version: Option<u64>, name: String, generation: u64) -> Result<Loaded> {
     let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
-    Ok(Loaded { model, version, name, path: path.to_path_buf(), generation })
+    let input_bytes: usize = model.inputs().iter().map(|t| t.shape.iter().product::<usize>() * t.dtype.size()).sum();
+    let body_limit = 4 * input_bytes as u64 + (1 << 20);
+    Ok(Loaded { model, version, name, path: path.to_path_buf(), generation, body_limit })
 }
 
 /// Runs the service until the process is stopped.
@@ -271,10 +275,18 @@ fn handle(mut req: tiny_http::Request, shared: &Shared) {
             None => error(503, "no model installed yet"),
         },
         (Method::Post, "/v1/infer") => {
+            let limit = shared.current.read().expect("lock").as_ref().map_or(1 << 20, |l| l.body_limit);
             let mut body = Vec::new();
-            match std::io::Read::read_to_end(req.as_reader(), &mut body) {
-                Ok(_) => infer(shared, &body, param("format").as_deref(), param("output").as_deref()),
-                Err(e) => error(400, &format!("cannot read the request body: {e}")),
+            if req.body_length().is_some_and(|n| n as u64 > limit) {
+                error(413, &format!("the body is larger than {limit} bytes (a few times the model's inputs)"))
+            } else {
+                match std::io::Read::read_to_end(&mut std::io::Read::take(req.as_reader(), limit + 1), &mut body) {
+                    Ok(n) if n as u64 > limit => {
+                        error(413, &format!("the body is larger than {limit} bytes (a few times the model's inputs)"))
+                    }
+                    Ok(_) => infer(shared, &body, param("format").as_deref(), param("output").as_deref()),
+                    Err(e) => error(400, &format!("cannot read the request body: {e}")),
+                }
             }
         }
         (_, "/v1/infer" | "/v1/model" | "/v1/health") => error(405, "method not allowed"),

@@ -149,7 +149,6 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
     let version = pick.meta.version;
     log::info!("installing {name} version {version} ({}, {} bytes, sha256 {})", pick.target, pick.length, pick.sha256);
 
-    store.prepare_inactive()?;
     let found = Client::find(&repo, &pick.target)?;
     let url = client.target_url(&repo, &found, None)?;
     let part = store.part_path();
@@ -161,6 +160,8 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
     }
     log::info!("downloading {url} into {}", part.display());
     client.download(&url, &found, &part, &hook)?;
+    // Only now is the inactive slot overwritten: the fallback it held is forgotten first.
+    store.prepare_inactive()?;
     let dest = store.commit_part()?;
     let _ = std::fs::remove_file(&part_for);
     log::info!("written and synced: {}", dest.display());

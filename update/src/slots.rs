@@ -7,9 +7,10 @@
 //! by a rename of a complete, fsynced file: a SIGKILL or a power cut at any
 //! instant leaves either the old state or the new one.
 //!
-//! An update is: [`SlotStore::prepare_inactive`] (the fallback is about to
-//! be overwritten, so forget it), write the inactive slot
-//! ([`SlotStore::part_path`], then [`SlotStore::commit_part`]),
+//! An update is: download into [`SlotStore::part_path`],
+//! [`SlotStore::prepare_inactive`] (the fallback is about to be
+//! overwritten, so forget it), [`SlotStore::commit_part`] (the rename into
+//! the inactive slot),
 //! [`SlotStore::switch`] (state `pending`), health check,
 //! [`SlotStore::confirm`] or [`SlotStore::roll_back`]. A process that dies
 //! while `pending` leaves it so; the next one to open the store with the
