@@ -5,6 +5,9 @@
 
 use std::path::Path;
 
+pub mod profiles;
+pub use profiles::{Profile, PROFILES};
+
 /// What the board's files say about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BoardInfo {
@@ -82,6 +85,58 @@ pub fn detect(root: &Path) -> BoardInfo {
         compatible,
         l4t_release: std::fs::read_to_string(root.join("etc/nv_tegra_release")).ok().as_deref().and_then(parse_tegra_release),
     }
+}
+
+/// The CPU as `/proc/cpuinfo` under a root shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuInfo {
+    /// "model name" (x86), else the board profile's CPU, else the ARM part number.
+    pub model: Option<String>,
+    pub cores: usize,
+    /// "Features" (ARM) or "flags" (x86) of the first core.
+    pub features: Vec<String>,
+}
+
+/// What `jetrt info` reports about the machine whose files are under `root`.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub info: BoardInfo,
+    /// The known board it is, if any.
+    pub profile: Option<&'static Profile>,
+    /// `MemTotal` from `/proc/meminfo` (what the kernel can use, a little under the DRAM size).
+    pub dram_bytes: Option<u64>,
+    pub cpu: CpuInfo,
+}
+
+impl Machine {
+    /// The profile name, or "generic".
+    pub fn board_name(&self) -> &'static str {
+        self.profile.map_or(profiles::GENERIC, |p| p.name)
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let (k, v) = line.split_once(':')?;
+    (k.trim() == key).then(|| v.trim())
+}
+
+/// Reads board, memory and CPU from the files under `root` (normally `/`).
+pub fn machine(root: &Path) -> Machine {
+    let info = detect(root);
+    let profile = profiles::by_compatible(&info.compatible);
+    let dram_bytes = std::fs::read_to_string(root.join("proc/meminfo"))
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| field(l, "MemTotal")).and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok()))
+        .map(|kb| kb * 1024);
+    let cpuinfo = std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
+    let first = |key: &str| cpuinfo.lines().find_map(|l| field(l, key)).map(str::to_string);
+    let cores = cpuinfo.lines().filter(|l| field(l, "processor").is_some()).count();
+    let features =
+        first("Features").or_else(|| first("flags")).map(|f| f.split_whitespace().map(String::from).collect()).unwrap_or_default();
+    let model = first("model name")
+        .or_else(|| profile.map(|p| p.cpu.to_string()))
+        .or_else(|| first("CPU part").map(|part| format!("ARM CPU part {part}")));
+    Machine { info, profile, dram_bytes, cpu: CpuInfo { model, cores, features } }
 }
 
 #[cfg(test)]

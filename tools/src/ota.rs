@@ -26,7 +26,8 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// This board's name, matched against the boards a version is published for (default:
-    /// "generic", or on a Jetson a name derived from its device-tree model).
+    /// the detected board's profile name from docs/BOARDS.md, e.g. jetson-orin-nano-8gb, or
+    /// "generic").
     #[arg(long)]
     pub board: Option<String>,
     /// Keep running: check every INTERVAL (e.g. 300, 30s, 5m, 1h).
@@ -69,13 +70,10 @@ pub fn parse_interval_ms(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// The board name this device reports when --board is not given.
+/// The board name this device reports when --board is not given: its
+/// profile name (docs/BOARDS.md), or "generic".
 pub fn default_board() -> String {
-    let info = jetrt_boards::detect(std::path::Path::new("/"));
-    match (info.is_jetson(), info.model) {
-        (true, Some(m)) => m.to_lowercase().replace("nvidia ", "").split_whitespace().collect::<Vec<_>>().join("-"),
-        _ => "generic".into(),
-    }
+    jetrt_boards::machine(std::path::Path::new("/")).board_name().to_string()
 }
 
 /// Runs `jetrt update`; the process's exit status.

@@ -394,3 +394,26 @@ fn verify_runs_the_golden_vectors_the_converter_stored() {
     fails(jetrt(&["verify", &none]), "no golden vectors");
     fails(jetc(&["convert", &example("model.onnx"), "-o", &none, "--input-shape", "image=1,1,8,8", "--golden", "17"]), "--golden 17");
 }
+
+/// `jetrt info --root DIR` reads a board's files from a fixture tree laid
+/// out as L4T lays them out (boards/tests/fixtures).
+#[test]
+fn info_reads_a_board_from_its_files() {
+    let fx = root().join("boards/tests/fixtures");
+    for (dir, board, l4t, mem_kb, gpus) in [
+        ("jetson-orin-nano-devkit", "jetson-orin-nano-8gb", Some("R36.4.3"), 7802128u64, 1),
+        ("jetson-xavier-nx-devkit", "jetson-xavier-nx", Some("R35.4.1"), 7796748, 0),
+        ("generic-x86", "generic", None, 24576000, 0),
+    ] {
+        let o = ok(jetrt(&["info", "--root", &fx.join(dir).display().to_string(), "--json"]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["board"], board, "{dir}: {v}");
+        assert_eq!(v["l4t_release"].as_str(), l4t, "{dir}");
+        assert_eq!(v["dram_bytes"].as_u64(), Some(mem_kb * 1024), "{dir}");
+        assert!(v["cpu"]["cores"].as_u64().unwrap() >= 2 && v["cpu"]["model"].is_string(), "{dir}: {v}");
+        assert_eq!(v["gpu"].as_array().map(Vec::len), Some(gpus), "{dir}: {v}");
+    }
+    let o = ok(jetrt(&["info", "--root", &fx.join("jetson-orin-nano-devkit").display().to_string()]));
+    assert!(text(&o).contains("board:  jetson-orin-nano-8gb (Jetson Orin Nano 8GB"), "{}", text(&o));
+    fails(jetrt(&["info", "--root", "/nonexistent-board-root"]), "not a folder");
+}

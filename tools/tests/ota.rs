@@ -313,7 +313,7 @@ fn tampered_truncated_expired_replayed_wrongly_signed_wrong_board_and_disk_full_
     };
 
     // Wrong board: version 2 is for other boards only; nothing to do here (exit 0, logged).
-    f.publish(&f.models[1], 2, &["--boards", "jetson-orin-nano,jetson-agx-orin"]);
+    f.publish(&f.models[1], 2, &["--boards", "jetson-orin-nano-8gb,jetson-agx-orin-64gb"]);
     let o = f.update(&["--board", "jetson-xavier-nx"]);
     assert_ok(&o, "not jetson-xavier-nx (skipped)");
     assert_eq!(f.serving(), 1);

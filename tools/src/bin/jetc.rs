@@ -111,8 +111,8 @@ enum Cmd {
         /// Integer version, greater than every published version of this model.
         #[arg(long)]
         version: u64,
-        /// Boards it is for (comma-separated, as devices name themselves with jetrt update
-        /// --board); default: any board.
+        /// Boards it is for, comma-separated profile names (docs/BOARDS.md, e.g.
+        /// jetson-orin-nano-8gb, or generic), as devices name themselves; default: any board.
         #[arg(long, value_delimiter = ',')]
         boards: Vec<String>,
         /// Oldest jetrt that runs it (default: this jetc's version).
@@ -760,6 +760,12 @@ fn run(cli: Cli) -> Result<()> {
                     "{} has no golden vectors: devices check a new model with them before switching to it; convert with jetc convert --golden N",
                     file.display()
                 );
+            }
+            for b in &boards {
+                if jetrt_boards::profiles::by_name(b).is_none() && b != jetrt_boards::profiles::GENERIC {
+                    let known: Vec<&str> = jetrt_boards::PROFILES.iter().map(|p| p.name).collect();
+                    log::warn!("--boards {b}: not a board jetrt knows ({}, generic); devices name themselves by those", known.join(", "));
+                }
             }
             let meta = ModelMeta { model: name, version, boards, min_runtime: min_runtime.unwrap_or_else(|| jetrt::VERSION.to_string()) };
             let p = repo::publish(&dir, &keys, &file, &meta, expiry.into())?;

@@ -135,10 +135,16 @@ enum Cmd {
     /// TUF client for the TUF project's conformance suite (its client-under-test protocol),
     /// on the update agent's client code.
     Tuf(jetrt_tools::ota::TufArgs),
-    /// Describe this machine: CPU features, kernel variant, board, GPU.
+    /// Describe this machine: board (docs/BOARDS.md), L4T release, memory, CPU features,
+    /// kernel variant, GPU.
     Info {
+        /// Print one JSON object: {"board", "l4t_release", "dram_bytes", "cpu", "gpu", ...}.
         #[arg(long)]
         json: bool,
+        /// Read the board's files (/proc/device-tree, /etc/nv_tegra_release, /proc/meminfo,
+        /// /proc/cpuinfo) under DIR instead of / (a copy of a board's files; CUDA is not asked).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
 }
 
@@ -751,38 +757,73 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Drift { file, input_dir, json, exec, monitor } => drift(&file, &input_dir, json, exec, &monitor),
-        Cmd::Info { json } => {
-            let board = jetrt_boards::detect(Path::new("/"));
-            let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name") || l.starts_with("Model"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            });
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Cmd::Info { json, root } => {
+            let here = root.is_none();
+            let root = root.unwrap_or_else(|| PathBuf::from("/"));
+            if !root.is_dir() {
+                bail!("--root {}: not a folder", root.display());
+            }
+            let machine = jetrt_boards::machine(&root);
+            let board = &machine.info;
+            // This machine: what the kernels will use; another root: what its files say.
+            let (cpu_model, cores, features) = if here {
+                (
+                    machine.cpu.model.clone(),
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    jetrt::cpu_features().iter().map(|f| f.to_string()).collect(),
+                )
+            } else {
+                (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
+            };
             let isa = jetrt::Isa::detect();
-            let features = jetrt::cpu_features();
-            let seen = jetrt_boards::gpu_presence(Path::new("/"), &board);
-            let (gpu, gpu_json) = gpu_report(&seen);
+            let seen = jetrt_boards::gpu_presence(&root, board);
+            let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen) };
             if json {
                 let obj = json!({
                     "jetrt_version": jetrt::VERSION,
                     "format_version": format!("{}.{}", jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR),
-                    "arch": std::env::consts::ARCH,
-                    "cpu": {"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": jetrt::QIsa::detect().name()},
-                    "board": if board.is_jetson() { board.model.clone().unwrap_or_else(|| "jetson".into()) } else { "generic".into() },
+                    "arch": if here { Some(std::env::consts::ARCH) } else { None },
+                    "cpu": if here {
+                        json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": jetrt::QIsa::detect().name()})
+                    } else {
+                        json!({"model": cpu_model, "cores": cores, "features": features})
+                    },
+                    "board": machine.board_name(),
+                    "board_model": board.model,
                     "l4t_release": board.l4t_release,
+                    "dram_bytes": machine.dram_bytes,
                     "gpu": gpu_json,
                 });
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR);
-                println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
+                if here {
+                    println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
+                } else {
+                    println!("cpu:    {}, {cores} cores", cpu_model.as_deref().unwrap_or("unknown"));
+                }
                 println!("        features: {}", features.join(" "));
-                println!("        kernels:  {} (int8: {})", isa.name(), jetrt::QIsa::detect().name());
-                match (&board.model, board.is_jetson()) {
-                    (Some(m), true) => println!("board:  {m} (L4T {})", board.l4t_release.as_deref().unwrap_or("unknown")),
+                if here {
+                    println!("        kernels:  {} (int8: {})", isa.name(), jetrt::QIsa::detect().name());
+                }
+                match (machine.profile, &board.model, board.is_jetson()) {
+                    (Some(p), m, _) => println!(
+                        "board:  {} ({}; {}), L4T {}",
+                        p.name,
+                        p.title,
+                        m.as_deref().unwrap_or("-"),
+                        board.l4t_release.as_deref().unwrap_or("unknown")
+                    ),
+                    (None, Some(m), true) => {
+                        println!(
+                            "board:  generic: {m} is a Jetson jetrt has no profile for (L4T {})",
+                            board.l4t_release.as_deref().unwrap_or("unknown")
+                        )
+                    }
                     _ => println!("board:  generic (not a Jetson)"),
+                }
+                if let Some(b) = machine.dram_bytes {
+                    println!("memory: {}", human_bytes(b));
                 }
                 for (i, line) in gpu.iter().enumerate() {
                     println!("{}{line}", if i == 0 { "gpu:    " } else { "        " });
@@ -791,6 +832,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The GPUs another root's files show (CUDA is not asked about them).
+fn files_gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::Value) {
+    let lines = if seen.is_empty() { vec!["none seen in the files".to_string()] } else { seen.iter().map(|g| g.model.clone()).collect() };
+    let list: Vec<_> = seen.iter().map(|g| json!({"name": g.model, "integrated": g.integrated})).collect();
+    (lines, json!(list))
 }
 
 /// What CUDA says about the GPUs (text lines, JSON); `seen` is what the

@@ -1,0 +1,301 @@
+//! The Jetson boards jetrt knows: one table, the source of docs/BOARDS.md
+//! (`JETRT_BLESS=1 cargo test -p jetrt-boards` rewrites it; the test fails
+//! when it is stale).
+//!
+//! Figures are NVIDIA's published module specifications. A module is told
+//! apart by its device-tree `compatible` part number (`nvidia,p3767-0003`),
+//! which L4T writes for every carrier board.
+
+/// One board (module) profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// Stable name: what `jetrt update --board` and `jetc publish --boards` use.
+    pub name: &'static str,
+    /// As NVIDIA names it.
+    pub title: &'static str,
+    pub soc: &'static str,
+    pub gpu_arch: &'static str,
+    /// CUDA compute capability (major, minor); `sm_MAJORMINOR`.
+    pub compute_capability: (u32, u32),
+    pub cuda_cores: u32,
+    pub tensor_cores: u32,
+    /// Deep-learning accelerators (NVDLA engines).
+    pub dla: u32,
+    pub dram_bytes: u64,
+    pub cpu: &'static str,
+    pub cpu_cores: u32,
+    /// CPU SIMD features jetrt's kernels use (Linux `hwcap` names).
+    pub simd: &'static [&'static str],
+    /// JetPack releases that support it, with their L4T and CUDA versions.
+    pub jetpack: &'static [JetPack],
+    /// nvpmodel power modes, by name.
+    pub power_modes: &'static [&'static str],
+    /// Device-tree `compatible` entries that identify the module.
+    pub compatible: &'static [&'static str],
+}
+
+/// A JetPack release line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JetPack {
+    pub jetpack: &'static str,
+    /// L4T major release (`R36`).
+    pub l4t: &'static str,
+    pub cuda: &'static str,
+}
+
+const GIB: u64 = 1 << 30;
+
+const JP4: JetPack = JetPack { jetpack: "4.6", l4t: "R32", cuda: "10.2" };
+const JP5: JetPack = JetPack { jetpack: "5.1", l4t: "R35", cuda: "11.4" };
+const JP6: JetPack = JetPack { jetpack: "6.2", l4t: "R36", cuda: "12.6" };
+const JP7: JetPack = JetPack { jetpack: "7.0", l4t: "R38", cuda: "13.0" };
+
+const A57: &[&str] = &["asimd"];
+const CARMEL: &[&str] = &["asimd", "fphp", "asimdhp", "asimddp"];
+const A78AE: &[&str] = &["asimd", "fphp", "asimdhp", "asimddp"];
+const V3AE: &[&str] = &["asimd", "fphp", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2"];
+
+/// Every board jetrt knows, smallest first.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "jetson-nano",
+        title: "Jetson Nano (4 GB)",
+        soc: "Tegra X1 (T210)",
+        gpu_arch: "Maxwell",
+        compute_capability: (5, 3),
+        cuda_cores: 128,
+        tensor_cores: 0,
+        dla: 0,
+        dram_bytes: 4 * GIB,
+        cpu: "4x Cortex-A57",
+        cpu_cores: 4,
+        simd: A57,
+        jetpack: &[JP4],
+        power_modes: &["MAXN (10W)", "5W"],
+        compatible: &["nvidia,p3448-0000", "nvidia,p3448-0002", "nvidia,p3450-0000", "nvidia,jetson-nano"],
+    },
+    Profile {
+        name: "jetson-tx2",
+        title: "Jetson TX2 (8 GB)",
+        soc: "Tegra X2 (T186)",
+        gpu_arch: "Pascal",
+        compute_capability: (6, 2),
+        cuda_cores: 256,
+        tensor_cores: 0,
+        dla: 0,
+        dram_bytes: 8 * GIB,
+        cpu: "2x Denver 2 + 4x Cortex-A57",
+        cpu_cores: 6,
+        simd: A57,
+        jetpack: &[JP4],
+        power_modes: &["MAXN", "MAXQ", "MAXP_CORE_ALL", "MAXP_CORE_ARM", "MAXP_CORE_DENVER"],
+        compatible: &["nvidia,p3310-1000", "nvidia,p3489-0000", "nvidia,p2771-0000"],
+    },
+    Profile {
+        name: "jetson-xavier-nx",
+        title: "Jetson Xavier NX (8 GB)",
+        soc: "Xavier (T194)",
+        gpu_arch: "Volta",
+        compute_capability: (7, 2),
+        cuda_cores: 384,
+        tensor_cores: 48,
+        dla: 2,
+        dram_bytes: 8 * GIB,
+        cpu: "6x Carmel",
+        cpu_cores: 6,
+        simd: CARMEL,
+        jetpack: &[JP4, JP5],
+        power_modes: &["10W", "15W", "20W"],
+        compatible: &["nvidia,p3668-0000", "nvidia,p3668-0001"],
+    },
+    Profile {
+        name: "jetson-agx-xavier",
+        title: "Jetson AGX Xavier (32 GB)",
+        soc: "Xavier (T194)",
+        gpu_arch: "Volta",
+        compute_capability: (7, 2),
+        cuda_cores: 512,
+        tensor_cores: 64,
+        dla: 2,
+        dram_bytes: 32 * GIB,
+        cpu: "8x Carmel",
+        cpu_cores: 8,
+        simd: CARMEL,
+        jetpack: &[JP4, JP5],
+        power_modes: &["MAXN", "10W", "15W", "30W"],
+        compatible: &["nvidia,p2888-0001", "nvidia,p2888-0004", "nvidia,p2972-0000"],
+    },
+    Profile {
+        name: "jetson-orin-nano-4gb",
+        title: "Jetson Orin Nano 4GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 512,
+        tensor_cores: 16,
+        dla: 0,
+        dram_bytes: 4 * GIB,
+        cpu: "6x Cortex-A78AE",
+        cpu_cores: 6,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["7W", "10W", "MAXN SUPER (JetPack 6.2)"],
+        compatible: &["nvidia,p3767-0004"],
+    },
+    Profile {
+        name: "jetson-orin-nano-8gb",
+        title: "Jetson Orin Nano 8GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 1024,
+        tensor_cores: 32,
+        dla: 0,
+        dram_bytes: 8 * GIB,
+        cpu: "6x Cortex-A78AE",
+        cpu_cores: 6,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["7W", "15W", "MAXN SUPER (JetPack 6.2)"],
+        compatible: &["nvidia,p3767-0003", "nvidia,p3767-0005"],
+    },
+    Profile {
+        name: "jetson-orin-nx-8gb",
+        title: "Jetson Orin NX 8GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 1024,
+        tensor_cores: 32,
+        dla: 1,
+        dram_bytes: 8 * GIB,
+        cpu: "6x Cortex-A78AE",
+        cpu_cores: 6,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["10W", "15W", "20W", "MAXN SUPER (JetPack 6.2)"],
+        compatible: &["nvidia,p3767-0001"],
+    },
+    Profile {
+        name: "jetson-orin-nx-16gb",
+        title: "Jetson Orin NX 16GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 1024,
+        tensor_cores: 32,
+        dla: 2,
+        dram_bytes: 16 * GIB,
+        cpu: "8x Cortex-A78AE",
+        cpu_cores: 8,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["10W", "15W", "25W", "MAXN SUPER (JetPack 6.2)"],
+        compatible: &["nvidia,p3767-0000"],
+    },
+    Profile {
+        name: "jetson-agx-orin-32gb",
+        title: "Jetson AGX Orin 32GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 1792,
+        tensor_cores: 56,
+        dla: 2,
+        dram_bytes: 32 * GIB,
+        cpu: "8x Cortex-A78AE",
+        cpu_cores: 8,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["15W", "30W", "40W"],
+        compatible: &["nvidia,p3701-0004"],
+    },
+    Profile {
+        name: "jetson-agx-orin-64gb",
+        title: "Jetson AGX Orin 64GB",
+        soc: "Orin (T234)",
+        gpu_arch: "Ampere",
+        compute_capability: (8, 7),
+        cuda_cores: 2048,
+        tensor_cores: 64,
+        dla: 2,
+        dram_bytes: 64 * GIB,
+        cpu: "12x Cortex-A78AE",
+        cpu_cores: 12,
+        simd: A78AE,
+        jetpack: &[JP5, JP6],
+        power_modes: &["MAXN", "15W", "30W", "50W"],
+        compatible: &["nvidia,p3701-0005", "nvidia,p3701-0000"],
+    },
+    Profile {
+        name: "jetson-agx-thor",
+        title: "Jetson AGX Thor (T5000, 128 GB)",
+        soc: "Thor (T264)",
+        gpu_arch: "Blackwell",
+        compute_capability: (11, 0),
+        cuda_cores: 2560,
+        tensor_cores: 96,
+        dla: 0,
+        dram_bytes: 128 * GIB,
+        cpu: "14x Neoverse-V3AE",
+        cpu_cores: 14,
+        simd: V3AE,
+        jetpack: &[JP7],
+        power_modes: &["MAXN", "40W", "70W", "90W", "120W"],
+        compatible: &["nvidia,tegra264"],
+    },
+];
+
+/// What a machine that is not a known Jetson is called.
+pub const GENERIC: &str = "generic";
+
+/// The profile named `name` (case-insensitive).
+pub fn by_name(name: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// The profile whose module part number appears in `compatible`.
+pub fn by_compatible(compatible: &[String]) -> Option<&'static Profile> {
+    // Carrier+module entries ("nvidia,p3768-0000+p3767-0005") name the module after '+'.
+    let parts: Vec<&str> = compatible.iter().flat_map(|c| c.split('+')).map(|c| c.strip_prefix("nvidia,").unwrap_or(c)).collect();
+    PROFILES.iter().find(|p| p.compatible.iter().any(|want| parts.contains(&want.strip_prefix("nvidia,").unwrap_or(want))))
+}
+
+/// The profiles' table as Markdown (docs/BOARDS.md).
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "# Boards\n\nGenerated from `boards/src/profiles.rs` (`JETRT_BLESS=1 cargo test -p jetrt-boards` rewrites it).\n\
+         The name is what `jetrt update --board` and `jetc publish --boards` use; `jetrt info` prints it.\n\n\
+         | name | board | SoC | GPU | sm | CUDA cores | tensor cores | DLA | DRAM | CPU | SIMD | JetPack (L4T, CUDA) | power modes | jetrt backend |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in PROFILES {
+        let (maj, min) = p.compute_capability;
+        let jp: Vec<String> = p.jetpack.iter().map(|j| format!("{} ({}, CUDA {})", j.jetpack, j.l4t, j.cuda)).collect();
+        // cudarc binds CUDA 11.4 and newer: JetPack 4 boards (CUDA 10.2) run on the CPU.
+        let backend = if p.jetpack.iter().any(|j| j.cuda != "10.2") { "cpu, cuda" } else { "cpu (CUDA 10.2 is below what jetrt binds)" };
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {maj}{min} | {} | {} | {} | {} GiB | {} | {} | {} | {} | {} |\n",
+            p.name,
+            p.title,
+            p.soc,
+            p.gpu_arch,
+            p.cuda_cores,
+            p.tensor_cores,
+            p.dla,
+            p.dram_bytes / GIB,
+            p.cpu,
+            p.simd.join(" "),
+            jp.join("; "),
+            p.power_modes.join(", "),
+            backend
+        ));
+    }
+    s.push_str(&format!(
+        "| `{GENERIC}` | any other Linux machine | | | | | | | | | | | | cpu, cuda |\n\n\
+         A board is recognised by the module part number in `/proc/device-tree/compatible`\n\
+         (`nvidia,p3767-0005` in `nvidia,p3768-0000+p3767-0005`). Within a JetPack line the\n\
+         newest release is listed; older point releases of the same line behave alike for jetrt.\n"
+    ));
+    s
+}
