@@ -287,18 +287,23 @@ for _role in ["timestamp", "snapshot", "targets"]:
     scenario(False)(rollback(_role))
 
 
+def new_root_key(repo, sign_old=True, sign_new=True):
+    """Root version N+1 with a new root key, signed by the old and/or the new key."""
+    old = repo.signers["root"]
+    new = [CryptoSigner.generate_ed25519()]
+    for s in old:
+        repo.root.revoke_key(s.public_key.keyid, "root")
+    for s in new:
+        repo.root.add_key(s.public_key, "root")
+    repo.root.version += 1
+    repo.signers["root"] = new
+    repo.write_root(only=(old if sign_old else []) + (new if sign_new else []))
+
+
 def rotate_root(sign_old, sign_new):
     def fn(repo, client):
         assert setup(repo, client), client.last
-        old = repo.signers["root"]
-        new = [CryptoSigner.generate_ed25519()]
-        for s in old:
-            repo.root.revoke_key(s.public_key.keyid, "root")
-        for s in new:
-            repo.root.add_key(s.public_key, "root")
-        repo.root.version += 1
-        repo.signers["root"] = new
-        repo.write_root(only=(old if sign_old else []) + (new if sign_new else []))
+        new_root_key(repo, sign_old, sign_new)
         repo.publish()
         ok = client.refresh()
         return ok and client.trusted_version("root") == 2
@@ -315,14 +320,7 @@ scenario(False)(rotate_root(False, True))
 def root_chain_of_three_rotations(repo, client):
     assert setup(repo, client), client.last
     for _ in range(3):
-        old = repo.signers["root"]
-        new = [CryptoSigner.generate_ed25519()]
-        for s in old:
-            repo.root.revoke_key(s.public_key.keyid, "root")
-        repo.root.add_key(new[0].public_key, "root")
-        repo.root.version += 1
-        repo.signers["root"] = new
-        repo.write_root(only=old + new)
+        new_root_key(repo)
     repo.publish()
     return client.refresh() and client.trusted_version("root") == 4
 
