@@ -60,8 +60,11 @@ pub fn from_bytes(bytes: &[u8], label: &str) -> Result<Array> {
     from_reader(bytes, label)
 }
 
-/// Reads every array of a `.npz` archive, by name (without `.npy`).
-pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<(String, Array)>> {
+/// Reads every array of a `.npz` archive, by name (without `.npy`),
+/// refusing, before reading its data, any array whose header declares
+/// more than `max_bytes` (a compressed archive can declare far more than
+/// it carries).
+pub fn npz_from_bytes(bytes: &[u8], max_bytes: usize) -> Result<Vec<(String, Array)>> {
     let mut zip = npyz::npz::NpzArchive::new(std::io::Cursor::new(bytes)).context("not a valid .npz archive")?;
     let names: Vec<String> = zip.array_names().map(String::from).collect();
     let mut out = Vec::new();
@@ -70,6 +73,10 @@ pub fn npz_from_bytes(bytes: &[u8]) -> Result<Vec<(String, Array)>> {
             .by_name(&n)
             .with_context(|| format!("cannot read {n} in the .npz"))?
             .with_context(|| format!("{n} vanished from the .npz"))?;
+        let declared = npy.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX).saturating_mul(8);
+        if declared > max_bytes as u64 {
+            bail!("{n} in the .npz declares shape {:?}, more than the {max_bytes} bytes taken", npy.shape());
+        }
         out.push((n.clone(), from_npy(npy, &n)?));
     }
     Ok(out)
@@ -178,7 +185,71 @@ mod tests {
         write(&p, &a).unwrap();
         assert_eq!(read(&p).unwrap(), a);
         std::fs::write(dir.join("bad.npy"), b"not numpy").unwrap();
+        assert_eq!(from_bytes(&to_bytes(&a).unwrap(), "bytes").unwrap(), a);
         assert!(read(&dir.join("bad.npy")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A stored (uncompressed) one-entry zip, written by hand: the npz
+    /// reader's input without a zip writer dependency.
+    fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
+        let crc = {
+            let mut c = !0u32;
+            for &b in data {
+                c ^= b as u32;
+                for _ in 0..8 {
+                    c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+                }
+            }
+            !c
+        };
+        let (n, len) = (name.len() as u16, data.len() as u32);
+        let mut z = Vec::new();
+        let common = |z: &mut Vec<u8>| {
+            for v in [20u16, 0, 0, 0, 0] {
+                z.extend(v.to_le_bytes());
+            }
+            z.extend(crc.to_le_bytes());
+            z.extend(len.to_le_bytes());
+            z.extend(len.to_le_bytes());
+            z.extend(n.to_le_bytes());
+            z.extend(0u16.to_le_bytes());
+        };
+        z.extend(0x0403_4b50u32.to_le_bytes());
+        common(&mut z);
+        z.extend(name.as_bytes());
+        z.extend(data);
+        let cd = z.len() as u32;
+        z.extend(0x0201_4b50u32.to_le_bytes());
+        z.extend(20u16.to_le_bytes());
+        common(&mut z);
+        z.extend([0u8; 6]); // comment length, disk, internal attributes
+        z.extend(0u32.to_le_bytes()); // external attributes
+        z.extend(0u32.to_le_bytes()); // local header offset
+        z.extend(name.as_bytes());
+        let cd_len = z.len() as u32 - cd;
+        z.extend(0x0605_4b50u32.to_le_bytes());
+        z.extend([0u8; 4]);
+        z.extend(1u16.to_le_bytes());
+        z.extend(1u16.to_le_bytes());
+        z.extend(cd_len.to_le_bytes());
+        z.extend(cd.to_le_bytes());
+        z.extend(0u16.to_le_bytes());
+        z
+    }
+
+    #[test]
+    fn npz_arrays_are_read_and_huge_declared_shapes_refused_before_their_data() {
+        let a = Array::f32(vec![1, 2], &[1.0, 2.0]);
+        let npz = zip_one("image.npy", &to_bytes(&a).unwrap());
+        assert_eq!(npz_from_bytes(&npz, 1024).unwrap(), vec![("image".to_string(), a)]);
+        // A header that declares 512 MB and carries none of it.
+        let header = b"\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4000, 4000, 8), }";
+        let mut npy = header.to_vec();
+        npy.resize(10 + 0x76 - 1, b' ');
+        npy.push(b'\n');
+        let e = npz_from_bytes(&zip_one("image.npy", &npy), 1024).unwrap_err().to_string();
+        assert!(e.contains("declares shape [4000, 4000, 8]"), "{e}");
+        assert!(npz_from_bytes(b"PK not a zip", 1024).is_err());
     }
 }

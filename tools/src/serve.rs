@@ -328,7 +328,8 @@ fn run_one(l: &Loaded, session: &mut Session, body: &[u8], format: Option<&str>,
     let bad = |e: anyhow::Error| (400, format!("{e:#}"));
     let inputs = l.model.inputs();
     let arrays: Vec<Array> = if body.starts_with(b"PK") {
-        let mut named = npy::npz_from_bytes(body).map_err(bad)?;
+        let largest = inputs.iter().map(|t| t.shape.iter().product::<usize>() * t.dtype.size()).max().unwrap_or(0);
+        let mut named = npy::npz_from_bytes(body, 8 * largest.max(1)).map_err(bad)?;
         inputs
             .iter()
             .map(|t| {
