@@ -241,7 +241,7 @@ pub const PROFILES: &[Profile] = &[
         cpu_cores: 14,
         simd: V3AE,
         jetpack: &[JP7],
-        power_modes: &["MAXN", "40W", "70W", "90W", "120W"],
+        power_modes: &["MAXN (130W)", "120W", "90W", "70W", "40W"],
         compatible: &["nvidia,tegra264"],
     },
 ];
