@@ -246,6 +246,38 @@ pub const PROFILES: &[Profile] = &[
     },
 ];
 
+impl Profile {
+    /// DRAM kept for L4T, the OS and the application around the model:
+    /// 15 % of it, at least 1 GiB.
+    pub fn reserve_bytes(&self) -> u64 {
+        (self.dram_bytes * 15 / 100).max(1 << 30)
+    }
+
+    /// DRAM a model may use: the rest.
+    pub fn spare_bytes(&self) -> u64 {
+        self.dram_bytes.saturating_sub(self.reserve_bytes())
+    }
+
+    /// Whether `needs_bytes` fits in what the board can spare.
+    pub fn budget(&'static self, needs_bytes: u64) -> Budget {
+        Budget { board: self, needs_bytes, spare_bytes: self.spare_bytes() }
+    }
+}
+
+/// A model's memory against a board's.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub board: &'static Profile,
+    pub needs_bytes: u64,
+    pub spare_bytes: u64,
+}
+
+impl Budget {
+    pub fn fits(&self) -> bool {
+        self.needs_bytes <= self.spare_bytes
+    }
+}
+
 /// What a machine that is not a known Jetson is called.
 pub const GENERIC: &str = "generic";
 
@@ -293,6 +325,8 @@ pub fn markdown() -> String {
     }
     s.push_str(&format!(
         "| `{GENERIC}` | any other Linux machine | | | | | | | | | | | | cpu, cuda |\n\n\
+         A model may use a board's DRAM less 15 % of it (at least 1 GiB) kept for L4T, the OS\n\
+         and the application: `jetc inspect FILE --board NAME|all` compares.\n\n\
          A board is recognised by the module part number in `/proc/device-tree/compatible`\n\
          (`nvidia,p3767-0005` in `nvidia,p3768-0000+p3767-0005`). Within a JetPack line the\n\
          newest release is listed; older point releases of the same line behave alike for jetrt.\n"

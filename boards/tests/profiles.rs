@@ -80,3 +80,13 @@ fn boards_are_detected_from_their_files() {
     let orin = jetrt_boards::machine(&fx.join("jetson-orin-nano-devkit"));
     assert_eq!(jetrt_boards::gpu_presence(&fx.join("jetson-orin-nano-devkit"), &orin.info).len(), 1, "the integrated GPU's node");
 }
+
+#[test]
+fn budgets_keep_a_reserve_for_the_os() {
+    let nano = profiles::by_name("jetson-nano").unwrap();
+    assert_eq!(nano.spare_bytes(), 3 << 30, "4 GiB less the 1 GiB floor");
+    let orin = profiles::by_name("jetson-agx-orin-64gb").unwrap();
+    assert_eq!(orin.spare_bytes(), (64u64 << 30) - (64u64 << 30) * 15 / 100);
+    assert!(nano.budget(3 << 30).fits());
+    assert!(!nano.budget((3 << 30) + 1).fits());
+}

@@ -417,3 +417,21 @@ fn info_reads_a_board_from_its_files() {
     assert!(text(&o).contains("board:  jetson-orin-nano-8gb (Jetson Orin Nano 8GB"), "{}", text(&o));
     fails(jetrt(&["info", "--root", "/nonexistent-board-root"]), "not a folder");
 }
+
+/// `jetc inspect --board` compares a model's memory with what boards can spare.
+#[test]
+fn inspect_says_which_boards_a_model_fits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jrt = converted(tmp.path());
+    let o = ok(jetc(&["inspect", &jrt, "--board", "all", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let boards = v["boards"].as_array().unwrap();
+    assert!(boards.len() >= 11, "{v}");
+    for b in boards {
+        assert_eq!(b["fits"], true, "the 20 KB digits model fits every board: {b}");
+        assert!(b["needs_bytes"].as_u64().unwrap() >= v["file_bytes"].as_u64().unwrap());
+    }
+    let o = ok(jetc(&["inspect", &jrt, "--board", "jetson-nano"]));
+    assert!(text(&o).contains("jetson-nano") && text(&o).contains("3.0 GiB spare: fits"), "{}", text(&o));
+    fails(jetc(&["inspect", &jrt, "--board", "raspberry-pi"]), "no such board");
+}

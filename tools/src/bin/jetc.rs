@@ -133,6 +133,11 @@ enum Cmd {
         /// Also say which steps the given backend runs and which fall back to the CPU.
         #[arg(long, value_enum)]
         device: Option<InspectDevice>,
+        /// Say whether the model fits a board's memory (docs/BOARDS.md): a profile name, or
+        /// `all`. Counted: the mapped file, the arena and per-thread scratch for all the
+        /// board's cores, against DRAM less 15 % (at least 1 GiB) for the OS.
+        #[arg(long, value_name = "NAME|all")]
+        board: Option<String>,
     },
 }
 
@@ -781,9 +786,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Inspect { file, json, steps, device } => {
+        Cmd::Inspect { file, json, steps, device, board } => {
             let t0 = Instant::now();
             let m = Model::open(&file)?;
+            let budgets = board.as_deref().map(|b| budgets(&m, b)).transpose()?;
             let open_ms = t0.elapsed().as_secs_f64() * 1e3;
             let mut ops = std::collections::BTreeMap::<&str, usize>::new();
             let all = m.steps();
@@ -831,6 +837,12 @@ fn run(cli: Cli) -> Result<()> {
                     }),
                     None => json!(null),
                 };
+                if let Some(b) = &budgets {
+                    obj["boards"] = b
+                        .iter()
+                        .map(|b| json!({"board": b.board.name, "needs_bytes": b.needs_bytes, "spare_bytes": b.spare_bytes, "fits": b.fits()}))
+                        .collect();
+                }
                 if let Some(InspectDevice::Cuda) = device {
                     obj["cuda_fallbacks"] =
                         m.cuda_fallbacks().iter().map(|(i, op, why)| json!({"step": i, "op": op, "reason": why})).collect();
@@ -884,6 +896,18 @@ fn run(cli: Cli) -> Result<()> {
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            if let Some(b) = &budgets {
+                println!("memory on boards (file + arena + scratch for every core, against DRAM less the OS's share):");
+                for b in b {
+                    println!(
+                        "  {:<22} needs {:>10} of {:>10} spare: {}",
+                        b.board.name,
+                        human_bytes(b.needs_bytes),
+                        human_bytes(b.spare_bytes),
+                        if b.fits() { "fits" } else { "DOES NOT FIT" }
+                    );
+                }
+            }
             println!("golden vectors: {} (jetrt verify runs them)", m.golden_vectors());
             match m.drift_reference() {
                 Some(r) => {
@@ -923,6 +947,18 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `72`, `sm_87`, `jetson` (72, 87, 110) → architecture numbers.
 #[cfg(feature = "cuda")]
+/// The model's memory against one board (a profile name) or `all`.
+fn budgets(m: &Model, which: &str) -> Result<Vec<jetrt_boards::profiles::Budget>> {
+    let boards: Vec<&'static jetrt_boards::Profile> = if which == "all" {
+        jetrt_boards::PROFILES.iter().collect()
+    } else {
+        let known: Vec<&str> = jetrt_boards::PROFILES.iter().map(|p| p.name).collect();
+        vec![jetrt_boards::profiles::by_name(which)
+            .with_context(|| format!("--board {which}: no such board; known: {}, or all", known.join(", ")))?]
+    };
+    Ok(boards.into_iter().map(|p| p.budget((m.file_bytes() + m.session_bytes(p.cpu_cores as usize)) as u64)).collect())
+}
+
 fn parse_archs(list: &[String]) -> Result<Vec<u32>> {
     let mut out = Vec::new();
     for a in list {
