@@ -18,7 +18,7 @@
 //! wait to be killed.
 
 use crate::client::Client;
-use crate::slots::{Installed, SlotStore, UpdateState};
+use crate::slots::{Installed, SlotStore};
 use crate::transport::Checkpoint;
 use crate::{Error, ModelMeta, Result};
 use std::path::{Path, PathBuf};
@@ -260,9 +260,4 @@ pub fn status(slot_dir: &Path) -> Result<Status> {
         failed: st.failed.clone(),
         timestamp_version,
     })
-}
-
-/// Whether the state is one an update left half done.
-pub fn is_pending(slot_dir: &Path) -> bool {
-    SlotStore::peek(slot_dir).is_ok_and(|s| s.state == UpdateState::Pending)
 }

@@ -100,6 +100,7 @@ pub fn init(dir: &Path, keys: &Path, expiry: Expiry) -> Result<InitReport> {
         return Err(Error::Repo(format!("{} already holds a repository (metadata/root.json)", dir.display())));
     }
     fs::create_dir_all(keys).map_err(|e| Error::io("creating key folder", keys, e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     let mut generated = Vec::new();
     for role in ROLES {
         let path = key_path(keys, role);
@@ -125,10 +126,8 @@ pub fn init(dir: &Path, keys: &Path, expiry: Expiry) -> Result<InitReport> {
         root.keys.insert(id.clone(), key);
         root.roles.insert(role, RoleKeys { keyids: vec![id], threshold: NonZeroU64::MIN, _extra: HashMap::new() });
     }
-    let staging = tempfile::Builder::new()
-        .prefix(".jetc-init")
-        .tempdir_in(dir_parent(dir)?)
-        .map_err(|e| Error::io("creating staging folder in", dir, e))?;
+    let staging =
+        tempfile::Builder::new().prefix(".jetc-init").tempdir_in(dir).map_err(|e| Error::io("creating staging folder in", dir, e))?;
     block_on(async {
         let holder = KeyHolder::Root(root.clone());
         let signed =
@@ -143,6 +142,7 @@ pub fn init(dir: &Path, keys: &Path, expiry: Expiry) -> Result<InitReport> {
     fs::create_dir_all(dir.join("targets")).map_err(|e| Error::io("creating", dir, e))?;
     fs::create_dir_all(&meta).map_err(|e| Error::io("creating", &meta, e))?;
     let root_bytes = fs::read(staging.path().join("1.root.json")).map_err(|e| Error::io("reading", staging.path(), e))?;
+    fsx::write_atomic(&meta.join("1.root.json"), &root_bytes).map_err(|e| Error::io("writing", &meta, e))?;
     fsx::write_atomic(&meta.join("root.json"), &root_bytes).map_err(|e| Error::io("writing", &meta, e))?;
     install_metadata(staging.path(), &meta)?;
     Ok(InitReport { root_json: meta.join("root.json"), generated, root_key: key_path(keys, RoleType::Root) })
@@ -156,11 +156,6 @@ fn bump(editor: &mut RepositoryEditor, old: (u64, u64, u64), targets_expires: ji
     editor.snapshot_version(next(old.1)).snapshot_expires(in_days(expiry.snapshot_days));
     editor.timestamp_version(next(old.2)).timestamp_expires(in_days(expiry.timestamp_days));
     Ok(())
-}
-
-fn dir_parent(dir: &Path) -> Result<PathBuf> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
-    Ok(dir.to_path_buf())
 }
 
 /// tough's "Unable to find signing keys", said with what to do about it.
@@ -180,13 +175,14 @@ fn signing_keys(keys: &Path) -> Result<Vec<Box<dyn KeySource>>> {
 }
 
 /// Copies signed metadata from `staging` into `meta`: everything but the
-/// timestamp first, the timestamp last, each by an atomic replace.
+/// timestamp first, the timestamp last, each by an atomic replace. Roots
+/// are not copied: only init and rotate write one, themselves, first.
 fn install_metadata(staging: &Path, meta: &Path) -> Result<()> {
     let mut names: Vec<String> = fs::read_dir(staging)
         .map_err(|e| Error::io("reading", staging, e))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
+        .filter(|n| n.ends_with(".json") && !n.ends_with(".root.json"))
         .collect();
     names.sort_by_key(|n| (n == "timestamp.json", n.clone()));
     for n in names {
@@ -294,12 +290,6 @@ pub fn publish(dir: &Path, keys: &Path, file: &Path, meta: &ModelMeta, expiry: E
     let dest = dir.join("targets").join(format!("{sha256}.{name}"));
     let bytes = fs::read(file).map_err(|e| Error::io("reading", file, e))?;
     fsx::write_atomic(&dest, &bytes).map_err(|e| Error::io("writing", &dest, e))?;
-    // Root is unchanged by a publish: only the new targets/snapshot/timestamp.
-    for entry in fs::read_dir(staging.path()).map_err(|e| Error::io("reading", staging.path(), e))?.flatten() {
-        if entry.file_name().to_string_lossy().ends_with(".root.json") {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
     install_metadata(staging.path(), &dir.join("metadata"))?;
     Ok(Published {
         target: name,
@@ -326,11 +316,6 @@ pub fn refresh(dir: &Path, keys: &Path, expiry: Expiry) -> Result<u64> {
         let signed = editor.sign(&keys_list).await.map_err(|e| signing_error(&e, keys))?;
         signed.write(staging.path()).await.map_err(|e| Error::tuf(&e))
     })?;
-    for entry in fs::read_dir(staging.path()).map_err(|e| Error::io("reading", staging.path(), e))?.flatten() {
-        if entry.file_name().to_string_lossy().ends_with(".root.json") {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
     install_metadata(staging.path(), &dir.join("metadata"))?;
     Ok(old.2 + 1)
 }
@@ -411,7 +396,6 @@ pub fn rotate(dir: &Path, keys: &Path, role: RoleType, expiry: Expiry) -> Result
     let root_bytes = fs::read(staging.path().join(&root_name)).map_err(|e| Error::io("reading", staging.path(), e))?;
     fsx::write_atomic(&meta.join(&root_name), &root_bytes).map_err(|e| Error::io("writing", &meta, e))?;
     fsx::write_atomic(&root_path, &root_bytes).map_err(|e| Error::io("writing", &root_path, e))?;
-    fs::remove_file(staging.path().join(&root_name)).map_err(|e| Error::io("removing", staging.path(), e))?;
     install_metadata(staging.path(), &meta)?;
     let retired = keys.join(format!("{role}.pk8.retired-{}", old_root.version));
     fs::rename(&old_key_path, &retired).map_err(|e| Error::io("retiring", &old_key_path, e))?;

@@ -357,9 +357,10 @@ impl SlotStore {
         self.write_state(next)
     }
 
-    /// Installs a local file directly (first provisioning, or tests):
+    /// Installs a local file directly (tests of the state machine):
     /// copies it into the inactive slot durably, switches and confirms.
     /// No health check: the caller vouches for the file.
+    #[cfg(test)]
     pub fn install_local(&mut self, file: &Path, model: &str, version: u64) -> Result<()> {
         self.locked()?;
         self.prepare_inactive()?;
