@@ -3,10 +3,34 @@
 //! `/etc/nv_tegra_release`). Reads are relative to a root folder so tests
 //! can point it at fixture trees.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+pub mod io;
 pub mod profiles;
+pub mod telemetry;
 pub use profiles::{Profile, PROFILES};
+
+/// Where the board's files are: `/`, or `$JETRT_ROOT` (a copy of a board's
+/// files, for tests and for asking what jetrt would decide on that board).
+pub fn root() -> PathBuf {
+    std::env::var_os("JETRT_ROOT").filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// `12.3 MiB` style sizes for people.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// What the board's files say about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

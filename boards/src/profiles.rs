@@ -246,11 +246,22 @@ pub const PROFILES: &[Profile] = &[
     },
 ];
 
+/// DRAM kept for L4T, the OS and the application around the model: 15 %
+/// of it, at least 1 GiB.
+pub fn reserve_for(dram_bytes: u64) -> u64 {
+    (dram_bytes * 15 / 100).max(1 << 30)
+}
+
+/// What the CUDA driver's context takes on a Jetson before the first
+/// allocation (host and device share DRAM there), counted when a model
+/// runs on the GPU. Reported figures for Xavier and Orin lie between 150
+/// and 300 MB; this is the upper end.
+pub const CUDA_CONTEXT_BYTES: u64 = 300 << 20;
+
 impl Profile {
-    /// DRAM kept for L4T, the OS and the application around the model:
-    /// 15 % of it, at least 1 GiB.
+    /// DRAM kept for L4T, the OS and the application around the model.
     pub fn reserve_bytes(&self) -> u64 {
-        (self.dram_bytes * 15 / 100).max(1 << 30)
+        reserve_for(self.dram_bytes)
     }
 
     /// DRAM a model may use: the rest.
@@ -258,23 +269,67 @@ impl Profile {
         self.dram_bytes.saturating_sub(self.reserve_bytes())
     }
 
-    /// Whether `needs_bytes` fits in what the board can spare.
-    pub fn budget(&'static self, needs_bytes: u64) -> Budget {
-        Budget { board: self, needs_bytes, spare_bytes: self.spare_bytes() }
+    /// Whether jetrt's CUDA backend runs on its GPU (compute capability
+    /// 7.2 and later; Nano and TX2 stop at CUDA 10.2, below what it binds).
+    pub fn runs_cuda(&self) -> bool {
+        self.compute_capability >= (7, 2)
+    }
+
+    /// `needs` against what the board can spare.
+    pub fn budget(&'static self, needs: Needs) -> Budget {
+        Budget {
+            board: self.name,
+            dram_bytes: self.dram_bytes,
+            reserve_bytes: self.reserve_bytes(),
+            spare_bytes: self.spare_bytes(),
+            needs,
+        }
     }
 }
 
-/// A model's memory against a board's.
+/// The memory a model takes when it runs, by where it goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The mapped .jrt file (weights and all); on an integrated GPU the
+    /// GPU reads the weights from it in place.
+    pub file_bytes: u64,
+    /// The session's host memory: arena and per-thread scratch.
+    pub session_bytes: u64,
+    /// On the GPU: the device arena, the kernel modules and the CUDA
+    /// context; 0 on the CPU.
+    pub gpu_bytes: u64,
+}
+
+impl Needs {
+    pub fn total(&self) -> u64 {
+        self.file_bytes + self.session_bytes + self.gpu_bytes
+    }
+}
+
+/// A model's memory against a machine's.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
-    pub board: &'static Profile,
-    pub needs_bytes: u64,
+    /// Profile name, or "generic".
+    pub board: &'static str,
+    pub dram_bytes: u64,
+    pub reserve_bytes: u64,
     pub spare_bytes: u64,
+    pub needs: Needs,
 }
 
 impl Budget {
+    /// A machine that is no known board, by the memory its kernel reports.
+    pub fn generic(dram_bytes: u64, needs: Needs) -> Budget {
+        let reserve_bytes = reserve_for(dram_bytes);
+        Budget { board: GENERIC, dram_bytes, reserve_bytes, spare_bytes: dram_bytes.saturating_sub(reserve_bytes), needs }
+    }
+
+    pub fn needs_bytes(&self) -> u64 {
+        self.needs.total()
+    }
+
     pub fn fits(&self) -> bool {
-        self.needs_bytes <= self.spare_bytes
+        self.needs.total() <= self.spare_bytes
     }
 }
 
@@ -305,7 +360,7 @@ pub fn markdown() -> String {
         let (maj, min) = p.compute_capability;
         let jp: Vec<String> = p.jetpack.iter().map(|j| format!("{} ({}, CUDA {})", j.jetpack, j.l4t, j.cuda)).collect();
         // cudarc binds CUDA 11.4 and newer: JetPack 4 boards (CUDA 10.2) run on the CPU.
-        let backend = if p.jetpack.iter().any(|j| j.cuda != "10.2") { "cpu, cuda" } else { "cpu (CUDA 10.2 is below what jetrt binds)" };
+        let backend = if p.runs_cuda() { "cpu, cuda" } else { "cpu (CUDA 10.2 is below what jetrt binds)" };
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {maj}{min} | {} | {} | {} | {} GiB | {} | {} | {} | {} | {} |\n",
             p.name,
@@ -325,11 +380,60 @@ pub fn markdown() -> String {
     }
     s.push_str(&format!(
         "| `{GENERIC}` | any other Linux machine | | | | | | | | | | | | cpu, cuda |\n\n\
-         A model may use a board's DRAM less 15 % of it (at least 1 GiB) kept for L4T, the OS\n\
-         and the application: `jetc inspect FILE --board NAME|all` compares.\n\n\
          A board is recognised by the module part number in `/proc/device-tree/compatible`\n\
          (`nvidia,p3767-0005` in `nvidia,p3768-0000+p3767-0005`). Within a JetPack line the\n\
-         newest release is listed; older point releases of the same line behave alike for jetrt.\n"
+         newest release is listed; older point releases of the same line behave alike for jetrt.\n\n\
+         `$JETRT_ROOT` makes every jetrt command read the board's files under that folder instead\n\
+         of `/` (`jetrt info --root DIR` for one command): the tests point it at copies of real\n\
+         boards' files in `boards/tests/fixtures`, and it answers \"what would jetrt decide on that\n\
+         board\" from a workstation.\n\n\
+         ## Memory budgets\n\n\
+         A model may use a board's DRAM less 15 % of it (at least 1 GiB), kept for L4T, the OS and\n\
+         the application. What a model takes:\n\n\
+         - on the CPU: the mapped `.jrt` file, plus per session the arena and per-thread scratch\n  \
+           (all the board's cores for a named board, the session's threads at load);\n\
+         - on a Jetson's GPU (Xavier and later), also the device arena, the kernel module and the\n  \
+           CUDA context ({ctx} MiB, the upper end of what Xavier and Orin report); the weights are\n  \
+           read in place from the mapped file, so they are counted once.\n\n\
+         `jetc inspect FILE --board NAME|all` says which boards a file fits, and on which device.\n\
+         `jetc convert --board NAME` refuses to write a model that does not fit (what was at the\n\
+         output path stays). `jetrt run`, `bench`, `verify`, `drift`, `serve` (for each worker's\n\
+         session) and the update agent's health check refuse at load, before anything is\n\
+         allocated, with every figure; on a machine that is no known board the same rule applies\n\
+         to the memory its kernel reports (`MemTotal`). `JETRT_MEMORY_CHECK=0` loads it anyway.\n\n\
+         ## Telemetry\n\n\
+         `jetrt info --telemetry [--json] [--watch [SECS] [--count N]]` reads, without tegrastats:\n\n\
+         | what | where (under `/`) |\n\
+         |---|---|\n\
+         | temperatures and passive trip points | `sys/class/thermal/thermal_zone*/{{type,temp,trip_point_*}}` (Nano and TX2's fixed 100 °C `PMIC-Die` is left out) |\n\
+         | power per rail, JetPack 5 and later | INA3221 hwmon: `sys/class/hwmon/hwmon*/{{name,inN_label,inN_input,currN_input}}` |\n\
+         | power per rail, JetPack 4 | `sys/bus/i2c/drivers/ina3221x/*/iio:device*/{{rail_name_N,in_powerN_input}}` |\n\
+         | GPU load and clock | the GPU's devfreq node: `sys/class/devfreq/*{{gpu,gv11b,ga10b,...}}/{{cur_freq,max_freq,device/load}}` |\n\
+         | CPU clocks | `sys/devices/system/cpu/cpu*/cpufreq/{{scaling_cur_freq,scaling_max_freq,cpuinfo_max_freq}}` |\n\
+         | EMC (memory) clock | debugfs, root only: `sys/kernel/debug/bpmp/debug/clk/emc/rate` (JetPack 4: `clk/emc/clk_rate`) |\n\
+         | nvpmodel mode | `var/lib/nvpmodel/status` (`pmode:0000`), names from `etc/nvpmodel.conf` |\n\
+         | throttling | non-fan cooling devices in use (`sys/class/thermal/cooling_device*/cur_state`), a zone at its passive trip point, over-current events (`hwmon*/oc*_event_cnt`), clock ceilings lowered |\n\n\
+         `jetrt bench` reads it before the first warm-up run, every half second during the\n\
+         measurement and after it; it prints the temperature and input power before and after,\n\
+         records them under `telemetry` in `--json`, and warns on stderr when the board\n\
+         throttled during the measurement (the figures are then below what the board can do).\n\n\
+         ## Pins and buses\n\n\
+         `jetrt_boards::io` drives a field device's pins and buses through embedded-hal's traits\n\
+         (`OutputPin`, `I2c`): a status LED and an alarm line (`Line`, active-high or active-low,\n\
+         touched only when their state changes) and an LM75/TMP102-compatible temperature sensor\n\
+         (`TempSensor`). `io::linux` (the `linux` feature) opens the real ones with\n\
+         linux-embedded-hal: GPIO lines through the character device, I2C buses as `/dev/i2c-N`;\n\
+         `io::fake` records what was done, for tests. The runtime holds only the traits' types\n\
+         (the drift monitor's `AlarmPin<P: OutputPin>`).\n\n\
+         | option | what |\n\
+         |---|---|\n\
+         | `jetrt run/bench/drift --monitor --alarm-gpio CHIP:LINE` | the drift alarm line, active while the verdict is at `--alarm-level` |\n\
+         | `jetrt serve --status-led CHIP:LINE` | lit while a model is served |\n\
+         | `jetrt info --telemetry --i2c-temp BUS:ADDRESS` | a board temperature sensor, e.g. `/dev/i2c-1:0x48` |\n\n\
+         On a Jetson, `gpioinfo` (libgpiod) lists the chips and lines; the 40-pin header's I2C\n\
+         pins are bus 1 and bus 7 on Orin (`/dev/i2c-1`, `/dev/i2c-7`), 1 and 0 on Nano. The\n\
+         user needs access to `/dev/gpiochipN` and `/dev/i2c-N` (the `gpio` and `i2c` groups).\n",
+        ctx = CUDA_CONTEXT_BYTES >> 20
     ));
     s
 }

@@ -87,6 +87,14 @@ fn budgets_keep_a_reserve_for_the_os() {
     assert_eq!(nano.spare_bytes(), 3 << 30, "4 GiB less the 1 GiB floor");
     let orin = profiles::by_name("jetson-agx-orin-64gb").unwrap();
     assert_eq!(orin.spare_bytes(), (64u64 << 30) - (64u64 << 30) * 15 / 100);
-    assert!(nano.budget(3 << 30).fits());
-    assert!(!nano.budget((3 << 30) + 1).fits());
+    let needs = |gpu_bytes| profiles::Needs { file_bytes: 1 << 30, session_bytes: 1 << 30, gpu_bytes };
+    assert!(nano.budget(needs(1 << 30)).fits());
+    let over = nano.budget(needs((1 << 30) + 1));
+    assert!(!over.fits() && over.needs_bytes() == (3 << 30) + 1 && over.board == "jetson-nano");
+    assert!(!nano.runs_cuda() && orin.runs_cuda());
+    assert!(!profiles::by_name("jetson-tx2").unwrap().runs_cuda() && profiles::by_name("jetson-xavier-nx").unwrap().runs_cuda());
+    // A machine that is no board: by its memory, with the same reserve.
+    let g = profiles::Budget::generic(24 << 30, needs(0));
+    assert_eq!((g.board, g.spare_bytes, g.fits()), (profiles::GENERIC, (24u64 << 30) - (24u64 << 30) * 15 / 100, true));
+    assert!(!profiles::Budget::generic(2 << 30, needs(0)).fits(), "2 GiB less the 1 GiB floor leaves 1 GiB");
 }

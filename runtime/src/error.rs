@@ -15,6 +15,10 @@ pub enum Error {
     #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
 
+    /// The model needs more memory than the machine can spare (figures in the message).
+    #[error("{0}")]
+    DoesNotFit(String),
+
     #[error("not a .jrt file: {len} bytes, smaller than the {header}-byte header")]
     TooSmall { len: u64, header: u64 },
 

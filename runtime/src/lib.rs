@@ -13,6 +13,7 @@
 //! ```
 
 mod arena;
+pub mod budget;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod drift;

@@ -11,6 +11,7 @@
 
 use jetrt::drift::{AlarmPin, Monitor, MonitorOptions, Verdict};
 use jetrt::{Model, Session, SessionOptions, TensorRef};
+use jetrt_boards::io::fake::RecordingPin;
 use jetrt_converter::{convert, ConvertOptions};
 use jetrt_tests::require_case;
 use jetrt_tools::npy;
@@ -179,25 +180,6 @@ fn a_gradual_drift_alarms_before_accuracy_falls_by_five_points() {
     assert!(alarm < drop, "alarm at {alarm}, but agreement had fallen 5 points at {drop}");
 }
 
-/// An embedded-hal output pin that records what it is set to.
-#[derive(Default)]
-struct RecordingPin(Vec<bool>);
-
-impl embedded_hal::digital::ErrorType for RecordingPin {
-    type Error = std::convert::Infallible;
-}
-
-impl embedded_hal::digital::OutputPin for RecordingPin {
-    fn set_low(&mut self) -> Result<(), Self::Error> {
-        self.0.push(false);
-        Ok(())
-    }
-    fn set_high(&mut self) -> Result<(), Self::Error> {
-        self.0.push(true);
-        Ok(())
-    }
-}
-
 #[test]
 fn the_alarm_line_goes_high_on_drift_and_low_when_it_passes() {
     let Some(data) = require_case("drift", "drift", "meta.json") else { return };
@@ -205,12 +187,14 @@ fn the_alarm_line_goes_high_on_drift_and_low_when_it_passes() {
     let stream = samples(&data.join("stream.npy"));
     let swapped = samples(&data.join("drift_channel_swap.npy"));
     let mut m = monitor(&s);
-    let mut pin = AlarmPin::new(RecordingPin::default(), Verdict::Alarm).unwrap();
+    let rec = RecordingPin::default();
+    let mut pin = AlarmPin::new(rec.clone(), Verdict::Alarm).unwrap();
     for x in stream[..WINDOW].iter().chain(&swapped[..WINDOW]).chain(&stream[WINDOW..4 * WINDOW]) {
         step(&mut s, &mut m, x);
         pin.update(m.verdict()).unwrap();
     }
-    let levels = pin.into_inner().0;
+    drop(pin);
+    let levels = rec.levels();
     println!("alarm line: {levels:?}");
     assert_eq!(levels, vec![false, true, false], "low at start, high on the swap, low again once the window is clean");
 }

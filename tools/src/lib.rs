@@ -1,6 +1,7 @@
 //! Helpers shared by the `jetc` and `jetrt` command-line tools (and the
 //! end-to-end tests): `.npy` files, output file names, memory readings.
 
+pub mod board;
 pub mod calib;
 pub mod npy;
 pub mod ota;
@@ -46,20 +47,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// `12.3 MiB` style sizes for people.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use jetrt_boards::human_bytes;
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,23 @@ pub struct ServeArgs {
     /// How often to look for a newly installed model.
     #[arg(long, default_value = "1s", value_parser = crate::ota::parse_interval_ms)]
     pub poll: Duration,
+    /// A status LED on a GPIO line, CHIP:LINE (e.g. /dev/gpiochip0:17): lit while a model is
+    /// served, dark while there is none (and after the process ends, if the line is released).
+    #[arg(long, value_name = "CHIP:LINE")]
+    pub status_led: Option<String>,
+}
+
+/// `--status-led`: the boards crate's status LED on a GPIO line.
+#[cfg(target_os = "linux")]
+fn status_led(spec: &str) -> Result<Box<dyn FnMut(bool) -> Result<()>>> {
+    let pin = jetrt_boards::io::linux::output(spec, "jetrt-status").context("--status-led")?;
+    let mut led = jetrt_boards::io::StatusLed::new(pin, "status LED", false)?;
+    Ok(Box::new(move |on| Ok(led.set(on)?)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn status_led(_spec: &str) -> Result<Box<dyn FnMut(bool) -> Result<()>>> {
+    bail!("--status-led needs Linux (the GPIO character device)")
 }
 
 /// One loaded model.
@@ -108,8 +125,11 @@ impl Source {
     }
 }
 
-fn load(path: &Path, version: Option<u64>, name: String, generation: u64) -> Result<Loaded> {
+/// Opens the model and checks that `sessions` sessions of it fit this
+/// machine's memory (before any is made).
+fn load(path: &Path, version: Option<u64>, name: String, generation: u64, options: &SessionOptions, sessions: usize) -> Result<Loaded> {
     let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
+    jetrt::budget::check_fits(&model, options.backend, options.threads, sessions)?;
     let input_bytes: usize = model.inputs().iter().map(|t| t.shape.iter().product::<usize>() * t.dtype.size()).sum();
     let body_limit = 4 * input_bytes as u64 + (1 << 20);
     Ok(Loaded { model, version, name, path: path.to_path_buf(), generation, body_limit })
@@ -129,11 +149,12 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
     } else {
         bail!("{} is neither a .jrt file nor a slot folder", args.source.display());
     };
+    let mut led = args.status_led.as_deref().map(status_led).transpose()?;
     let mut seen = String::new();
     let first = match source.current()? {
         Some(Current { path, version, name, id }) => {
             seen = id;
-            let l = load(&path, version, name, 1)?;
+            let l = load(&path, version, name, 1, &options, args.workers)?;
             log::info!("serving {} version {} ({})", l.name, opt(l.version), path.display());
             Some(Arc::new(l))
         }
@@ -142,6 +163,9 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
             None
         }
     };
+    if let Some(led) = &mut led {
+        led(first.is_some())?;
+    }
     let shared = Arc::new(Shared {
         current: RwLock::new(first),
         idle: Mutex::new(Vec::new()),
@@ -194,7 +218,7 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
         }
         seen = id;
         generation += 1;
-        match load(&path, version, name, generation) {
+        match load(&path, version, name, generation, &shared.options, args.workers) {
             Ok(l) => {
                 log::info!(
                     "swapping to {} version {} ({}) after {} requests",
@@ -204,6 +228,11 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
                     shared.served.load(Ordering::Relaxed)
                 );
                 *shared.current.write().expect("lock") = Some(Arc::new(l));
+                if let Some(led) = &mut led {
+                    if let Err(e) = led(true) {
+                        log::warn!("{e:#}");
+                    }
+                }
             }
             Err(e) => log::error!("the new model does not load, keeping the old one: {e:#}"),
         }

@@ -435,3 +435,127 @@ fn inspect_says_which_boards_a_model_fits() {
     assert!(text(&o).contains("jetson-nano") && text(&o).contains("3.0 GiB spare: fits"), "{}", text(&o));
     fails(jetc(&["inspect", &jrt, "--board", "raspberry-pi"]), "no such board");
 }
+
+fn jetrt_on(board: &str, args: &[&str]) -> Output {
+    let root = root().join("boards/tests/fixtures").join(board);
+    Command::new(env!("CARGO_BIN_EXE_jetrt")).args(args).env("JETRT_ROOT", root).output().expect("jetrt runs")
+}
+
+/// `jetrt info --telemetry [--watch]` on fixture trees laid out as JetPack 6
+/// (Orin Nano) and JetPack 4 (a hot Nano) lay out sysfs.
+#[test]
+fn info_reads_telemetry_from_a_board_s_files() {
+    let o = ok(jetrt_on("jetson-orin-nano-devkit", &["info", "--telemetry", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["telemetry"];
+    assert_eq!(t["power_mode"]["name"], "15W", "{t}");
+    assert_eq!(t["rails"].as_array().map(Vec::len), Some(3), "{t}");
+    assert_eq!(t["gpu"]["load_percent"].as_f64(), Some(14.3), "{t}");
+    assert_eq!(t["emc_hz"].as_u64(), Some(2_133_000_000), "{t}");
+    assert_eq!(t["thermal"].as_array().map(Vec::len), Some(9), "{t}");
+    assert_eq!(t["throttling"].as_array().map(Vec::len), Some(0), "{t}");
+    let o = ok(jetrt_on("jetson-nano-devkit", &["info", "--telemetry"]));
+    let s = text(&o);
+    assert!(s.contains("power mode: MAXN") && s.contains("POM_5V_IN 6.34") && s.contains("throttling: cooling device cpu-balanced"), "{s}");
+    assert!(s.contains("memory (EMC): not readable"), "{s}");
+    let o = ok(jetrt_on("jetson-nano-devkit", &["info", "--telemetry", "--watch", "0.05", "--count", "3"]));
+    let lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines.iter().all(|l| l.contains("84.5 °C (CPU-therm)") && l.ends_with("THROTTLING")), "{lines:?}");
+    let o = ok(jetrt_on("jetson-orin-nano-devkit", &["info", "--telemetry", "--watch", "0.05", "--count", "2", "--json"]));
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["seconds"].is_f64() && v["input_watts"].as_f64().unwrap() > 6.0, "{v}");
+    }
+    fails(jetrt(&["info", "--telemetry", "--watch", "0"]), "above 0");
+}
+
+/// `jetrt bench` reads the board before, during and after the measurement
+/// and warns when it throttled.
+#[test]
+fn bench_warns_when_the_board_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let o = ok(jetrt_on("jetson-nano-devkit", &["bench", &jrt, "--iterations", "3", "--warmup", "0", "--json"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: the board throttled during the measurement") && err.contains("cpu-balanced"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["board"].as_str(), v["telemetry"]["throttled"].as_bool()), (Some("jetson-nano"), Some(true)), "{v}");
+    assert!(v["telemetry"]["samples"].as_u64().unwrap() >= 2 && v["telemetry"]["peak_celsius"].as_f64() == Some(84.5), "{v}");
+    let o = ok(jetrt_on("jetson-orin-nano-devkit", &["bench", &jrt, "--iterations", "3", "--warmup", "0"]));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    assert!(text(&o).contains("board: 51.2 -> 51.2 °C"), "{}", text(&o));
+    assert!(text(&o).contains("power mode 15W, no throttling seen"), "{}", text(&o));
+}
+
+/// A model whose arena is larger than a board can spare: jetc convert
+/// --board refuses to write it (and leaves what was there), jetrt refuses
+/// to load it on that board, with the figures.
+#[test]
+fn memory_budgets_refuse_what_cannot_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.jrt");
+    let big_s = big.display().to_string();
+    std::fs::write(&big, b"an older file that must survive").unwrap();
+    // 1.5 million 8x8 digits at once: a 3.9 GiB arena in a 19 KB file.
+    let shape = "image=1500000,1,8,8";
+    let onnx = example("model.onnx");
+    let convert = |extra: &[&str]| {
+        let mut a = vec!["convert", &onnx[..], "-o", &big_s, "--input-shape", shape, "--golden", "0", "-q"];
+        a.extend_from_slice(extra);
+        jetc(&a)
+    };
+    fails(convert(&["--board", "jetson-agx-orin-64gb", "--board", "jetson-nano"]), "not written: the model needs 3.9 GiB on jetson-nano");
+    assert_eq!(std::fs::read(&big).unwrap(), b"an older file that must survive");
+    fails(convert(&["--board", "jetson-pi"]), "no such board");
+    ok(convert(&["--board", "jetson-agx-orin-64gb"]));
+    let o = ok(jetc(&["inspect", &big_s, "--board", "all", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let fits =
+        |name: &str| v["boards"].as_array().unwrap().iter().find(|b| b["board"] == name).map(|b| (b["device"].clone(), b["fits"].clone()));
+    assert_eq!(fits("jetson-nano"), Some(("cpu".into(), false.into())), "{v}");
+    // On the GPU the device arena and the CUDA context come out of the same 8 GB.
+    assert_eq!(fits("jetson-orin-nano-8gb"), Some(("cuda".into(), false.into())), "{v}");
+    assert_eq!(fits("jetson-agx-orin-32gb"), Some(("cuda".into(), true.into())), "{v}");
+    let npy = dir.path().join("x.npy").display().to_string();
+    for args in [
+        &["run", &big_s, "--input", &npy, "--output-dir", &dir.path().display().to_string()][..],
+        &["bench", &big_s, "--iterations", "1"],
+        &["serve", &big_s, "--http", "127.0.0.1:0"],
+    ] {
+        let o = jetrt_on("jetson-nano-devkit", args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(if args[0] == "serve" {
+                "with 2 sessions needs 7.9 GiB on jetson-nano"
+            } else {
+                "big.jrt needs 3.9 GiB on jetson-nano"
+            }) && err.contains("can spare 3.0 GiB")
+                && err.contains("JETRT_MEMORY_CHECK=0"),
+            "{args:?}: {err}"
+        );
+    }
+    // On the CPU of an Orin Nano 8 GB it would fit: the check lets it through
+    // to the next error (no input file here).
+    fails(jetrt_on("jetson-orin-nano-devkit", &["run", &big_s, "--device", "cpu", "--input", &npy, "--output-dir", "/tmp"]), "x.npy");
+}
+
+/// The real GPIO and I2C openers (linux-embedded-hal) fail with the path
+/// and the reason when the device is not there.
+#[test]
+fn pins_and_buses_that_are_not_there_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    fails(
+        jetrt(&["serve", &jrt, "--http", "127.0.0.1:0", "--status-led", "/nonexistent/gpiochip9:3"]),
+        "cannot open the GPIO chip /nonexistent/gpiochip9",
+    );
+    fails(jetrt(&["info", "--telemetry", "--i2c-temp", "/nonexistent/i2c-9:0x48"]), "cannot open the I2C bus /nonexistent/i2c-9");
+    fails(jetrt(&["info", "--telemetry", "--i2c-temp", "i2c-1:0x80"]), "not a 7-bit address");
+    // /dev/null opens but is no I2C adapter.
+    fails(
+        jetrt(&["info", "--telemetry", "--i2c-temp", "/dev/null:0x48"]),
+        "/dev/null: ENOTTY: Not a typewriter (it is not an I2C adapter)",
+    );
+}

@@ -208,6 +208,7 @@ fn check(file: &Path, options: jetrt::SessionOptions, hook: &dyn Checkpoint) -> 
     if model.golden_vectors() == 0 {
         return Err("the file has no golden vectors to check it with (convert with jetc convert --golden N)".into());
     }
+    jetrt::budget::check_fits(&model, options.backend, options.threads, 1).map_err(|e| format!("it does not fit: {e}"))?;
     let mut session = model.session(options).map_err(|e| format!("no session: {e}"))?;
     hook.at("health");
     let checks = jetrt::golden::check(&mut session).map_err(|e| format!("running it failed: {e}"))?;

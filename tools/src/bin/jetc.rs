@@ -67,6 +67,10 @@ enum Cmd {
         #[cfg(feature = "cuda")]
         #[arg(long, value_name = "LIB")]
         nvrtc: Vec<PathBuf>,
+        /// Refuse to write a model that does not fit this board's memory (a profile name,
+        /// docs/BOARDS.md; repeat for several), counted as jetc inspect --board counts it.
+        #[arg(long = "board", value_name = "NAME")]
+        boards: Vec<String>,
         #[command(flatten)]
         quant: Box<QuantArgs>,
         #[command(flatten)]
@@ -135,7 +139,9 @@ enum Cmd {
         device: Option<InspectDevice>,
         /// Say whether the model fits a board's memory (docs/BOARDS.md): a profile name, or
         /// `all`. Counted: the mapped file, the arena and per-thread scratch for all the
-        /// board's cores, against DRAM less 15 % (at least 1 GiB) for the OS.
+        /// board's cores and, where jetrt runs it on the GPU (Xavier and later), the device
+        /// arena, the kernels and the CUDA context; against DRAM less 15 % (at least 1 GiB) for
+        /// the OS.
         #[arg(long, value_name = "NAME|all")]
         board: Option<String>,
     },
@@ -650,8 +656,11 @@ fn run(cli: Cli) -> Result<()> {
             quant,
             drift,
             golden,
+            boards,
         } => {
             let t0 = Instant::now();
+            // A bad --board fails before the (possibly long) conversion.
+            let boards = boards.iter().map(|b| board_profile(b)).collect::<Result<Vec<_>>>()?;
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
             if golden > jetrt::golden::MAX_VECTORS {
@@ -687,6 +696,19 @@ fn run(cli: Cli) -> Result<()> {
                     eprintln!("compiling the CUDA kernels ...");
                 }
                 conv.file.kernels = kernel_images(&archs, &nvrtc, None, quiet)?;
+            }
+            if !boards.is_empty() {
+                let bytes = conv.file.to_bytes();
+                let m = Model::from_bytes(&bytes).context("the converted model does not validate")?;
+                let over: Vec<String> = boards
+                    .iter()
+                    .map(|p| jetrt_tools::board::board_budget(&m, p))
+                    .filter(|b| !b.fits())
+                    .map(|b| jetrt_tools::board::budget_message(&b, "the model"))
+                    .collect();
+                if !over.is_empty() {
+                    anyhow::bail!("{} not written: {}", output.display(), over.join("; "));
+                }
             }
             conv.write(&output)?;
             // Prove the file opens and validates before declaring success.
@@ -840,7 +862,12 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(b) = &budgets {
                     obj["boards"] = b
                         .iter()
-                        .map(|b| json!({"board": b.board.name, "needs_bytes": b.needs_bytes, "spare_bytes": b.spare_bytes, "fits": b.fits()}))
+                        .map(|b| {
+                            json!({"board": b.board, "device": if b.needs.gpu_bytes > 0 { "cuda" } else { "cpu" },
+                                   "needs_bytes": b.needs_bytes(), "file_bytes": b.needs.file_bytes,
+                                   "session_bytes": b.needs.session_bytes, "gpu_bytes": b.needs.gpu_bytes,
+                                   "spare_bytes": b.spare_bytes, "fits": b.fits()})
+                        })
                         .collect();
                 }
                 if let Some(InspectDevice::Cuda) = device {
@@ -897,12 +924,16 @@ fn run(cli: Cli) -> Result<()> {
             println!("  weights by op  {}", parts.join(", "));
             println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
             if let Some(b) = &budgets {
-                println!("memory on boards (file + arena + scratch for every core, against DRAM less the OS's share):");
+                println!(
+                    "memory on boards (file + arena + scratch for every core, + device arena, kernels and CUDA context \
+                     where the GPU runs it; against DRAM less the OS's share):"
+                );
                 for b in b {
                     println!(
-                        "  {:<22} needs {:>10} of {:>10} spare: {}",
-                        b.board.name,
-                        human_bytes(b.needs_bytes),
+                        "  {:<22} {:<4} needs {:>10} of {:>10} spare: {}",
+                        b.board,
+                        if b.needs.gpu_bytes > 0 { "cuda" } else { "cpu" },
+                        human_bytes(b.needs_bytes()),
                         human_bytes(b.spare_bytes),
                         if b.fits() { "fits" } else { "DOES NOT FIT" }
                     );
@@ -947,16 +978,20 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `72`, `sm_87`, `jetson` (72, 87, 110) → architecture numbers.
 #[cfg(feature = "cuda")]
+/// A board profile by name, or an error that lists the known ones.
+fn board_profile(name: &str) -> Result<&'static jetrt_boards::Profile> {
+    let known: Vec<&str> = jetrt_boards::PROFILES.iter().map(|p| p.name).collect();
+    jetrt_boards::profiles::by_name(name).with_context(|| format!("--board {name}: no such board; known: {}", known.join(", ")))
+}
+
 /// The model's memory against one board (a profile name) or `all`.
 fn budgets(m: &Model, which: &str) -> Result<Vec<jetrt_boards::profiles::Budget>> {
     let boards: Vec<&'static jetrt_boards::Profile> = if which == "all" {
         jetrt_boards::PROFILES.iter().collect()
     } else {
-        let known: Vec<&str> = jetrt_boards::PROFILES.iter().map(|p| p.name).collect();
-        vec![jetrt_boards::profiles::by_name(which)
-            .with_context(|| format!("--board {which}: no such board; known: {}, or all", known.join(", ")))?]
+        vec![board_profile(which).map_err(|e| anyhow::anyhow!("{e}, or all"))?]
     };
-    Ok(boards.into_iter().map(|p| p.budget((m.file_bytes() + m.session_bytes(p.cpu_cores as usize)) as u64)).collect())
+    Ok(boards.into_iter().map(|p| jetrt_tools::board::board_budget(m, p)).collect())
 }
 
 fn parse_archs(list: &[String]) -> Result<Vec<u32>> {

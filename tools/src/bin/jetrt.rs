@@ -142,9 +142,24 @@ enum Cmd {
         #[arg(long)]
         json: bool,
         /// Read the board's files (/proc/device-tree, /etc/nv_tegra_release, /proc/meminfo,
-        /// /proc/cpuinfo) under DIR instead of / (a copy of a board's files; CUDA is not asked).
+        /// /proc/cpuinfo, /sys) under DIR instead of / (a copy of a board's files; CUDA is not
+        /// asked). $JETRT_ROOT does the same for every command.
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// Also read the board's telemetry: temperatures, power per rail, GPU load, CPU and
+        /// memory clocks, nvpmodel mode, throttling (docs/BOARDS.md).
+        #[arg(long)]
+        telemetry: bool,
+        /// With --telemetry: print one line every SECS seconds until interrupted (or --count).
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1", requires = "telemetry")]
+        watch: Option<f64>,
+        /// With --watch: stop after N lines.
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
+        /// With --telemetry: also read an LM75/TMP102-compatible temperature sensor on an I2C
+        /// bus, BUS:ADDRESS (e.g. /dev/i2c-1:0x48 on a 40-pin header's I2C pins).
+        #[arg(long, value_name = "BUS:ADDRESS", requires = "telemetry")]
+        i2c_temp: Option<String>,
     },
 }
 
@@ -264,19 +279,10 @@ impl Watch {
     }
 }
 
-/// `--alarm-gpio CHIP:LINE`: an embedded-hal output pin on a GPIO line.
+/// `--alarm-gpio CHIP:LINE`: the boards crate's alarm line on a GPIO line.
 #[cfg(target_os = "linux")]
 fn alarm_gpio(spec: &str, level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
-    use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
-    let (chip, line) =
-        spec.rsplit_once(':').with_context(|| format!("--alarm-gpio {spec:?}: expected CHIP:LINE, e.g. /dev/gpiochip0:17"))?;
-    let line: u32 = line.parse().with_context(|| format!("--alarm-gpio {spec:?}: {line:?} is not a line number"))?;
-    let mut chip = Chip::new(chip).with_context(|| format!("--alarm-gpio: cannot open {chip}"))?;
-    let handle = chip
-        .get_line(line)
-        .and_then(|l| l.request(LineRequestFlags::OUTPUT, 0, "jetrt-drift"))
-        .with_context(|| format!("--alarm-gpio: cannot take line {line} of {}", spec))?;
-    let pin = linux_embedded_hal::CdevPin::new(handle).with_context(|| format!("--alarm-gpio {spec}"))?;
+    let pin = jetrt_boards::io::linux::output(spec, "jetrt-drift").context("--alarm-gpio")?;
     let mut alarm = jetrt::drift::AlarmPin::new(pin, level)?;
     Ok(Box::new(move |v| Ok(alarm.update(v)?)))
 }
@@ -284,6 +290,18 @@ fn alarm_gpio(spec: &str, level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(
 #[cfg(not(target_os = "linux"))]
 fn alarm_gpio(_spec: &str, _level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
     bail!("--alarm-gpio needs Linux (the GPIO character device)")
+}
+
+/// `--i2c-temp BUS:ADDRESS`: an LM75/TMP102-style sensor's reading.
+#[cfg(target_os = "linux")]
+fn read_i2c_temp(spec: &str) -> Result<f64> {
+    let (bus, address) = jetrt_boards::io::linux::i2c(spec).context("--i2c-temp")?;
+    jetrt_boards::io::TempSensor::new(bus, address).celsius().with_context(|| format!("--i2c-temp {spec}"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_i2c_temp(_spec: &str) -> Result<f64> {
+    bail!("--i2c-temp needs Linux (/dev/i2c-N)")
 }
 
 /// Reads the `--input` arguments into arrays in the model's input order.
@@ -358,6 +376,7 @@ fn random_inputs(model: &Model) -> Vec<Array> {
 fn open_session(file: &Path, Exec { threads, device }: Exec) -> Result<(Model, Session, f64)> {
     let t0 = Instant::now();
     let model = Model::open(file)?;
+    jetrt_tools::board::check_fits(&model, device.into(), threads, 1)?;
     let session = model.session(SessionOptions { backend: device.into(), threads, ..Default::default() })?;
     Ok((model, session, t0.elapsed().as_secs_f64() * 1e3))
 }
@@ -577,6 +596,9 @@ fn run(cli: Cli) -> Result<()> {
             let t = Instant::now();
             session.run_loaded()?;
             let first_run_ms = t.elapsed().as_secs_f64() * 1e3;
+            // The board's temperatures, power and clocks, read every half second
+            // from the first warm-up run to the last timed one.
+            let sampler = jetrt_tools::board::Sampler::start(&jetrt_tools::board::root(), std::time::Duration::from_millis(500));
             for _ in 0..warmup {
                 session.run_loaded()?;
             }
@@ -585,6 +607,13 @@ fn run(cli: Cli) -> Result<()> {
                 let t = Instant::now();
                 session.run_loaded()?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let board = sampler.finish();
+            if !board.throttling.is_empty() {
+                eprintln!(
+                    "warning: the board throttled during the measurement, so these figures are below what it can do: {}",
+                    board.throttling.join("; ")
+                );
             }
             let profile = if profile {
                 let steps = model.steps();
@@ -648,6 +677,8 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some((by_op, by_step)) = &profile {
                     obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
                 }
+                obj["board"] = json!(jetrt_boards::machine(&jetrt_tools::board::root()).board_name());
+                obj["telemetry"] = board.to_json();
                 if let Some((us, pct, v, n)) = monitored {
                     obj["monitor"] = json!({"us_per_inference": us, "percent_of_p50": pct, "verdict": v.name(), "samples": n});
                 }
@@ -679,6 +710,9 @@ fn run(cli: Cli) -> Result<()> {
                         human_bytes(session_bytes as u64),
                         in_use.map_or("unknown".into(), |b| human_bytes(b as u64))
                     );
+                }
+                if let Some(s) = board.summary() {
+                    println!("  board: {s}");
                 }
                 if let Some((us, pct, v, n)) = monitored {
                     println!(
@@ -757,11 +791,16 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Drift { file, input_dir, json, exec, monitor } => drift(&file, &input_dir, json, exec, &monitor),
-        Cmd::Info { json, root } => {
-            let here = root.is_none();
-            let root = root.unwrap_or_else(|| PathBuf::from("/"));
+        Cmd::Info { json, root, telemetry, watch, count, i2c_temp } => {
+            // A sensor that cannot be read fails the command: the user asked for it.
+            let sensor = i2c_temp.as_deref().map(|spec| read_i2c_temp(spec).map(|c| (spec, c))).transpose()?;
+            let here = root.is_none() && std::env::var_os("JETRT_ROOT").is_none_or(|v| v.is_empty());
+            let root = root.unwrap_or_else(jetrt_tools::board::root);
             if !root.is_dir() {
                 bail!("--root {}: not a folder", root.display());
+            }
+            if let Some(secs) = watch {
+                return watch_telemetry(&root, secs, count, json);
             }
             let machine = jetrt_boards::machine(&root);
             let board = &machine.info;
@@ -794,6 +833,13 @@ fn run(cli: Cli) -> Result<()> {
                     "dram_bytes": machine.dram_bytes,
                     "gpu": gpu_json,
                 });
+                let mut obj = obj;
+                if telemetry {
+                    obj["telemetry"] = jetrt_tools::board::to_json(&jetrt_boards::telemetry::read(&root));
+                    if let Some((spec, c)) = sensor {
+                        obj["telemetry"]["i2c_sensor"] = json!({"device": spec, "celsius": c});
+                    }
+                }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
                 println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR);
@@ -828,9 +874,45 @@ fn run(cli: Cli) -> Result<()> {
                 for (i, line) in gpu.iter().enumerate() {
                     println!("{}{line}", if i == 0 { "gpu:    " } else { "        " });
                 }
+                if telemetry {
+                    println!("telemetry:");
+                    for line in jetrt_tools::board::lines(&jetrt_boards::telemetry::read(&root)) {
+                        println!("        {line}");
+                    }
+                    if let Some((spec, c)) = sensor {
+                        println!("        board sensor: {c:.2} °C ({spec})");
+                    }
+                }
             }
             Ok(())
         }
+    }
+}
+
+/// `jetrt info --telemetry --watch`: a line (or a JSON object) every `secs`.
+fn watch_telemetry(root: &Path, secs: f64, count: Option<u64>, json: bool) -> Result<()> {
+    if !(secs.is_finite() && secs > 0.0) {
+        bail!("--watch {secs}: expected a number of seconds above 0");
+    }
+    let every = std::time::Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut n = 0u64;
+    loop {
+        let t = jetrt_boards::telemetry::read(root);
+        let at = start.elapsed().as_secs_f64();
+        if json {
+            let mut obj = jetrt_tools::board::to_json(&t);
+            obj["seconds"] = json!(at);
+            println!("{}", serde_json::to_string(&obj)?);
+        } else {
+            println!("{at:8.1} s  {}", jetrt_tools::board::line(&t));
+        }
+        n += 1;
+        if count.is_some_and(|c| n >= c) {
+            return Ok(());
+        }
+        let next = every.mul_f64(n as f64);
+        std::thread::sleep(next.saturating_sub(start.elapsed()));
     }
 }
 
