@@ -114,8 +114,10 @@ done
 
 # --- lint, build and test ----------------------------------------------------
 # The NEON kernels compile only for this target: lint them here.
-say "cargo clippy -p jetrt-kernels -p jetrt --target $target --all-targets -D warnings"
-cargo clippy -p jetrt-kernels -p jetrt --target "$target" --all-targets --quiet -- -D warnings
+# jetrt-boards with its `linux` feature: the GPIO and I2C openers (linux-embedded-hal) as
+# a Jetson builds them; its tests read the fixture boards' files under qemu.
+say "cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux --target $target --all-targets -D warnings"
+cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux --target "$target" --all-targets --quiet -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -124,7 +126,7 @@ trap 'rm -f "$log"' EXIT
 if [[ $qemu_cpu == max ]]; then
   export JETRT_EXPECT_QISA=${JETRT_EXPECT_QISA:-neon_dotprod}
 fi
-crates=(-p jetrt-kernels -p jetrt)
+crates=(-p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux)
 [[ ${JETRT_AARCH64_UPDATE:-0} == 1 ]] && crates+=(-p jetrt-update)
 say "cargo test ${crates[*]} --target $target ${fail_fast[*]} $*"
 rc=0

@@ -348,6 +348,32 @@ pub fn by_compatible(compatible: &[String]) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.compatible.iter().any(|want| parts.contains(&want.strip_prefix("nvidia,").unwrap_or(want))))
 }
 
+/// CUDA cores per multiprocessor: 64 on Volta (sm_7x), 128 on Maxwell,
+/// Pascal, Ampere's sm_86/87 and Blackwell.
+fn cores_per_sm(cc: (u32, u32)) -> u32 {
+    match cc {
+        (7, _) | (6, 0) | (8, 0) => 64,
+        _ => 128,
+    }
+}
+
+/// The boards whose integrated GPU has this compute capability, this many
+/// multiprocessors and about this much memory (what CUDA reports: the DRAM
+/// the kernel sees, a little under the module's): for a Jetson whose device
+/// tree cannot be read (a container without /proc/device-tree). Some
+/// modules share all three (Orin Nano 8GB and Orin NX 8GB): all are returned.
+pub fn by_gpu(compute_capability: (u32, u32), multiprocessors: u32, memory_bytes: u64) -> Vec<&'static Profile> {
+    PROFILES
+        .iter()
+        .filter(|p| {
+            p.compute_capability == compute_capability
+                && p.cuda_cores == multiprocessors * cores_per_sm(compute_capability)
+                && memory_bytes <= p.dram_bytes
+                && memory_bytes >= p.dram_bytes / 100 * 80
+        })
+        .collect()
+}
+
 /// The profiles' table as Markdown (docs/BOARDS.md).
 pub fn markdown() -> String {
     let mut s = String::from(

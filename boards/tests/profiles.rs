@@ -98,3 +98,17 @@ fn budgets_keep_a_reserve_for_the_os() {
     assert_eq!((g.board, g.spare_bytes, g.fits()), (profiles::GENERIC, (24u64 << 30) - (24u64 << 30) * 15 / 100, true));
     assert!(!profiles::Budget::generic(2 << 30, needs(0)).fits(), "2 GiB less the 1 GiB floor leaves 1 GiB");
 }
+
+/// Without a device tree, the GPU's properties narrow the board down.
+#[test]
+fn the_gpu_names_the_board_when_the_device_tree_cannot() {
+    let names = |cc, sms, mem: u64| profiles::by_gpu(cc, sms, mem).iter().map(|p| p.name).collect::<Vec<_>>();
+    // Orin Nano 4GB: 4 SMs of 128 cores; the kernel sees about 3.4 GiB of its 4.
+    assert_eq!(names((8, 7), 4, 3_600_000_000), ["jetson-orin-nano-4gb"]);
+    // 8 SMs and 7.4 GiB: Orin Nano 8GB and Orin NX 8GB are the same GPU and memory.
+    assert_eq!(names((8, 7), 8, 7_990_000_000), ["jetson-orin-nano-8gb", "jetson-orin-nx-8gb"]);
+    assert_eq!(names((8, 7), 16, 64_335_120 * 1024), ["jetson-agx-orin-64gb"]);
+    // Xavier NX: Volta, 6 SMs of 64 cores.
+    assert_eq!(names((7, 2), 6, 7_980_000_000), ["jetson-xavier-nx"]);
+    assert!(names((9, 0), 132, 80 << 30).is_empty(), "an H100 is no Jetson");
+}

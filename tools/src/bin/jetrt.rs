@@ -943,6 +943,18 @@ fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::V
                     g.multiprocessors
                 ));
                 let usable = g.unsupported_reason();
+                // Names the board even where the device tree cannot be read (a container).
+                let matches: Vec<&str> = if g.integrated {
+                    jetrt_boards::profiles::by_gpu((maj as u32, min as u32), g.multiprocessors as u32, g.total_memory as u64)
+                        .iter()
+                        .map(|p| p.name)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if !matches.is_empty() {
+                    lines.push(format!("  the GPU of {}", matches.join(" or ")));
+                }
                 lines.push(format!(
                     "  driver CUDA {}.{}; {}",
                     g.driver_version.0,
@@ -958,6 +970,7 @@ fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::V
                     "driver_cuda": format!("{}.{}", g.driver_version.0, g.driver_version.1),
                     "usable": usable.is_none(),
                     "unusable_reason": usable,
+                    "board_matches": matches,
                 }));
             }
             (lines, json!({"cuda": true, "devices": list}))
