@@ -438,7 +438,7 @@ pub fn markdown() -> String {
          | CPU clocks | `sys/devices/system/cpu/cpu*/cpufreq/{{scaling_cur_freq,scaling_max_freq,cpuinfo_max_freq}}` |\n\
          | EMC (memory) clock | debugfs, root only: `sys/kernel/debug/bpmp/debug/clk/emc/rate` (JetPack 4: `clk/emc/clk_rate`) |\n\
          | nvpmodel mode | `var/lib/nvpmodel/status` (`pmode:0000`), names from `etc/nvpmodel.conf` |\n\
-         | throttling | non-fan cooling devices in use (`sys/class/thermal/cooling_device*/cur_state`), a zone at its passive trip point, over-current events (`hwmon*/oc*_event_cnt`), clock ceilings lowered |\n\n\
+         | throttling | non-fan cooling devices in use (`sys/class/thermal/cooling_device*/cur_state`), a zone at its passive trip point, over-current events (`oc*_event_cnt` of the `soctherm_oc` hwmon device on Orin), clock ceilings lowered |\n\n\
          `jetrt bench` reads it before the first warm-up run, every half second during the\n\
          measurement and after it; it prints the temperature and input power before and after,\n\
          records them under `telemetry` in `--json`, and warns on stderr when the board\n\

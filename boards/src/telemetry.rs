@@ -19,7 +19,8 @@
 //!   `etc/nvpmodel.conf`;
 //! - throttling: non-fan cooling devices in use
 //!   (`sys/class/thermal/cooling_device*/{type,cur_state}`) and over-current
-//!   event counters (`sys/class/hwmon/hwmon*/oc*_event_cnt`).
+//!   event counters (`oc*_event_cnt` of any hwmon device: on Orin the
+//!   `soctherm_oc` one).
 //!
 //! Anything that is missing or unreadable is left out, never an error: a
 //! generic Linux machine has little of this, and a board without root has
@@ -327,9 +328,9 @@ impl Telemetry {
         self.zones.iter().max_by(|a, b| a.celsius.total_cmp(&b.celsius))
     }
 
-    /// The board's input power: the rail named VDD_IN (or POM_5V_IN on
-    /// JetPack 4), else the sum of the rails, which on most modules
-    /// overlap and so overstate.
+    /// The board's input power: the rail named VDD_IN (POM_5V_IN on a
+    /// Nano), else the sum of the rails (AGX Xavier has no input rail: its
+    /// six rails on two monitors together are the module).
     pub fn input_watts(&self) -> Option<f64> {
         let input = self.rails.iter().find(|r| matches!(r.name.as_str(), "VDD_IN" | "POM_5V_IN" | "VIN_SYS_5V0"));
         input.map(|r| r.watts).or_else(|| (!self.rails.is_empty()).then(|| self.rails.iter().map(|r| r.watts).sum()))

@@ -22,7 +22,7 @@ use jetrt::{Model, Session, SessionOptions, TensorRef};
 use jetrt_update::slots::SlotStore;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 use tiny_http::{Header, Method, Response, Server};
@@ -46,9 +46,30 @@ pub struct ServeArgs {
     #[arg(long, default_value = "1s", value_parser = crate::ota::parse_interval_ms)]
     pub poll: Duration,
     /// A status LED on a GPIO line, CHIP:LINE (e.g. /dev/gpiochip0:17): lit while a model is
-    /// served, dark while there is none (and after the process ends, if the line is released).
+    /// served, dark while there is none, and turned off when the service stops (SIGTERM or
+    /// SIGINT: a released GPIO line would keep its level).
     #[arg(long, value_name = "CHIP:LINE")]
     pub status_led: Option<String>,
+}
+
+/// Set by SIGTERM or SIGINT: the watcher stops the service within --poll.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+#[cfg(unix)]
+extern "C" fn on_stop(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM and SIGINT set [`STOP`] instead of killing the process, so the
+/// watcher can turn the status LED off and log before it exits (0).
+fn stop_on_signals() {
+    #[cfg(unix)]
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
+    }
 }
 
 /// `--status-led`: the boards crate's status LED on a GPIO line.
@@ -166,6 +187,7 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
     if let Some(led) = &mut led {
         led(first.is_some())?;
     }
+    stop_on_signals();
     let shared = Arc::new(Shared {
         current: RwLock::new(first),
         idle: Mutex::new(Vec::new()),
@@ -205,6 +227,15 @@ pub fn run(args: ServeArgs, options: SessionOptions) -> Result<()> {
     let mut generation = 1;
     loop {
         std::thread::sleep(args.poll);
+        if STOP.load(Ordering::SeqCst) {
+            if let Some(led) = &mut led {
+                if let Err(e) = led(false) {
+                    log::warn!("{e:#}");
+                }
+            }
+            log::info!("stopping on a signal after {} requests", shared.served.load(Ordering::Relaxed));
+            return Ok(());
+        }
         let now = match source.current() {
             Ok(c) => c,
             Err(e) => {

@@ -559,3 +559,29 @@ fn pins_and_buses_that_are_not_there_are_named() {
         "/dev/null: ENOTTY: Not a typewriter (it is not an I2C adapter)",
     );
 }
+
+/// SIGTERM (what systemd sends) stops `jetrt serve` cleanly: it turns the
+/// status LED off if it drives one, logs, and exits 0.
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jetrt"))
+        .args(["serve", &jrt, "--http", "127.0.0.1:0", "--poll", "50ms", "--device", "cpu", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on http://"), "{line}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("stopping on a signal after 0 requests"), "{err}");
+}
