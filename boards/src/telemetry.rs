@@ -140,9 +140,10 @@ fn zones(root: &Path) -> Vec<Zone> {
             if name == "PMIC-Die" {
                 return None;
             }
+            // Trip points are numbered from 0 without gaps.
             let passive_c = (0..32)
-                .filter_map(|k| {
-                    let kind = read_trim(&d.join(format!("trip_point_{k}_type")))?;
+                .map_while(|k| Some((read_trim(&d.join(format!("trip_point_{k}_type")))?, k)))
+                .filter_map(|(kind, k)| {
                     let t: i64 = read_num(&d.join(format!("trip_point_{k}_temp")))?;
                     (kind == "passive" && t > 0).then_some(t as f64 / 1000.0)
                 })
