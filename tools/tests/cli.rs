@@ -415,6 +415,8 @@ fn info_reads_a_board_from_its_files() {
     }
     let o = ok(jetrt(&["info", "--root", &fx.join("jetson-orin-nano-devkit").display().to_string()]));
     assert!(text(&o).contains("board:  jetson-orin-nano-8gb (Jetson Orin Nano 8GB"), "{}", text(&o));
+    let o = ok(jetrt(&["info", "--root", &fx.join("jetson-nano-devkit").display().to_string()]));
+    assert!(text(&o).contains("gpu:    Maxwell (sm_53, 128 CUDA cores), integrated (Tegra); jetrt runs the CPU backend"), "{}", text(&o));
     fails(jetrt(&["info", "--root", "/nonexistent-board-root"]), "not a folder");
 }
 

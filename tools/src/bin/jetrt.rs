@@ -816,7 +816,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let isa = jetrt::Isa::detect();
             let seen = jetrt_boards::gpu_presence(&root, board);
-            let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen) };
+            let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen, machine.profile) };
             if json {
                 let obj = json!({
                     "jetrt_version": jetrt::VERSION,
@@ -917,9 +917,33 @@ fn watch_telemetry(root: &Path, secs: f64, count: Option<u64>, json: bool) -> Re
 }
 
 /// The GPUs another root's files show (CUDA is not asked about them).
-fn files_gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::Value) {
-    let lines = if seen.is_empty() { vec!["none seen in the files".to_string()] } else { seen.iter().map(|g| g.model.clone()).collect() };
-    let list: Vec<_> = seen.iter().map(|g| json!({"name": g.model, "integrated": g.integrated})).collect();
+/// An integrated GPU is described from the board's profile, with the
+/// backend jetrt runs there.
+fn files_gpu_report(seen: &[jetrt_boards::GpuPresence], profile: Option<&jetrt_boards::Profile>) -> (Vec<String>, serde_json::Value) {
+    if seen.is_empty() {
+        return (vec!["none seen in the files".to_string()], json!([]));
+    }
+    let mut lines = Vec::new();
+    let mut list = Vec::new();
+    for g in seen {
+        match profile.filter(|_| g.integrated) {
+            Some(p) => {
+                let (maj, min) = p.compute_capability;
+                let backend = if p.runs_cuda() {
+                    "the CUDA backend".to_string()
+                } else {
+                    let cuda = p.jetpack.iter().map(|j| j.cuda).max().unwrap_or("?");
+                    format!("the CPU backend (its CUDA stops at {cuda}, below what jetrt's CUDA backend binds)")
+                };
+                lines.push(format!("{} (sm_{maj}{min}, {} CUDA cores), {}; jetrt runs {backend}", p.gpu_arch, p.cuda_cores, g.model));
+                list.push(json!({"name": g.model, "integrated": true, "compute_capability": format!("{maj}.{min}"), "jetrt_backend": if p.runs_cuda() { "cuda" } else { "cpu" }}));
+            }
+            None => {
+                lines.push(g.model.clone());
+                list.push(json!({"name": g.model, "integrated": g.integrated}));
+            }
+        }
+    }
     (lines, json!(list))
 }
 
