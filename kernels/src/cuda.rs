@@ -12,6 +12,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("int8.cu", include_str!("../cuda/int8.cu")),
     ("int4.cu", include_str!("../cuda/int4.cu")),
     ("reduce.cu", include_str!("../cuda/reduce.cu")),
+    ("image.cu", include_str!("../cuda/image.cu")),
 ];
 
 /// Entry points the runtime launches; each must exist in the source.
@@ -35,6 +36,8 @@ pub const KERNELS: &[&str] = &[
     "jrt_global_avgpool_f32",
     "jrt_softmax_rows_f32",
     "jrt_softmax_strided_f32",
+    "jrt_resize2d_f32",
+    "jrt_lrn_f32",
     "jrt_gemm_f32",
     "jrt_gemv_f32",
     "jrt_splitk_reduce_f32",

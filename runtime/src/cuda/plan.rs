@@ -123,14 +123,14 @@ pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
         Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("no GPU kernel for pruned (sparse) weights yet"),
         Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Gpu,
         Kernel::Where { elem: 1 | 2 | 4 | 8, .. } | Kernel::Pad { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
-        Kernel::Lrn { .. } => GpuSupport::Fallback("no GPU kernel yet (LRN: old models only)"),
+        Kernel::Lrn { .. } => unverified(),
         Kernel::Gather { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
         Kernel::Gather { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
         Kernel::Cast { from, to } if cast_code(*from).is_some() && cast_code(*to).is_some() => unverified(),
         Kernel::Cast { .. } => GpuSupport::Fallback("no GPU kernel for this element type"),
         Kernel::Where { .. } | Kernel::Pad { .. } => GpuSupport::Fallback("element size other than 1, 2, 4 or 8 bytes"),
         Kernel::ConvTranspose { .. } => unverified(),
-        Kernel::Resize { .. } => GpuSupport::Fallback("no GPU kernel yet"),
+        Kernel::Resize { .. } => unverified(),
     }
 }
 
@@ -325,6 +325,11 @@ pub(crate) struct GpuExec {
     /// 0 when the plan has none on the GPU.
     gather_err: u64,
     gather_host: [u64; 2],
+    /// The Resize steps' tap tables, uploaded at start; per step, the
+    /// device addresses of (row positions, row weights, row extrapolates,
+    /// the same for columns).
+    tables: u64,
+    resize_tables: Vec<Option<[u64; 6]>>,
     /// `JETRT_CUDA_SYNC=1`: no graph, wait for each step and name the
     /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
     sync_each: bool,
@@ -470,6 +475,8 @@ impl GpuExec {
             workspace_floats: 0,
             gather_err: 0,
             gather_host: [0; 2],
+            tables: 0,
+            resize_tables: Vec::new(),
             sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
         };
         g.bind()?;
@@ -511,6 +518,7 @@ impl GpuExec {
             g.gather_err = unsafe { result::malloc_sync(16) }.map_err(|e| driver_error("cuMemAlloc", e))?;
             g.device_bytes += 16;
         }
+        g.upload_tables(plan)?;
         for (si, step) in plan.steps.iter().enumerate() {
             let s = match gpu_support(&step.kernel) {
                 GpuSupport::Gpu => match g.lower(plan, si) {
@@ -574,6 +582,53 @@ impl GpuExec {
     fn bind(&self) -> Result<(), String> {
         // SAFETY: ctx is a retained primary context.
         unsafe { result::ctx::set_current(self.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))
+    }
+
+    /// Uploads the tap tables of the Resize steps that run on the GPU, in
+    /// one allocation (positions as i32, weights as f32, extrapolation
+    /// flags as i32, each table 4-byte aligned).
+    fn upload_tables(&mut self, plan: &Plan) -> Result<(), String> {
+        let mut host: Vec<u8> = Vec::new();
+        let mut offsets = vec![None; plan.steps.len()];
+        for (si, step) in plan.steps.iter().enumerate() {
+            let Kernel::Resize { ty, tx, .. } = &step.kernel else { continue };
+            if gpu_support(&step.kernel) != GpuSupport::Gpu {
+                continue;
+            }
+            let mut o = [0u64; 6];
+            for (a, taps) in [ty, tx].into_iter().enumerate() {
+                let outs = 0..taps.out_len();
+                o[3 * a] = host.len() as u64;
+                for k in outs.clone() {
+                    for &i in taps.at(k).0 {
+                        host.extend_from_slice(&fits(i)?.to_le_bytes());
+                    }
+                }
+                o[3 * a + 1] = host.len() as u64;
+                for k in outs.clone() {
+                    for &w in taps.at(k).1 {
+                        host.extend_from_slice(&w.to_le_bytes());
+                    }
+                }
+                o[3 * a + 2] = host.len() as u64;
+                for k in outs {
+                    host.extend_from_slice(&(taps.extrapolates(k) as i32).to_le_bytes());
+                }
+            }
+            offsets[si] = Some(o);
+        }
+        if host.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: a plain allocation of the size copied, freed in Drop.
+        unsafe {
+            self.tables = result::malloc_sync(host.len()).map_err(|e| driver_error("cannot allocate the Resize tables", e))?;
+            result::memcpy_htod_sync(self.tables, &host).map_err(|e| driver_error("cannot upload the Resize tables", e))?;
+        }
+        self.device_bytes += host.len();
+        let base = self.tables;
+        self.resize_tables = offsets.into_iter().map(|o| o.map(|o| o.map(|off| base + off))).collect();
+        Ok(())
     }
 
     /// A split step must fit the workspace allocated at start (a step
@@ -737,6 +792,46 @@ impl GpuExec {
                     p_f32(b),
                 ];
                 v.push(self.flat("jrt_affine_f32", n_out, params)?);
+            }
+            Kernel::Resize { planes, in_h, in_w, ty, tx, extrapolation } => {
+                let t = self.resize_tables.get(si).copied().flatten().ok_or("its tables were not uploaded")?;
+                fits(planes * in_h * in_w)?;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(y),
+                    p_i32(fits(*planes)?),
+                    p_i32(fits(*in_h)?),
+                    p_i32(fits(*in_w)?),
+                    p_i32(fits(ty.out_len())?),
+                    p_i32(fits(tx.out_len())?),
+                    p_ptr(t[0]),
+                    p_ptr(t[1]),
+                    p_ptr(t[2]),
+                    p_i32(fits(ty.taps())?),
+                    p_ptr(t[3]),
+                    p_ptr(t[4]),
+                    p_ptr(t[5]),
+                    p_i32(fits(tx.taps())?),
+                    p_f32(*extrapolation),
+                ];
+                v.push(self.flat("jrt_resize2d_f32", n_out, params)?);
+            }
+            Kernel::Lrn { p, batch, channels, inner } => {
+                let before = (p.size - 1) / 2;
+                let after = p.size - 1 - before;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(y),
+                    p_i32(fits(*batch)?),
+                    p_i32(fits(*channels)?),
+                    p_i32(fits(*inner)?),
+                    p_i32(fits(before)?),
+                    p_i32(fits(after)?),
+                    p_f32(p.alpha / p.size as f32),
+                    p_f32(p.bias),
+                    p_f32(p.beta),
+                ];
+                v.push(self.flat("jrt_lrn_f32", n_out, params)?);
             }
             Kernel::Softmax { outer, n, inner } => {
                 fits(outer * n * inner)?;
@@ -1327,6 +1422,9 @@ impl Drop for GpuExec {
             }
             if self.gather_err != 0 {
                 let _ = result::free_sync(self.gather_err);
+            }
+            if self.tables != 0 {
+                let _ = result::free_sync(self.tables);
             }
             if !self.module.is_null() {
                 let _ = result::module::unload(self.module);
