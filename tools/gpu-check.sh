@@ -17,7 +17,7 @@ if ! command -v nvidia-smi >/dev/null; then
     exit 2
 fi
 # Kernels not yet verified on a GPU (per-tensor Quantize, int8 MaxPool, Cast,
-# ConvTranspose, Resize, LRN) are opt-in until this check has passed with them;
+# ConvTranspose, Resize, LRN, sparse weights) are opt-in until this check has passed with them;
 # the check turns them on.
 export JETRT_CUDA_UNVERIFIED=${JETRT_CUDA_UNVERIFIED:-1}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader

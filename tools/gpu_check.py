@@ -10,7 +10,8 @@
 2. models: the torchvision graphs in tools/models/torchvision, filled with
    seeded random weights (fill_weights.py), converted, run on both backends
    and compared (max abs difference, cosine); ResNet-18 and MobileNet v2
-   also as int8 and int4 files, and a small int8 CNN made here (int8 MaxPool).
+   also as int8 and int4 files and pruned (weights stored sparse), and a small
+   int8 CNN made here (int8 MaxPool).
 3. benchmarks: ResNet-18 and MobileNet v2 with `jetrt bench --device cuda`
    and with PyTorch (eager and CUDA graphs, fp32 and fp16) on the same GPU
    in the same run: p50 latency (input copied up and output copied down in
@@ -377,6 +378,8 @@ def model_checks(args, tmp):
                 for k in range(8):
                     np.save(os.path.join(calib, f"{sanitize(inp)}.{k}.npy"), rng.standard_normal(x.shape).astype(np.float32))
                 variants += [("int8", ["--precision", "int8", "--calib", calib]), ("int4", ["--precision", "int4"])]
+                # Pruned weights stored sparse (the GPU's sparse kernels).
+                variants += [("sparse", ["--prune", "magnitude=0.6"])]
             for precision, extra in variants:
                 key = name if precision == "fp32" else f"{name}_{precision}"
                 r = check_model(args, tmp, key, path, inp, x, xp, extra)

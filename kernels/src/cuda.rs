@@ -11,6 +11,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("gemm.cu", include_str!("../cuda/gemm.cu")),
     ("int8.cu", include_str!("../cuda/int8.cu")),
     ("int4.cu", include_str!("../cuda/int4.cu")),
+    ("sparse.cu", include_str!("../cuda/sparse.cu")),
     ("reduce.cu", include_str!("../cuda/reduce.cu")),
     ("image.cu", include_str!("../cuda/image.cu")),
 ];
@@ -36,6 +37,8 @@ pub const KERNELS: &[&str] = &[
     "jrt_global_avgpool_f32",
     "jrt_softmax_rows_f32",
     "jrt_softmax_strided_f32",
+    "jrt_spgemm",
+    "jrt_spconv",
     "jrt_resize2d_f32",
     "jrt_lrn_f32",
     "jrt_gemm_f32",

@@ -120,7 +120,9 @@ pub(crate) fn gpu_support(kernel: &Kernel) -> GpuSupport {
         Kernel::Quantize { .. } | Kernel::Dequantize { .. } | Kernel::MaxPoolI8(_) => unverified(),
         Kernel::PackedGemm { rows: Packing::Q4 { .. }, .. } => GpuSupport::Gpu,
         Kernel::PackedConv { shape, rows: Packing::Q4 { .. }, .. } if shape.groups == 1 => GpuSupport::Gpu,
-        Kernel::PackedGemm { .. } | Kernel::PackedConv { .. } => GpuSupport::Fallback("no GPU kernel for pruned (sparse) weights yet"),
+        Kernel::PackedGemm { rows: Packing::Sparse, .. } => unverified(),
+        Kernel::PackedConv { shape, rows: Packing::Sparse, .. } if shape.groups == 1 => unverified(),
+        Kernel::PackedConv { .. } => GpuSupport::Fallback("grouped convolution with packed weights"),
         Kernel::Reduce { .. } | Kernel::LayerNorm { .. } => GpuSupport::Gpu,
         Kernel::Where { elem: 1 | 2 | 4 | 8, .. } | Kernel::Pad { elem: 1 | 2 | 4 | 8, .. } => GpuSupport::Gpu,
         Kernel::Lrn { .. } => unverified(),
@@ -330,6 +332,9 @@ pub(crate) struct GpuExec {
     /// the same for columns).
     tables: u64,
     resize_tables: Vec<Option<[u64; 6]>>,
+    /// Per sparse step, the device address of its table of set bits
+    /// before each mask byte.
+    sparse_tables: Vec<Option<u64>>,
     /// `JETRT_CUDA_SYNC=1`: no graph, wait for each step and name the
     /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
     sync_each: bool,
@@ -477,6 +482,7 @@ impl GpuExec {
             gather_host: [0; 2],
             tables: 0,
             resize_tables: Vec::new(),
+            sparse_tables: Vec::new(),
             sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
         };
         g.bind()?;
@@ -518,7 +524,7 @@ impl GpuExec {
             g.gather_err = unsafe { result::malloc_sync(16) }.map_err(|e| driver_error("cuMemAlloc", e))?;
             g.device_bytes += 16;
         }
-        g.upload_tables(plan)?;
+        g.upload_tables(plan, weights)?;
         for (si, step) in plan.steps.iter().enumerate() {
             let s = match gpu_support(&step.kernel) {
                 GpuSupport::Gpu => match g.lower(plan, si) {
@@ -584,17 +590,42 @@ impl GpuExec {
         unsafe { result::ctx::set_current(self.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))
     }
 
-    /// Uploads the tap tables of the Resize steps that run on the GPU, in
-    /// one allocation (positions as i32, weights as f32, extrapolation
-    /// flags as i32, each table 4-byte aligned).
-    fn upload_tables(&mut self, plan: &Plan) -> Result<(), String> {
+    /// Uploads, in one allocation, the tables the GPU steps need besides
+    /// their operands: the tap tables of Resize steps (positions as i32,
+    /// weights as f32, extrapolation flags as i32) and, for sparse
+    /// weights, the set bits before each mask byte of its row (u32).
+    fn upload_tables(&mut self, plan: &Plan, weights: &[u8]) -> Result<(), String> {
         let mut host: Vec<u8> = Vec::new();
         let mut offsets = vec![None; plan.steps.len()];
+        let mut sparse = vec![None; plan.steps.len()];
         for (si, step) in plan.steps.iter().enumerate() {
-            let Kernel::Resize { ty, tx, .. } = &step.kernel else { continue };
             if gpu_support(&step.kernel) != GpuSupport::Gpu {
                 continue;
             }
+            let rows = match &step.kernel {
+                Kernel::PackedGemm { k, n, rows: Packing::Sparse, .. } => Some((*n, *k)),
+                Kernel::PackedConv { shape: s, rows: Packing::Sparse, .. } => {
+                    Some((s.out_channels, s.in_channels * s.kernel_h * s.kernel_w))
+                }
+                _ => None,
+            };
+            if let Some((rows, k)) = rows {
+                let mask = plan.locs[step.inputs.start + 1];
+                let mb = k.div_ceil(8);
+                // The mask is a constant of the file (checked when the model was opened).
+                let bytes = (!mask.in_arena).then(|| weights.get(mask.start..mask.start + rows * mb)).flatten();
+                let Some(bytes) = bytes else { continue };
+                sparse[si] = Some(host.len() as u64);
+                for row in bytes.chunks_exact(mb.max(1)) {
+                    let mut n = 0u32;
+                    for &b in row {
+                        host.extend_from_slice(&n.to_le_bytes());
+                        n += b.count_ones();
+                    }
+                }
+                continue;
+            }
+            let Kernel::Resize { ty, tx, .. } = &step.kernel else { continue };
             let mut o = [0u64; 6];
             for (a, taps) in [ty, tx].into_iter().enumerate() {
                 let outs = 0..taps.out_len();
@@ -628,6 +659,7 @@ impl GpuExec {
         self.device_bytes += host.len();
         let base = self.tables;
         self.resize_tables = offsets.into_iter().map(|o| o.map(|o| o.map(|off| base + off))).collect();
+        self.sparse_tables = sparse.into_iter().map(|o| o.map(|off| base + off)).collect();
         Ok(())
     }
 
@@ -1039,6 +1071,64 @@ impl GpuExec {
                 }
                 v.push(self.launch("jrt_q4conv", grid, 256, params)?);
             }
+            Kernel::PackedGemm { m, k, n, act, rows: Packing::Sparse } => {
+                let before = self.sparse_tables.get(si).copied().flatten().ok_or("its mask table was not made")?;
+                let (code, a, b) = act_code(*act);
+                let bias = if ins.len() > 4 { i(4) } else { 0 };
+                fits(m * k)?;
+                fits(m * n)?;
+                if m.div_ceil(64) > 65_535 {
+                    return Err("matrix too tall for one grid".into());
+                }
+                let nnz = (ins[2].len / 4) as u64;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(i(3)),
+                    p_ptr(before),
+                    p_ptr(nnz),
+                    p_ptr(bias),
+                    p_ptr(y),
+                    p_i32(fits(*m)?),
+                    p_i32(fits(*n)?),
+                    p_i32(fits(*k)?),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                ];
+                v.push(self.launch("jrt_spgemm", (n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1), 256, params)?);
+            }
+            Kernel::PackedConv { shape: s, act, rows: Packing::Sparse } => {
+                if s.groups != 1 {
+                    return Err("grouped sparse convolution".into());
+                }
+                let before = self.sparse_tables.get(si).copied().flatten().ok_or("its mask table was not made")?;
+                let (code, a, b) = act_code(*act);
+                let bias = if ins.len() > 4 { i(4) } else { 0 };
+                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
+                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                let nnz = (ins[2].len / 4) as u64;
+                let params = vec![
+                    p_ptr(i(0)),
+                    p_ptr(i(1)),
+                    p_ptr(i(2)),
+                    p_ptr(i(3)),
+                    p_ptr(before),
+                    p_ptr(nnz),
+                    p_ptr(bias),
+                    p_ptr(y),
+                    p_i32s(&conv_geo(s)?),
+                    p_i32(code),
+                    p_f32(a),
+                    p_f32(b),
+                ];
+                let grid = ((s.out_h * s.out_w).div_ceil(64) as u32, s.out_channels.div_ceil(64) as u32, fits(s.batch)? as u32);
+                if grid.1 > 65_535 || grid.2 > 65_535 {
+                    return Err("grid too large".into());
+                }
+                v.push(self.launch("jrt_spconv", grid, 256, params)?);
+            }
             Kernel::Reduce { op, input, axes } => {
                 use jetrt_kernels::cpu::reference::ReduceOp as R;
                 let code = match op {
@@ -1148,7 +1238,6 @@ impl GpuExec {
                 let bias = if *bias { i(2) } else { 0 };
                 v.push(self.flat("jrt_conv_transpose_f32", n_out, vec![p_ptr(i(0)), p_ptr(i(1)), p_ptr(bias), p_ptr(y), p_i32s(&geo)])?);
             }
-            _ => return Err("no GPU kernel".into()),
         }
         Ok(v)
     }
