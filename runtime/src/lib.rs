@@ -33,7 +33,8 @@ pub use jetrt_kernels::cpu::qgemm::quantize_one;
 pub use jetrt_kernels::cpu::qgemm::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
 pub use model::{
-    Backend, KernelImageInfo, Model, Output, OutputF32, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo, TensorMut, TensorRef,
+    default_kernels, Backend, KernelImageInfo, Model, Output, OutputF32, SectionInfo, Session, SessionOptions, StepInfo, TensorInfo,
+    TensorMut, TensorRef, INT8_KERNELS_ENV, KERNELS_ENV,
 };
 
 /// The jetrt version (crate version).

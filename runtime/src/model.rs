@@ -357,6 +357,53 @@ impl Backend {
     }
 }
 
+/// Names a CPU kernel variant (`jetrt info`'s "kernels": avx512, avx2_fma,
+/// neon, generic) that sessions use instead of the best one detected when
+/// [`SessionOptions::isa`] is unset: to compute on one machine what a
+/// machine without AVX-512 computes, say, as oneDNN's `ONEDNN_MAX_CPU_ISA`
+/// does. The converter's calibration runs the float model on these kernels
+/// too, so it reproduces another host's `jetc convert --precision int8`.
+pub const KERNELS_ENV: &str = "JETRT_KERNELS";
+/// Names the int8 variant (`jetrt info`'s "int8": avx512vnni, avx2,
+/// neon_dotprod, portable) as [`KERNELS_ENV`] does.
+pub const INT8_KERNELS_ENV: &str = "JETRT_INT8_KERNELS";
+
+/// The kernel variants a session uses when [`SessionOptions`] names none:
+/// those [`KERNELS_ENV`] and [`INT8_KERNELS_ENV`] name, else the best this
+/// machine supports. A name no variant has, or a variant this machine
+/// cannot run, is an error that says which.
+pub fn default_kernels() -> Result<(Isa, QIsa)> {
+    let isa = kernels_from_env(KERNELS_ENV, &Isa::ALL, Isa::name)?.unwrap_or_else(Isa::detect);
+    let qisa = kernels_from_env(INT8_KERNELS_ENV, &QIsa::ALL, QIsa::name)?.unwrap_or_else(QIsa::detect);
+    check_kernels(isa, qisa)
+}
+
+fn check_kernels(isa: Isa, qisa: QIsa) -> Result<(Isa, QIsa)> {
+    if !isa.supported() {
+        return Err(Error::Options(format!("CPU variant {} is not supported on this machine", isa.name())));
+    }
+    if !qisa.supported() {
+        return Err(Error::Options(format!("int8 variant {} is not supported on this machine", qisa.name())));
+    }
+    Ok((isa, qisa))
+}
+
+/// The variant `var` names, if it is set and not empty.
+fn kernels_from_env<T: Copy>(var: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<Option<T>> {
+    let want = std::env::var(var).unwrap_or_default();
+    let want = want.trim();
+    if want.is_empty() {
+        return Ok(None);
+    }
+    match all.iter().find(|&&v| name(v) == want) {
+        Some(&v) => Ok(Some(v)),
+        None => {
+            let known: Vec<_> = all.iter().map(|&v| name(v)).collect();
+            Err(Error::Options(format!("{var}={want} names no kernel variant; known: {}", known.join(", "))))
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     pub backend: Backend,
@@ -496,17 +543,12 @@ impl Session {
                 reason: "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend".into(),
             });
         }
-        let isa = match options.isa {
-            Some(isa) if !isa.supported() => {
-                return Err(Error::Options(format!("CPU variant {} is not supported on this machine", isa.name())))
+        let (isa, qisa) = match (options.isa, options.qisa) {
+            (Some(isa), Some(qisa)) => check_kernels(isa, qisa)?,
+            (isa, qisa) => {
+                let (env_isa, env_qisa) = default_kernels()?;
+                check_kernels(isa.unwrap_or(env_isa), qisa.unwrap_or(env_qisa))?
             }
-            Some(isa) => isa,
-            None => Isa::detect(),
-        };
-        let qisa = match options.qisa {
-            Some(q) if !q.supported() => return Err(Error::Options(format!("int8 variant {} is not supported on this machine", q.name()))),
-            Some(q) => q,
-            None => QIsa::detect(),
         };
         let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -204,6 +204,29 @@ fn info_describes_the_machine() {
     assert!(text.contains("gpu:"), "{text}");
 }
 
+/// JETRT_KERNELS / JETRT_INT8_KERNELS pick the CPU kernels (to compute here
+/// what a machine without AVX-512 computes); a name no variant has is refused.
+#[test]
+fn kernels_named_by_the_environment() {
+    let with = |k: &str, q: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jetrt"))
+            .args(args)
+            .env(jetrt::KERNELS_ENV, k)
+            .env(jetrt::INT8_KERNELS_ENV, q)
+            .output()
+            .expect("jetrt runs")
+    };
+    let o = ok(with("generic", "portable", &["info", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cpu"]["kernels"], "generic", "{v}");
+    assert_eq!(v["cpu"]["int8_kernels"], "portable", "{v}");
+    fails(with("avx3", "", &["info"]), "JETRT_KERNELS=avx3 names no kernel variant; known: avx512, avx2_fma, neon, generic");
+    fails(with("", "vnni", &["info"]), "JETRT_INT8_KERNELS=vnni names no kernel variant");
+    // A variant this machine cannot run: NEON on x86, AVX-512 on aarch64.
+    let foreign = if cfg!(target_arch = "x86_64") { "neon" } else { "avx512" };
+    fails(with(foreign, "", &["info"]), &format!("CPU variant {foreign} is not supported on this machine"));
+}
+
 /// Calibration from a folder of images: decoded, resized, normalized, and
 /// the int8 file runs; the report says how many samples it used.
 #[test]

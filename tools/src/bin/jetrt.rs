@@ -814,7 +814,8 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
             };
-            let isa = jetrt::Isa::detect();
+            // What sessions here will use (JETRT_KERNELS and JETRT_INT8_KERNELS included).
+            let (isa, qisa) = if here { jetrt::default_kernels()? } else { (jetrt::Isa::detect(), jetrt::QIsa::detect()) };
             let seen = jetrt_boards::gpu_presence(&root, board);
             let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen, machine.profile) };
             if json {
@@ -823,7 +824,7 @@ fn run(cli: Cli) -> Result<()> {
                     "format_version": format!("{}.{}", jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR),
                     "arch": if here { Some(std::env::consts::ARCH) } else { None },
                     "cpu": if here {
-                        json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": jetrt::QIsa::detect().name()})
+                        json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": qisa.name()})
                     } else {
                         json!({"model": cpu_model, "cores": cores, "features": features})
                     },
@@ -850,7 +851,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("        features: {}", features.join(" "));
                 if here {
-                    println!("        kernels:  {} (int8: {})", isa.name(), jetrt::QIsa::detect().name());
+                    println!("        kernels:  {} (int8: {})", isa.name(), qisa.name());
                 }
                 match (machine.profile, &board.model, board.is_jetson()) {
                     (Some(p), m, _) => println!(
