@@ -11,8 +11,10 @@
    seeded random weights (fill_weights.py), converted, run on both backends
    and compared (max abs difference, cosine); ResNet-18 and MobileNet v2
    also as int8 and int4 files and pruned (weights stored sparse), and a small
-   int8 CNN made here (int8 MaxPool).
+   int8 CNN made here (int8 MaxPool); their fp32 files also with --fp16 on
+   the GPU (opt-in: JETRT_CUDA_UNVERIFIED=1), cosine >= 0.999 to the CPU.
 3. benchmarks: ResNet-18 and MobileNet v2 with `jetrt bench --device cuda`
+   (fp32, --fp16, int8, int4)
    and with PyTorch (eager and CUDA graphs, fp32 and fp16) on the same GPU
    in the same run: p50 latency (input copied up and output copied down in
    both), GPU memory in use, and the time from process start to the first
@@ -52,12 +54,16 @@ def convert(jetc, onnx_path, jrt, shapes, extra=()):
         raise RuntimeError(f"jetc convert failed: {r.stderr.strip()[-500:]}")
 
 
-def run(jetrt, jrt, inputs, out_dir, device):
-    cmd = [jetrt, "run", jrt, "--output-dir", out_dir, "--device", device]
+# fp16 on the GPU is opt-in until this script has passed on a GPU.
+FP16_ENV = dict(os.environ, JETRT_CUDA_UNVERIFIED="1")
+
+
+def run(jetrt, jrt, inputs, out_dir, device, extra=(), env=None):
+    cmd = [jetrt, "run", jrt, "--output-dir", out_dir, "--device", device, *extra]
     for name, path in inputs.items():
         cmd += ["--input", f"{name}={path}"]
     t = time.perf_counter()
-    r = sh(cmd)
+    r = sh(cmd, env=env)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(f"jetrt run --device {device} failed: {r.stderr.strip()[-800:]}")
@@ -344,6 +350,26 @@ def check_model(args, tmp, key, path, inp, x, xp, extra):
         return {"model": key, "ok": False, "error": str(e)[:600]}
 
 
+def fp16_check(args, tmp, key, inp, xp):
+    """The fp32 file run with --fp16 on the GPU (tensor-core GEMM and conv on
+    operands rounded to half, f32 accumulation) against the CPU's fp32 outputs."""
+    jrt = os.path.join(tmp, key + ".jrt")
+    fkey = key + "_fp16"
+    if args.gpu != "cuda":
+        return {"model": fkey, "ok": True, "skipped": "--fp16 needs the cuda backend"}
+    try:
+        o = os.path.join(tmp, fkey + ".out")
+        wall = run(args.jetrt, jrt, {inp: xp}, o, "cuda", ["--fp16"], FP16_ENV)
+        worst = (0.0, 1.0)
+        ref = os.path.join(tmp, key + ".out.cpu")
+        for fname in sorted(os.listdir(ref)):
+            diff, cos = compare(np.load(os.path.join(ref, fname)), np.load(os.path.join(o, fname)))
+            worst = (max(worst[0], diff), min(worst[1], cos))
+        return {"model": fkey, "max_abs_diff": worst[0], "cosine": worst[1], "ok": worst[1] >= 0.999, "run_wall_s": wall}
+    except Exception as e:
+        return {"model": fkey, "ok": False, "error": str(e)[:600]}
+
+
 def model_checks(args, tmp):
     import onnx
     from fill_weights import fill_model
@@ -386,6 +412,10 @@ def model_checks(args, tmp):
                 made[key] = (os.path.join(tmp, key + ".jrt"), inp, xp)
                 print(f"  {json.dumps(r)}", flush=True)
                 results.append(r)
+                if precision == "fp32" and name in ("resnet18", "mobilenet_v2") and r.get("ok"):
+                    r = fp16_check(args, tmp, key, inp, xp)
+                    print(f"  {json.dumps(r)}", flush=True)
+                    results.append(r)
             continue
         except Exception as e:
             r = {"model": name, "ok": False, "error": str(e)[:600]}
@@ -484,6 +514,15 @@ def benchmarks(args, made, tmp):
                     r[f"jetrt_{precision}_weights_bytes"] = j.get("weights_bytes")
                 else:
                     r[f"jetrt_cuda_{precision}_error"] = b.stderr.strip()[-400:]
+        if name in made:
+            b = sh([args.jetrt, "bench", made[name][0], "--device", "cuda", "--fp16", "--json", "--iterations", str(args.iterations), "--warmup", "20"],
+                   env=FP16_ENV)
+            if b.returncode == 0:
+                j = json.loads(b.stdout)
+                r["jetrt_cuda_fp16_p50_ms"] = j["p50_ms"]
+                r["jetrt_cuda_fp16_gpu_session_bytes"] = j.get("gpu_session_bytes")
+            else:
+                r["jetrt_cuda_fp16_error"] = b.stderr.strip()[-400:]
         if name in made:
             jrt, inp, xp = made[name]
             t = time.time()

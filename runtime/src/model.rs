@@ -413,6 +413,13 @@ pub struct SessionOptions {
     pub isa: Option<Isa>,
     /// Force an int8 kernel variant instead of the best one detected.
     pub qisa: Option<QIsa>,
+    /// On the GPU, multiply convolutions and matrix products in fp16 on
+    /// the tensor cores, accumulating in fp32 (TensorRT's `--fp16`);
+    /// weights and activations stay fp32 in memory. The CPU backend has no
+    /// fp16 path: a session asking for it that would run on the CPU is an
+    /// error. Until a GPU check has run the fp16 kernels, they also need
+    /// `JETRT_CUDA_UNVERIFIED=1`.
+    pub fp16: bool,
 }
 
 /// A model's input, as the caller hands it over.
@@ -543,6 +550,13 @@ impl Session {
                 reason: "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend".into(),
             });
         }
+        #[cfg(not(feature = "cuda"))]
+        if options.fp16 {
+            return Err(Error::Options("fp16 runs on the GPU only, and this build of jetrt has no CUDA backend".into()));
+        }
+        if options.fp16 && options.backend == Backend::Cpu {
+            return Err(Error::Options("fp16 runs on the GPU only (device cuda or auto); the CPU backend computes in fp32".into()));
+        }
         let (isa, qisa) = match (options.isa, options.qisa) {
             (Some(isa), Some(qisa)) => check_kernels(isa, qisa)?,
             (isa, qisa) => {
@@ -565,16 +579,23 @@ impl Session {
             match options.backend {
                 Backend::Cpu => None,
                 Backend::Cuda => Some(
-                    crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g)
+                    crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g, options.fp16)
                         .map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason })?,
                 ),
-                Backend::Auto => match crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g) {
-                    Ok(g) => Some(g),
-                    Err(reason) => {
-                        log::debug!("no usable GPU ({reason}): running on the CPU");
-                        None
+                Backend::Auto => {
+                    match crate::cuda::GpuExec::new(&model, &model.inner.plan, d.arena_bytes, model.weights(), &mut g, options.fp16) {
+                        Ok(g) => Some(g),
+                        Err(reason) if options.fp16 => {
+                            return Err(Error::Options(format!(
+                                "fp16 runs on the GPU only, and the GPU cannot run this session: {reason}"
+                            )));
+                        }
+                        Err(reason) => {
+                            log::debug!("no usable GPU ({reason}): running on the CPU");
+                            None
+                        }
                     }
-                },
+                }
             }
         };
         log::debug!(
@@ -622,6 +643,16 @@ impl Session {
             return Backend::Cuda;
         }
         Backend::Cpu
+    }
+
+    /// Whether convolutions and matrix products multiply in fp16 (a GPU
+    /// session asked for with [`SessionOptions::fp16`]).
+    pub fn fp16(&self) -> bool {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return g.fp16();
+        }
+        false
     }
 
     /// The GPU this session runs on, if it runs on one.

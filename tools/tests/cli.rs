@@ -158,6 +158,31 @@ fn run_refuses_wrong_inputs_with_clear_errors() {
         Err(why) => fails(cuda, &format!("backend cuda is not available: {why}")),
         Ok(_) => assert!(cuda.status.success(), "{}", String::from_utf8_lossy(&cuda.stderr)),
     }
+    // fp16 is a GPU path: the CPU backend refuses it, and without a usable
+    // GPU (or, until a GPU check has run them, without JETRT_CUDA_UNVERIFIED=1)
+    // --device auto says why rather than running fp32 on the CPU.
+    let digit = example("digit_0.npy");
+    let run16 = |device: &str, unverified: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jetrt"));
+        c.args(["run", &jrt, "--input", &digit, "--output-dir", &out, "--fp16", "--device", device]);
+        if unverified {
+            c.env("JETRT_CUDA_UNVERIFIED", "1");
+        } else {
+            c.env_remove("JETRT_CUDA_UNVERIFIED");
+        }
+        c.output().expect("jetrt runs")
+    };
+    fails(run16("cpu", true), "fp16 runs on the GPU only (device cuda or auto); the CPU backend computes in fp32");
+    match jetrt::cuda::first_usable() {
+        Err(why) => {
+            fails(run16("auto", true), &format!("fp16 runs on the GPU only, and the GPU cannot run this session: {why}"));
+            fails(run16("cuda", true), &format!("backend cuda is not available: {why}"));
+        }
+        Ok(_) => {
+            fails(run16("cuda", false), "the fp16 kernels compile for every architecture but have not yet run on a GPU");
+            ok(run16("cuda", true));
+        }
+    }
     // A corrupted file.
     let mut b = std::fs::read(&jrt).unwrap();
     let n = b.len();

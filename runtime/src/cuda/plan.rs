@@ -88,6 +88,9 @@ fn unverified_on() -> bool {
     *ON.get_or_init(|| std::env::var("JETRT_CUDA_UNVERIFIED").is_ok_and(|v| v == "1"))
 }
 
+/// What turns on the fp16 kernels, not yet run on a GPU.
+const UNVERIFIED_FP16: &str = "JETRT_CUDA_UNVERIFIED=1 runs them";
+
 /// The fallback reason of a kernel that exists but is not yet verified.
 const UNVERIFIED: &str = "its GPU kernel is not yet verified on a GPU: JETRT_CUDA_UNVERIFIED=1 runs it";
 
@@ -383,6 +386,10 @@ pub(crate) struct GpuExec {
     /// `JETRT_CUDA_SYNC=1`: no graph, wait for each step and name the
     /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
     sync_each: bool,
+    /// Tiled convolutions and matrix products multiply in fp16
+    /// (`jrt_conv_f16`, `jrt_gemm_f16`); the memory-bound ones (depthwise,
+    /// ≤ 4 rows) stay fp32.
+    fp16: bool,
 }
 
 // SAFETY: the raw handles are owned by this value alone; every entry point
@@ -504,8 +511,18 @@ impl GpuExec {
     /// Starts the GPU side of a session: context, kernels, arena and
     /// weights on the device, the plan lowered (and captured as a graph
     /// when every step runs on the GPU).
-    pub fn new(model: &crate::Model, plan: &Plan, arena_bytes: usize, weights: &[u8], slot: &mut Slot) -> Result<GpuExec, String> {
+    pub fn new(
+        model: &crate::Model,
+        plan: &Plan,
+        arena_bytes: usize,
+        weights: &[u8],
+        slot: &mut Slot,
+        fp16: bool,
+    ) -> Result<GpuExec, String> {
         let info = super::first_usable()?;
+        if fp16 && !unverified_on() {
+            return Err(format!("the fp16 kernels compile for every architecture but have not yet run on a GPU: {UNVERIFIED_FP16}"));
+        }
         // The primary context is released in Drop.
         let (dev, ctx) = super::retain_primary(info.ordinal)?;
         let mut g = GpuExec {
@@ -529,6 +546,7 @@ impl GpuExec {
             resize_tables: Vec::new(),
             sparse_tables: Vec::new(),
             sync_each: std::env::var("JETRT_CUDA_SYNC").is_ok_and(|v| v == "1"),
+            fp16,
         };
         g.bind()?;
         // The arena's device side: made by the first GPU session on it.
@@ -593,9 +611,10 @@ impl GpuExec {
             g.capture()?;
         }
         log::info!(
-            "cuda: {} (sm_{}), arena {arena_bytes} B, weights {} B{}, {} of {} steps on the GPU{}",
+            "cuda: {} (sm_{}){}, arena {arena_bytes} B, weights {} B{}, {} of {} steps on the GPU{}",
             g.info.name,
             g.info.arch(),
+            if g.fp16 { ", fp16 tensor-core products" } else { "" },
             weights.len(),
             if weights_in_place { " (used in place)" } else { "" },
             g.steps.len() - g.fallbacks,
@@ -611,6 +630,11 @@ impl GpuExec {
 
     pub fn fallback_steps(&self) -> usize {
         self.fallbacks
+    }
+
+    /// Whether convolutions and matrix products multiply in fp16.
+    pub fn fp16(&self) -> bool {
+        self.fp16
     }
 
     pub fn uses_graph(&self) -> bool {
@@ -745,7 +769,7 @@ impl GpuExec {
                     let split = conv_split(s, self.info.multiprocessors.max(1) as usize);
                     let front = vec![p_ptr(bias), p_ptr(y)];
                     v.extend(self.tiled_conv(
-                        ("jrt_conv_f32", "jrt_splitk_reduce_f32"),
+                        (if self.fp16 { "jrt_conv_f16" } else { "jrt_conv_f32" }, "jrt_splitk_reduce_f32"),
                         s,
                         split,
                         params,
@@ -1340,7 +1364,7 @@ impl GpuExec {
         if grid.1 > 65_535 {
             return Err("matrix too tall for one grid".into());
         }
-        self.launch("jrt_gemm_f32", grid, 256, params)
+        self.launch(if self.fp16 { "jrt_gemm_f16" } else { "jrt_gemm_f32" }, grid, 256, params)
     }
 
     fn strided(&self, elem: usize, x: u64, y: u64, base: i64, st: &[i64], out: &[usize]) -> Result<Launch, String> {

@@ -42,6 +42,17 @@ struct Exec {
     threads: usize,
     #[arg(long, value_enum, default_value = "auto")]
     device: Device,
+    /// On the GPU, multiply convolutions and matrix products in fp16 on the tensor cores
+    /// (fp32 accumulation; weights and activations stay fp32). GPU only; until a GPU check has
+    /// run these kernels they also need JETRT_CUDA_UNVERIFIED=1.
+    #[arg(long)]
+    fp16: bool,
+}
+
+impl Exec {
+    fn options(self) -> SessionOptions {
+        SessionOptions { backend: self.device.into(), threads: self.threads, fp16: self.fp16, ..Default::default() }
+    }
 }
 
 #[derive(Subcommand)]
@@ -373,11 +384,12 @@ fn random_inputs(model: &Model) -> Vec<Array> {
         .collect()
 }
 
-fn open_session(file: &Path, Exec { threads, device }: Exec) -> Result<(Model, Session, f64)> {
+fn open_session(file: &Path, exec: Exec) -> Result<(Model, Session, f64)> {
+    let Exec { threads, device, .. } = exec;
     let t0 = Instant::now();
     let model = Model::open(file)?;
     jetrt_tools::board::check_fits(&model, device.into(), threads, 1)?;
-    let session = model.session(SessionOptions { backend: device.into(), threads, ..Default::default() })?;
+    let session = model.session(exec.options())?;
     Ok((model, session, t0.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -540,19 +552,19 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Update { args, exec: Exec { threads, device } } => {
-            let code = jetrt_tools::ota::run_update(args, SessionOptions { backend: device.into(), threads, ..Default::default() })?;
+        Cmd::Update { args, exec } => {
+            let code = jetrt_tools::ota::run_update(args, exec.options())?;
             if code != 0 {
                 std::process::exit(code);
             }
             Ok(())
         }
         Cmd::Tuf(args) => jetrt_tools::ota::run_tuf(args),
-        Cmd::Serve { args, exec: Exec { threads, device } } => {
+        Cmd::Serve { args, exec } => {
             // Each worker's session gets its share of the cores unless told otherwise.
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = if threads == 0 { (cores / args.workers.max(1)).max(1) } else { threads };
-            jetrt_tools::serve::run(args, SessionOptions { backend: device.into(), threads, ..Default::default() })
+            let threads = if exec.threads == 0 { (cores / args.workers.max(1)).max(1) } else { exec.threads };
+            jetrt_tools::serve::run(args, Exec { threads, ..exec }.options())
         }
         Cmd::Run { file, inputs, output_dir, exec, monitor } => {
             let (model, mut session, _) = open_session(&file, exec)?;
@@ -651,6 +663,7 @@ fn run(cli: Cli) -> Result<()> {
                     "file": file.display().to_string(),
                     "device": session.backend().name(),
                     "device_name": device_label(&session),
+                    "fp16": session.fp16(),
                     "isa": session.isa().name(),
                     "int8_kernels": session.qisa().name(),
                     "threads": session.threads(),
@@ -1031,7 +1044,8 @@ fn device_label(session: &Session) -> String {
         let fb = session.fallback_steps();
         let graph = if session.uses_cuda_graph() { ", one CUDA graph" } else { "" };
         let fb = if fb > 0 { format!(", {fb} steps on the CPU") } else { String::new() };
-        return format!("cuda/{} (sm_{}{graph}{fb})", g.name, g.arch());
+        let fp16 = if session.fp16() { ", fp16" } else { "" };
+        return format!("cuda/{} (sm_{}{fp16}{graph}{fb})", g.name, g.arch());
     }
     format!("cpu/{} (int8: {})", session.isa().name(), session.qisa().name())
 }
