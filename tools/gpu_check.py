@@ -12,7 +12,9 @@
    and compared (max abs difference, cosine); ResNet-18 and MobileNet v2
    also as int8 and int4 files and pruned (weights stored sparse), and a small
    int8 CNN made here (int8 MaxPool); their fp32 files also with --fp16 on
-   the GPU (opt-in: JETRT_CUDA_UNVERIFIED=1), cosine >= 0.999 to the CPU.
+   the GPU (opt-in: JETRT_CUDA_UNVERIFIED=1), cosine >= 0.9999 to the CPU
+   (tools/fp16_rounding.py: the same rounding on the CPU gives 0.9999999
+   for ResNet-18, 0.9999993 for MobileNet v2).
 3. benchmarks: ResNet-18 and MobileNet v2 with `jetrt bench --device cuda`
    (fp32, --fp16, int8, int4)
    and with PyTorch (eager and CUDA graphs, fp32 and fp16) on the same GPU
@@ -365,7 +367,7 @@ def fp16_check(args, tmp, key, inp, xp):
         for fname in sorted(os.listdir(ref)):
             diff, cos = compare(np.load(os.path.join(ref, fname)), np.load(os.path.join(o, fname)))
             worst = (max(worst[0], diff), min(worst[1], cos))
-        return {"model": fkey, "max_abs_diff": worst[0], "cosine": worst[1], "ok": worst[1] >= 0.999, "run_wall_s": wall}
+        return {"model": fkey, "max_abs_diff": worst[0], "cosine": worst[1], "ok": worst[1] >= 0.9999, "run_wall_s": wall}
     except Exception as e:
         return {"model": fkey, "ok": False, "error": str(e)[:600]}
 
