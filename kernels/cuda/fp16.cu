@@ -15,9 +15,10 @@
 // accumulators. At the end the accumulators go through shared memory so
 // that each thread finishes the same elements as in the fp32 kernels.
 //
-// These kernels repeat the f32 kernels' tile loaders rather than sharing
-// them: the f32 ones have been checked on a GPU and stay as they were until
-// these have been too.
+// The matrix product reuses gemm.cu's loaders and store (JrtStridedMat,
+// JrtGemmStore). The convolution repeats jrt_conv_f32's window set-up and
+// loader rather than sharing them: jrt_conv_f32 has been checked on a GPU
+// and stays as it is until this kernel has been too.
 
 // Row pitches, in elements: multiples of 8 halves (4 floats) as wmma
 // requires, and each fragment's origin 32-byte aligned.
@@ -77,10 +78,9 @@ __device__ __forceinline__ void jrt_wmma_store(JrtTileF16& s, const float (&acc)
     __syncthreads();
 }
 
-// jrt_gemm_f32 with fp16 products: the same parameters and result layout.
-extern "C" __global__ void __launch_bounds__(256) jrt_gemm_f16(const float* a, const float* b, const float* bias, float* y, int M, int N, int K,
-                                                               int ars, int acs, int brs, int bcs, int bias_rs, int bias_cs, float alpha,
-                                                               float beta, int kind, float p0, float p1) {
+// jrt_tiled with fp16 products: the same loaders, stores and tiles.
+template <typename LoadA, typename LoadB, typename Store>
+__device__ __forceinline__ void jrt_tiled_f16(int M, int N, int kb, int ke, const LoadA& la, const LoadB& lb, const Store& st) {
     __shared__ JrtTileF16 s;
     const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
     const int m0 = blockIdx.y * JRT_TM, n0 = blockIdx.x * JRT_TN;
@@ -89,21 +89,20 @@ extern "C" __global__ void __launch_bounds__(256) jrt_gemm_f16(const float* a, c
     for (int f = 0; f < 2; ++f)
 #pragma unroll
         for (int e = 0; e < 8; ++e) acc[f][e] = 0.f;
-    for (int k0 = 0; k0 < K; k0 += JRT_TK) {
+    for (int k0 = kb; k0 < ke; k0 += JRT_TK) {
 #pragma unroll
         for (int l = 0; l < 4; ++l) {
             int idx = t + 256 * l;
             int r = idx >> 4, k = idx & 15;
-            s.a[r][k] = jrt_f2h((m0 + r < M && k0 + k < K) ? a[(i64)(m0 + r) * ars + (i64)(k0 + k) * acs] : 0.f);
+            s.a[r][k] = jrt_f2h((m0 + r < M && k0 + k < ke) ? la(m0 + r, k0 + k) : 0.f);
             int kr = idx >> 6, c = idx & 63;
-            s.b[kr][c] = jrt_f2h((n0 + c < N && k0 + kr < K) ? b[(i64)(k0 + kr) * brs + (i64)(n0 + c) * bcs] : 0.f);
+            s.b[kr][c] = jrt_f2h((n0 + c < N && k0 + kr < ke) ? lb(k0 + kr, n0 + c) : 0.f);
         }
         __syncthreads();
         jrt_wmma_step(s, acc);
         __syncthreads();
     }
     jrt_wmma_store(s, acc);
-    JrtGemmStore st{y, bias, N, bias_rs, bias_cs, kind, alpha, beta, p0, p1};
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -111,6 +110,15 @@ extern "C" __global__ void __launch_bounds__(256) jrt_gemm_f16(const float* a, c
             int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
             if (m < M && n < N) st(m, n, s.c[ty + 16 * i][tx + 16 * j]);
         }
+}
+
+// jrt_gemm_f32 with fp16 products: the same parameters and result layout.
+extern "C" __global__ void __launch_bounds__(256) jrt_gemm_f16(const float* a, const float* b, const float* bias, float* y, int M, int N, int K,
+                                                               int ars, int acs, int brs, int bcs, int bias_rs, int bias_cs, float alpha,
+                                                               float beta, int kind, float p0, float p1) {
+    JrtStridedMat la{a, ars, acs}, lb{b, brs, bcs};
+    JrtGemmStore st{y, bias, N, bias_rs, bias_cs, kind, alpha, beta, p0, p1};
+    jrt_tiled_f16(M, N, 0, K, la, lb, st);
 }
 
 // jrt_conv_f32 with fp16 products: the same parameters, grid, split-K
