@@ -3,9 +3,10 @@
 //! an int8 file's reference is what the int8 model outputs on the board).
 
 use crate::tensor::Tensor;
-use jetrt::drift::{Reference, ReferenceBuilder};
-use jetrt::format::FileBuilder;
+use jetrt::drift::ReferenceBuilder;
 use jetrt::{Model, SessionOptions, TensorRef};
+use jetrt_format::drift::Reference;
+use jetrt_format::FileBuilder;
 
 /// Fewest samples a reference may have; fewer make every window look
 /// drifted to a monitor that accounts for reference noise.

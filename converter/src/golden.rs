@@ -3,9 +3,9 @@
 //! after an install that it computes the same (`jetrt verify`).
 
 use crate::tensor::Tensor;
-use jetrt::format::FileBuilder;
-use jetrt::golden::GoldenVector;
 use jetrt::{DType, Model, SessionOptions, TensorRef};
+use jetrt_format::golden::GoldenVector;
+use jetrt_format::FileBuilder;
 
 /// The inputs of the vectors: the first `count` of `samples` when there are
 /// any, else made up (floats uniform in [0, 1) from a fixed seed; integers

@@ -15,8 +15,8 @@ mod write;
 pub use error::{ConvertError, Result, Unsupported};
 pub use onnx::import::{ImportOptions, ImportStats};
 
-use jetrt::format::FileBuilder;
 use jetrt::DType;
+use jetrt_format::FileBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -210,7 +210,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         intermediate_bytes: file
             .tensors
             .iter()
-            .filter(|t| matches!(t.storage, jetrt::format::StorageDef::Arena { .. }))
+            .filter(|t| matches!(t.storage, jetrt_format::StorageDef::Arena { .. }))
             .map(|t| (t.shape.iter().product::<usize>() * t.dtype.size()) as u64)
             .sum(),
         warnings,

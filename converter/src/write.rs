@@ -3,8 +3,8 @@
 use crate::error::{ConvertError, Result};
 use crate::graph::{Graph, ValueId};
 use crate::memplan;
-use jetrt::format::{FileBuilder, StepDef, StorageDef, TensorDef};
-use jetrt::ops::Op;
+use jetrt_format::op::Op;
+use jetrt_format::{FileBuilder, StepDef, StorageDef, TensorDef};
 use std::collections::HashSet;
 
 /// Gives every graph output its own tensor named after it: an output that

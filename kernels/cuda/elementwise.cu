@@ -5,18 +5,19 @@ extern "C" __global__ void jrt_act_f32(const float* __restrict__ x, float* __res
         y[i] = jrt_act(x[i], kind, a, b);
 }
 
+// `op` is the file's binary op code (jetrt-format's BINARY_OPS table).
 __device__ __forceinline__ float jrt_binary(int op, float a, float b) {
     switch (op) {
-    case 0: return a + b;
-    case 1: return a - b;
-    case 2: return a * b;
-    case 3: return a / b;
-    case 4: return (isnan(a) || isnan(b)) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
-    case 5: return (isnan(a) || isnan(b)) ? __int_as_float(0x7fc00000) : fminf(a, b);
-    case 6: return powf(a, b);
-    case 7: return a < 0.f ? a * b : a;                       // PRelu
-    case 8: { float r = fmodf(a, b); return (r != 0.f && ((r < 0.f) != (b < 0.f))) ? r + b : r; }
-    case 9: return fmodf(a, b);
+    case 1: return a + b;
+    case 2: return a - b;
+    case 3: return a * b;
+    case 4: return a / b;
+    case 5: return (isnan(a) || isnan(b)) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+    case 6: return (isnan(a) || isnan(b)) ? __int_as_float(0x7fc00000) : fminf(a, b);
+    case 7: return powf(a, b);
+    case 8: return a < 0.f ? a * b : a;                       // PRelu
+    case 9: { float r = fmodf(a, b); return (r != 0.f && ((r < 0.f) != (b < 0.f))) ? r + b : r; }
+    case 10: return fmodf(a, b);
     default: return a;
     }
 }

@@ -24,6 +24,7 @@ __device__ __forceinline__ float jrt_softplus(float x) { return x > 20.f ? x : l
 // code exists once rather than in every kernel's epilogue.
 __device__ __noinline__ float jrt_act_rare(float x, int kind, float a, float b);
 
+// `kind` is the file's activation code (jetrt-format's activation table).
 __device__ __forceinline__ float jrt_act(float x, int kind, float a, float b) {
     switch (kind) {
     case 0: return x;

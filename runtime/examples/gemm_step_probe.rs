@@ -1,8 +1,8 @@
 //! Times a one-step Gemm model through a real session (its thread pool):
 //! `cargo run --release -p jetrt --example gemm_step_probe -- M K N [reps]`.
-use jetrt::format::{FileBuilder, StepDef, StorageDef, TensorDef};
-use jetrt::ops::{Activation, Gemm, Op};
 use jetrt::{DType, Model, SessionOptions};
+use jetrt_format::op::{Activation, Gemm, Op};
+use jetrt_format::{FileBuilder, StepDef, StorageDef, TensorDef};
 
 fn main() {
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();

@@ -8,7 +8,7 @@
 //! `split_at_mut` (no `unsafe`) and without allocating.
 
 use crate::error::{Error, Result};
-use crate::format::MAX_STEP_OUTPUTS;
+use jetrt_format::MAX_STEP_OUTPUTS;
 
 /// 64 bytes, 64-aligned: the unit the arena is allocated in, so that every
 /// tensor offset (a multiple of 64) is 64-aligned in memory too.

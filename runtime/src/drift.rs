@@ -27,11 +27,7 @@
 //! sizes at hand, so that small windows do not cry wolf.
 
 use crate::error::{Error, Result};
-use crate::format::bytes::{Reader, Writer};
-use crate::format::{DType, SectionKind};
-
-/// Histogram bins (deciles of the reference).
-pub const BINS: usize = 10;
+pub use jetrt_format::drift::{Feature, FeatureRef, Reference, TensorReference, BINS};
 /// Elements of a tensor read per inference at most, in [`SAMPLE_RUNS`]
 /// runs of contiguous elements spread evenly over it.
 pub const MAX_SAMPLED: usize = 2048;
@@ -53,88 +49,6 @@ pub const BLOCKS: usize = 10;
 pub const MAX_WINDOW: usize = 1 << 20;
 /// Default window (inferences).
 pub const DEFAULT_WINDOW: usize = 100;
-/// Format version of the Drift section.
-const VERSION: u32 = 1;
-
-/// What a histogram of a tensor describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Feature {
-    /// Its element values, pooled.
-    Values = 0,
-    /// The mean of its elements, one value per inference.
-    Mean = 1,
-    /// The standard deviation of its elements, per inference.
-    Std = 2,
-    /// Mean |x[.., j+1] − x[.., j]| along the last axis, per inference.
-    Roughness = 3,
-    /// Top-1 probability of a classifier output, per inference.
-    Confidence = 4,
-    /// Entropy of a classifier output over ln K, per inference.
-    Entropy = 5,
-    /// Top-1 class frequencies of a classifier output (reported only: the
-    /// file stores them apart from the histograms).
-    Classes = 6,
-}
-
-impl Feature {
-    const ALL: [Feature; 7] = [Self::Values, Self::Mean, Self::Std, Self::Roughness, Self::Confidence, Self::Entropy, Self::Classes];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Values => "values",
-            Self::Mean => "mean",
-            Self::Std => "std",
-            Self::Roughness => "roughness",
-            Self::Confidence => "top1_confidence",
-            Self::Entropy => "entropy",
-            Self::Classes => "top1_class",
-        }
-    }
-
-    fn from_code(c: u32) -> Option<Feature> {
-        Self::ALL.into_iter().find(|f| *f as u32 == c)
-    }
-}
-
-/// One histogram of the reference.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureRef {
-    pub feature: Feature,
-    /// Mean and standard deviation of the feature over the reference (of
-    /// the pooled elements for `Values`).
-    pub mean: f32,
-    pub std: f32,
-    /// Bin edges (deciles): bin `i` holds `edges[i-1] <= x < edges[i]`.
-    pub edges: [f32; BINS - 1],
-    /// Share of the reference in each bin.
-    pub probs: [f32; BINS],
-}
-
-/// The reference statistics of one tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TensorReference {
-    /// Index of the tensor in the file.
-    pub tensor: usize,
-    /// Channels whose means are tracked (1: the tensor whole).
-    pub channels: usize,
-    /// Mean and standard deviation over the reference of each channel's
-    /// per-inference mean.
-    pub channel_mean: Vec<f32>,
-    pub channel_std: Vec<f32>,
-    pub features: Vec<FeatureRef>,
-    /// Top-1 class frequencies (classifier-like outputs; else empty).
-    pub classes: Vec<f32>,
-}
-
-/// A file's drift reference: what its inputs and outputs looked like on
-/// the reference samples.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reference {
-    /// Reference samples (inferences).
-    pub samples: usize,
-    pub tensors: Vec<TensorReference>,
-}
 
 /// How a tensor is watched, from its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +74,29 @@ impl Layout {
         let classes = if is_output && (2..=MAX_CLASSES).contains(&last) && len == last { last } else { 0 };
         let row = if classes == 0 && shape.len() >= 2 && last >= 2 { last } else { 0 };
         Layout { len, plane, channels, row, classes }
+    }
+
+    /// Whether `r` was taken the way this monitor watches the tensor (the
+    /// file's reference is checked for structure only when it opens).
+    fn check(&self, r: &TensorReference, model: &crate::Model) -> Result<()> {
+        let features = self.features();
+        let same = r.channels == self.channels
+            && r.classes.len() == self.classes
+            && r.features.iter().map(|f| f.feature).eq(features.iter().copied());
+        if same {
+            return Ok(());
+        }
+        let name = model.tensor_name(r.tensor).unwrap_or("?");
+        Err(Error::Options(format!(
+            "the drift reference of {name:?} holds {} channels, {} histograms and {} classes; this jetrt watches {} channels, {} \
+             histograms and {} classes for its shape: convert the model again to renew its reference",
+            r.channels,
+            r.features.len(),
+            r.classes.len(),
+            self.channels,
+            features.len(),
+            self.classes
+        )))
     }
 
     fn features(&self) -> heapless::Vec<Feature, MAX_FEATURES> {
@@ -413,132 +350,10 @@ fn histogram(feature: Feature, mut data: Vec<f64>) -> FeatureRef {
     FeatureRef { feature, mean: mean as f32, std: std as f32, edges, probs }
 }
 
-pub(crate) fn encode(r: &Reference) -> Vec<u8> {
-    let mut w = Writer::default();
-    let f = |w: &mut Writer, v: f32| w.u32(v.to_bits());
-    w.u32(VERSION);
-    w.u32(r.samples as u32);
-    w.u32(BINS as u32);
-    w.u32(r.tensors.len() as u32);
-    for t in &r.tensors {
-        w.u32(t.tensor as u32);
-        w.u32(t.channels as u32);
-        w.u32(t.features.len() as u32);
-        w.u32(t.classes.len() as u32);
-        for c in 0..t.channels {
-            f(&mut w, t.channel_mean[c]);
-            f(&mut w, t.channel_std[c]);
-        }
-        for fr in &t.features {
-            w.u32(fr.feature as u32);
-            f(&mut w, fr.mean);
-            f(&mut w, fr.std);
-            for &e in &fr.edges {
-                f(&mut w, e);
-            }
-            for &p in &fr.probs {
-                f(&mut w, p);
-            }
-        }
-        for &c in &t.classes {
-            f(&mut w, c);
-        }
-    }
-    w.buf
-}
-
-/// Decodes and checks a Drift section against the file's tensors: every
-/// count bounded, every tensor a float32 input or output whose layout
-/// matches, every number finite.
-pub(crate) fn decode(body: &[u8], model_tensors: &[(usize, Layout)]) -> Result<Reference> {
-    let mut r = Reader::new(SectionKind::Drift, body);
-    let version = r.u32("version")?;
-    if version != VERSION {
-        return Err(r.bad("version", version as u64, format!("{VERSION}")));
-    }
-    let samples = r.u32("reference samples")? as usize;
-    let bins = r.u32("bins")? as usize;
-    if bins != BINS {
-        return Err(r.bad("bins", bins as u64, format!("{BINS}")));
-    }
-    let n = r.count("tensor count")?;
-    if n > MAX_MONITORED {
-        return Err(r.bad("tensor count", n as u64, format!("at most {MAX_MONITORED}")));
-    }
-    let f = |r: &mut Reader, what: &'static str| -> Result<f32> {
-        let v = f32::from_bits(r.u32(what)?);
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(r.bad(what, v.to_bits() as u64, "a finite number"))
-        }
-    };
-    let mut tensors = Vec::with_capacity(n);
-    for _ in 0..n {
-        let tensor = r.u32("tensor index")? as usize;
-        let Some(&(_, layout)) = model_tensors.iter().find(|(t, _)| *t == tensor) else {
-            return Err(r.bad("tensor index", tensor as u64, "a float32 input or output of the model"));
-        };
-        let channels = r.u32("channels")? as usize;
-        let nf = r.u32("feature count")? as usize;
-        let nc = r.u32("class count")? as usize;
-        let want: heapless::Vec<Feature, MAX_FEATURES> = layout.features();
-        if channels != layout.channels || nf != want.len() || nc != layout.classes {
-            return Err(r.bad(
-                "tensor layout",
-                tensor as u64,
-                format!("{} channels, {} features, {} classes for its shape", layout.channels, want.len(), layout.classes),
-            ));
-        }
-        let (mut channel_mean, mut channel_std) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
-        for _ in 0..channels {
-            channel_mean.push(f(&mut r, "channel mean")?);
-            channel_std.push(f(&mut r, "channel std")?);
-        }
-        let mut features = Vec::with_capacity(nf);
-        for &expect in &want {
-            let code = r.u32("feature")?;
-            if Feature::from_code(code) != Some(expect) {
-                return Err(r.bad("feature", code as u64, format!("{} ({})", expect as u32, expect.name())));
-            }
-            let mean = f(&mut r, "feature mean")?;
-            let std = f(&mut r, "feature std")?;
-            let mut edges = [0f32; BINS - 1];
-            for e in &mut edges {
-                *e = f(&mut r, "bin edge")?;
-            }
-            if edges.windows(2).any(|w| w[0] > w[1]) {
-                return Err(r.bad("bin edges", 0, "in increasing order"));
-            }
-            let mut probs = [0f32; BINS];
-            for p in &mut probs {
-                *p = f(&mut r, "bin share")?;
-            }
-            features.push(FeatureRef { feature: expect, mean, std, edges, probs });
-        }
-        let mut classes = Vec::with_capacity(nc);
-        for _ in 0..nc {
-            classes.push(f(&mut r, "class frequency")?);
-        }
-        tensors.push(TensorReference { tensor, channels, channel_mean, channel_std, features, classes });
-    }
-    if r.pos() != r.len() {
-        return Err(r.bad("trailing bytes", (r.len() - r.pos()) as u64, "none"));
-    }
-    Ok(Reference { samples, tensors })
-}
-
 /// The float32 inputs and outputs of a model (each once), with how each is
 /// watched.
-pub(crate) fn layouts(d: &crate::format::reader::Decoded) -> Vec<(usize, Layout)> {
-    let mut out = Vec::new();
-    for (&t, is_output) in d.inputs.iter().map(|t| (t, false)).chain(d.outputs.iter().map(|t| (t, true))) {
-        let rec = &d.tensors[t];
-        if rec.dtype == DType::F32 && !out.iter().any(|&(u, _)| u == t) {
-            out.push((t, Layout::of(rec.shape.dims(), is_output)));
-        }
-    }
-    out
+pub(crate) fn layouts(d: &jetrt_format::reader::Decoded) -> Vec<(usize, Layout)> {
+    jetrt_format::reader::float_io(d).map(|t| (t, Layout::of(d.tensors[t].shape.dims(), !d.inputs.contains(&t)))).collect()
 }
 
 /// A verdict, worst last.
@@ -713,6 +528,7 @@ impl Monitor {
         let mut watches = heapless::Vec::new();
         for t in &reference.tensors {
             let Some(&(_, layout)) = layouts.iter().find(|(u, _)| *u == t.tensor) else { continue };
+            layout.check(t, model)?;
             let w = Box::new(Watch {
                 layout,
                 reference: t.clone(),

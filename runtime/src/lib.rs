@@ -19,14 +19,12 @@ pub mod cuda;
 pub mod drift;
 mod error;
 mod exec;
-pub mod format;
 pub mod golden;
 mod model;
-pub mod ops;
 
 pub use arena::SharedArena;
 pub use error::{Error, Result};
-pub use format::{DType, SectionKind, Shape};
+pub use jetrt_format::{DType, FormatError, SectionKind, Shape};
 /// How a Quantize step rounds one value (`x · inv_scale`, round half to
 /// even, saturating): the converter computes with it what the runtime will.
 pub use jetrt_kernels::cpu::qgemm::quantize_one;

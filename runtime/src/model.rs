@@ -4,9 +4,9 @@
 use crate::arena::{lock, Loc, SharedArena, Slot};
 use crate::error::{Error, Result};
 use crate::exec::{self, pool::ThreadPool, Ctx, Plan};
-use crate::format::reader::{self, Decoded};
-use crate::format::tensors::Storage;
-use crate::format::{DType, SectionKind};
+use jetrt_format::reader::{self, Decoded};
+use jetrt_format::tensors::Storage;
+use jetrt_format::{DType, SectionKind};
 use jetrt_kernels::cpu::qgemm::QIsa;
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::Scratch;
@@ -178,7 +178,7 @@ impl Model {
     }
 
     /// The drift reference statistics the converter stored, if any.
-    pub fn drift_reference(&self) -> Option<&crate::drift::Reference> {
+    pub fn drift_reference(&self) -> Option<&jetrt_format::drift::Reference> {
         self.inner.d.drift.as_ref()
     }
 
@@ -231,7 +231,7 @@ impl Model {
 
     /// Scratch bytes each thread of a session needs (packing buffers).
     pub fn scratch_bytes_per_thread(&self) -> usize {
-        self.d().scratch_floats * 4
+        self.inner.plan.scratch_floats * 4
     }
 
     /// Memory a session with `threads` threads allocates: arena plus scratch.
@@ -282,7 +282,7 @@ impl Model {
         self.d().golden.len()
     }
 
-    pub(crate) fn golden_entries(&self) -> &[crate::golden::GoldenEntry] {
+    pub(crate) fn golden_entries(&self) -> &[jetrt_format::golden::GoldenEntry] {
         &self.d().golden
     }
 
@@ -569,7 +569,7 @@ impl Session {
             n => n,
         };
         let d = model.d();
-        let scratch = Scratch::new(threads, d.scratch_floats);
+        let scratch = Scratch::new(threads, model.inner.plan.scratch_floats);
         let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
         let input_locs = d.inputs.iter().map(|&t| exec::loc(d, t)).collect();
         let output_locs = d.outputs.iter().map(|&t| exec::loc(d, t)).collect();

@@ -5,7 +5,7 @@
 mod common;
 
 use jetrt::drift::ReferenceBuilder;
-use jetrt::{Error, Model, SectionKind, SessionOptions, TensorRef};
+use jetrt::{Error, FormatError, Model, SectionKind, SessionOptions, TensorRef};
 use proptest::prelude::*;
 
 /// The small model's bytes with a drift reference from 30 of its own runs.
@@ -61,7 +61,7 @@ fn a_non_finite_statistic_is_refused() {
     bytes[at..at + 4].copy_from_slice(&f32::NAN.to_bits().to_le_bytes());
     common::reseal(&mut bytes);
     let e = Model::from_bytes(&bytes).unwrap_err();
-    assert!(matches!(e, Error::BadField { kind: SectionKind::Drift, .. }), "{e:?}");
+    assert!(matches!(e, Error::Format(FormatError::BadField { kind: SectionKind::Drift, .. })), "{e:?}");
     assert!(e.to_string().contains("channel mean"), "{e}");
 }
 
@@ -76,6 +76,24 @@ fn a_reference_for_a_tensor_the_model_does_not_expose_is_refused() {
     assert!(e.to_string().contains("a float32 input or output"), "{e}");
 }
 
+#[test]
+fn a_reference_taken_another_way_opens_and_the_monitor_says_why_it_cannot_use_it() {
+    // The input x [1,3,8,8] is watched per channel (3). A reference with one
+    // channel for it is sound as a file (only its structure is checked at
+    // open) but was not taken the way this monitor watches x.
+    let model = Model::from_bytes(&with_reference()).unwrap();
+    let mut r = model.drift_reference().unwrap().clone();
+    assert_eq!(r.tensors[0].channels, 3);
+    r.tensors[0].channels = 1;
+    r.tensors[0].channel_mean.truncate(1);
+    r.tensors[0].channel_std.truncate(1);
+    let mut fb = common::small_model();
+    fb.drift = Some(r);
+    let model = Model::from_bytes(&fb.to_bytes()).expect("a structurally sound reference opens");
+    let e = jetrt::drift::Monitor::new(&model, Default::default()).unwrap_err();
+    assert!(e.to_string().contains("holds 1 channels") && e.to_string().contains("watches 3 channels"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
     /// Any byte of the section changed (and resealed): the file opens or
@@ -87,9 +105,14 @@ proptest! {
         let at = sec.offset + pos % sec.len;
         bytes[at] = value;
         common::reseal(&mut bytes);
-        if let Ok(model) = Model::from_bytes(&bytes) {
+        // A reference that opens but that this monitor does not watch that
+        // way is refused by the monitor, with a message.
+        let monitor = Model::from_bytes(&bytes).ok().and_then(|model| {
+            let m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 10, ..Default::default() }).ok()?;
+            Some((model, m))
+        });
+        if let Some((model, mut m)) = monitor {
             let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
-            let mut m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 10, ..Default::default() }).unwrap();
             for k in 0..12 {
                 s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &common::values(192, k))).unwrap();
                 s.run_loaded().unwrap();

@@ -4,8 +4,9 @@
 
 mod common;
 
-use jetrt::golden::{check, GoldenVector};
+use jetrt::golden::check;
 use jetrt::{Isa, Model, SectionKind, SessionOptions, TensorRef};
+use jetrt_format::golden::GoldenVector;
 
 /// The small model with two golden vectors made by its own (default
 /// variant) run.

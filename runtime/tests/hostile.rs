@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use jetrt::{Error, Model, SectionKind};
+use jetrt::{Error, FormatError, Model, SectionKind};
 use proptest::prelude::*;
 
 fn valid() -> Vec<u8> {
@@ -31,12 +31,12 @@ fn the_small_model_is_valid_and_runs() {
 
 #[test]
 fn empty_and_tiny_files() {
-    assert!(matches!(open(&[]), Err(Error::TooSmall { len: 0, .. })));
-    assert!(matches!(open(&valid()[..63]), Err(Error::TooSmall { len: 63, .. })));
+    assert!(matches!(open(&[]), Err(Error::Format(FormatError::TooSmall { len: 0, .. }))));
+    assert!(matches!(open(&valid()[..63]), Err(Error::Format(FormatError::TooSmall { len: 63, .. }))));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("empty.jrt");
     std::fs::write(&p, b"").unwrap();
-    assert!(matches!(Model::open(&p), Err(Error::TooSmall { .. })));
+    assert!(matches!(Model::open(&p), Err(Error::Format(FormatError::TooSmall { .. }))));
     assert!(matches!(Model::open(dir.path().join("missing.jrt")), Err(Error::Io { .. })));
 }
 
@@ -44,7 +44,7 @@ fn empty_and_tiny_files() {
 fn wrong_magic() {
     let mut b = valid();
     b[1] = b'X';
-    assert!(matches!(open(&b), Err(Error::BadMagic { .. })));
+    assert!(matches!(open(&b), Err(Error::Format(FormatError::BadMagic { .. }))));
     let e = open(b"PK\x03\x04 this is a zip file, not a model, padded to at least sixty-four bytes").unwrap_err();
     assert!(e.to_string().contains("not a .jrt file"), "{e}");
 }
@@ -53,12 +53,12 @@ fn wrong_magic() {
 fn newer_versions() {
     let mut b = valid();
     b[8..10].copy_from_slice(&2u16.to_le_bytes());
-    assert!(matches!(open(&b), Err(Error::UnsupportedVersion { major: 2, .. })));
+    assert!(matches!(open(&b), Err(Error::Format(FormatError::UnsupportedVersion { major: 2, .. }))));
     let mut b = valid();
     b[14..16].copy_from_slice(&9u16.to_le_bytes()); // needs reader 1.9
     reseal(&mut b);
     let e = open(&b).unwrap_err();
-    assert!(matches!(e, Error::ReaderTooOld { need_major: 1, need_minor: 9, .. }), "{e}");
+    assert!(matches!(e, Error::Format(FormatError::ReaderTooOld { need_major: 1, need_minor: 9, .. })), "{e}");
     assert!(e.to_string().contains("upgrade jetrt"));
 }
 
@@ -74,8 +74,10 @@ fn truncated_at_every_section_boundary() {
         // As cut: the header's length no longer matches.
         let t = &b[..cut];
         match open(t) {
-            Err(Error::FileLength { declared, actual }) => assert_eq!((declared, actual), (b.len() as u64, cut as u64)),
-            Err(Error::TooSmall { .. }) => {}
+            Err(Error::Format(FormatError::FileLength { declared, actual })) => {
+                assert_eq!((declared, actual), (b.len() as u64, cut as u64))
+            }
+            Err(Error::Format(FormatError::TooSmall { .. })) => {}
             other => panic!("cut at {cut}: {other:?}"),
         }
         // Resealed, as a careless tool would: the section bounds catch it.
@@ -83,7 +85,12 @@ fn truncated_at_every_section_boundary() {
         reseal(&mut t);
         let e = open(&t).unwrap_err();
         assert!(
-            matches!(e, Error::SectionPastEnd { .. } | Error::HeaderField { field: "table_offset", .. } | Error::SectionChecksum { .. }),
+            matches!(
+                e,
+                Error::Format(FormatError::SectionPastEnd { .. })
+                    | Error::Format(FormatError::HeaderField { field: "table_offset", .. })
+                    | Error::Format(FormatError::SectionChecksum { .. })
+            ),
             "cut at {cut}: {e:?}"
         );
     }
@@ -100,18 +107,18 @@ fn a_flipped_byte_in_any_section_fails_its_checksum() {
             let mut t = b.clone();
             t[at] ^= 0x40;
             match open(&t) {
-                Err(Error::SectionChecksum { kind, .. }) => assert_eq!(kind as u32, e.kind),
+                Err(Error::Format(FormatError::SectionChecksum { kind, .. })) => assert_eq!(kind as u32, e.kind),
                 other => panic!("flip at {at} in section {}: {other:?}", e.kind),
             }
         }
     }
     let mut t = b.clone();
     t[30] ^= 1; // inside the header
-    assert!(matches!(open(&t), Err(Error::HeaderChecksum { .. })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::HeaderChecksum { .. }))));
     let mut t = b.clone();
     let e = table(&b)[2];
     t[e.at + 9] ^= 1; // inside the section table
-    assert!(matches!(open(&t), Err(Error::TableChecksum { .. })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::TableChecksum { .. }))));
 }
 
 #[test]
@@ -124,18 +131,18 @@ fn section_offsets_past_the_end_misaligned_or_overlapping() {
         reseal(&mut t);
         open(&t)
     };
-    assert!(matches!(set_offset(b.len() as u64 - 8), Err(Error::SectionPastEnd { kind: SectionKind::Plan, .. })));
-    assert!(matches!(set_offset(u64::MAX - 3), Err(Error::SectionPastEnd { kind: SectionKind::Plan, .. })));
-    assert!(matches!(set_offset(e.offset as u64 + 8), Err(Error::SectionMisaligned { kind: SectionKind::Plan, .. })));
+    assert!(matches!(set_offset(b.len() as u64 - 8), Err(Error::Format(FormatError::SectionPastEnd { kind: SectionKind::Plan, .. }))));
+    assert!(matches!(set_offset(u64::MAX - 3), Err(Error::Format(FormatError::SectionPastEnd { kind: SectionKind::Plan, .. }))));
+    assert!(matches!(set_offset(e.offset as u64 + 8), Err(Error::Format(FormatError::SectionMisaligned { kind: SectionKind::Plan, .. }))));
     let other = section(&b, SectionKind::Tensors);
-    assert!(matches!(set_offset(other.offset as u64), Err(Error::SectionOverlap { .. })));
-    assert!(matches!(set_offset(0), Err(Error::SectionOverlapsHeader { kind: SectionKind::Plan })));
+    assert!(matches!(set_offset(other.offset as u64), Err(Error::Format(FormatError::SectionOverlap { .. }))));
+    assert!(matches!(set_offset(0), Err(Error::Format(FormatError::SectionOverlapsHeader { kind: SectionKind::Plan }))));
     // Weights must be page aligned.
     let w = section(&b, SectionKind::Weights);
     let mut t = b.clone();
     t[w.at + 8..w.at + 16].copy_from_slice(&((w.offset - 64) as u64).to_le_bytes());
     reseal(&mut t);
-    assert!(matches!(open(&t), Err(Error::SectionMisaligned { kind: SectionKind::Weights, align: 4096, .. })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::SectionMisaligned { kind: SectionKind::Weights, align: 4096, .. }))));
 }
 
 #[test]
@@ -145,17 +152,17 @@ fn unknown_duplicate_and_missing_sections() {
     let mut t = b.clone();
     t[e.at..e.at + 4].copy_from_slice(&77u32.to_le_bytes());
     reseal(&mut t);
-    assert!(matches!(open(&t), Err(Error::UnknownSection { code: 77, .. })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::UnknownSection { code: 77, .. }))));
     // Marked optional, an unknown section is skipped, but Metadata is then missing.
     t[e.at + 4..e.at + 8].copy_from_slice(&1u32.to_le_bytes());
     reseal(&mut t);
-    assert!(matches!(open(&t), Err(Error::MissingSection { kind: SectionKind::Metadata })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::MissingSection { kind: SectionKind::Metadata }))));
     let mut t = b.clone();
     let p = section(&b, SectionKind::Plan);
     t[e.at..e.at + 4].copy_from_slice(&(SectionKind::Plan as u32).to_le_bytes());
     let _ = p;
     reseal(&mut t);
-    assert!(matches!(open(&t), Err(Error::DuplicateSection { kind: SectionKind::Plan })));
+    assert!(matches!(open(&t), Err(Error::Format(FormatError::DuplicateSection { kind: SectionKind::Plan }))));
 }
 
 /// Patches a tensor record field and reseals.
@@ -173,21 +180,21 @@ fn absurd_tensors() {
     let b = valid();
     // dims[0] of "x" = 2^62: the byte count overflows.
     let e = open(&patch_tensor(&b, 0, 16, &(1u64 << 62).to_le_bytes())).unwrap_err();
-    assert!(matches!(&e, Error::BadTensor { name, .. } if name == "x"), "{e:?}");
+    assert!(matches!(&e, Error::Format(FormatError::BadTensor { name, .. }) if name == "x"), "{e:?}");
     assert!(e.to_string().contains("absurdly large"), "{e}");
     // A shape that fits but disagrees with the byte count.
-    assert!(matches!(open(&patch_tensor(&b, 0, 16, &2u64.to_le_bytes())), Err(Error::BadTensor { .. })));
+    assert!(matches!(open(&patch_tensor(&b, 0, 16, &2u64.to_le_bytes())), Err(Error::Format(FormatError::BadTensor { .. }))));
     // Unknown dtype.
-    assert!(matches!(open(&patch_tensor(&b, 0, 8, &[200])), Err(Error::UnknownDType { index: 0, code: 200 })));
+    assert!(matches!(open(&patch_tensor(&b, 0, 8, &[200])), Err(Error::Format(FormatError::UnknownDType { index: 0, code: 200 }))));
     // Rank beyond 8.
-    assert!(matches!(open(&patch_tensor(&b, 0, 9, &[9])), Err(Error::BadTensor { .. })));
+    assert!(matches!(open(&patch_tensor(&b, 0, 9, &[9])), Err(Error::Format(FormatError::BadTensor { .. }))));
     // A weight placed past the end of the weights section.
     let e = open(&patch_tensor(&b, 1, 80, &(1u64 << 40).to_le_bytes())).unwrap_err();
     assert!(e.to_string().contains("past the end of the weights"), "{e}");
     // A misaligned weight.
-    assert!(matches!(open(&patch_tensor(&b, 1, 80, &8u64.to_le_bytes())), Err(Error::BadTensor { .. })));
+    assert!(matches!(open(&patch_tensor(&b, 1, 80, &8u64.to_le_bytes())), Err(Error::Format(FormatError::BadTensor { .. }))));
     // Name outside the name pool.
-    assert!(matches!(open(&patch_tensor(&b, 0, 0, &u32::MAX.to_le_bytes())), Err(Error::BadTensor { .. })));
+    assert!(matches!(open(&patch_tensor(&b, 0, 0, &u32::MAX.to_le_bytes())), Err(Error::Format(FormatError::BadTensor { .. }))));
 }
 
 fn patch_plan(b: &[u8], at: usize, v: u32) -> Vec<u8> {
@@ -203,23 +210,23 @@ fn bad_steps() {
     let b = valid();
     // Header (24) + 1 input + 2 outputs = 36: the first step record.
     let step0 = 36;
-    assert!(matches!(open(&patch_plan(&b, step0, 999)), Err(Error::UnknownOp { step: 0, code: 999 })));
+    assert!(matches!(open(&patch_plan(&b, step0, 999)), Err(Error::Format(FormatError::UnknownOp { step: 0, code: 999 }))));
     // Operand ranges past the operand array.
-    assert!(matches!(open(&patch_plan(&b, step0 + 12, 1000)), Err(Error::BadStep { step: 0, .. })));
+    assert!(matches!(open(&patch_plan(&b, step0 + 12, 1000)), Err(Error::Format(FormatError::BadStep { step: 0, .. }))));
     // An operand index past the tensor table.
     let operands = 36 + 5 * 32;
-    assert!(matches!(open(&patch_plan(&b, operands, 5000)), Err(Error::BadMemoryPlan { .. })));
+    assert!(matches!(open(&patch_plan(&b, operands, 5000)), Err(Error::Format(FormatError::BadMemoryPlan { .. }))));
     // Conv reading its own output: read before written.
     let e = open(&patch_plan(&b, operands, 3)).unwrap_err();
-    assert!(matches!(e, Error::BadStep { step: 0, .. }), "{e:?}");
+    assert!(matches!(e, Error::Format(FormatError::BadStep { step: 0, .. })), "{e:?}");
     // The Gemm's weights swapped for the conv weights: shapes no longer fit.
     let gemm_w = operands + 4 * (3 + 2 + 1 + 1 + 1) + 4; // step 3's second input
     let e = open(&patch_plan(&b, gemm_w, 1)).unwrap_err();
-    assert!(matches!(e, Error::BadStep { step: 3, op: "Gemm", .. }), "{e:?}");
+    assert!(matches!(e, Error::Format(FormatError::BadStep { step: 3, op: "Gemm", .. })), "{e:?}");
     // An absurd step count.
-    assert!(matches!(open(&patch_plan(&b, 8, u32::MAX)), Err(Error::BadField { .. })));
+    assert!(matches!(open(&patch_plan(&b, 8, u32::MAX)), Err(Error::Format(FormatError::BadField { .. }))));
     // A model input that is a weight.
-    assert!(matches!(open(&patch_plan(&b, 24, 1)), Err(Error::BadTensor { .. })));
+    assert!(matches!(open(&patch_plan(&b, 24, 1)), Err(Error::Format(FormatError::BadTensor { .. }))));
 }
 
 #[test]
@@ -233,18 +240,21 @@ fn bad_memory_plans() {
         open(&t)
     };
     // Arena too small for its tensors.
-    assert!(matches!(patch(0, &64u64.to_le_bytes()), Err(Error::BadMemoryPlan { .. })));
+    assert!(matches!(patch(0, &64u64.to_le_bytes()), Err(Error::Format(FormatError::BadMemoryPlan { .. }))));
     // Absurd arena.
-    assert!(matches!(patch(0, &u64::MAX.to_le_bytes()), Err(Error::BadField { .. } | Error::BadMemoryPlan { .. })));
+    assert!(matches!(
+        patch(0, &u64::MAX.to_le_bytes()),
+        Err(Error::Format(FormatError::BadField { .. }) | Error::Format(FormatError::BadMemoryPlan { .. }))
+    ));
     // Wrong alignment constant.
-    assert!(matches!(patch(8, &16u32.to_le_bytes()), Err(Error::BadField { .. })));
+    assert!(matches!(patch(8, &16u32.to_le_bytes()), Err(Error::Format(FormatError::BadField { .. }))));
     // Second arena tensor ("conv") moved onto the input: both live at step 0.
     let e = patch(16 + 16 + 8, &0u64.to_le_bytes()).unwrap_err();
-    assert!(matches!(&e, Error::ArenaOverlap { .. }), "{e:?}");
+    assert!(matches!(&e, Error::Format(FormatError::ArenaOverlap { .. })), "{e:?}");
     // Misaligned offset.
-    assert!(matches!(patch(16 + 8, &4u64.to_le_bytes()), Err(Error::BadMemoryPlan { .. })));
+    assert!(matches!(patch(16 + 8, &4u64.to_le_bytes()), Err(Error::Format(FormatError::BadMemoryPlan { .. }))));
     // Entry count beyond the section.
-    assert!(matches!(patch(12, &u32::MAX.to_le_bytes()), Err(Error::BadField { .. })));
+    assert!(matches!(patch(12, &u32::MAX.to_le_bytes()), Err(Error::Format(FormatError::BadField { .. }))));
 }
 
 #[test]

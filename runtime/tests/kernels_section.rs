@@ -3,8 +3,8 @@
 
 mod common;
 
-use jetrt::format::kernels::KernelImage;
 use jetrt::{Model, SectionKind};
+use jetrt_format::kernels::KernelImage;
 
 fn with_images() -> Vec<u8> {
     let mut fb = common::small_model();

@@ -1,5 +1,6 @@
 //! Dependencies point one way: tools → converter, update → runtime →
-//! kernels, boards. This test rejects any other edge between the
+//! format, kernels, boards (and format → kernels, for the parameter types
+//! ops carry). This test rejects any other edge between the
 //! workspace's crates (a runtime that depended on the converter would drag
 //! ONNX onto the board; one that depended on update, TUF and HTTP).
 
@@ -8,9 +9,10 @@ use std::path::Path;
 /// Workspace crates each crate may depend on (normal and dev dependencies).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("kernels", &[]),
+    ("format", &["jetrt-kernels"]),
     ("boards", &[]),
-    ("runtime", &["jetrt-kernels", "jetrt-boards"]),
-    ("converter", &["jetrt"]),
+    ("runtime", &["jetrt-format", "jetrt-kernels", "jetrt-boards"]),
+    ("converter", &["jetrt", "jetrt-format"]),
     ("update", &["jetrt"]),
 ];
 
@@ -43,7 +45,7 @@ fn dependencies_point_one_way() {
         for dep in workspace_deps(&text) {
             assert!(
                 allowed.contains(&dep.as_str()),
-                "{dir}/Cargo.toml depends on {dep}: dependencies must point tools → converter, update → runtime → kernels, boards"
+                "{dir}/Cargo.toml depends on {dep}: dependencies must point tools → converter, update → runtime → format, kernels, boards"
             );
         }
     }

@@ -2,9 +2,9 @@
 //! pattern: the report says what the pass did, the plan has the fused
 //! steps, and the converted model computes what the unfused graph means.
 
-use jetrt::ops::Activation;
 use jetrt::{Model, SessionOptions, TensorRef};
 use jetrt_converter::{convert, ConvertOptions, Report};
+use jetrt_format::op::Activation;
 use jetrt_tests::onnx_build::*;
 
 fn fixed(d: &[i64]) -> Vec<Dim> {
@@ -329,7 +329,7 @@ fn files_ask_for_the_reader_version_their_ops_need() {
         let b = std::fs::read(&out).unwrap();
         let (major, minor) = (u16::from_le_bytes([b[12], b[13]]), u16::from_le_bytes([b[14], b[15]]));
         assert_eq!((major, minor), (1, want), "{op}: minimum reader version");
-        assert_eq!(u16::from_le_bytes([b[10], b[11]]), jetrt::format::FORMAT_MINOR);
+        assert_eq!(u16::from_le_bytes([b[10], b[11]]), jetrt_format::FORMAT_MINOR);
         Model::open(&out).unwrap();
     }
 }

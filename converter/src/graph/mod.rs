@@ -3,8 +3,8 @@
 //! rewrite it; the memory planner and the writer turn it into a `.jrt` file.
 
 use crate::tensor::Tensor;
-use jetrt::ops::{Meta, Op};
 use jetrt::{DType, Shape};
+use jetrt_format::op::{Meta, Op};
 
 pub type ValueId = usize;
 
@@ -59,7 +59,7 @@ impl Graph {
     pub fn meta(&self, v: ValueId) -> Result<Meta, String> {
         let val = &self.values[v];
         let shape = Shape::new(&val.shape).ok_or_else(|| {
-            format!("tensor {:?} has rank {} (jetrt supports up to {})", val.name, val.shape.len(), jetrt::format::MAX_RANK)
+            format!("tensor {:?} has rank {} (jetrt supports up to {})", val.name, val.shape.len(), jetrt_format::MAX_RANK)
         })?;
         Ok(Meta { dtype: val.dtype, shape })
     }

@@ -4,7 +4,7 @@
 //! tensor already placed whose lifetime overlaps.
 
 use crate::graph::{Graph, ValueId};
-use jetrt::format::TENSOR_ALIGN;
+use jetrt_format::TENSOR_ALIGN;
 
 /// A buffer to place: bytes and lifetime (first and last step it must
 /// survive; −1 = before the first step).

@@ -7,8 +7,8 @@
 
 use crate::graph::Graph;
 use crate::tensor::Tensor;
-use jetrt::ops::Op;
 use jetrt::DType;
+use jetrt_format::op::Op;
 
 /// Returns the operands made scalar.
 pub fn run(g: &mut Graph) -> usize {
@@ -34,7 +34,7 @@ pub fn run(g: &mut Graph) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jetrt::ops::Activation;
+    use jetrt_format::op::Activation;
 
     #[test]
     fn uniform_operands_become_one_value() {

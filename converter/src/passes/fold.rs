@@ -4,8 +4,8 @@
 
 use crate::graph::{Graph, Node};
 use crate::tensor::{Data, Tensor};
-use jetrt::format::{FileBuilder, StepDef, StorageDef, TensorDef};
 use jetrt::{Model, SessionOptions};
+use jetrt_format::{FileBuilder, StepDef, StorageDef, TensorDef};
 
 pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
     let mut fb = FileBuilder::default();

@@ -6,7 +6,7 @@
 
 use crate::graph::Graph;
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, Op};
+use jetrt_format::op::{Activation, Op};
 
 pub fn run(g: &mut Graph) -> usize {
     fold_into_conv(g) + fold_into_gemm(g)

@@ -7,7 +7,7 @@
 
 use crate::graph::Graph;
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, Op};
+use jetrt_format::op::{Activation, Op};
 
 pub fn run(g: &mut Graph) -> usize {
     let mut folded = 0;

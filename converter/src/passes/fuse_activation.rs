@@ -3,7 +3,7 @@
 //! still in registers. Returns the steps removed.
 
 use crate::graph::Graph;
-use jetrt::ops::{Activation, Op};
+use jetrt_format::op::{Activation, Op};
 
 fn act_slot(op: &mut Op) -> Option<&mut Activation> {
     match op {

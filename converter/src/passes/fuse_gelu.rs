@@ -11,7 +11,7 @@
 
 use super::pattern::{const_scalar, other_operand, replace_chain, Uses};
 use crate::graph::{Graph, ValueId};
-use jetrt::ops::{Activation, BinaryOp, Op};
+use jetrt_format::op::{Activation, BinaryOp, Op};
 
 fn near(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-4 * b.abs()

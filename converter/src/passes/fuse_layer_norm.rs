@@ -12,7 +12,7 @@
 use super::pattern::{const_scalar, other_operand, replace_chain, Uses};
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, BinaryOp, Op, ReduceOp};
+use jetrt_format::op::{Activation, BinaryOp, Op, ReduceOp};
 
 /// The normalized axes as `axis..rank` if `mask` is such a suffix.
 fn suffix_axis(mask: u32, rank: usize) -> Option<usize> {

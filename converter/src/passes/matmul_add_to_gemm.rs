@@ -7,7 +7,7 @@
 use super::pattern::{other_operand, Uses};
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
-use jetrt::ops::{BinaryOp, Op};
+use jetrt_format::op::{BinaryOp, Op};
 
 /// The bias as `[N]` if `c` is a constant varying only along the last axis
 /// of a result `[.., N]`.

@@ -2,7 +2,7 @@
 //! constant scalars, and replacing a matched chain by one node.
 
 use crate::graph::{Graph, ValueId};
-use jetrt::ops::{BinaryOp, Op};
+use jetrt_format::op::{BinaryOp, Op};
 
 /// Producers and consumers of every value, computed once per match.
 pub(crate) struct Uses {

@@ -6,7 +6,7 @@
 
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, BinaryOp, Op};
+use jetrt_format::op::{Activation, BinaryOp, Op};
 
 /// Per-channel values of `c` broadcast against a tensor of shape `x`, if `c`
 /// is constant along every axis but 1.

@@ -19,7 +19,7 @@ use crate::error::{ConvertError, Result};
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
 use eval::{Agreement, Runner};
-use jetrt::ops::{Op, QOutParams};
+use jetrt_format::op::{Op, QOutParams};
 use rewrite::Layer;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 
 use crate::graph::{Graph, ValueId};
 use crate::tensor::Tensor;
-use jetrt::ops::Op;
 use jetrt::DType;
+use jetrt_format::op::Op;
 
 /// `--prune`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,8 +5,8 @@
 use super::calib::{channel_quant, qparams, ChannelQuant, Ranges};
 use crate::graph::{Graph, Node, ValueId};
 use crate::tensor::{Data, Tensor};
-use jetrt::ops::{Activation, Conv2d, Op, QOutParams, Q8_K_ALIGN};
 use jetrt::DType;
+use jetrt_format::op::{Activation, Conv2d, Op, QOutParams, Q8_K_ALIGN};
 use std::collections::{HashMap, HashSet};
 
 /// The precision a layer runs in.

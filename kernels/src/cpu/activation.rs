@@ -2,8 +2,9 @@
 
 /// An elementwise activation, applied by the producing kernel (fused) or as a
 /// step of its own.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Activation {
+    #[default]
     None,
     Relu,
     LeakyRelu {

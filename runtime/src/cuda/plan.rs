@@ -3,8 +3,8 @@
 use super::{driver_error, nvrtc::Nvrtc, GpuInfo};
 use crate::arena::{Loc, Slot};
 use crate::exec::{self, Ctx, GemmBias, Kernel, Packing, Plan};
-use crate::format::MAX_RANK;
 use cudarc::driver::{result, sys};
+use jetrt_format::MAX_RANK;
 use jetrt_kernels::cpu::reference::AxisTaps;
 use jetrt_kernels::cpu::Activation;
 use std::ffi::c_void;
@@ -23,58 +23,17 @@ pub enum GpuSupport {
     Fallback(&'static str),
 }
 
-/// `(code, a, b)` of an activation as `jrt_act` in prelude.cuh takes it.
+/// `(code, a, b)` of an activation as `jrt_act` in prelude.cuh takes it:
+/// the file's own code table.
 fn act_code(a: Activation) -> (i32, f32, f32) {
-    use Activation as A;
-    match a {
-        A::None => (0, 0.0, 0.0),
-        A::Relu => (1, 0.0, 0.0),
-        A::LeakyRelu { alpha } => (2, alpha, 0.0),
-        A::Clip { min, max } => (3, min, max),
-        A::Sigmoid => (4, 0.0, 0.0),
-        A::Tanh => (5, 0.0, 0.0),
-        A::HardSigmoid { alpha, beta } => (6, alpha, beta),
-        A::HardSwish => (7, 0.0, 0.0),
-        A::Silu => (8, 0.0, 0.0),
-        A::Gelu => (9, 0.0, 0.0),
-        A::GeluTanh => (10, 0.0, 0.0),
-        A::Erf => (11, 0.0, 0.0),
-        A::Sqrt => (12, 0.0, 0.0),
-        A::Exp => (13, 0.0, 0.0),
-        A::Log => (14, 0.0, 0.0),
-        A::Abs => (15, 0.0, 0.0),
-        A::Neg => (16, 0.0, 0.0),
-        A::Reciprocal => (17, 0.0, 0.0),
-        A::Floor => (18, 0.0, 0.0),
-        A::Ceil => (19, 0.0, 0.0),
-        A::Round => (20, 0.0, 0.0),
-        A::Sign => (21, 0.0, 0.0),
-        A::Softplus => (22, 0.0, 0.0),
-        A::Softsign => (23, 0.0, 0.0),
-        A::Elu { alpha } => (24, alpha, 0.0),
-        A::Selu { alpha, gamma } => (25, alpha, gamma),
-        A::Celu { alpha } => (26, alpha, 0.0),
-        A::ThresholdedRelu { alpha } => (27, alpha, 0.0),
-        A::Mish => (28, 0.0, 0.0),
-        A::Sin => (29, 0.0, 0.0),
-        A::Cos => (30, 0.0, 0.0),
-    }
+    let (code, [p0, p1]) = jetrt_format::codes::activation_code(a);
+    (code as i32, p0, p1)
 }
 
+/// The code of a binary op as `jrt_binary` in elementwise.cu takes it: the
+/// file's own.
 fn binary_code(op: jetrt_kernels::cpu::reference::BinaryOp) -> i32 {
-    use jetrt_kernels::cpu::reference::BinaryOp as B;
-    match op {
-        B::Add => 0,
-        B::Sub => 1,
-        B::Mul => 2,
-        B::Div => 3,
-        B::Max => 4,
-        B::Min => 5,
-        B::Pow => 6,
-        B::PRelu => 7,
-        B::Mod => 8,
-        B::Fmod => 9,
-    }
+    jetrt_format::codes::BINARY_OPS.code(op) as i32
 }
 
 /// Whether GPU kernels not yet verified on a GPU run
@@ -241,8 +200,8 @@ fn split_k(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize, k: usize, alig
 }
 
 /// The element type codes of `jrt_cast` (layout.cu).
-fn cast_code(d: crate::format::DType) -> Option<i32> {
-    use crate::format::DType as D;
+fn cast_code(d: jetrt_format::DType) -> Option<i32> {
+    use jetrt_format::DType as D;
     Some(match d {
         D::F32 => 0,
         D::F64 => 1,
@@ -315,10 +274,10 @@ fn pool_geo(s: &jetrt_kernels::cpu::reference::Pool2dShape) -> Result<Vec<i32>, 
 }
 
 /// (int8 output?, 1/scale, zero point) of a quantized op's output.
-fn qout(o: &crate::ops::QOutParams) -> (i32, f32, i32) {
+fn qout(o: &jetrt_format::op::QOutParams) -> (i32, f32, i32) {
     match *o {
-        crate::ops::QOutParams::F32 => (0, 0.0, 0),
-        crate::ops::QOutParams::I8 { scale, zero_point } => (1, 1.0 / scale, zero_point as i32),
+        jetrt_format::op::QOutParams::F32 => (0, 0.0, 0),
+        jetrt_format::op::QOutParams::I8 { scale, zero_point } => (1, 1.0 / scale, zero_point as i32),
     }
 }
 
@@ -1708,14 +1667,14 @@ mod tests {
     fn the_workspace_covers_every_split_step() {
         use super::{qconv_split, split_floats, workspace_floats};
         use crate::exec::{Kernel, Plan, Prepared};
-        use crate::ops::QOutParams;
+        use jetrt_format::op::QOutParams;
         use jetrt_kernels::cpu::Activation;
         let step = |kernel| Prepared { kernel, name: "step", inputs: 0..0, outputs: 0..0 };
         let (small, wide) = (conv(512, 7, 512, 3), conv(64, 56, 64, 3));
         let q = |shape| Kernel::QConv { shape, x_zp: 0, act: Activation::None, out: QOutParams::F32 };
         let f = |shape| Kernel::Conv { shape, act: Activation::None, bias: false };
         for steps in [vec![step(q(small)), step(q(wide))], vec![step(f(wide)), step(q(small))], vec![step(f(small))]] {
-            let plan = Plan { steps, locs: Vec::new() };
+            let plan = Plan { steps, ..Default::default() };
             let have = workspace_floats(&plan, 132);
             assert!(have > 0);
             for s in &plan.steps {
@@ -1727,7 +1686,7 @@ mod tests {
                 assert!(need <= have, "{need} > {have}");
             }
         }
-        let plan = Plan { steps: vec![step(q(conv(64, 224, 64, 3)))], locs: Vec::new() };
+        let plan = Plan { steps: vec![step(q(conv(64, 224, 64, 3)))], ..Default::default() };
         assert_eq!(workspace_floats(&plan, 132), 0, "a wide layer needs no split");
     }
 

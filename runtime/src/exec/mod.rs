@@ -9,10 +9,11 @@ pub(crate) mod pool;
 
 use crate::arena::{self, Loc};
 use crate::error::{Error, Result};
-use crate::format::reader::Decoded;
-use crate::format::tensors::Storage;
-use crate::format::{DType, Shape, MAX_RANK};
-use crate::ops::{self, Meta, Op, QOutParams};
+use jetrt_format::op::{Meta, Op, QOutParams, Q8_K_ALIGN};
+use jetrt_format::reader::Decoded;
+use jetrt_format::shape as ops;
+use jetrt_format::tensors::Storage;
+use jetrt_format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{self, Conv2dShape};
 use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref, Rows, SpRef};
 use jetrt_kernels::cpu::qgemm::{self, QEpilogue, QIsa, QOut};
@@ -291,6 +292,8 @@ pub(crate) struct Prepared {
 pub(crate) struct Plan {
     pub steps: Vec<Prepared>,
     pub locs: Vec<Loc>,
+    /// Largest scratch (floats per worker) any step's CPU kernel needs.
+    pub scratch_floats: usize,
 }
 
 pub(crate) fn loc(d: &Decoded, t: usize) -> Loc {
@@ -462,6 +465,7 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
                 Kernel::Resize { planes: prod(&xd[..rank - 2]), in_h, in_w, ty, tx, extrapolation: rz.params.extrapolation_value }
             }
         };
+        plan.scratch_floats = plan.scratch_floats.max(scratch_floats(&step.op, &metas));
         let start = plan.locs.len();
         plan.locs.extend(ins.iter().map(|&t| loc(d, t)));
         let mid = plan.locs.len();
@@ -469,6 +473,32 @@ pub(crate) fn prepare(d: &Decoded) -> Result<Plan> {
         plan.steps.push(Prepared { kernel, name: step.op.name(), inputs: start..mid, outputs: mid..plan.locs.len() });
     }
     Ok(plan)
+}
+
+/// Scratch floats per worker the CPU kernels of step `op` need.
+fn scratch_floats(op: &Op, inputs: &[Meta]) -> usize {
+    match op {
+        Op::Conv2d(c) => ops::conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
+        Op::Gemm(g) => ops::gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
+        Op::MatMul { .. } => ops::matmul_dims(inputs).map(|(_, m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
+        Op::QConv2d { .. } | Op::Q4Conv2d { .. } | Op::SpConv2d { .. } => {
+            let Ok(s) = ops::q_conv_shape(op, inputs) else { return 0 };
+            match op {
+                Op::QConv2d { .. } => qgemm::qconv_scratch_floats(&s),
+                _ => s.scratch_floats(),
+            }
+        }
+        Op::QGemm { .. } | Op::Q4Gemm { .. } | Op::SpGemm { .. } => {
+            let (xd, n) = (inputs[0].shape.dims(), inputs.get(1).map_or(0, |w| w.shape.dims().first().copied().unwrap_or(0)));
+            let k = xd.last().copied().unwrap_or(0);
+            let m: usize = xd[..xd.len().saturating_sub(1)].iter().product();
+            match op {
+                Op::QGemm { .. } => qgemm::qgemm_scratch_floats(n, k.next_multiple_of(Q8_K_ALIGN)),
+                _ => gemm::scratch_floats_for(m, k, n),
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// What a step needs besides its operands.

@@ -3,9 +3,9 @@
 //! implementation of the layout in docs/FORMAT.md).
 #![allow(dead_code)]
 
-use jetrt::format::{FileBuilder, StepDef, StorageDef, TensorDef};
-use jetrt::ops::{Activation, Conv2d, Gemm, Op, Pool2d};
 use jetrt::DType;
+use jetrt_format::op::{Activation, Conv2d, Gemm, Op, Pool2d};
+use jetrt_format::{FileBuilder, StepDef, StorageDef, TensorDef};
 
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()

@@ -663,8 +663,8 @@ fn run(cli: Cli) -> Result<()> {
             let boards = boards.iter().map(|b| board_profile(b)).collect::<Result<Vec<_>>>()?;
             let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
             let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
-            if golden > jetrt::golden::MAX_VECTORS {
-                anyhow::bail!("--golden {golden}: at most {} vectors", jetrt::golden::MAX_VECTORS);
+            if golden > jetrt_format::golden::MAX_VECTORS {
+                anyhow::bail!("--golden {golden}: at most {} vectors", jetrt_format::golden::MAX_VECTORS);
             }
             let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None, golden };
             if check {
@@ -1021,7 +1021,7 @@ fn kernel_images(
     nvrtc: &[PathBuf],
     dir: Option<&std::path::Path>,
     quiet: bool,
-) -> Result<Vec<jetrt::format::kernels::KernelImage>> {
+) -> Result<Vec<jetrt_format::kernels::KernelImage>> {
     use jetrt::cuda::nvrtc::Nvrtc;
     let libs = nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
     let hash = jetrt::cuda::source_hash(&jetrt::cuda::kernel_source());
@@ -1042,7 +1042,7 @@ fn kernel_images(
                 t.elapsed().as_secs_f64()
             );
         }
-        out.push(jetrt::format::kernels::KernelImage { arch: a, nvrtc, source_hash: hash, image });
+        out.push(jetrt_format::kernels::KernelImage { arch: a, nvrtc, source_hash: hash, image });
     }
     Ok(out)
 }

@@ -834,7 +834,7 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 let obj = json!({
                     "jetrt_version": jetrt::VERSION,
-                    "format_version": format!("{}.{}", jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR),
+                    "format_version": format!("{}.{}", jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR),
                     "arch": if here { Some(std::env::consts::ARCH) } else { None },
                     "cpu": if here {
                         json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": qisa.name()})
@@ -856,7 +856,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
-                println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt::format::FORMAT_MAJOR, jetrt::format::FORMAT_MINOR);
+                println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR);
                 if here {
                     println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
                 } else {

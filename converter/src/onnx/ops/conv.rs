@@ -3,7 +3,7 @@
 use super::super::import::{Ctx, N};
 use super::usizes;
 use crate::graph::ValueId;
-use jetrt::ops::{Activation, Conv2d, ConvTranspose2d, Op};
+use jetrt_format::op::{Activation, Conv2d, ConvTranspose2d, Op};
 
 /// Begin and end padding per spatial axis (`[b0, b1, .., e0, e1, ..]`),
 /// resolving `auto_pad`.

@@ -3,8 +3,9 @@
 use super::super::import::{Ctx, N};
 use crate::graph::ValueId;
 use crate::tensor::{Data, Tensor};
-use jetrt::ops::{broadcast, Activation, BinaryOp, Op};
 use jetrt::DType;
+use jetrt_format::op::{Activation, BinaryOp, Op};
+use jetrt_format::shape::broadcast;
 
 pub(crate) fn activation(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     let act = match n.op {

@@ -2,7 +2,7 @@
 
 use super::super::import::{Ctx, N};
 use crate::graph::ValueId;
-use jetrt::ops::{Activation, Gemm, Op};
+use jetrt_format::op::{Activation, Gemm, Op};
 
 pub(crate) fn gemm(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     let (a, b, c) = (n.input(0)?, n.input(1)?, n.opt_input(2));

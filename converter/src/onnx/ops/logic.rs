@@ -6,7 +6,7 @@ use super::super::import::{Ctx, N};
 use super::elementwise::broadcast_indices;
 use crate::graph::ValueId;
 use crate::tensor::{Data, Tensor};
-use jetrt::ops::broadcast;
+use jetrt_format::shape::broadcast;
 
 fn both_ints(a: &Tensor, b: &Tensor) -> Option<(Vec<i64>, Vec<i64>)> {
     Some((a.ints()?, b.ints()?))

@@ -3,7 +3,7 @@
 use super::super::import::{Ctx, N};
 use crate::graph::ValueId;
 use crate::tensor::Tensor;
-use jetrt::ops::{Activation, BinaryOp, LrnParams, Op, ReduceOp};
+use jetrt_format::op::{Activation, BinaryOp, LrnParams, Op, ReduceOp};
 
 /// Inference-mode BatchNormalization as a per-channel affine step:
 /// `scale = γ / √(var + ε)`, `shift = β − mean · scale` (computed in f64).

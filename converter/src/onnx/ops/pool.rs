@@ -4,7 +4,7 @@ use super::super::import::{Ctx, N};
 use super::conv::{pads, per_axis};
 use super::usizes;
 use crate::graph::ValueId;
-use jetrt::ops::{Op, Pool2d};
+use jetrt_format::op::{Op, Pool2d};
 
 fn pool(cx: &mut Ctx<'_>, n: &N<'_>, max: bool) -> Result<Vec<ValueId>, String> {
     if max && n.wants_output(1) {

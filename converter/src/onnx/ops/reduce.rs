@@ -4,7 +4,7 @@
 use super::super::import::{Ctx, N};
 use super::axis;
 use crate::graph::ValueId;
-use jetrt::ops::{Op, ReduceOp};
+use jetrt_format::op::{Op, ReduceOp};
 
 pub(crate) fn reduce(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     let op = match n.op {

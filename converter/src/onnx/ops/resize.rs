@@ -3,7 +3,7 @@
 use super::super::import::{Ctx, N};
 use super::axis;
 use crate::graph::ValueId;
-use jetrt::ops::{CoordTransform, NearestRound, Op, Resize, ResizeMode, ResizeParams};
+use jetrt_format::op::{CoordTransform, NearestRound, Op, Resize, ResizeMode, ResizeParams};
 
 fn mode(s: &str) -> Result<ResizeMode, String> {
     Ok(match s {

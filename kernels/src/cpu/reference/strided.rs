@@ -143,9 +143,10 @@ mod tests {
 }
 
 /// How [`pad`] fills positions outside the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PadMode {
     /// A fixed value.
+    #[default]
     Constant,
     /// Mirrored about the edge element, which is not repeated.
     Reflect,

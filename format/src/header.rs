@@ -3,11 +3,11 @@
 use super::bytes::Writer;
 use super::checksum::checksum;
 use super::*;
-use crate::error::{Error, Result};
+use crate::error::{FormatError, Result};
 
 /// The header as laid out on disk (docs/FORMAT.md, "Header").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Header {
+pub struct Header {
     pub major: u16,
     pub minor: u16,
     pub min_reader_major: u16,
@@ -49,12 +49,12 @@ impl Header {
     pub fn decode(file: &[u8]) -> Result<Header> {
         let len = file.len() as u64;
         let Some(h) = file.get(..HEADER_LEN) else {
-            return Err(Error::TooSmall { len, header: HEADER_LEN as u64 });
+            return Err(FormatError::TooSmall { len, header: HEADER_LEN as u64 });
         };
         let mut magic = [0u8; 8];
         magic.copy_from_slice(&h[..8]);
         if magic != MAGIC {
-            return Err(Error::BadMagic { found: magic, expected: MAGIC });
+            return Err(FormatError::BadMagic { found: magic, expected: MAGIC });
         }
         let u16_at = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
@@ -67,16 +67,16 @@ impl Header {
         // Version first: a newer major version may lay out the rest
         // differently, so say that rather than "bad checksum".
         if major != FORMAT_MAJOR {
-            return Err(Error::UnsupportedVersion { major, minor, supported: FORMAT_MAJOR });
+            return Err(FormatError::UnsupportedVersion { major, minor, supported: FORMAT_MAJOR });
         }
         let stored = u64_at(CHECKSUM_AT);
         let computed = checksum(&h[..CHECKSUM_AT]);
         if stored != computed {
-            return Err(Error::HeaderChecksum { stored, computed });
+            return Err(FormatError::HeaderChecksum { stored, computed });
         }
         let (min_reader_major, min_reader_minor) = (u16_at(12), u16_at(14));
         if (min_reader_major, min_reader_minor) > (FORMAT_MAJOR, FORMAT_MINOR) {
-            return Err(Error::ReaderTooOld {
+            return Err(FormatError::ReaderTooOld {
                 need_major: min_reader_major,
                 need_minor: min_reader_minor,
                 have_major: FORMAT_MAJOR,
@@ -85,11 +85,11 @@ impl Header {
         }
         let header_len = u32_at(16);
         if header_len as usize != HEADER_LEN {
-            return Err(Error::HeaderField { field: "header_len", found: header_len.into(), expected: HEADER_LEN.to_string() });
+            return Err(FormatError::HeaderField { field: "header_len", found: header_len.into(), expected: HEADER_LEN.to_string() });
         }
         let entry_len = u32_at(44);
         if entry_len as usize != SECTION_ENTRY_LEN {
-            return Err(Error::HeaderField {
+            return Err(FormatError::HeaderField {
                 field: "section_entry_len",
                 found: entry_len.into(),
                 expected: SECTION_ENTRY_LEN.to_string(),
@@ -107,10 +107,10 @@ impl Header {
             table_checksum: u64_at(48),
         };
         if header.file_len != len {
-            return Err(Error::FileLength { declared: header.file_len, actual: len });
+            return Err(FormatError::FileLength { declared: header.file_len, actual: len });
         }
         if header.flags != 0 {
-            return Err(Error::HeaderField {
+            return Err(FormatError::HeaderField {
                 field: "flags",
                 found: header.flags.into(),
                 expected: "0 (no flags are defined in format 1.0)".into(),

@@ -4,12 +4,12 @@ use super::bytes::{Reader, Writer};
 use super::checksum::checksum;
 use super::header::Header;
 use super::*;
-use crate::error::{Error, Result};
+use crate::error::{FormatError, Result};
 use std::ops::Range;
 
 /// One validated section: its kind and byte range in the file.
 #[derive(Debug, Clone)]
-pub(crate) struct Section {
+pub struct Section {
     pub kind: SectionKind,
     pub range: Range<usize>,
     pub checksum: u64,
@@ -17,7 +17,7 @@ pub(crate) struct Section {
 
 /// All known sections of a file, validated.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Sections {
+pub struct Sections {
     pub list: Vec<Section>,
     /// Sections of unknown kind that were marked optional and skipped.
     pub skipped: usize,
@@ -25,7 +25,7 @@ pub(crate) struct Sections {
 
 impl Sections {
     pub fn get(&self, kind: SectionKind) -> Result<&Section> {
-        self.list.iter().find(|s| s.kind == kind).ok_or(Error::MissingSection { kind })
+        self.list.iter().find(|s| s.kind == kind).ok_or(FormatError::MissingSection { kind })
     }
 }
 
@@ -55,19 +55,19 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
     let file_len = file.len() as u64;
     let count = header.section_count as usize;
     if count > MAX_SECTIONS {
-        return Err(Error::HeaderField { field: "section_count", found: count as u64, expected: format!("at most {MAX_SECTIONS}") });
+        return Err(FormatError::HeaderField { field: "section_count", found: count as u64, expected: format!("at most {MAX_SECTIONS}") });
     }
     let table_len = (count * SECTION_ENTRY_LEN) as u64;
     let table_end = header.table_offset.checked_add(table_len).filter(|&e| e <= file_len);
     let Some(table_end) = table_end else {
-        return Err(Error::HeaderField {
+        return Err(FormatError::HeaderField {
             field: "table_offset",
             found: header.table_offset,
             expected: format!("a section table of {table_len} bytes inside the file ({file_len} bytes)"),
         });
     };
     if header.table_offset < HEADER_LEN as u64 || !header.table_offset.is_multiple_of(8) {
-        return Err(Error::HeaderField {
+        return Err(FormatError::HeaderField {
             field: "table_offset",
             found: header.table_offset,
             expected: "a multiple of 8 after the header".into(),
@@ -76,7 +76,7 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
     let table = &file[header.table_offset as usize..table_end as usize];
     let computed = checksum(table);
     if computed != header.table_checksum {
-        return Err(Error::TableChecksum { stored: header.table_checksum, computed });
+        return Err(FormatError::TableChecksum { stored: header.table_checksum, computed });
     }
     let mut r = Reader::new(SectionKind::Metadata, table);
     let mut out = Sections::default();
@@ -93,25 +93,25 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
                 out.skipped += 1;
                 continue;
             }
-            return Err(Error::UnknownSection { index, code });
+            return Err(FormatError::UnknownSection { index, code });
         };
         if out.list.iter().any(|s| s.kind == kind) {
-            return Err(Error::DuplicateSection { kind });
+            return Err(FormatError::DuplicateSection { kind });
         }
         let end = offset.checked_add(len).filter(|&e| e <= file_len);
         let Some(end) = end else {
-            return Err(Error::SectionPastEnd { kind, end: offset.saturating_add(len), file_len });
+            return Err(FormatError::SectionPastEnd { kind, end: offset.saturating_add(len), file_len });
         };
         let align = kind.align() as u64;
         if offset % align != 0 {
-            return Err(Error::SectionMisaligned { kind, offset, align });
+            return Err(FormatError::SectionMisaligned { kind, offset, align });
         }
         if len > 0 {
             for (range, other) in &claimed {
                 if offset < range.end && range.start < end {
                     return Err(match other {
-                        Some(b) => Error::SectionOverlap { a: kind, b: *b },
-                        None => Error::SectionOverlapsHeader { kind },
+                        Some(b) => FormatError::SectionOverlap { a: kind, b: *b },
+                        None => FormatError::SectionOverlapsHeader { kind },
                     });
                 }
             }
@@ -120,7 +120,7 @@ pub(crate) fn decode(file: &[u8], header: &Header) -> Result<Sections> {
         let range = offset as usize..end as usize;
         let computed = checksum(&file[range.clone()]);
         if computed != stored {
-            return Err(Error::SectionChecksum { kind, stored, computed });
+            return Err(FormatError::SectionChecksum { kind, stored, computed });
         }
         out.list.push(Section { kind, range, checksum: stored });
     }

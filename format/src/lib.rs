@@ -1,21 +1,59 @@
-//! The `.jrt` file format, defined once: constants, on-disk enums, the
-//! reader that validates a file and the writer the converter uses.
+//! The `.jrt` file format, defined once: its constants and on-disk
+//! enumerations ([`codes`]), the op description and its shape rules
+//! ([`op`], [`shape`]), every section codec, the [`reader`] that validates
+//! a whole file and the [`writer`] the converter uses.
 //!
-//! The byte-level specification is docs/FORMAT.md; the two must agree.
+//! It knows no executor, monitor or backend: the runtime lowers what the
+//! reader returns, the converter writes through [`FileBuilder`]. The
+//! byte-level specification is docs/FORMAT.md; the two must agree.
+//!
+//! ```
+//! use jetrt_format::op::{Activation, Op};
+//! use jetrt_format::{reader, DType, FileBuilder, StepDef, StorageDef, TensorDef};
+//!
+//! // y = relu(x), x and y in the arena.
+//! let t = |name: &str, offset| TensorDef { name: name.into(), dtype: DType::F32, shape: vec![1, 4], storage: StorageDef::Arena { offset } };
+//! let file = FileBuilder {
+//!     tensors: vec![t("x", 0), t("y", 64)],
+//!     steps: vec![StepDef { op: Op::Activation(Activation::Relu), inputs: vec![0], outputs: vec![1] }],
+//!     inputs: vec![0],
+//!     outputs: vec![1],
+//!     arena_bytes: 128,
+//!     ..Default::default()
+//! };
+//! let bytes = file.to_bytes();
+//! let d = reader::decode(&bytes)?;
+//! assert_eq!((d.steps.len(), d.arena_bytes), (1, 128));
+//! // A flipped byte is found and named, never a panic.
+//! let mut bad = bytes.clone();
+//! bad[200] ^= 1;
+//! assert!(reader::decode(&bad).is_err());
+//! # Ok::<(), jetrt_format::FormatError>(())
+//! ```
 
-pub(crate) mod bytes;
-pub(crate) mod checksum;
-pub(crate) mod header;
+mod bytes;
+mod checksum;
+pub mod codes;
+pub mod drift;
+mod error;
+pub mod golden;
+mod header;
 pub mod kernels;
-pub(crate) mod memplan;
-pub(crate) mod metadata;
-pub(crate) mod plan;
-pub(crate) mod reader;
-pub(crate) mod sections;
-pub(crate) mod tensors;
+mod memplan;
+mod metadata;
+pub mod op;
+mod params;
+mod plan;
+pub mod reader;
+mod sections;
+pub mod shape;
+pub mod tensors;
 pub mod writer;
 
-pub use writer::{FileBuilder, StepDef, StorageDef, TensorDef};
+pub use error::{FormatError, Result};
+pub use header::Header;
+pub use sections::{Section, Sections};
+pub use writer::{write_atomically, FileBuilder, StepDef, StorageDef, TensorDef};
 
 /// First eight bytes of every `.jrt` file. The high byte and the CR/LF/^Z
 /// catch transfers that mangle binary files, as in PNG.
@@ -27,7 +65,7 @@ pub const FORMAT_MINOR: u16 = 4;
 
 /// Oldest reader version that can read what this build writes when a file
 /// uses nothing newer (the writer raises the minor to what the steps need,
-/// see [`crate::ops::Op::since_minor`]).
+/// see [`op::Op::since_minor`]).
 pub const MIN_READER_MAJOR: u16 = 1;
 pub const MIN_READER_MINOR: u16 = 0;
 
@@ -80,7 +118,8 @@ impl SectionKind {
         Self::ALL.into_iter().find(|k| *k as u32 == code)
     }
 
-    pub(crate) fn align(self) -> usize {
+    /// Sections of this kind start at a multiple of this.
+    pub fn align(self) -> usize {
         match self {
             SectionKind::Weights => WEIGHTS_ALIGN,
             _ => SECTION_ALIGN,

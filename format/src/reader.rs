@@ -1,18 +1,18 @@
 //! Reading a `.jrt` file: every check happens here, once, before anything
 //! runs ("validate at open, run blind").
 
-use super::header::Header;
-use super::sections::{self, Sections};
-use super::tensors::{Storage, TensorRecord};
-use super::*;
-use crate::error::{Error, Result};
-use crate::ops::{Meta, Op};
+use crate::error::{FormatError, Result};
+use crate::header::Header;
+use crate::op::{Meta, Op};
+use crate::sections::{self, Sections};
+use crate::tensors::{self, Storage, TensorRecord};
+use crate::*;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// A step of the validated plan; operand ranges index [`Decoded::operands`].
 #[derive(Debug, Clone)]
-pub(crate) struct Step {
+pub struct Step {
     pub op: Op,
     pub inputs: Range<usize>,
     pub outputs: Range<usize>,
@@ -20,7 +20,7 @@ pub(crate) struct Step {
 
 /// A whole validated file.
 #[derive(Debug, Clone)]
-pub(crate) struct Decoded {
+pub struct Decoded {
     pub header: Header,
     pub sections: Sections,
     pub metadata: Vec<(String, String)>,
@@ -34,10 +34,8 @@ pub(crate) struct Decoded {
     pub outputs: Vec<usize>,
     /// Byte range of the weights section in the file.
     pub weights: Range<usize>,
-    /// Largest scratch (floats per worker) any step needs.
-    pub scratch_floats: usize,
     /// Compiled GPU kernels; ranges are within the file.
-    pub kernels: Vec<super::kernels::KernelEntry>,
+    pub kernels: Vec<kernels::KernelEntry>,
     /// Drift reference statistics, when the file has them.
     pub drift: Option<crate::drift::Reference>,
     /// Golden test vectors; ranges are within the file.
@@ -48,9 +46,12 @@ pub(crate) struct Decoded {
 /// enough that offset arithmetic cannot overflow.
 const MAX_ARENA: usize = 1 << 48;
 
-pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
+/// Validates `file` whole: header, versions, section bounds and checksums,
+/// every tensor, every step's operands and shapes, the memory plan (no two
+/// tensors live at once share a byte) and the optional sections.
+pub fn decode(file: &[u8]) -> Result<Decoded> {
     if cfg!(target_endian = "big") {
-        return Err(Error::BigEndianHost);
+        return Err(FormatError::BigEndianHost);
     }
     let header = Header::decode(file)?;
     let sections = sections::decode(file, &header)?;
@@ -62,7 +63,7 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     let arena_offsets = check_memory_plan(&tensors, arena_bytes, &entries)?;
     let plan = plan::decode(body(SectionKind::Plan)?, MAX_STEPS)?;
     let kernels = match sections.get(SectionKind::Kernels) {
-        Ok(sec) => super::kernels::decode(&file[sec.range.clone()])?
+        Ok(sec) => kernels::decode(&file[sec.range.clone()])?
             .into_iter()
             .map(|mut e| {
                 e.range = sec.range.start + e.range.start..sec.range.start + e.range.end;
@@ -78,7 +79,7 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         if i < n {
             Ok(i)
         } else {
-            Err(Error::BadMemoryPlan { reason: format!("{what} refers to tensor #{i}, but there are {n}") })
+            Err(FormatError::BadMemoryPlan { reason: format!("{what} refers to tensor #{i}, but there are {n}") })
         }
     };
     let inputs = plan.inputs.iter().map(|&i| index(i, "a model input")).collect::<Result<Vec<_>>>()?;
@@ -98,21 +99,24 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     for (k, &t) in inputs.iter().enumerate() {
         let rec = &tensors[t];
         if rec.storage != Storage::Arena {
-            return Err(Error::BadTensor { index: t, name: rec.name.clone(), reason: format!("model input #{k} is not in the arena") });
+            return Err(FormatError::BadTensor {
+                index: t,
+                name: rec.name.clone(),
+                reason: format!("model input #{k} is not in the arena"),
+            });
         }
         if def[t] != UNDEFINED {
-            return Err(Error::BadTensor { index: t, name: rec.name.clone(), reason: "listed twice as a model input".into() });
+            return Err(FormatError::BadTensor { index: t, name: rec.name.clone(), reason: "listed twice as a model input".into() });
         }
         def[t] = -1;
     }
     let mut last_use = vec![-1isize; n];
     let mut steps = Vec::with_capacity(plan.steps.len());
-    let mut scratch_floats = 0usize;
     let mut metas: Vec<Meta> = Vec::new();
     let mut out_metas: Vec<Meta> = Vec::new();
     for (s, (op, ins, outs)) in plan.steps.into_iter().enumerate() {
-        let bad = |reason: String| Error::BadStep { step: s, op: op.name(), reason };
-        let (lo, hi) = op.input_arity();
+        let bad = |reason: String| FormatError::BadStep { step: s, op: op.name(), reason };
+        let (lo, hi) = op.kind().inputs();
         if ins.len() < lo || ins.len() > hi {
             return Err(bad(format!("has {} inputs, takes {lo}..={hi}", ins.len())));
         }
@@ -140,13 +144,16 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
             out_metas.push(Meta { dtype: rec.dtype, shape: rec.shape });
         }
         op.check(&metas, &out_metas).map_err(bad)?;
-        scratch_floats = scratch_floats.max(op.scratch_floats(&metas));
         steps.push(Step { op, inputs: ins, outputs: outs });
     }
     let end = steps.len() as isize;
     for &t in &outputs {
         if def[t] == UNDEFINED {
-            return Err(Error::BadTensor { index: t, name: tensors[t].name.clone(), reason: "model output that no step writes".into() });
+            return Err(FormatError::BadTensor {
+                index: t,
+                name: tensors[t].name.clone(),
+                reason: "model output that no step writes".into(),
+            });
         }
         last_use[t] = end;
     }
@@ -171,12 +178,11 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
         inputs,
         outputs,
         weights,
-        scratch_floats,
     };
     if let Ok(sec) = d.sections.get(SectionKind::Drift) {
         let range = sec.range.clone();
-        let layouts = crate::drift::layouts(&d);
-        d.drift = Some(crate::drift::decode(&file[range], &layouts)?);
+        let watched = float_io(&d).map(|t| (t, d.tensors[t].shape.numel().unwrap_or(0))).collect::<Vec<_>>();
+        d.drift = Some(crate::drift::decode(&file[range], &watched)?);
     }
     if let Ok(sec) = d.sections.get(SectionKind::Golden) {
         let range = sec.range.clone();
@@ -194,31 +200,40 @@ pub(crate) fn decode(file: &[u8]) -> Result<Decoded> {
     Ok(d)
 }
 
+/// The float32 model inputs and outputs of `d`, each once: what a drift
+/// reference may describe.
+pub fn float_io(d: &Decoded) -> impl Iterator<Item = usize> + '_ {
+    let io = d.inputs.iter().chain(&d.outputs).copied();
+    io.enumerate()
+        .filter(move |&(k, t)| d.tensors[t].dtype == DType::F32 && !d.inputs.iter().chain(&d.outputs).take(k).any(|&u| u == t))
+        .map(|(_, t)| t)
+}
+
 /// Every arena tensor has exactly one offset, aligned, inside the arena.
 fn check_memory_plan(tensors: &[TensorRecord], arena_bytes: usize, entries: &[(usize, usize)]) -> Result<Vec<usize>> {
     if arena_bytes > MAX_ARENA {
-        return Err(Error::BadMemoryPlan { reason: format!("arena of {arena_bytes} bytes is absurdly large") });
+        return Err(FormatError::BadMemoryPlan { reason: format!("arena of {arena_bytes} bytes is absurdly large") });
     }
     let mut offsets = vec![usize::MAX; tensors.len()];
     for &(t, off) in entries {
         let rec = tensors
             .get(t)
-            .ok_or_else(|| Error::BadMemoryPlan { reason: format!("entry for tensor #{t}, but there are {}", tensors.len()) })?;
+            .ok_or_else(|| FormatError::BadMemoryPlan { reason: format!("entry for tensor #{t}, but there are {}", tensors.len()) })?;
         if rec.storage != Storage::Arena {
-            return Err(Error::BadMemoryPlan { reason: format!("tensor {:?} is a weight but has an arena offset", rec.name) });
+            return Err(FormatError::BadMemoryPlan { reason: format!("tensor {:?} is a weight but has an arena offset", rec.name) });
         }
         if offsets[t] != usize::MAX {
-            return Err(Error::BadMemoryPlan { reason: format!("tensor {:?} has two arena offsets", rec.name) });
+            return Err(FormatError::BadMemoryPlan { reason: format!("tensor {:?} has two arena offsets", rec.name) });
         }
         if off % TENSOR_ALIGN != 0 {
-            return Err(Error::BadMemoryPlan {
+            return Err(FormatError::BadMemoryPlan {
                 reason: format!("tensor {:?} at arena offset {off}, not a multiple of {TENSOR_ALIGN}", rec.name),
             });
         }
         match off.checked_add(rec.nbytes) {
             Some(end) if end <= arena_bytes => {}
             _ => {
-                return Err(Error::BadMemoryPlan {
+                return Err(FormatError::BadMemoryPlan {
                     reason: format!(
                         "tensor {:?} at {off}..{off}+{} lies past the end of the arena ({arena_bytes} bytes)",
                         rec.name, rec.nbytes
@@ -230,7 +245,7 @@ fn check_memory_plan(tensors: &[TensorRecord], arena_bytes: usize, entries: &[(u
     }
     for (t, rec) in tensors.iter().enumerate() {
         if rec.storage == Storage::Arena && offsets[t] == usize::MAX {
-            return Err(Error::BadMemoryPlan { reason: format!("arena tensor {:?} has no offset", rec.name) });
+            return Err(FormatError::BadMemoryPlan { reason: format!("arena tensor {:?} has no offset", rec.name) });
         }
     }
     Ok(offsets)
@@ -264,7 +279,7 @@ fn check_liveness(tensors: &[TensorRecord], offsets: &[usize], def: &[isize], la
                 .or_else(|| live.range(start..).next().filter(|(&s, _)| s < end))
                 .map(|(_, &(_, other))| other);
             if let Some(other) = clash {
-                return Err(Error::ArenaOverlap {
+                return Err(FormatError::ArenaOverlap {
                     a: tensors[other].name.clone(),
                     b: tensors[t].name.clone(),
                     step: slot.saturating_sub(1),

@@ -6,7 +6,7 @@ use super::header::Header;
 use super::sections::{encode_table, Entry};
 use super::tensors::Storage;
 use super::*;
-use crate::ops::Op;
+use crate::op::Op;
 use std::io::Write;
 use std::path::Path;
 

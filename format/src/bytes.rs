@@ -1,7 +1,7 @@
 //! Bounds-checked little-endian reading of a section, and writing.
 
 use super::SectionKind;
-use crate::error::{Error, Result};
+use crate::error::{FormatError, Result};
 
 /// Reads little-endian fields from one section, failing (never panicking)
 /// with the section, field and offset when the section is too short.
@@ -33,8 +33,8 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn truncated(&self, what: &'static str, offset: usize, need: usize) -> Error {
-        Error::Truncated { kind: self.kind, what, offset: offset as u64, need: need as u64, len: self.data.len() as u64 }
+    fn truncated(&self, what: &'static str, offset: usize, need: usize) -> FormatError {
+        FormatError::Truncated { kind: self.kind, what, offset: offset as u64, need: need as u64, len: self.data.len() as u64 }
     }
 
     pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
@@ -72,7 +72,7 @@ impl<'a> Reader<'a> {
     pub fn size(&mut self, what: &'static str) -> Result<usize> {
         let at = self.pos;
         let v = self.u64(what)?;
-        usize::try_from(v).map_err(|_| Error::BadField {
+        usize::try_from(v).map_err(|_| FormatError::BadField {
             kind: self.kind,
             what: format!("{what} at byte {at}"),
             found: v,
@@ -85,7 +85,7 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let n = self.count(what)?;
         let b = self.bytes(n, what)?;
-        std::str::from_utf8(b).map_err(|_| Error::BadField {
+        std::str::from_utf8(b).map_err(|_| FormatError::BadField {
             kind: self.kind,
             what: format!("{what} at byte {at}"),
             found: n as u64,
@@ -94,8 +94,8 @@ impl<'a> Reader<'a> {
     }
 
     /// An error about a field of this section.
-    pub fn bad(&self, what: impl Into<String>, found: u64, expected: impl Into<String>) -> Error {
-        Error::BadField { kind: self.kind, what: what.into(), found, expected: expected.into() }
+    pub fn bad(&self, what: impl Into<String>, found: u64, expected: impl Into<String>) -> FormatError {
+        FormatError::BadField { kind: self.kind, what: what.into(), found, expected: expected.into() }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::bytes::{Reader, Writer};
 use super::*;
-use crate::error::{Error, Result};
+use crate::error::{FormatError, Result};
 
 pub(crate) const TENSOR_RECORD_LEN: usize = 96;
 
@@ -17,7 +17,7 @@ pub enum Storage {
 
 /// A decoded, validated tensor.
 #[derive(Debug, Clone)]
-pub(crate) struct TensorRecord {
+pub struct TensorRecord {
     pub name: String,
     pub dtype: DType,
     pub shape: Shape,
@@ -75,7 +75,7 @@ pub(crate) fn decode(data: &[u8], weights_len: usize) -> Result<Vec<TensorRecord
     let names_at = 16 + count * TENSOR_RECORD_LEN;
     let names_end = names_at.checked_add(names_len).filter(|&e| e <= data.len());
     let Some(names_end) = names_end else {
-        return Err(Error::Truncated {
+        return Err(FormatError::Truncated {
             kind: SectionKind::Tensors,
             what: "tensor records and names",
             offset: 16,
@@ -103,14 +103,14 @@ pub(crate) fn decode(data: &[u8], weights_len: usize) -> Result<Vec<TensorRecord
             .checked_add(name_len)
             .and_then(|end| names.get(name_off..end))
             .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or_else(|| Error::BadTensor {
+            .ok_or_else(|| FormatError::BadTensor {
                 index,
                 name: "?".into(),
                 reason: format!("name {name_off}+{name_len} is outside the names ({names_len} bytes) or not UTF-8"),
             })?
             .to_string();
-        let bad = |reason: String| Error::BadTensor { index, name: name.clone(), reason };
-        let dtype = DType::from_code(code).ok_or(Error::UnknownDType { index, code })?;
+        let bad = |reason: String| FormatError::BadTensor { index, name: name.clone(), reason };
+        let dtype = DType::from_code(code).ok_or(FormatError::UnknownDType { index, code })?;
         if flags != 0 || reserved != 0 {
             return Err(bad(format!("flags {flags} / reserved {reserved}, expected 0")));
         }
