@@ -41,17 +41,15 @@ pub fn inputs(file: &FileBuilder, samples: Option<&[Vec<Tensor>]>, count: usize)
 }
 
 /// Runs `file` on each input set on the CPU and records the outputs.
-pub fn build(file: &FileBuilder, inputs: Vec<Vec<Vec<u8>>>) -> Result<Vec<GoldenVector>, String> {
+pub fn build(file: &FileBuilder, inputs: Vec<Vec<Vec<u8>>>, options: SessionOptions) -> Result<Vec<GoldenVector>, String> {
     let model = Model::from_bytes(&file.to_bytes()).map_err(|e| format!("golden vectors: {e}"))?;
-    let mut session = model
-        .session(SessionOptions { threads: 1, backend: jetrt::Backend::Cpu, ..Default::default() })
-        .map_err(|e| format!("golden vectors: {e}"))?;
+    let mut session = model.session(options).map_err(|e| format!("golden vectors: {e}"))?;
     let infos = model.inputs();
     let mut out = Vec::with_capacity(inputs.len());
     for (k, ins) in inputs.into_iter().enumerate() {
         for (i, bytes) in ins.iter().enumerate() {
             session
-                .set_input(i, TensorRef { dtype: infos[i].dtype, shape: &infos[i].shape, data: bytes })
+                .set_input(i, TensorRef::from_bytes(infos[i].dtype, &infos[i].shape, bytes))
                 .map_err(|e| format!("golden vector {k}: {e}"))?;
         }
         session.run_loaded().map_err(|e| format!("golden vector {k}: {e}"))?;

@@ -39,6 +39,31 @@ pub struct ConvertOptions {
     /// calibration samples, else made-up inputs, with the converted model's
     /// outputs for them.
     pub golden: usize,
+    /// The CPU kernels the converter runs the model on (calibration, drift
+    /// reference, golden vectors): the best this machine has unless named,
+    /// so that one host can reproduce another's conversion (`jetc` reads
+    /// `JETRT_KERNELS` and `JETRT_INT8_KERNELS` into it).
+    pub kernels: Kernels,
+}
+
+/// CPU kernel variants to run on instead of the best detected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kernels {
+    pub cpu: Option<jetrt::Isa>,
+    pub int8: Option<jetrt::QIsa>,
+}
+
+impl Kernels {
+    /// Options of a CPU session with these kernels and `threads` threads:
+    /// the converter's reference, with no GPU context for each of its many
+    /// small graphs.
+    pub fn session(self, threads: usize) -> jetrt::SessionOptions {
+        jetrt::SessionOptions::default()
+            .with_backend(jetrt::Backend::Cpu)
+            .with_threads(threads)
+            .with_cpu_kernels(self.cpu)
+            .with_int8_kernels(self.int8)
+    }
 }
 
 /// The inputs of the model as jetc will convert it (names, element types,
@@ -176,13 +201,13 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
     let mut file = write::build(&g, metadata)?;
     if let Some(samples) = &opts.drift_ref {
         let threads = opts.quant.as_ref().map_or(0, |q| q.threads);
-        file.drift = Some(drift::build(&file, samples, threads).map_err(ConvertError::Stored)?);
+        file.drift = Some(drift::build(&file, samples, opts.kernels.session(threads)).map_err(ConvertError::Stored)?);
     }
     if opts.golden > 0 {
         let calib = opts.quant.as_ref().filter(|q| !q.random_samples).map(|q| q.samples.as_slice());
         let samples = opts.drift_ref.as_deref().or(calib);
         let inputs = golden::inputs(&file, samples, opts.golden).map_err(ConvertError::Stored)?;
-        file.golden = golden::build(&file, inputs).map_err(ConvertError::Stored)?;
+        file.golden = golden::build(&file, inputs, opts.kernels.session(1)).map_err(ConvertError::Stored)?;
     }
     let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
     let mut warnings = Vec::new();

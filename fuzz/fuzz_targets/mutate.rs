@@ -39,10 +39,10 @@ fuzz_target!(|data: &[u8]| {
     // legitimately declare gigabytes, which the fuzzer's allocator refuses.
     const MAX_SESSION_BYTES: usize = 256 << 20;
     if let Ok(model) = jetrt::Model::from_bytes(&b) {
-        if model.session_bytes(1) > MAX_SESSION_BYTES {
+        if model.info().memory.session_bytes(1) > MAX_SESSION_BYTES {
             return;
         }
-        if let Ok(mut session) = model.session(jetrt::SessionOptions { threads: 1, ..Default::default() }) {
+        if let Ok(mut session) = model.session(jetrt::SessionOptions::default().with_threads(1)) {
             let _ = session.run_loaded();
         }
     }

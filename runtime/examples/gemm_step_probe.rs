@@ -21,7 +21,7 @@ fn main() {
     fb.outputs = vec![2];
     let model = Model::from_bytes(&fb.to_bytes()).expect("valid model");
     for threads in [1, 2] {
-        let mut s = model.session(SessionOptions { threads, ..Default::default() }).expect("session");
+        let mut s = model.session(SessionOptions::default().with_threads(threads)).expect("session");
         s.run_loaded().expect("run");
         let t = std::time::Instant::now();
         for _ in 0..reps {

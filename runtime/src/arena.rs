@@ -108,7 +108,7 @@ impl SharedArena {
 
     /// An arena large enough for each of `models` (the largest memory plan).
     pub fn for_models(models: &[&crate::Model]) -> Result<SharedArena> {
-        Self::new(models.iter().map(|m| m.arena_bytes()).max().unwrap_or(0))
+        Self::new(models.iter().map(|m| m.info().memory.arena_bytes).max().unwrap_or(0))
     }
 
     /// Its size in bytes.

@@ -15,13 +15,15 @@ use jetrt_boards::profiles::{Budget, Needs, Profile, CUDA_CONTEXT_BYTES};
 /// the same DRAM and the weights are read in place from the mapped file.
 pub fn needs(m: &Model, threads: usize, gpu_arch: Option<u32>) -> Needs {
     let gpu_bytes = gpu_arch.map_or(0, |arch| {
-        let images = m.kernel_images();
+        let info = m.info();
+        let images = &info.kernel_images;
         // The module loaded for this architecture; without one, what NVRTC
         // builds is about as large as the file's largest.
         let kernels = images.iter().find(|k| k.arch == arch).or_else(|| images.iter().max_by_key(|k| k.bytes)).map_or(0, |k| k.bytes);
-        m.arena_bytes() as u64 + kernels as u64 + CUDA_CONTEXT_BYTES
+        info.memory.arena_bytes as u64 + kernels as u64 + CUDA_CONTEXT_BYTES
     });
-    Needs { file_bytes: m.file_bytes() as u64, session_bytes: m.session_bytes(threads) as u64, gpu_bytes }
+    let memory = m.info().memory;
+    Needs { file_bytes: memory.file_bytes as u64, session_bytes: memory.session_bytes(threads) as u64, gpu_bytes }
 }
 
 /// `m` on board `p`, with every core, on the device jetrt picks there by
@@ -54,12 +56,9 @@ pub fn budget_message(b: &Budget, what: &str) -> String {
 /// The check `jetrt` makes before it allocates anything: `sessions`
 /// sessions of the model against what this machine (its board profile,
 /// else the memory its kernel reports) can spare; the board's files are
-/// read under [`jetrt_boards::root`]. `JETRT_MEMORY_CHECK=0` skips it.
-pub fn check_fits(m: &Model, backend: Backend, threads: usize, sessions: usize) -> Result<()> {
-    if std::env::var("JETRT_MEMORY_CHECK").is_ok_and(|v| v == "0") {
-        return Ok(());
-    }
-    let machine = jetrt_boards::machine(&jetrt_boards::root());
+/// read under `root` (`/` on the board itself).
+pub fn check_fits(m: &Model, backend: Backend, threads: usize, sessions: usize, root: &std::path::Path) -> Result<()> {
+    let machine = jetrt_boards::machine(root);
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let sessions = sessions.max(1) as u64;
     // Each session has its own arena and scratch (and device arena); the
@@ -67,7 +66,7 @@ pub fn check_fits(m: &Model, backend: Backend, threads: usize, sessions: usize) 
     let many = |one: Needs| Needs {
         file_bytes: one.file_bytes,
         session_bytes: one.session_bytes * sessions,
-        gpu_bytes: if one.gpu_bytes > 0 { one.gpu_bytes + (sessions - 1) * m.arena_bytes() as u64 } else { 0 },
+        gpu_bytes: if one.gpu_bytes > 0 { one.gpu_bytes + (sessions - 1) * m.info().memory.arena_bytes as u64 } else { 0 },
     };
     let budget = match machine.profile {
         Some(p) => {
@@ -85,5 +84,5 @@ pub fn check_fits(m: &Model, backend: Backend, threads: usize, sessions: usize) 
     }
     let what = m.path().map_or_else(|| "the model".to_string(), |p| p.display().to_string());
     let what = if sessions > 1 { format!("{what} with {sessions} sessions") } else { what };
-    Err(Error::DoesNotFit(format!("{}; set JETRT_MEMORY_CHECK=0 to load it anyway", budget_message(&budget, &what))))
+    Err(Error::DoesNotFit(budget_message(&budget, &what)))
 }

@@ -15,6 +15,9 @@ pub enum Error {
     #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
 
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, source: std::io::Error },
+
     /// The model needs more memory than the machine can spare (figures in the message).
     #[error("{0}")]
     DoesNotFit(String),
@@ -47,6 +50,18 @@ pub enum Error {
     #[error("no input named {name:?}; the model's inputs are {known:?}")]
     UnknownInput { name: String, known: Vec<String> },
 
+    #[error("no output named {name:?}; the model's outputs are {known:?}")]
+    UnknownOutput { name: String, known: Vec<String> },
+
+    #[error("input {name:?} is given twice")]
+    DuplicateInput { name: String },
+
+    #[error("output {name:?} is asked for twice")]
+    DuplicateOutput { name: String },
+
+    #[error("output {name:?} is {dtype:?}, not {wanted:?}")]
+    OutputDType { name: String, dtype: DType, wanted: DType },
+
     #[error("backend {backend} is not available: {reason}")]
     BackendUnavailable { backend: &'static str, reason: String },
 
@@ -66,9 +81,6 @@ pub enum Error {
 
     #[error("output #{index} does not exist: the model has {count} outputs")]
     OutputIndex { index: usize, count: usize },
-
-    #[error("output {name:?} is {dtype:?}, not float32")]
-    OutputDType { name: String, dtype: DType },
 
     #[error("step #{step} ({op}): index {index} is out of range for an axis of length {len} (check the input values)")]
     IndexOutOfRange { step: usize, op: &'static str, index: i64, len: usize },

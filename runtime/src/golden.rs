@@ -73,7 +73,7 @@ pub fn check(session: &mut crate::Session) -> Result<Vec<OutputCheck>> {
     for (v, e) in entries.iter().enumerate() {
         for (i, r) in e.inputs.iter().enumerate() {
             let bytes = model.golden_bytes(r.clone()).ok_or_else(|| golden_error("input range"))?;
-            session.set_input(i, crate::TensorRef { dtype: inputs[i].dtype, shape: &inputs[i].shape, data: bytes })?;
+            session.set_input(i, crate::TensorRef::from_bytes(inputs[i].dtype, &inputs[i].shape, bytes))?;
         }
         session.run_loaded()?;
         for (o, r) in e.outputs.iter().enumerate() {

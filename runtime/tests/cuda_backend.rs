@@ -8,7 +8,7 @@ mod common;
 use jetrt::{Backend, Error, Model, SessionOptions, TensorMut, TensorRef};
 
 fn run(model: &Model, backend: Backend) -> Result<(Backend, Vec<f32>, Vec<f32>), Error> {
-    let mut s = model.session(SessionOptions { backend, threads: 1, ..Default::default() })?;
+    let mut s = model.session(SessionOptions::default().with_backend(backend).with_threads(1))?;
     let x = common::values(192, 5);
     let (mut probs, mut logits) = (vec![0.0f32; 10], vec![0.0f32; 10]);
     s.run(&[TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [TensorMut::f32(&mut probs), TensorMut::f32(&mut logits)])?;
@@ -20,7 +20,7 @@ fn cuda_runs_where_a_gpu_works_and_says_why_not_elsewhere() {
     let model = Model::from_bytes(&common::small_model().to_bytes()).unwrap();
     let (cpu_backend, cpu_probs, cpu_logits) = run(&model, Backend::Cpu).unwrap();
     assert_eq!(cpu_backend, Backend::Cpu);
-    match jetrt::cuda::first_usable() {
+    match jetrt::first_usable_gpu() {
         Err(why) => {
             eprintln!("no usable GPU here ({why}): checking the errors");
             match run(&model, Backend::Cuda) {
@@ -52,7 +52,7 @@ fn cuda_runs_where_a_gpu_works_and_says_why_not_elsewhere() {
 fn no_driver_library_is_named_in_the_error() {
     // Without libcuda the message says which library is missing and where
     // it was looked for; with a driver the probe lists the GPUs.
-    match jetrt::cuda::probe() {
+    match jetrt::probe_gpus() {
         Err(e) if e.contains("libcuda") => assert!(e.contains("libcuda.so.1") && e.contains("LD_LIBRARY_PATH"), "{e}"),
         Err(e) => eprintln!("driver present but unusable: {e}"),
         Ok(gpus) => assert!(!gpus.is_empty()),

@@ -9,7 +9,7 @@
 // the aarch64 build of this test under qemu has no NVRTC of its own to load.
 #![cfg(all(feature = "cuda", target_arch = "x86_64"))]
 
-use jetrt::cuda::nvrtc::Nvrtc;
+use jetrt::host::Nvrtc;
 use std::path::{Path, PathBuf};
 
 /// `.venv/lib/python3.*/site-packages/<rel>`.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use jetrt::drift::ReferenceBuilder;
+use jetrt::host::ReferenceBuilder;
 use jetrt::{Error, FormatError, Model, SectionKind, SessionOptions, TensorRef};
 use proptest::prelude::*;
 
@@ -12,7 +12,7 @@ use proptest::prelude::*;
 fn with_reference() -> Vec<u8> {
     let mut fb = common::small_model();
     let model = Model::from_bytes(&fb.to_bytes()).unwrap();
-    let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
+    let mut s = model.session(SessionOptions::default().with_threads(1)).unwrap();
     let mut b = ReferenceBuilder::new(&model);
     for k in 0..30 {
         s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &common::values(192, 77 + k))).unwrap();
@@ -47,7 +47,7 @@ fn the_reference_reads_back_as_written() {
     // A file without one has none, and the monitor says how to get one.
     let plain = Model::from_bytes(&common::small_model().to_bytes()).unwrap();
     assert!(plain.drift_reference().is_none());
-    let e = jetrt::drift::Monitor::new(&plain, Default::default()).unwrap_err();
+    let e = jetrt::monitor::Monitor::new(&plain, Default::default()).unwrap_err();
     assert!(e.to_string().contains("--drift-ref"), "{e}");
 }
 
@@ -90,7 +90,7 @@ fn a_reference_taken_another_way_opens_and_the_monitor_says_why_it_cannot_use_it
     let mut fb = common::small_model();
     fb.drift = Some(r);
     let model = Model::from_bytes(&fb.to_bytes()).expect("a structurally sound reference opens");
-    let e = jetrt::drift::Monitor::new(&model, Default::default()).unwrap_err();
+    let e = jetrt::monitor::Monitor::new(&model, Default::default()).unwrap_err();
     assert!(e.to_string().contains("holds 1 channels") && e.to_string().contains("watches 3 channels"), "{e}");
 }
 
@@ -108,11 +108,11 @@ proptest! {
         // A reference that opens but that this monitor does not watch that
         // way is refused by the monitor, with a message.
         let monitor = Model::from_bytes(&bytes).ok().and_then(|model| {
-            let m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 10, ..Default::default() }).ok()?;
+            let m = jetrt::monitor::Monitor::new(&model, jetrt::monitor::MonitorOptions { window: 10, ..Default::default() }).ok()?;
             Some((model, m))
         });
         if let Some((model, mut m)) = monitor {
-            let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
+            let mut s = model.session(SessionOptions::default().with_threads(1)).unwrap();
             for k in 0..12 {
                 s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &common::values(192, k))).unwrap();
                 s.run_loaded().unwrap();

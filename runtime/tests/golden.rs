@@ -13,7 +13,7 @@ use jetrt_format::golden::GoldenVector;
 fn with_golden() -> Vec<u8> {
     let mut fb = common::small_model();
     let model = Model::from_bytes(&fb.to_bytes()).unwrap();
-    let mut s = model.session(SessionOptions { threads: 1, ..Default::default() }).unwrap();
+    let mut s = model.session(SessionOptions::default().with_threads(1)).unwrap();
     for k in 0..2 {
         let x = common::values(192, 300 + k);
         s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap();
@@ -27,9 +27,9 @@ fn with_golden() -> Vec<u8> {
 #[test]
 fn golden_vectors_pass_on_every_kernel_variant() {
     let model = Model::from_bytes(&with_golden()).unwrap();
-    assert_eq!(model.golden_vectors(), 2);
+    assert_eq!(model.info().golden_vectors, 2);
     for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
-        let mut s = model.session(SessionOptions { isa: Some(isa), threads: 2, ..Default::default() }).unwrap();
+        let mut s = model.session(SessionOptions::default().with_cpu_kernels(Some(isa)).with_threads(2)).unwrap();
         let checks = check(&mut s).unwrap();
         assert_eq!(checks.len(), 4, "2 vectors x 2 outputs");
         for c in &checks {
@@ -37,7 +37,7 @@ fn golden_vectors_pass_on_every_kernel_variant() {
         }
     }
     let plain = Model::from_bytes(&common::small_model().to_bytes()).unwrap();
-    assert_eq!(plain.golden_vectors(), 0);
+    assert_eq!(plain.info().golden_vectors, 0);
     assert!(check(&mut plain.session(Default::default()).unwrap()).unwrap().is_empty());
 }
 

@@ -271,16 +271,31 @@ fn wrong_inputs_at_run_time() {
     let e = s.run(&[], &mut []).unwrap_err();
     assert!(matches!(e, Error::InputCount { expected: 1, found: 0 }));
     let bytes = vec![0u8; 192];
-    let e = s.set_input(0, jetrt::TensorRef { dtype: jetrt::DType::U8, shape: &[1, 3, 8, 8], data: &bytes }).unwrap_err();
+    let e = s.set_input(0, jetrt::TensorRef::from_bytes(jetrt::DType::U8, &[1, 3, 8, 8], &bytes)).unwrap_err();
     assert!(matches!(e, Error::InputDType { .. }));
-    let e = s.set_input(0, jetrt::TensorRef { dtype: jetrt::DType::F32, shape: &[1, 3, 8, 8], data: &bytes }).unwrap_err();
+    let e = s.set_input(0, jetrt::TensorRef::from_bytes(jetrt::DType::F32, &[1, 3, 8, 8], &bytes)).unwrap_err();
     assert!(matches!(e, Error::InputLength { .. }));
     let mut small = vec![0.0f32; 3];
     let e = s
         .run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut small), jetrt::TensorMut::f32(&mut l)])
         .unwrap_err();
     assert!(matches!(e, Error::OutputBuffer { .. }));
-    assert!(matches!(m.input_index("nope"), Err(Error::UnknownInput { .. })));
+    // By name: an unknown name, a name given twice, an element type read
+    // as another are errors naming the tensor.
+    let e = s.set_input("nope", jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap_err();
+    assert!(matches!(&e, Error::UnknownInput { name, known } if name == "nope" && known == &["x"]), "{e}");
+    let e = s.output("nope").unwrap_err();
+    assert!(matches!(&e, Error::UnknownOutput { name, .. } if name == "nope"), "{e}");
+    let e = s
+        .run(
+            &[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x).named("x")],
+            &mut [jetrt::TensorMut::f32(&mut p).named("probs"), jetrt::TensorMut::f32(&mut l).named("probs")],
+        )
+        .unwrap_err();
+    assert!(matches!(&e, Error::DuplicateOutput { .. } | Error::UnknownOutput { .. } | Error::OutputBuffer { .. }), "{e}");
+    s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut p), jetrt::TensorMut::f32(&mut l)]).unwrap();
+    let e = s.output(0).unwrap().as_slice::<i32>().unwrap_err();
+    assert!(matches!(e, Error::OutputDType { wanted: jetrt::DType::I32, .. }), "{e}");
 }
 
 #[test]
@@ -318,7 +333,7 @@ proptest! {
         }
         if let Ok(m) = open(&b) {
             // Whatever validated must also run without panicking.
-            if let Ok(mut s) = m.session(jetrt::SessionOptions { threads: 1, ..Default::default() }) {
+            if let Ok(mut s) = m.session(jetrt::SessionOptions::default().with_threads(1)) {
                 let _ = s.run_loaded();
             }
         }

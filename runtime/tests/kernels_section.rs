@@ -19,19 +19,19 @@ fn with_images() -> Vec<u8> {
 fn images_round_trip_and_the_model_still_runs() {
     let b = with_images();
     let m = Model::from_bytes(&b).unwrap();
-    let imgs = m.kernel_images();
+    let imgs = m.info().kernel_images;
     assert_eq!(imgs.iter().map(|k| (k.arch, k.nvrtc, k.bytes)).collect::<Vec<_>>(), vec![(87, (12, 9), 9), (110, (13, 5), 100)]);
-    assert!(m.sections().iter().any(|s| s.kind == SectionKind::Kernels));
+    assert!(m.info().sections.iter().any(|s| s.kind == SectionKind::Kernels));
     // The section is flagged optional: a reader that predates it skips it.
     let e = common::section(&b, SectionKind::Kernels);
     assert_eq!(u32::from_le_bytes(b[e.at + 4..e.at + 8].try_into().unwrap()) & 1, 1);
-    let mut s = m.session(jetrt::SessionOptions { backend: jetrt::Backend::Cpu, ..Default::default() }).unwrap();
+    let mut s = m.session(jetrt::SessionOptions::default().with_backend(jetrt::Backend::Cpu)).unwrap();
     let x = common::values(192, 5);
     let (mut p, mut l) = (vec![0.0f32; 10], vec![0.0f32; 10]);
     s.run(&[jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)], &mut [jetrt::TensorMut::f32(&mut p), jetrt::TensorMut::f32(&mut l)]).unwrap();
     // Without images there is no section at all.
     let plain = common::small_model().to_bytes();
-    assert!(Model::from_bytes(&plain).unwrap().kernel_images().is_empty());
+    assert!(Model::from_bytes(&plain).unwrap().info().kernel_images.is_empty());
     assert!(common::table(&plain).iter().all(|e| e.kind != SectionKind::Kernels as u32));
 }
 

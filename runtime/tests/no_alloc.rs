@@ -55,7 +55,7 @@ fn shared_arena_runs_allocate_nothing() {
     let a = jetrt::Model::from_bytes(&common::small_model_seeded(0, 0).to_bytes()).unwrap();
     let b = jetrt::Model::from_bytes(&common::small_model_seeded(3, 1024).to_bytes()).unwrap();
     let arena = jetrt::SharedArena::for_models(&[&a, &b]).unwrap();
-    let opts = jetrt::SessionOptions { threads: 2, ..Default::default() };
+    let opts = jetrt::SessionOptions::default().with_threads(2);
     let mut sessions =
         [jetrt::Session::with_arena(&a, &arena, opts.clone()).unwrap(), jetrt::Session::with_arena(&b, &arena, opts).unwrap()];
     let x = common::values(192, 5);
@@ -66,7 +66,7 @@ fn shared_arena_runs_allocate_nothing() {
             .unwrap();
         s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap();
         s.run_loaded().unwrap();
-        assert!((s.output_f32(0).unwrap().iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((s.output(0).unwrap().as_slice::<f32>().unwrap().iter().sum::<f32>() - 1.0).abs() < 1e-5);
     };
     for s in &mut sessions {
         once(s);
@@ -87,7 +87,7 @@ fn run_allocates_nothing() {
     let model = jetrt::Model::from_bytes(&common::small_model().to_bytes()).unwrap();
     let x = common::values(192, 5);
     for threads in [1, 2, 4] {
-        let mut s = model.session(jetrt::SessionOptions { threads, ..Default::default() }).unwrap();
+        let mut s = model.session(jetrt::SessionOptions::default().with_threads(threads)).unwrap();
         let mut probs = vec![0.0f32; 10];
         let mut logits = vec![0.0f32; 10];
         let mut step_seconds = vec![0.0f64; model.steps().len()];
@@ -120,8 +120,8 @@ fn run_allocates_nothing() {
 fn monitored_model() -> jetrt::Model {
     let mut fb = common::small_model();
     let model = jetrt::Model::from_bytes(&fb.to_bytes()).unwrap();
-    let mut s = model.session(jetrt::SessionOptions { threads: 1, ..Default::default() }).unwrap();
-    let mut b = jetrt::drift::ReferenceBuilder::new(&model);
+    let mut s = model.session(jetrt::SessionOptions::default().with_threads(1)).unwrap();
+    let mut b = jetrt::host::ReferenceBuilder::new(&model);
     for k in 0..40 {
         s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &common::values(192, 1000 + k))).unwrap();
         s.run_loaded().unwrap();
@@ -133,8 +133,8 @@ fn monitored_model() -> jetrt::Model {
 
 fn drift_monitor_allocates_nothing() {
     let model = monitored_model();
-    let mut s = model.session(jetrt::SessionOptions { threads: 2, ..Default::default() }).unwrap();
-    let mut m = jetrt::drift::Monitor::new(&model, jetrt::drift::MonitorOptions { window: 50, ..Default::default() }).unwrap();
+    let mut s = model.session(jetrt::SessionOptions::default().with_threads(2)).unwrap();
+    let mut m = jetrt::monitor::Monitor::new(&model, jetrt::monitor::MonitorOptions { window: 50, ..Default::default() }).unwrap();
     let inputs: Vec<Vec<f32>> = (0..300).map(|k| common::values(192, 5000 + k)).collect();
     s.set_input(0, jetrt::TensorRef::f32(&[1, 3, 8, 8], &inputs[0])).unwrap();
     s.run_loaded().unwrap();

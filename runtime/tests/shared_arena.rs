@@ -14,7 +14,7 @@ fn models() -> (Model, Model) {
 }
 
 fn cpu() -> SessionOptions {
-    SessionOptions { backend: Backend::Cpu, threads: 2, ..Default::default() }
+    SessionOptions::default().with_backend(Backend::Cpu).with_threads(2)
 }
 
 fn run(s: &mut Session, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
@@ -30,17 +30,17 @@ fn inputs(k: u32) -> Vec<f32> {
 #[test]
 fn a_pipeline_in_one_arena_gives_the_outputs_of_separate_arenas() {
     let (a, b) = models();
-    assert!(b.arena_bytes() > a.arena_bytes());
+    assert!(b.info().memory.arena_bytes > a.info().memory.arena_bytes);
     let arena = SharedArena::for_models(&[&a, &b]).unwrap();
-    assert_eq!(arena.bytes(), b.arena_bytes(), "the largest plan, not the sum");
+    assert_eq!(arena.bytes(), b.info().memory.arena_bytes, "the largest plan, not the sum");
     let mut sa = Session::with_arena(&a, &arena, cpu()).unwrap();
     let mut sb = Session::with_arena(&b, &arena, cpu()).unwrap();
     assert_eq!(arena.sessions(), 2);
-    assert!(sa.shares_arena() && sb.shares_arena());
-    assert_eq!(sa.arena_bytes(), b.arena_bytes());
+    assert!(sa.info().shared_arena && sb.info().shared_arena);
+    assert_eq!(sa.info().arena_bytes, b.info().memory.arena_bytes);
     let mut own_a = a.session(cpu()).unwrap();
     let mut own_b = b.session(cpu()).unwrap();
-    assert!(!own_a.shares_arena());
+    assert!(!own_a.info().shared_arena);
     for k in 0..6 {
         let x = inputs(k);
         let (pa, la) = run(&mut sa, &x);
@@ -64,7 +64,7 @@ fn reading_after_another_session_used_the_arena_is_an_error() {
     let mut sb = Session::with_arena(&b, &arena, cpu()).unwrap();
     let x = inputs(1);
     let (pa, _) = run(&mut sa, &x);
-    assert_eq!(&*sa.output_f32(0).unwrap(), pa.as_slice(), "in place until another session runs");
+    assert_eq!(sa.output(0).unwrap().as_slice::<f32>().unwrap(), pa.as_slice(), "in place until another session runs");
     run(&mut sb, &x);
     let e = sa.output(0).unwrap_err();
     assert!(matches!(e, Error::ArenaReused { .. }), "{e:?}");
@@ -81,7 +81,7 @@ fn reading_after_another_session_used_the_arena_is_an_error() {
     // Set again: it runs, and gives what it gave before.
     sa.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap();
     sa.run_loaded().unwrap();
-    assert_eq!(&*sa.output_f32(0).unwrap(), pa.as_slice());
+    assert_eq!(sa.output(0).unwrap().as_slice::<f32>().unwrap(), pa.as_slice());
     // A shared session must set its inputs after taking the arena.
     run(&mut sb, &x);
     let mut fresh = Session::with_arena(&a, &arena, cpu()).unwrap();
@@ -94,7 +94,10 @@ fn an_arena_too_small_for_the_plan_is_refused() {
     let (a, b) = models();
     let arena = SharedArena::for_models(&[&a]).unwrap();
     let e = Session::with_arena(&b, &arena, cpu()).unwrap_err();
-    assert!(matches!(e, Error::ArenaTooSmall { needed, available } if needed == b.arena_bytes() && available == a.arena_bytes()), "{e:?}");
+    assert!(
+        matches!(e, Error::ArenaTooSmall { needed, available } if needed == b.info().memory.arena_bytes && available == a.info().memory.arena_bytes),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("SharedArena::for_models"), "{e}");
     assert!(matches!(a.session(cpu()).unwrap().output(5), Err(Error::OutputIndex { index: 5, count: 2 })));
 }
@@ -103,9 +106,9 @@ fn an_arena_too_small_for_the_plan_is_refused() {
 #[test]
 fn on_a_gpu_the_device_arena_and_the_weights_are_shared() {
     let (a, b) = models();
-    let opts = SessionOptions { backend: Backend::Cuda, threads: 1, ..Default::default() };
+    let opts = SessionOptions::default().with_backend(Backend::Cuda).with_threads(1);
     let arena = SharedArena::for_models(&[&a, &b]).unwrap();
-    let Ok(gpu) = jetrt::cuda::first_usable() else {
+    let Ok(gpu) = jetrt::first_usable_gpu() else {
         // No GPU: the GPU session is refused and leaves the arena as it was.
         let e = Session::with_arena(&a, &arena, opts).unwrap_err();
         assert!(matches!(e, Error::BackendUnavailable { backend: "cuda", .. }), "{e:?}");
@@ -130,9 +133,9 @@ fn on_a_gpu_the_device_arena_and_the_weights_are_shared() {
         }
     }
     // A second session of the same model reads the same weights.
-    let (_, before) = sa.gpu_memory().unwrap();
+    let before = sa.info().gpu_memory.unwrap().in_use_bytes;
     let second = Session::with_arena(&a, &arena, opts).unwrap();
-    let (_, after) = second.gpu_memory().unwrap();
+    let after = second.info().gpu_memory.unwrap().in_use_bytes;
     if let (Some(before), Some(after)) = (before, after) {
         eprintln!("second session of one model: {} B more in use on the GPU", after.saturating_sub(before));
     }

@@ -20,6 +20,19 @@ pub fn testdata_dir() -> PathBuf {
     }
 }
 
+/// Session options as `jetrt` would make them here: the environment's
+/// `JETRT_KERNELS`, `JETRT_INT8_KERNELS` and CUDA settings (so that
+/// `JETRT_KERNELS=avx2_fma cargo test` runs every test on the AVX2 kernels).
+pub fn session_options() -> SessionOptions {
+    jetrt_tools::env::session_options().expect("the JETRT_* environment variables")
+}
+
+/// The converter's kernels as `jetc` would pick them here (see
+/// [`session_options`]).
+pub fn kernels() -> jetrt_converter::Kernels {
+    jetrt_tools::env::converter_kernels().expect("JETRT_KERNELS / JETRT_INT8_KERNELS")
+}
+
 /// Whether missing data must fail the test (CI) rather than skip it.
 pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -145,16 +158,15 @@ pub fn read_case(dir: &Path) -> Result<Case> {
 /// output with its stored reference.
 pub fn run_case(dir: &Path, threads: usize) -> Result<Vec<Comparison>> {
     let case = read_case(dir)?;
-    let conv = convert(&dir.join("model.onnx"), &ConvertOptions::default())?;
+    let conv = convert(&dir.join("model.onnx"), &ConvertOptions { kernels: kernels(), ..Default::default() })?;
     let tmp = tempfile::tempdir()?;
     let path = tmp.path().join("model.jrt");
     conv.write(&path)?;
     let model = Model::open(&path)?;
-    let mut session = model.session(SessionOptions { threads, ..Default::default() })?;
+    let mut session = model.session(session_options().with_threads(threads))?;
     for e in &case.inputs {
         let a = npy::read(&dir.join(&e.file))?;
-        let i = model.input_index(&e.name)?;
-        session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+        session.set_input(&e.name, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
     }
     session.run_loaded()?;
     let outputs = model.outputs();

@@ -6,7 +6,7 @@
 //! the results (JETRT_BLESS=1 rewrites it; otherwise it must be current).
 
 use anyhow::{bail, Context, Result};
-use jetrt::{DType, Model, SessionOptions, TensorRef};
+use jetrt::{DType, Model, TensorRef};
 use jetrt_converter::tensor::{Data, Tensor};
 use jetrt_converter::{convert, ConvertOptions};
 use jetrt_tests::{compare, require_testdata};
@@ -87,7 +87,7 @@ fn run(dir: &Path, case: &Case, feed: Feed) -> Result<Option<Vec<String>>> {
         Feed::AllButFirstBound => k > 0,
         Feed::AllBound => true,
     };
-    let mut opts = ConvertOptions::default();
+    let mut opts = ConvertOptions { kernels: jetrt_tests::kernels(), ..Default::default() };
     for (k, (name, a)) in inputs.iter().enumerate() {
         if bound(k, a) {
             opts.bind.push((name.clone(), tensor_of(a)?));
@@ -103,11 +103,10 @@ fn run(dir: &Path, case: &Case, feed: Feed) -> Result<Option<Vec<String>>> {
     let path = tmp.path().join("model.jrt");
     conv.write(&path)?;
     let model = Model::open(&path)?;
-    let mut session = model.session(SessionOptions { threads: 2, ..Default::default() })?;
+    let mut session = model.session(jetrt_tests::session_options().with_threads(2))?;
     for (k, (name, a)) in inputs.iter().enumerate() {
         if !bound(k, a) {
-            let i = model.input_index(name)?;
-            session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+            session.set_input(name, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
         }
     }
     session.run_loaded()?;

@@ -222,12 +222,12 @@ fn a_session_runs_again_on_the_inputs_it_was_given() {
     let mut s = model.session(jetrt::SessionOptions::default()).unwrap();
     let x: Vec<f32> = (0..256).map(|i| i as f32 / 64.0 - 2.0).collect();
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    s.set_input(0, jetrt::TensorRef { dtype: jetrt::DType::F32, shape: &[1, 256], data: &bytes }).unwrap();
+    s.set_input(0, jetrt::TensorRef::from_bytes(jetrt::DType::F32, &[1, 256], &bytes)).unwrap();
     s.run_loaded().unwrap();
-    let first = s.output_f32(0).unwrap().to_vec();
+    let first = s.output(0).unwrap().as_slice::<f32>().unwrap().to_vec();
     for _ in 0..3 {
         s.run_loaded().unwrap();
-        assert_eq!(&*s.output_f32(0).unwrap(), first.as_slice());
+        assert_eq!(s.output(0).unwrap().as_slice::<f32>().unwrap(), first.as_slice());
     }
     let want: Vec<f32> = x.iter().map(|v| (1.0 / (1.0 + (-v.max(0.0)).exp())).tanh()).collect();
     for (g, w) in first.iter().zip(&want) {

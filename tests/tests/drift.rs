@@ -9,7 +9,7 @@
 //!     the undrifted images falls by 5 points.
 //! Each case prints its figures (false-alarm rate, detection delays).
 
-use jetrt::drift::{AlarmPin, Monitor, MonitorOptions, Verdict};
+use jetrt::monitor::{AlarmPin, Monitor, MonitorOptions, Verdict};
 use jetrt::{Model, Session, SessionOptions, TensorRef};
 use jetrt_boards::io::fake::RecordingPin;
 use jetrt_converter::{convert, ConvertOptions};
@@ -38,7 +38,7 @@ fn setup(data: &Path) -> Setup {
     let path = dir.path().join("colour_digits.jrt");
     conv.write(&path).unwrap();
     let model = Model::open(&path).unwrap();
-    let session = model.session(SessionOptions { threads: 1, backend: jetrt::Backend::Cpu, ..Default::default() }).unwrap();
+    let session = model.session(SessionOptions::default().with_threads(1).with_backend(jetrt::Backend::Cpu)).unwrap();
     Setup { model, session, _dir: dir }
 }
 
@@ -63,7 +63,8 @@ fn step(s: &mut Setup, m: &mut Monitor, x: &[f32]) -> (Verdict, usize) {
     s.session.set_input(0, TensorRef::f32(&[1, 3, 8, 8], x)).unwrap();
     s.session.run_loaded().unwrap();
     let v = m.observe(&s.session).unwrap();
-    let p = s.session.output_f32(0).unwrap();
+    let out = s.session.output(0).unwrap();
+    let p = out.as_slice::<f32>().unwrap();
     let top = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
     (v, top)
 }

@@ -23,9 +23,9 @@ fn convert_run(m: &jetrt_converter::onnx::pb::ModelProto, shape: &[usize], x: &[
     let model = Model::open(&out).unwrap();
     let mut s = model.session(SessionOptions::default()).unwrap();
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    s.set_input(0, TensorRef { dtype: jetrt::DType::F32, shape, data: &bytes }).unwrap();
+    s.set_input(0, TensorRef::from_bytes(jetrt::DType::F32, shape, &bytes)).unwrap();
     s.run_loaded().unwrap();
-    let out = s.output_f32(0).unwrap().to_vec();
+    let out = s.output(0).unwrap().as_slice::<f32>().unwrap().to_vec();
     (conv.report, out)
 }
 

@@ -9,7 +9,7 @@
 //! agreement and accuracy.
 
 use anyhow::{Context, Result};
-use jetrt::{Model, SessionOptions, TensorRef};
+use jetrt::{Model, TensorRef};
 use jetrt_converter::quant::{CalibMethod, Precision, QuantOptions};
 use jetrt_converter::{convert, model_inputs, parse_input_shape, ConvertOptions};
 use jetrt_tools::{calib, npy};
@@ -35,11 +35,20 @@ fn convert_with(
     method: CalibMethod,
     tmp: &Path,
 ) -> Result<(PathBuf, u64)> {
-    let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], ..Default::default() };
+    let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], kernels: jetrt_tests::kernels(), ..Default::default() };
     if precision != Precision::Fp32 {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
         let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
-        opts.quant = Some(QuantOptions { precision, method, max_drop, samples, threads: 2, group_size, ..Default::default() });
+        opts.quant = Some(QuantOptions {
+            precision,
+            method,
+            max_drop,
+            samples,
+            threads: 2,
+            group_size,
+            kernels: jetrt_tests::kernels(),
+            ..Default::default()
+        });
     }
     let conv = convert(&dir.join("model.onnx"), &opts).with_context(|| format!("converting {} as {precision:?}", dir.display()))?;
     let path = tmp.join(format!("{}_{precision:?}.jrt", dir.file_name().unwrap().to_string_lossy()));
@@ -51,13 +60,13 @@ fn convert_with(
 /// The first output of the model on every test_K.npy.
 fn outputs(path: &Path, dir: &Path, n: usize) -> Result<Vec<Vec<f32>>> {
     let model = Model::open(path)?;
-    let mut s = model.session(SessionOptions { threads: 2, ..Default::default() })?;
+    let mut s = model.session(jetrt_tests::session_options().with_threads(2))?;
     let mut out = Vec::new();
     for k in 0..n {
         let a = npy::read(&dir.join(format!("test_{k}.npy")))?;
-        s.set_input(0, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+        s.set_input(0, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
         s.run_loaded()?;
-        out.push(s.output_f32(0).context("float output")?.to_vec());
+        out.push(s.output(0).context("float output")?.as_slice::<f32>()?.to_vec());
     }
     Ok(out)
 }

@@ -9,7 +9,7 @@
 //! behind a quantize/dequantize pair), and the files must shrink.
 
 use anyhow::{Context, Result};
-use jetrt::{Model, SessionOptions, TensorRef};
+use jetrt::{Model, TensorRef};
 use jetrt_converter::quant::{CalibMethod, LayerPrecision, Precision, Prune, QuantOptions, QuantReport};
 use jetrt_converter::{convert, model_inputs, parse_input_shape, ConvertOptions};
 use jetrt_tools::{calib, npy};
@@ -36,12 +36,20 @@ struct Converted {
 }
 
 fn convert_as(dir: &Path, shape: &str, precision: Precision, prune: Option<Prune>, max_drop: Option<f64>, tmp: &Path) -> Result<Converted> {
-    let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], ..Default::default() };
+    let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], kernels: jetrt_tests::kernels(), ..Default::default() };
     if precision != Precision::Fp32 || prune.is_some() {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
         let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
-        opts.quant =
-            Some(QuantOptions { precision, method: CalibMethod::Entropy, prune, max_drop, samples, threads: 2, ..Default::default() });
+        opts.quant = Some(QuantOptions {
+            precision,
+            method: CalibMethod::Entropy,
+            prune,
+            max_drop,
+            samples,
+            threads: 2,
+            kernels: jetrt_tests::kernels(),
+            ..Default::default()
+        });
     }
     let conv = convert(&dir.join("model.onnx"), &opts)?;
     let tag = format!("{precision:?}_{}_{}", prune.map_or("none".into(), |p| p.name().replace([':', '='], "_")), max_drop.unwrap_or(0.0));
@@ -59,12 +67,13 @@ fn accuracy(path: &Path, dir: &Path) -> Result<f64> {
     let model = Model::open(path)?;
     let shape = model.inputs()[0].shape.clone();
     let per = shape.iter().product::<usize>() * 4;
-    let mut s = model.session(SessionOptions { threads: 2, ..Default::default() })?;
+    let mut s = model.session(jetrt_tests::session_options().with_threads(2))?;
     let mut right = 0;
     for (i, &label) in labels.iter().enumerate() {
-        s.set_input(0, TensorRef { dtype: jetrt::DType::F32, shape: &shape, data: &x.data[i * per..(i + 1) * per] })?;
+        s.set_input(0, TensorRef::from_bytes(jetrt::DType::F32, &shape, &x.data[i * per..(i + 1) * per]))?;
         s.run_loaded()?;
-        let p = s.output_f32(0).context("float output")?;
+        let out = s.output(0).context("float output")?;
+        let p = out.as_slice::<f32>()?;
         let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
         right += usize::from(best as i64 == label);
     }

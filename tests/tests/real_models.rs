@@ -10,7 +10,7 @@
 //! with an error naming the shape it was built for.
 
 use anyhow::{Context, Result};
-use jetrt::{Model, SessionOptions, TensorRef};
+use jetrt::{Model, TensorRef};
 use jetrt_converter::{convert, parse_input_shape, ConvertOptions};
 use jetrt_tests::{compare, require_testdata, Comparison};
 use jetrt_tools::npy;
@@ -43,23 +43,28 @@ struct Case {
 /// model file.
 fn run(dir: &Path, case: &Case, shape: &str, prefix: &str, tmp: &Path) -> Result<(Vec<(Comparison, f64)>, std::path::PathBuf)> {
     let input = &case.inputs[0].name;
-    let opts = ConvertOptions { input_shapes: vec![parse_input_shape(&format!("{input}={shape}"))?], ..Default::default() };
+    let opts = ConvertOptions {
+        input_shapes: vec![parse_input_shape(&format!("{input}={shape}"))?],
+        kernels: jetrt_tests::kernels(),
+        ..Default::default()
+    };
     let conv = convert(&dir.join("model.onnx"), &opts).with_context(|| format!("converting {} for {shape}", case.name))?;
     let path = tmp.join(format!("{}_{}.jrt", case.name, shape.replace(',', "x")));
     conv.write(&path)?;
     let model = Model::open(&path)?;
-    let mut session = model.session(SessionOptions { threads: 2, ..Default::default() })?;
+    let mut session = model.session(jetrt_tests::session_options().with_threads(2))?;
     let a = npy::read(&dir.join(format!("{prefix}{}", case.inputs[0].file)))?;
-    session.set_input(model.input_index(input)?, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+    session.set_input(input, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
     session.run_loaded()?;
     let outputs = model.outputs();
     let mut out = Vec::new();
     for e in &case.outputs {
         let want = npy::read(&dir.join(format!("{prefix}{}", e.file)))?.to_f32().context("float output")?;
         let i = outputs.iter().position(|t| t.name == e.name).with_context(|| format!("no output {:?}", e.name))?;
-        let got = session.output_f32(i).context("output")?;
+        let output = session.output(i).context("output")?;
+        let got = output.as_slice::<f32>()?;
         let scale = want.iter().fold(1.0f64, |m, &v| m.max(v.abs() as f64));
-        out.push((compare(&e.name, &got, &want, 0.0, f64::INFINITY), scale));
+        out.push((compare(&e.name, got, &want, 0.0, f64::INFINITY), scale));
     }
     Ok((out, path))
 }
@@ -107,9 +112,9 @@ fn real_exported_models_match_onnxruntime() {
         // The file built for the first shape refuses the second, saying why.
         if let (Some(other), Some(file)) = (&case.other_shape, first_file) {
             let model = Model::open(&file).unwrap();
-            let mut s = model.session(SessionOptions::default()).unwrap();
+            let mut s = model.session(jetrt_tests::session_options()).unwrap();
             let a = npy::read(&dir.join(format!("other_{}", case.inputs[0].file))).unwrap();
-            let e = s.set_input(0, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data }).err();
+            let e = s.set_input(0, TensorRef::from_bytes(a.dtype, &a.shape, &a.data)).err();
             let msg = e.map(|e| e.to_string()).unwrap_or_default();
             if !(msg.contains(&format!("converted for [{}]", shape.replace(',', ", "))) && msg.contains(&format!("={other}"))) {
                 failures.push(format!("{name}: feeding shape {other} to the file built for {shape} gave: {msg:?}"));

@@ -3,6 +3,7 @@
 
 pub mod board;
 pub mod calib;
+pub mod env;
 pub mod npy;
 pub mod ota;
 pub mod serve;

@@ -104,6 +104,7 @@ pub fn run_update(args: UpdateArgs, session: jetrt::SessionOptions) -> Result<i3
         model: args.model.clone(),
         board: args.board.clone().unwrap_or_else(default_board),
         session,
+        memory_check: crate::env::memory_check_root(),
     };
     if cfg.trusted_root.is_none() && !agent::metadata_dir(&cfg.slot_dir).join("root.json").exists() {
         bail!("no trusted root yet: give the repository's root.json with --trusted-root (the first time)");

@@ -150,7 +150,10 @@ impl Source {
 /// machine's memory (before any is made).
 fn load(path: &Path, version: Option<u64>, name: String, generation: u64, options: &SessionOptions, sessions: usize) -> Result<Loaded> {
     let model = Model::open(path).with_context(|| format!("cannot load {}", path.display()))?;
-    jetrt::budget::check_fits(&model, options.backend, options.threads, sessions)?;
+    if let Some(root) = crate::env::memory_check_root() {
+        jetrt::budget::check_fits(&model, options.backend, options.threads, sessions, &root)
+            .map_err(|e| anyhow::anyhow!("{e}; {}", crate::env::MEMORY_CHECK_HINT))?;
+    }
     let input_bytes: usize = model.inputs().iter().map(|t| t.shape.iter().product::<usize>() * t.dtype.size()).sum();
     let body_limit = 4 * input_bytes as u64 + (1 << 20);
     Ok(Loaded { model, version, name, path: path.to_path_buf(), generation, body_limit })
@@ -419,7 +422,7 @@ fn run_one(l: &Loaded, session: &mut Session, body: &[u8], format: Option<&str>,
                 ),
             ));
         }
-        session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data }).map_err(|e| (400, e.to_string()))?;
+        session.set_input(i, TensorRef::from_bytes(a.dtype, &a.shape, &a.data)).map_err(|e| (400, e.to_string()))?;
     }
     session.run_loaded().map_err(|e| (500, format!("the run failed: {e}")))?;
     let outputs = l.model.outputs();

@@ -154,7 +154,7 @@ fn run_refuses_wrong_inputs_with_clear_errors() {
     fails(jetrt(&["run", &jrt, "--input", &format!("pixels={}", ints.display()), "--output-dir", &out]), "no input named \"pixels\"");
     // Without a usable GPU, --device cuda says why (here: no driver library).
     let cuda = jetrt(&["run", &jrt, "--input", &example("digit_0.npy"), "--output-dir", &out, "--device", "cuda"]);
-    match jetrt::cuda::first_usable() {
+    match jetrt::first_usable_gpu() {
         Err(why) => fails(cuda, &format!("backend cuda is not available: {why}")),
         Ok(_) => assert!(cuda.status.success(), "{}", String::from_utf8_lossy(&cuda.stderr)),
     }
@@ -173,7 +173,7 @@ fn run_refuses_wrong_inputs_with_clear_errors() {
         c.output().expect("jetrt runs")
     };
     fails(run16("cpu", true), "fp16 runs on the GPU only (device cuda or auto); the CPU backend computes in fp32");
-    match jetrt::cuda::first_usable() {
+    match jetrt::first_usable_gpu() {
         Err(why) => {
             fails(run16("auto", true), &format!("fp16 runs on the GPU only, and the GPU cannot run this session: {why}"));
             fails(run16("cuda", true), &format!("backend cuda is not available: {why}"));
@@ -219,7 +219,7 @@ fn info_describes_the_machine() {
     }
     assert!(v["cpu"]["features"].is_array());
     // The GPU as CUDA sees it, or why there is none.
-    let cuda = jetrt::cuda::probe();
+    let cuda = jetrt::probe_gpus();
     assert_eq!(v["gpu"]["cuda"].as_bool(), Some(cuda.is_ok()), "{v}");
     match cuda {
         Ok(gpus) => assert_eq!(v["gpu"]["devices"].as_array().map(Vec::len), Some(gpus.len())),
@@ -236,8 +236,8 @@ fn kernels_named_by_the_environment() {
     let with = |k: &str, q: &str, args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_jetrt"))
             .args(args)
-            .env(jetrt::KERNELS_ENV, k)
-            .env(jetrt::INT8_KERNELS_ENV, q)
+            .env("JETRT_KERNELS", k)
+            .env("JETRT_INT8_KERNELS", q)
             .output()
             .expect("jetrt runs")
     };

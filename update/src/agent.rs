@@ -37,6 +37,10 @@ pub struct Config {
     pub board: String,
     /// Where the health check runs.
     pub session: jetrt::SessionOptions,
+    /// Before the health check loads a new version, check that it fits the
+    /// board whose files are under this root (`/` on the board; see
+    /// `jetrt::budget::check_fits`); `None` skips the check.
+    pub memory_check: Option<PathBuf>,
 }
 
 /// How an update ended.
@@ -180,7 +184,7 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
     hook.at("switched");
 
     log::info!("health check: loading {} and running its golden vectors", dest.display());
-    match check(&dest, cfg.session.clone(), &hook) {
+    match check(&dest, cfg.session.clone(), cfg.memory_check.as_deref(), &hook) {
         Ok(n) => {
             store.confirm()?;
             log::info!("health check passed ({n} golden vector(s)); {name} version {version} confirmed");
@@ -198,17 +202,27 @@ pub fn update_once(cfg: &Config) -> Result<Outcome> {
     }
 }
 
-/// Loads `file` and runs its golden vectors; the number that passed, or why not.
-pub fn health_check(file: &Path, options: jetrt::SessionOptions) -> std::result::Result<usize, String> {
-    check(file, options, &crate::client::NoHook)
+/// Loads `file` and runs its golden vectors; the number that passed, or why
+/// not. With `memory_root`, first checks that it fits the board whose files
+/// are there.
+pub fn health_check(file: &Path, options: jetrt::SessionOptions, memory_root: Option<&Path>) -> std::result::Result<usize, String> {
+    check(file, options, memory_root, &crate::client::NoHook)
 }
 
-fn check(file: &Path, options: jetrt::SessionOptions, hook: &dyn Checkpoint) -> std::result::Result<usize, String> {
+fn check(
+    file: &Path,
+    options: jetrt::SessionOptions,
+    memory_root: Option<&Path>,
+    hook: &dyn Checkpoint,
+) -> std::result::Result<usize, String> {
     let model = jetrt::Model::open(file).map_err(|e| format!("it does not load: {e}"))?;
-    if model.golden_vectors() == 0 {
+    let vectors = model.info().golden_vectors;
+    if vectors == 0 {
         return Err("the file has no golden vectors to check it with (convert with jetc convert --golden N)".into());
     }
-    jetrt::budget::check_fits(&model, options.backend, options.threads, 1).map_err(|e| format!("it does not fit: {e}"))?;
+    if let Some(root) = memory_root {
+        jetrt::budget::check_fits(&model, options.backend, options.threads, 1, root).map_err(|e| format!("it does not fit: {e}"))?;
+    }
     let mut session = model.session(options).map_err(|e| format!("no session: {e}"))?;
     hook.at("health");
     let checks = jetrt::golden::check(&mut session).map_err(|e| format!("running it failed: {e}"))?;
@@ -222,7 +236,7 @@ fn check(file: &Path, options: jetrt::SessionOptions, hook: &dyn Checkpoint) -> 
             jetrt::golden::MIN_COSINE
         ));
     }
-    Ok(model.golden_vectors())
+    Ok(vectors)
 }
 
 /// What `jetrt update --status` prints.

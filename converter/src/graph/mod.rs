@@ -3,8 +3,9 @@
 //! rewrite it; the memory planner and the writer turn it into a `.jrt` file.
 
 use crate::tensor::Tensor;
-use jetrt::{DType, Shape};
+use jetrt::DType;
 use jetrt_format::op::{Meta, Op};
+use jetrt_format::Shape;
 
 pub type ValueId = usize;
 

@@ -4,7 +4,7 @@
 
 use crate::graph::{Graph, Node};
 use crate::tensor::{Data, Tensor};
-use jetrt::{Model, SessionOptions};
+use jetrt::Model;
 use jetrt_format::{FileBuilder, StepDef, StorageDef, TensorDef};
 
 pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
@@ -27,8 +27,7 @@ pub(crate) fn evaluate(g: &Graph, node: &Node) -> Result<Tensor, String> {
     fb.steps.push(StepDef { op: node.op.clone(), inputs: (0..n_in).collect(), outputs: vec![n_in] });
     fb.outputs.push(n_in);
     let model = Model::from_bytes(&fb.to_bytes()).map_err(|e| format!("cannot fold constants: {e}"))?;
-    let mut session =
-        model.session(SessionOptions { threads: 1, backend: jetrt::Backend::Cpu, ..Default::default() }).map_err(|e| e.to_string())?;
+    let mut session = model.session(crate::Kernels::default().session(1)).map_err(|e| e.to_string())?;
     session.run_loaded().map_err(|e| format!("cannot fold constants: {e}"))?;
     let bytes = session.output(0).map_err(|e| format!("cannot fold constants: {e}"))?;
     let data = Data::from_le_bytes(out.dtype, &bytes).ok_or_else(|| format!("cannot fold a {:?} result", out.dtype))?;

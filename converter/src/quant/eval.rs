@@ -13,16 +13,13 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(g: &Graph, observe: &[ValueId], threads: usize) -> Result<Self, String> {
+    pub fn new(g: &Graph, observe: &[ValueId], options: SessionOptions) -> Result<Self, String> {
         let mut h = g.clone();
         h.outputs = observe.iter().enumerate().map(|(i, &v)| (format!("observe.{i}"), v)).collect();
         write::name_outputs(&mut h);
         let fb = write::build(&h, vec![("name".into(), "calibration".into())]).map_err(|e| e.to_string())?;
         let model = Model::from_bytes(&fb.to_bytes()).map_err(|e| format!("the graph does not validate: {e}"))?;
-        // The CPU backend: the reference the converter measures against, and
-        // no GPU context for each of its many small graphs.
-        let session =
-            model.session(SessionOptions { threads, backend: jetrt::Backend::Cpu, ..Default::default() }).map_err(|e| e.to_string())?;
+        let session = model.session(options).map_err(|e| e.to_string())?;
         Ok(Runner { session, count: observe.len() })
     }
 
@@ -30,12 +27,12 @@ impl Runner {
     pub fn run(&mut self, sample: &[Tensor], f: &mut dyn FnMut(usize, &[f32])) -> Result<(), String> {
         for (i, t) in sample.iter().enumerate() {
             let bytes = t.data.to_le_bytes();
-            self.session.set_input(i, TensorRef { dtype: t.dtype(), shape: &t.shape, data: &bytes }).map_err(|e| e.to_string())?;
+            self.session.set_input(i, TensorRef::from_bytes(t.dtype(), &t.shape, &bytes)).map_err(|e| e.to_string())?;
         }
         self.session.run_loaded().map_err(|e| e.to_string())?;
         for o in 0..self.count {
-            let v = self.session.output_f32(o).map_err(|e| format!("observed value {o}: {e}"))?;
-            f(o, &v);
+            let out = self.session.output(o).map_err(|e| format!("observed value {o}: {e}"))?;
+            f(o, out.as_slice::<f32>().map_err(|e| format!("observed value {o}: {e}"))?);
         }
         Ok(())
     }

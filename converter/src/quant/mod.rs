@@ -66,6 +66,8 @@ pub struct QuantOptions {
     /// pruning reports, not for int8 ranges.
     pub random_samples: bool,
     pub threads: usize,
+    /// The CPU kernels the float and quantized models run on.
+    pub kernels: crate::Kernels,
     pub progress: Option<Progress>,
 }
 
@@ -80,6 +82,7 @@ impl Default for QuantOptions {
             samples: Vec::new(),
             random_samples: false,
             threads: 0,
+            kernels: crate::Kernels::default(),
             progress: None,
         }
     }
@@ -149,7 +152,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     let classifier: Vec<bool> = outputs.iter().map(|&v| g.values[v].shape.len() == 2 && classes_of(g, v) >= 2).collect();
     // The float model's outputs: the reference everything is compared to.
     progress(opts, "reference", 0, opts.samples.len());
-    let reference = Runner::new(g, &outputs, threads).map_err(err)?.collect(&opts.samples).map_err(err)?;
+    let reference = Runner::new(g, &outputs, opts.kernels.session(threads)).map_err(err)?.collect(&opts.samples).map_err(err)?;
     // Each layer's sensitivity is measured on this many samples: a model
     // run per layer and sample, most of a conversion's time (PP-OCRv5 det:
     // 52 of 60 s with 16). Eight rank the layers as well; the final
@@ -196,7 +199,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     let corrections = if opts.random_samples { HashMap::new() } else { correct_bias(g, &layers, &plan, &ranges, sparse, opts)? };
 
     let score = |h: &Graph, n: usize| -> Result<Vec<Agreement>> {
-        let got = Runner::new(h, &outputs, threads).map_err(err)?.collect(&opts.samples[..n]).map_err(err)?;
+        let got = Runner::new(h, &outputs, opts.kernels.session(threads)).map_err(err)?.collect(&opts.samples[..n]).map_err(err)?;
         Ok((0..outputs.len()).map(|o| eval::agreement(&reference[..n], &got, o, classes[o])).collect())
     };
     let drop_of = |a: &[Agreement]| -> f64 {
@@ -391,7 +394,7 @@ fn channel_means(g: &Graph, observe: &[ValueId], samples: &[Vec<Tensor>], opts: 
     let shapes: Vec<(usize, usize)> = observe.iter().map(|&v| channels(g, v)).collect();
     let mut sums: Vec<Vec<f64>> = shapes.iter().map(|&(c, _)| vec![0.0; c]).collect();
     let mut counts = vec![0usize; observe.len()];
-    let mut runner = Runner::new(g, observe, opts.threads).map_err(err)?;
+    let mut runner = Runner::new(g, observe, opts.kernels.session(opts.threads)).map_err(err)?;
     for (i, s) in samples.iter().enumerate() {
         progress(opts, stage, i, samples.len());
         runner
@@ -474,7 +477,7 @@ fn correct_bias(
     let mut sums: Vec<(Vec<f64>, Vec<f64>)> = shapes.iter().map(|&(c, _)| (vec![0.0; c], vec![0.0; c])).collect();
     let mut counts = vec![0usize; observe.len()];
     let samples = &opts.samples[..opts.samples.len().min(BIAS_SAMPLES)];
-    let mut runner = Runner::new(g, &values, opts.threads).map_err(err)?;
+    let mut runner = Runner::new(g, &values, opts.kernels.session(opts.threads)).map_err(err)?;
     for (i, smp) in samples.iter().enumerate() {
         progress(opts, "bias correction", i, samples.len());
         runner
@@ -590,7 +593,7 @@ fn calibrate(g: &Graph, layers: &[Layer], plan: &HashMap<usize, LayerPrecision>,
         .zip(&per_channel)
         .map(|(&(c, _), &p)| if p { vec![calib::Stats::with_bins(calib::CHANNEL_BINS); c] } else { Vec::new() })
         .collect();
-    let mut runner = Runner::new(g, &observe, opts.threads).map_err(err)?;
+    let mut runner = Runner::new(g, &observe, opts.kernels.session(opts.threads)).map_err(err)?;
     let mut stats = vec![calib::Stats::default(); observe.len()];
     let passes = if opts.method.needs_histogram() { 2 } else { 1 };
     let total = passes * opts.samples.len();

@@ -297,7 +297,7 @@ fn fold_into_affine(g: &Graph, h: &mut Graph, p: usize, x: ValueId, cq: &Channel
 
 /// `x` in int8 with `scale` and `zp`, exactly as the runtime's Quantize.
 pub fn quantize_one(x: f32, scale: f32, zp: i8) -> i8 {
-    jetrt::quantize_one(x, 1.0 / scale, zp)
+    jetrt::host::quantize_one(x, 1.0 / scale, zp)
 }
 
 /// The per-channel quantization of a float value `x` entering an int8

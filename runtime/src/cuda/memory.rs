@@ -97,15 +97,15 @@ const PAGE: usize = 4096;
 
 impl GpuWeights {
     /// `weights` on `info`'s GPU: in place on an integrated GPU when the
-    /// driver accepts the registration (`JETRT_CUDA_ZERO_COPY=0` turns this
-    /// off), else uploaded.
-    pub fn new(info: &GpuInfo, weights: &[u8]) -> Result<GpuWeights, String> {
+    /// driver accepts the registration and `zero_copy` is on
+    /// ([`CudaOptions::zero_copy`](crate::CudaOptions::zero_copy)), else uploaded.
+    pub fn new(info: &GpuInfo, weights: &[u8], zero_copy: bool) -> Result<GpuWeights, String> {
         // Released in Drop.
         let (dev, ctx) = super::retain_primary(info.ordinal)?;
         let mut w = GpuWeights { dev, ctx, ordinal: info.ordinal, ptr: 0, device_bytes: 0, registered: None };
         // SAFETY: ctx is retained.
         unsafe { result::ctx::set_current(ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))?;
-        let zero_copy = info.integrated && std::env::var("JETRT_CUDA_ZERO_COPY").map_or(true, |v| v != "0") && !weights.is_empty();
+        let zero_copy = info.integrated && zero_copy && !weights.is_empty();
         if zero_copy {
             match register_in_place(weights) {
                 Ok((base, dptr)) => {

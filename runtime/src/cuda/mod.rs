@@ -11,29 +11,46 @@
 //!   disk by source hash, NVRTC version and architecture.
 //! - A step without a GPU kernel runs on the CPU: its inputs are copied
 //!   to the host arena, the CPU kernel runs, its outputs are copied back.
-//!   `jetrt inspect --device cuda` lists such steps and the session logs
+//!   `jetc inspect --device cuda` lists such steps and the session logs
 //!   them at start.
 //! - When no step falls back, the plan is captured once as a CUDA graph and
 //!   replayed per run.
+//!
+//! The files: `support` (which steps have a GPU kernel: pure, in every
+//! build), `compile` (CUBIN from the file, the cache or NVRTC), `launch`
+//! (a step lowered to launches), `exec` (the session: start, graph, run),
+//! `memory` (device arena and weights), `nvrtc` (NVRTC by path). Without
+//! the `cuda` feature only `support` and the GPU description are built, and
+//! a CUDA session is refused with [`Error::BackendUnavailable`].
+//!
+//! [`Error::BackendUnavailable`]: crate::Error::BackendUnavailable
 
+#[cfg(feature = "cuda")]
+mod compile;
+#[cfg(feature = "cuda")]
+mod exec;
+#[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
 mod memory;
+#[cfg(feature = "cuda")]
 pub mod nvrtc;
-mod plan;
+mod support;
 
+#[cfg(feature = "cuda")]
+pub use compile::{compile_kernels, cubin_prefix, source_hash};
+#[cfg(feature = "cuda")]
+pub(crate) use exec::GpuExec;
+#[cfg(feature = "cuda")]
 pub(crate) use memory::{GpuArena, GpuWeights};
-pub(crate) use plan::gpu_support;
-pub(crate) use plan::GpuExec;
-pub use plan::{cache_dir, compile_kernels, cubin_prefix, source_hash, GpuSupport};
+pub(crate) use support::fallbacks;
+pub use support::CudaFallback;
 
+use crate::arena::Slot;
+use crate::error::{Error, Result};
+use crate::options::{Backend, SessionOptions};
+#[cfg(feature = "cuda")]
 use cudarc::driver::{result, sys};
-
-/// Architectures `jetson` stands for: Xavier (72), Orin (87), Thor (110).
-pub use jetrt_kernels::cuda::JETSON_ARCHS;
-
-/// The kernels' CUDA source, as one translation unit.
-pub fn kernel_source() -> String {
-    jetrt_kernels::cuda::source()
-}
 
 /// Oldest compute capability the backend runs on (Volta). Jetson Nano
 /// (5.3) and TX2 (6.2) stop at JetPack 4 and CUDA 10.2, below what the
@@ -72,6 +89,50 @@ impl GpuInfo {
     }
 }
 
+/// Without the `cuda` feature there is no driver to ask.
+#[cfg(not(feature = "cuda"))]
+pub fn probe() -> Result<Vec<GpuInfo>, String> {
+    Err(NO_CUDA.into())
+}
+
+#[cfg(not(feature = "cuda"))]
+const NO_CUDA: &str = "this build of jetrt has no CUDA backend (it was built without the `cuda` feature); use the CPU backend";
+
+/// Starts the GPU side of a session as `options` ask: `None` for a CPU
+/// session (asked for, or Auto without a usable GPU).
+#[cfg(feature = "cuda")]
+pub(crate) fn start(model: &crate::Model, slot: &mut Slot, options: &SessionOptions) -> Result<Option<GpuExec>> {
+    let d = model.d();
+    let make = |slot: &mut Slot| GpuExec::new(model, model.plan(), d.arena_bytes, model.weights(), slot, options.fp16, &options.cuda);
+    match options.backend {
+        Backend::Cpu => Ok(None),
+        Backend::Cuda => make(slot).map(Some).map_err(|reason| Error::BackendUnavailable { backend: "cuda", reason }),
+        Backend::Auto => match make(slot) {
+            Ok(g) => Ok(Some(g)),
+            Err(reason) if options.fp16 => {
+                Err(Error::Options(format!("fp16 runs on the GPU only, and the GPU cannot run this session: {reason}")))
+            }
+            Err(reason) => {
+                log::debug!("no usable GPU ({reason}): running on the CPU");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Without the `cuda` feature: a CPU session, or the reason there is none.
+#[cfg(not(feature = "cuda"))]
+pub(crate) fn start(_model: &crate::Model, _slot: &mut Slot, options: &SessionOptions) -> Result<Option<std::convert::Infallible>> {
+    if options.backend == Backend::Cuda {
+        return Err(Error::BackendUnavailable { backend: "cuda", reason: NO_CUDA.into() });
+    }
+    if options.fp16 {
+        return Err(Error::Options(format!("fp16 runs on the GPU only: {NO_CUDA}")));
+    }
+    Ok(None)
+}
+
+#[cfg(feature = "cuda")]
 pub(crate) fn driver_error(what: &str, e: result::DriverError) -> String {
     let name = e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
     let text = e.error_string().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -81,6 +142,7 @@ pub(crate) fn driver_error(what: &str, e: result::DriverError) -> String {
 /// Loads the driver and lists the GPUs. Every failure (no libcuda, no
 /// device, a driver too old) comes back as a message saying what is
 /// missing; nothing panics.
+#[cfg(feature = "cuda")]
 pub fn probe() -> Result<Vec<GpuInfo>, String> {
     // SAFETY: only tries to dlopen the library under its usual names.
     if !unsafe { sys::is_culib_present() } {
@@ -124,6 +186,7 @@ pub fn probe() -> Result<Vec<GpuInfo>, String> {
 
 /// GPU `ordinal` and its primary context, retained: the caller releases it
 /// (`result::primary_ctx::release(dev)`) once, when done.
+#[cfg(feature = "cuda")]
 pub(crate) fn retain_primary(ordinal: usize) -> Result<(sys::CUdevice, sys::CUcontext), String> {
     let dev = result::device::get(ordinal as i32).map_err(|e| driver_error("cuDeviceGet", e))?;
     // SAFETY: dev is a valid device handle.

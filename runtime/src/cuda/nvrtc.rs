@@ -48,7 +48,7 @@ const DIRS: &[&str] = &["/usr/local/cuda/lib64", "/usr/local/cuda/targets/aarch6
 
 /// Where [`Nvrtc::find`] looks, for error messages.
 pub fn search_description() -> String {
-    format!("$JETRT_NVRTC, then {} on the loader's path, then in {}", NAMES.join(", "), DIRS.join(", "))
+    format!("{} on the loader's path, then in {}", NAMES.join(", "), DIRS.join(", "))
 }
 
 impl Nvrtc {
@@ -88,12 +88,9 @@ impl Nvrtc {
         Ok(Nvrtc { api, path: path.to_path_buf(), version: (major, minor), _lib: lib })
     }
 
-    /// Loads NVRTC from `$JETRT_NVRTC`, else the first of the usual names
-    /// that loads.
+    /// Loads the first of the usual names that loads (on the loader's
+    /// path, then in the usual CUDA folders).
     pub fn find() -> Result<Nvrtc, String> {
-        if let Some(p) = std::env::var_os("JETRT_NVRTC") {
-            return Nvrtc::open(Path::new(&p));
-        }
         for name in NAMES {
             if let Ok(n) = Nvrtc::open(Path::new(name)) {
                 return Ok(n);

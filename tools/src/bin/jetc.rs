@@ -511,6 +511,7 @@ fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, 
         samples,
         random_samples: random,
         threads: 0,
+        kernels: opts.kernels,
         progress: (!quiet).then(progress_printer),
     }))
 }
@@ -666,7 +667,8 @@ fn run(cli: Cli) -> Result<()> {
             if golden > jetrt_format::golden::MAX_VECTORS {
                 anyhow::bail!("--golden {golden}: at most {} vectors", jetrt_format::golden::MAX_VECTORS);
             }
-            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None, golden };
+            let kernels = jetrt_tools::env::converter_kernels()?;
+            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None, golden, kernels };
             if check {
                 let problems = jetrt_converter::check(&model, &opts)?;
                 if problems.is_empty() {
@@ -695,7 +697,7 @@ fn run(cli: Cli) -> Result<()> {
                 if !quiet {
                     eprintln!("compiling the CUDA kernels ...");
                 }
-                conv.file.kernels = kernel_images(&archs, &nvrtc, None, quiet)?;
+                conv.file.kernels = kernel_images(&archs, &nvrtc, jetrt_tools::env::cache_dir().map(|d| d.join("cuda")).as_deref(), quiet)?;
             }
             if !boards.is_empty() {
                 let bytes = conv.file.to_bytes();
@@ -718,11 +720,11 @@ fn run(cli: Cli) -> Result<()> {
             let onnx_bytes = std::fs::metadata(&model).map_or(0, |m| m.len());
             if let Some(path) = report {
                 let mut obj = report_json(r, &output, secs);
-                obj["file_bytes"] = json!(m.file_bytes());
+                obj["file_bytes"] = json!(m.info().memory.file_bytes);
                 obj["onnx_bytes"] = json!(onnx_bytes);
                 obj["fp32_weights_bytes"] = json!(r.fp32_weights_bytes);
                 if let Some(q) = &r.quant {
-                    obj["quantization"] = quant_json(q, r, onnx_bytes, m.file_bytes() as u64);
+                    obj["quantization"] = quant_json(q, r, onnx_bytes, m.info().memory.file_bytes as u64);
                 }
                 let text = serde_json::to_string_pretty(&obj)?;
                 std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
@@ -753,9 +755,9 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(r.weights_bytes),
                 human_bytes(r.arena_bytes),
                 human_bytes(r.intermediate_bytes),
-                human_bytes(m.scratch_bytes_per_thread() as u64)
+                human_bytes(m.info().memory.scratch_bytes_per_thread as u64)
             );
-            println!("  file:    {} bytes", m.file_bytes());
+            println!("  file:    {} bytes", m.info().memory.file_bytes);
             if r.golden > 0 {
                 println!("  golden:  {} test vector(s) with this host's outputs (jetrt verify)", r.golden);
             }
@@ -763,7 +765,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  drift:   reference of {n} samples for {t} tensor(s) (jetrt drift, jetrt run --monitor)");
             }
             if let Some(q) = &r.quant {
-                print_quant(q, r, onnx_bytes, m.file_bytes() as u64);
+                print_quant(q, r, onnx_bytes, m.info().memory.file_bytes as u64);
             }
             Ok(())
         }
@@ -772,7 +774,7 @@ fn run(cli: Cli) -> Result<()> {
             let archs = parse_archs(&arch)?;
             let dir = match out {
                 Some(d) => d.join("cuda"),
-                None => jetrt::cuda::cache_dir().context("no cache folder: set JETRT_CACHE_DIR or HOME, or pass --out")?,
+                None => jetrt_tools::env::cache_dir().context("no cache folder: set JETRT_CACHE_DIR or HOME, or pass --out")?.join("cuda"),
             };
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             kernel_images(&archs, &nvrtc, Some(&dir), false)?;
@@ -782,7 +784,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Repo { cmd } => run_repo(cmd),
         Cmd::Publish { file, repo: dir, keys, name, version, boards, min_runtime, expiry } => {
             let m = Model::open(&file).with_context(|| format!("{} is not a .jrt file jetrt can load", file.display()))?;
-            if m.golden_vectors() == 0 {
+            if m.info().golden_vectors == 0 {
                 anyhow::bail!(
                     "{} has no golden vectors: devices check a new model with them before switching to it; convert with jetc convert --golden N",
                     file.display()
@@ -825,28 +827,28 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 let mut obj = json!({
                     "file": file.display().to_string(),
-                    "format_version": format!("{}.{}", m.format_version().0, m.format_version().1),
-                    "file_bytes": m.file_bytes(),
-                    "metadata": m.metadata().iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                    "format_version": format!("{}.{}", m.info().format_version.0, m.info().format_version.1),
+                    "file_bytes": m.info().memory.file_bytes,
+                    "metadata": m.info().metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                     "inputs": io(m.inputs()),
                     "outputs": io(m.outputs()),
                     "steps": all.len(),
                     "ops": ops,
-                    "weights_bytes": m.weights_bytes(),
-                    "arena_bytes": m.arena_bytes(),
-                    "intermediate_bytes": m.intermediate_bytes(),
-                    "scratch_bytes_per_thread": m.scratch_bytes_per_thread(),
-                    "sections": m.sections().iter().map(|s| json!({"kind": format!("{:?}", s.kind), "offset": s.offset, "bytes": s.len})).collect::<Vec<_>>(),
+                    "weights_bytes": m.info().memory.weights_bytes,
+                    "arena_bytes": m.info().memory.arena_bytes,
+                    "intermediate_bytes": m.info().memory.intermediate_bytes,
+                    "scratch_bytes_per_thread": m.info().memory.scratch_bytes_per_thread,
+                    "sections": m.info().sections.iter().map(|s| json!({"kind": format!("{:?}", s.kind), "offset": s.offset, "bytes": s.len})).collect::<Vec<_>>(),
                 });
                 if steps {
                     obj["plan"] = all.iter().map(|s| json!({"op": s.op, "inputs": s.inputs, "outputs": s.outputs})).collect();
                 }
                 obj["cuda_kernels"] = m
-                    .kernel_images()
+                    .info().kernel_images
                     .iter()
                     .map(|k| json!({"arch": format!("sm_{}", k.arch), "nvrtc": format!("{}.{}", k.nvrtc.0, k.nvrtc.1), "bytes": k.bytes, "source_hash": format!("{:016x}", k.source_hash)}))
                     .collect();
-                obj["golden_vectors"] = json!(m.golden_vectors());
+                obj["golden_vectors"] = json!(m.info().golden_vectors);
                 obj["drift_reference"] = match m.drift_reference() {
                     Some(r) => json!({
                         "samples": r.samples,
@@ -871,15 +873,18 @@ fn run(cli: Cli) -> Result<()> {
                         .collect();
                 }
                 if let Some(InspectDevice::Cuda) = device {
-                    obj["cuda_fallbacks"] =
-                        m.cuda_fallbacks().iter().map(|(i, op, why)| json!({"step": i, "op": op, "reason": why})).collect();
+                    obj["cuda_fallbacks"] = m
+                        .cuda_fallbacks(&jetrt_tools::env::session_options()?)
+                        .iter()
+                        .map(|f| json!({"step": f.step, "op": f.op, "reason": f.reason}))
+                        .collect();
                 }
                 println!("{}", serde_json::to_string_pretty(&obj)?);
                 return Ok(());
             }
-            let (maj, min) = m.format_version();
-            println!("{}: jetrt format {maj}.{min}, {} bytes, validated in {open_ms:.1} ms", file.display(), m.file_bytes());
-            for (k, v) in m.metadata() {
+            let (maj, min) = m.info().format_version;
+            println!("{}: jetrt format {maj}.{min}, {} bytes, validated in {open_ms:.1} ms", file.display(), m.info().memory.file_bytes);
+            for (k, v) in m.info().metadata {
                 println!("  {k}: {v}");
             }
             println!("inputs:");
@@ -895,19 +900,19 @@ fn run(cli: Cli) -> Result<()> {
             println!("memory:");
             println!(
                 "  weights        {:>12}  ({} bytes, used in place from the mapping)",
-                human_bytes(m.weights_bytes() as u64),
-                m.weights_bytes()
+                human_bytes(m.info().memory.weights_bytes as u64),
+                m.info().memory.weights_bytes
             );
             println!(
                 "  arena          {:>12}  ({} bytes, allocated once per session)",
-                human_bytes(m.arena_bytes() as u64),
-                m.arena_bytes()
+                human_bytes(m.info().memory.arena_bytes as u64),
+                m.info().memory.arena_bytes
             );
             println!(
                 "  intermediates  {:>12}  (sum of all intermediate tensors, without reuse)",
-                human_bytes(m.intermediate_bytes() as u64)
+                human_bytes(m.info().memory.intermediate_bytes as u64)
             );
-            println!("  scratch        {:>12}  per thread", human_bytes(m.scratch_bytes_per_thread() as u64));
+            println!("  scratch        {:>12}  per thread", human_bytes(m.info().memory.scratch_bytes_per_thread as u64));
             // Where the weight bytes go, by the op that reads them.
             let mut by_op = std::collections::BTreeMap::<&str, u64>::new();
             let mut seen = std::collections::HashSet::new();
@@ -922,7 +927,10 @@ fn run(cli: Cli) -> Result<()> {
             by_op.sort_by_key(|e| std::cmp::Reverse(e.1));
             let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
             println!("  weights by op  {}", parts.join(", "));
-            println!("  session total  {:>12}  with {threads} threads (arena + scratch)", human_bytes(m.session_bytes(threads) as u64));
+            println!(
+                "  session total  {:>12}  with {threads} threads (arena + scratch)",
+                human_bytes(m.info().memory.session_bytes(threads) as u64)
+            );
             if let Some(b) = &budgets {
                 println!(
                     "memory on boards (file + arena + scratch for every core, + device arena, kernels and CUDA context \
@@ -939,7 +947,7 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
-            println!("golden vectors: {} (jetrt verify runs them)", m.golden_vectors());
+            println!("golden vectors: {} (jetrt verify runs them)", m.info().golden_vectors);
             match m.drift_reference() {
                 Some(r) => {
                     let names: Vec<&str> = r.tensors.iter().map(|t| m.tensor_name(t.tensor).unwrap_or("?")).collect();
@@ -947,7 +955,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => println!("drift reference: none (jetc convert --drift-ref DIR or --calib DIR stores one)"),
             }
-            let images = m.kernel_images();
+            let images = m.info().kernel_images;
             if !images.is_empty() {
                 let list: Vec<String> = images
                     .iter()
@@ -956,12 +964,13 @@ fn run(cli: Cli) -> Result<()> {
                 println!("cuda kernels: {}", list.join(", "));
             }
             if let Some(InspectDevice::Cuda) = device {
-                let fb = m.cuda_fallbacks();
+                let fb = m.cuda_fallbacks(&jetrt_tools::env::session_options()?);
                 println!("cuda: {} of {} steps run on the GPU", all.len() - fb.len(), all.len());
                 if fb.is_empty() {
                     println!("  every step has a GPU kernel: the plan is replayed as one CUDA graph");
                 }
-                for (i, op, why) in &fb {
+                for f in &fb {
+                    let (i, op, why) = (f.step, f.op, f.reason);
                     println!("  step {i:4} {op:<16} falls back to the CPU (operands copied through host memory): {why}");
                 }
             }
@@ -999,7 +1008,7 @@ fn parse_archs(list: &[String]) -> Result<Vec<u32>> {
     for a in list {
         let a = a.trim().to_ascii_lowercase();
         if a == "jetson" {
-            out.extend_from_slice(jetrt::cuda::JETSON_ARCHS);
+            out.extend_from_slice(jetrt::host::JETSON_ARCHS);
             continue;
         }
         let n = a.strip_prefix("sm_").unwrap_or(&a);
@@ -1022,13 +1031,13 @@ fn kernel_images(
     dir: Option<&std::path::Path>,
     quiet: bool,
 ) -> Result<Vec<jetrt_format::kernels::KernelImage>> {
-    use jetrt::cuda::nvrtc::Nvrtc;
+    use jetrt::host::Nvrtc;
     let libs = nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
-    let hash = jetrt::cuda::source_hash(&jetrt::cuda::kernel_source());
+    let hash = jetrt::host::source_hash(&jetrt::host::kernel_source());
     let mut out = Vec::new();
     for &a in archs {
         let t = Instant::now();
-        let (image, nvrtc) = jetrt::cuda::compile_kernels(a, &libs, dir).map_err(|e| {
+        let (image, nvrtc) = jetrt::host::compile_kernels(a, &libs, dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot compile the CUDA kernels for sm_{a}: {e}\n(CUDA 12's NVRTC builds sm_72 and sm_87, CUDA 13's sm_87 and sm_110: pass both with --nvrtc)"
             )

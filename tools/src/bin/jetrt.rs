@@ -50,8 +50,10 @@ struct Exec {
 }
 
 impl Exec {
-    fn options(self) -> SessionOptions {
-        SessionOptions { backend: self.device.into(), threads: self.threads, fp16: self.fp16, ..Default::default() }
+    /// The session options: the environment's (`jetrt_tools::env`), then
+    /// these flags.
+    fn options(self) -> Result<SessionOptions> {
+        Ok(jetrt_tools::env::session_options()?.with_backend(self.device.into()).with_threads(self.threads).with_fp16(self.fp16))
     }
 }
 
@@ -182,7 +184,7 @@ struct MonitorArgs {
     #[arg(long)]
     monitor: bool,
     /// Inferences in the monitor's sliding window.
-    #[arg(long, default_value_t = jetrt::drift::DEFAULT_WINDOW, value_name = "N")]
+    #[arg(long, default_value_t = jetrt::monitor::DEFAULT_WINDOW, value_name = "N")]
     drift_window: usize,
     /// Write the monitor's state in Prometheus text format (node-exporter's textfile
     /// collector) to this file, replaced atomically, on every verdict change and at the end.
@@ -224,82 +226,34 @@ fn pair(s: &str, flag: &str) -> Result<(f64, f64)> {
     }
 }
 
-/// The monitor and its outputs (log, metrics file, alarm line).
-struct Watch {
-    monitor: jetrt::drift::Monitor,
-    metrics: Option<jetrt::drift::MetricsFile>,
-    pin: Option<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>>,
-    last: jetrt::drift::Verdict,
-}
-
-impl Watch {
-    fn new(model: &Model, a: &MonitorArgs) -> Result<Watch> {
-        let thresholds = jetrt::drift::Thresholds { psi: pair(&a.psi, "psi")?, ks: pair(&a.ks, "ks")?, shift: pair(&a.shift, "shift")? };
-        let monitor = jetrt::drift::Monitor::new(model, jetrt::drift::MonitorOptions { window: a.drift_window, thresholds })?;
-        let metrics = a.metrics_file.as_ref().map(|p| jetrt::drift::MetricsFile::new(p, model.meta("name").unwrap_or("model")));
+/// The library's drift [`Watch`](jetrt::monitor::Watch) as the monitor
+/// flags ask: thresholds, window, metrics file, alarm line.
+fn watch(model: &Model, a: &MonitorArgs) -> Result<jetrt::monitor::Watch> {
+    use jetrt::monitor::{MonitorOptions, Thresholds, Verdict, Watch};
+    let thresholds = Thresholds { psi: pair(&a.psi, "psi")?, ks: pair(&a.ks, "ks")?, shift: pair(&a.shift, "shift")? };
+    let mut w = Watch::new(model, MonitorOptions { window: a.drift_window, thresholds })?;
+    if let Some(path) = &a.metrics_file {
+        w = w.with_metrics_file(path).context("cannot write the metrics file")?;
+    }
+    if let Some(spec) = &a.alarm_gpio {
         let level = match a.alarm_level {
-            AlarmLevel::Warn => jetrt::drift::Verdict::Warn,
-            AlarmLevel::Alarm => jetrt::drift::Verdict::Alarm,
+            AlarmLevel::Warn => Verdict::Warn,
+            AlarmLevel::Alarm => Verdict::Alarm,
         };
-        let pin = a.alarm_gpio.as_deref().map(|spec| alarm_gpio(spec, level)).transpose()?;
-        let mut w = Watch { monitor, metrics, pin, last: jetrt::drift::Verdict::Ok };
-        w.publish(model)?;
-        Ok(w)
+        w = alarm_gpio(w, spec, level)?;
     }
-
-    /// Observes the run `session` just made; logs, writes and sets the
-    /// line when the verdict changes.
-    fn observe(&mut self, model: &Model, session: &Session) -> Result<jetrt::drift::Verdict> {
-        let v = self.monitor.observe(session)?;
-        if v != self.last {
-            let worst: Vec<String> = self
-                .monitor
-                .stats()
-                .filter(|s| s.verdict == v && v != jetrt::drift::Verdict::Ok)
-                .map(|s| {
-                    format!(
-                        "{} (psi {:.3}, ks {:.3}, shift {:.2}{})",
-                        model.tensor_name(s.tensor).unwrap_or("?"),
-                        s.psi,
-                        s.ks,
-                        s.mean_shift,
-                        s.worst.map_or(String::new(), |f| format!(", worst: {}", f.name()))
-                    )
-                })
-                .collect();
-            let msg = format!("drift {} after {} inferences: {}", v.name(), self.monitor.samples(), worst.join("; "));
-            match v {
-                jetrt::drift::Verdict::Alarm => log::error!("{msg}"),
-                jetrt::drift::Verdict::Warn => log::warn!("{msg}"),
-                jetrt::drift::Verdict::Ok => log::info!("drift back to ok after {} inferences", self.monitor.samples()),
-            }
-            self.last = v;
-            self.publish(model)?;
-        }
-        Ok(v)
-    }
-
-    fn publish(&mut self, model: &Model) -> Result<()> {
-        if let Some(m) = &mut self.metrics {
-            m.write(&self.monitor, model).context("cannot write the metrics file")?;
-        }
-        if let Some(pin) = &mut self.pin {
-            pin(self.monitor.verdict())?;
-        }
-        Ok(())
-    }
+    Ok(w)
 }
 
 /// `--alarm-gpio CHIP:LINE`: the boards crate's alarm line on a GPIO line.
 #[cfg(target_os = "linux")]
-fn alarm_gpio(spec: &str, level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
+fn alarm_gpio(w: jetrt::monitor::Watch, spec: &str, level: jetrt::monitor::Verdict) -> Result<jetrt::monitor::Watch> {
     let pin = jetrt_boards::io::linux::output(spec, "jetrt-drift").context("--alarm-gpio")?;
-    let mut alarm = jetrt::drift::AlarmPin::new(pin, level)?;
-    Ok(Box::new(move |v| Ok(alarm.update(v)?)))
+    Ok(w.with_alarm(jetrt::monitor::AlarmPin::new(pin, level)?)?)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn alarm_gpio(_spec: &str, _level: jetrt::drift::Verdict) -> Result<Box<dyn FnMut(jetrt::drift::Verdict) -> Result<()>>> {
+fn alarm_gpio(_w: jetrt::monitor::Watch, _spec: &str, _level: jetrt::monitor::Verdict) -> Result<jetrt::monitor::Watch> {
     bail!("--alarm-gpio needs Linux (the GPIO character device)")
 }
 
@@ -321,7 +275,7 @@ fn load_inputs(model: &Model, args: &[String]) -> Result<Vec<Array>> {
     let mut given: Vec<Option<Array>> = vec![None; inputs.len()];
     for arg in args {
         let (index, path) = match arg.rsplit_once('=') {
-            Some((name, path)) if inputs.iter().any(|t| t.name == name) => (model.input_index(name)?, path),
+            Some((name, path)) if let Some(i) = inputs.iter().position(|t| t.name == name) => (i, path),
             Some((name, _)) if !Path::new(arg).exists() => {
                 let known: Vec<&str> = inputs.iter().map(|t| t.name.as_str()).collect();
                 bail!("--input {arg:?}: the model has no input named {name:?}; its inputs are {known:?}")
@@ -388,14 +342,17 @@ fn open_session(file: &Path, exec: Exec) -> Result<(Model, Session, f64)> {
     let Exec { threads, device, .. } = exec;
     let t0 = Instant::now();
     let model = Model::open(file)?;
-    jetrt_tools::board::check_fits(&model, device.into(), threads, 1)?;
-    let session = model.session(exec.options())?;
+    if let Some(root) = jetrt_tools::env::memory_check_root() {
+        jetrt::budget::check_fits(&model, device.into(), threads, 1, &root)
+            .map_err(|e| anyhow::anyhow!("{e}; {}", jetrt_tools::env::MEMORY_CHECK_HINT))?;
+    }
+    let session = model.session(exec.options()?)?;
     Ok((model, session, t0.elapsed().as_secs_f64() * 1e3))
 }
 
 fn set_inputs(session: &mut Session, inputs: &[Array]) -> Result<()> {
     for (i, a) in inputs.iter().enumerate() {
-        session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+        session.set_input(i, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
     }
     Ok(())
 }
@@ -456,28 +413,28 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// `jetrt drift`: replays INPUT.K.npy samples (K = 0, 1, ...) in order,
 /// one at a time, through the model and the monitor.
 fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs) -> Result<()> {
-    use jetrt::drift::Verdict;
+    use jetrt::monitor::Verdict;
     let (model, mut session, _) = open_session(file, exec)?;
-    let mut watch = Watch::new(&model, args)?;
+    let mut watch = watch(&model, args)?;
     let inputs = model.inputs();
     if !dir.is_dir() {
         bail!("--input-dir {}: not a folder", dir.display());
     }
     // Per tensor: largest psi, ks, shift over the replay, worst verdict and
     // the feature behind it.
-    let mut worst: Vec<(usize, f64, f64, f64, Verdict, Option<jetrt::drift::Feature>)> = Vec::new();
+    let mut worst: Vec<(usize, f64, f64, f64, Verdict, Option<jetrt::monitor::Feature>)> = Vec::new();
     let (mut first_warn, mut first_alarm, mut verdict) = (None, None, Verdict::Ok);
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let mut k = 0usize;
     while let Some(paths) = jetrt_tools::calib::sample_paths("--input-dir", dir, &names, k)? {
         for (i, (info, path)) in inputs.iter().zip(&paths).enumerate() {
             let a = jetrt_tools::calib::read_sample(path, &info.name, info.dtype, &info.shape)?;
-            session.set_input(i, TensorRef { dtype: a.dtype, shape: &a.shape, data: &a.data })?;
+            session.set_input(i, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
         }
         session.run_loaded()?;
-        let v = watch.observe(&model, &session)?;
-        if watch.monitor.ready() {
-            for s in watch.monitor.stats() {
+        let v = watch.observe(&session)?;
+        if watch.monitor().ready() {
+            for s in watch.monitor().stats() {
                 let e = match worst.iter_mut().find(|e| e.0 == s.tensor) {
                     Some(e) => e,
                     None => {
@@ -507,14 +464,14 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
         let want: Vec<String> = inputs.iter().map(|i| format!("{}.0.npy", sanitize_name(&i.name))).collect();
         bail!("--input-dir {}: no samples (expected {} ...)", dir.display(), want.join(", "));
     }
-    if !watch.monitor.ready() {
+    if !watch.monitor().ready() {
         bail!(
             "--input-dir {}: {k} samples, fewer than the drift window of {}: pass a smaller --drift-window",
             dir.display(),
-            watch.monitor.window()
+            watch.monitor().window()
         );
     }
-    watch.publish(&model)?;
+    watch.publish()?;
     let name = |t: usize| model.tensor_name(t).unwrap_or("?").to_string();
     if as_json {
         let tensors: Vec<serde_json::Value> = worst
@@ -526,7 +483,7 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
         let obj = json!({
             "verdict": verdict.name(),
             "samples": k,
-            "window": watch.monitor.window(),
+            "window": watch.monitor().window(),
             "first_warn": first_warn,
             "first_alarm": first_alarm,
             "tensors": tensors,
@@ -537,7 +494,7 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
             "{}: {k} samples from {}, window {} (largest statistic over the replay's windows)",
             file.display(),
             dir.display(),
-            watch.monitor.window()
+            watch.monitor().window()
         );
         println!("  {:<28} {:>8} {:>8} {:>8}  verdict", "tensor", "psi", "ks", "shift");
         for &(t, psi, ks, shift, v, f) in &worst {
@@ -553,7 +510,7 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Update { args, exec } => {
-            let code = jetrt_tools::ota::run_update(args, exec.options())?;
+            let code = jetrt_tools::ota::run_update(args, exec.options()?)?;
             if code != 0 {
                 std::process::exit(code);
             }
@@ -564,22 +521,22 @@ fn run(cli: Cli) -> Result<()> {
             // Each worker's session gets its share of the cores unless told otherwise.
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = if exec.threads == 0 { (cores / args.workers.max(1)).max(1) } else { exec.threads };
-            jetrt_tools::serve::run(args, Exec { threads, ..exec }.options())
+            jetrt_tools::serve::run(args, Exec { threads, ..exec }.options()?)
         }
         Cmd::Run { file, inputs, output_dir, exec, monitor } => {
             let (model, mut session, _) = open_session(&file, exec)?;
-            let mut watch = monitor.monitor.then(|| Watch::new(&model, &monitor)).transpose()?;
+            let mut watch = monitor.monitor.then(|| watch(&model, &monitor)).transpose()?;
             let arrays = load_inputs(&model, &inputs)?;
             set_inputs(&mut session, &arrays)?;
             session.run_loaded()?;
             if let Some(w) = &mut watch {
-                w.observe(&model, &session)?;
+                w.observe(&session)?;
                 println!(
                     "drift: one inference (a verdict needs a window of {}: jetrt drift --input-dir, or bench --monitor); \
                      where it lies in the reference:",
-                    w.monitor.window()
+                    w.monitor().window()
                 );
-                for (t, f, v, decile) in w.monitor.placement(&session)? {
+                for (t, f, v, decile) in w.monitor().placement(&session)? {
                     let note = match decile {
                         0 => " (below the reference's 10th percentile)",
                         9 => " (above the reference's 90th percentile)",
@@ -643,17 +600,17 @@ fn run(cli: Cli) -> Result<()> {
             // The monitor's own cost: each observe timed alone, after a run
             // (as a device would run it), over as many runs as were timed.
             let monitored = if monitor.monitor {
-                let mut w = Watch::new(&model, &monitor)?;
+                let mut w = watch(&model, &monitor)?;
                 let mut secs = 0.0;
-                for _ in 0..iterations.max(w.monitor.window()) {
+                for _ in 0..iterations.max(w.monitor().window()) {
                     session.run_loaded()?;
                     let t = Instant::now();
-                    w.observe(&model, &session)?;
+                    w.observe(&session)?;
                     secs += t.elapsed().as_secs_f64();
                 }
-                let runs = iterations.max(w.monitor.window());
+                let runs = iterations.max(w.monitor().window());
                 let us = secs * 1e6 / runs as f64;
-                Some((us, 100.0 * us / (p50 * 1e3), w.monitor.verdict(), w.monitor.samples()))
+                Some((us, 100.0 * us / (p50 * 1e3), w.monitor().verdict(), w.monitor().samples()))
             } else {
                 None
             };
@@ -663,10 +620,10 @@ fn run(cli: Cli) -> Result<()> {
                     "file": file.display().to_string(),
                     "device": session.backend().name(),
                     "device_name": device_label(&session),
-                    "fp16": session.fp16(),
-                    "isa": session.isa().name(),
-                    "int8_kernels": session.qisa().name(),
-                    "threads": session.threads(),
+                    "fp16": session.info().fp16,
+                    "isa": session.info().cpu_kernels.name(),
+                    "int8_kernels": session.info().int8_kernels.name(),
+                    "threads": session.info().threads,
                     "load_ms": load_ms,
                     "first_run_ms": first_run_ms,
                     "p50_ms": p50,
@@ -676,14 +633,13 @@ fn run(cli: Cli) -> Result<()> {
                     "min_ms": times[0],
                     "iterations": iterations,
                     "warmup": warmup,
-                    "arena_bytes": model.arena_bytes(),
-                    "weights_bytes": model.weights_bytes(),
-                    "scratch_bytes": session.allocated_bytes() - model.arena_bytes(),
+                    "arena_bytes": model.info().memory.arena_bytes,
+                    "weights_bytes": model.info().memory.weights_bytes,
+                    "scratch_bytes": session.info().allocated_bytes - model.info().memory.arena_bytes,
                     "peak_rss_bytes": rss,
                 });
                 let mut obj = obj;
-                #[cfg(feature = "cuda")]
-                if let Some((session_bytes, in_use)) = session.gpu_memory() {
+                if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
                     obj["gpu_session_bytes"] = json!(session_bytes);
                     obj["gpu_used_bytes"] = json!(in_use);
                 }
@@ -702,7 +658,7 @@ fn run(cli: Cli) -> Result<()> {
                     file.display(),
                     model.meta("name").unwrap_or("model"),
                     device_label(&session),
-                    session.threads()
+                    session.info().threads
                 );
                 println!("  load (open + validate + session)  {load_ms:8.2} ms");
                 println!("  first run                         {first_run_ms:8.2} ms");
@@ -712,12 +668,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 println!(
                     "  memory: arena {}, weights {} (mapped), peak RSS {}",
-                    human_bytes(model.arena_bytes() as u64),
-                    human_bytes(model.weights_bytes() as u64),
+                    human_bytes(model.info().memory.arena_bytes as u64),
+                    human_bytes(model.info().memory.weights_bytes as u64),
                     rss.map_or("unknown".into(), human_bytes)
                 );
-                #[cfg(feature = "cuda")]
-                if let Some((session_bytes, in_use)) = session.gpu_memory() {
+                if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
                     println!(
                         "  gpu: this session {} (arena + weights), whole GPU in use {}",
                         human_bytes(session_bytes as u64),
@@ -765,7 +720,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Verify { file, exec, json } => {
             let (model, mut session, _) = open_session(&file, exec)?;
-            if model.golden_vectors() == 0 {
+            if model.info().golden_vectors == 0 {
                 bail!("{} has no golden vectors: convert it with jetc convert --golden N (the default stores 2)", file.display());
             }
             let checks = jetrt::golden::check(&mut session)?;
@@ -775,10 +730,10 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|c| json!({"vector": c.vector, "output": c.output, "max_abs": c.max_abs, "cosine": c.cosine, "pass": c.pass}))
                     .collect();
-                let obj = json!({"ok": ok, "device": device_label(&session), "vectors": model.golden_vectors(), "outputs": outs});
+                let obj = json!({"ok": ok, "device": device_label(&session), "vectors": model.info().golden_vectors, "outputs": outs});
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
-                println!("{}: {} golden vector(s) on {}", file.display(), model.golden_vectors(), device_label(&session));
+                println!("{}: {} golden vector(s) on {}", file.display(), model.info().golden_vectors, device_label(&session));
                 for c in &checks {
                     println!(
                         "  vector {} {:<24} max abs diff {:.3e}, cosine {:.6}  {}",
@@ -828,7 +783,8 @@ fn run(cli: Cli) -> Result<()> {
                 (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
             };
             // What sessions here will use (JETRT_KERNELS and JETRT_INT8_KERNELS included).
-            let (isa, qisa) = if here { jetrt::default_kernels()? } else { (jetrt::Isa::detect(), jetrt::QIsa::detect()) };
+            let (isa, qisa) =
+                if here { jetrt_tools::env::session_options()?.kernels()? } else { (jetrt::Isa::detect(), jetrt::QIsa::detect()) };
             let seen = jetrt_boards::gpu_presence(&root, board);
             let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen, machine.profile) };
             if json {
@@ -965,7 +921,7 @@ fn files_gpu_report(seen: &[jetrt_boards::GpuPresence], profile: Option<&jetrt_b
 /// kernel driver's files show, to explain a GPU that CUDA cannot use.
 #[cfg(feature = "cuda")]
 fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::Value) {
-    match jetrt::cuda::probe() {
+    match jetrt::probe_gpus() {
         Ok(gpus) => {
             let mut lines = Vec::new();
             let mut list = Vec::new();
@@ -1039,15 +995,14 @@ fn gpu_report(seen: &[jetrt_boards::GpuPresence]) -> (Vec<String>, serde_json::V
 
 /// "cuda/NAME (N steps on the CPU)" or "cpu/ISA".
 fn device_label(session: &Session) -> String {
-    #[cfg(feature = "cuda")]
-    if let Some(g) = session.gpu() {
-        let fb = session.fallback_steps();
-        let graph = if session.uses_cuda_graph() { ", one CUDA graph" } else { "" };
-        let fb = if fb > 0 { format!(", {fb} steps on the CPU") } else { String::new() };
-        let fp16 = if session.fp16() { ", fp16" } else { "" };
+    let info = session.info();
+    if let Some(g) = &info.gpu {
+        let graph = if info.cuda_graph { ", one CUDA graph" } else { "" };
+        let fb = if info.fallback_steps > 0 { format!(", {} steps on the CPU", info.fallback_steps) } else { String::new() };
+        let fp16 = if info.fp16 { ", fp16" } else { "" };
         return format!("cuda/{} (sm_{}{fp16}{graph}{fb})", g.name, g.arch());
     }
-    format!("cpu/{} (int8: {})", session.isa().name(), session.qisa().name())
+    format!("cpu/{} (int8: {})", info.cpu_kernels.name(), info.int8_kernels.name())
 }
 
 fn main() {

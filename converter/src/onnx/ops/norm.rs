@@ -73,7 +73,7 @@ pub(crate) fn layer_normalization(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<Val
             // A scale that broadcasts over the normalized axes: expand it
             // (a constant, folded) to one value per normalized element.
             let target = cx.shape(x)[axis..].to_vec();
-            let shape = jetrt::Shape::new(&target).ok_or("rank too large")?;
+            let shape = jetrt_format::Shape::new(&target).ok_or("rank too large")?;
             cx.node(n.temp(what), Op::Broadcast { shape }, vec![v]).map_err(|e| format!("{what}: {e}"))?
         };
         inputs.push(v);

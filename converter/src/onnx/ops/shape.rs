@@ -8,9 +8,10 @@ use super::super::tensor::dtype_of;
 use super::{axis, usizes};
 use crate::graph::ValueId;
 use crate::tensor::{Data, Tensor};
-use jetrt::{DType, Shape};
+use jetrt::DType;
 use jetrt_format::op::{Op, PadMode, PadParams, Perm, SliceParams, CAST_TYPES};
 use jetrt_format::shape::broadcast;
+use jetrt_format::Shape;
 
 pub(crate) fn identity(_cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
     Ok(vec![n.input(0)?])
