@@ -4,6 +4,7 @@
 pub mod board;
 pub mod calib;
 pub mod env;
+pub mod inspect;
 pub mod npy;
 pub mod ota;
 pub mod serve;

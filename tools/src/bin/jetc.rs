@@ -810,179 +810,28 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Inspect { file, json, steps, device, board } => {
-            let t0 = Instant::now();
-            let m = Model::open(&file)?;
-            let budgets = board.as_deref().map(|b| budgets(&m, b)).transpose()?;
-            let open_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let mut ops = std::collections::BTreeMap::<&str, usize>::new();
-            let all = m.steps();
-            for s in &all {
-                *ops.entry(s.op).or_default() += 1;
-            }
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let io = |v: Vec<jetrt::TensorInfo>| {
-                v.into_iter().map(|t| json!({"name": t.name, "dtype": t.dtype.numpy_name(), "shape": t.shape})).collect::<Vec<_>>()
-            };
-            if json {
-                let mut obj = json!({
-                    "file": file.display().to_string(),
-                    "format_version": format!("{}.{}", m.info().format_version.0, m.info().format_version.1),
-                    "file_bytes": m.info().memory.file_bytes,
-                    "metadata": m.info().metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-                    "inputs": io(m.inputs()),
-                    "outputs": io(m.outputs()),
-                    "steps": all.len(),
-                    "ops": ops,
-                    "weights_bytes": m.info().memory.weights_bytes,
-                    "arena_bytes": m.info().memory.arena_bytes,
-                    "intermediate_bytes": m.info().memory.intermediate_bytes,
-                    "scratch_bytes_per_thread": m.info().memory.scratch_bytes_per_thread,
-                    "sections": m.info().sections.iter().map(|s| json!({"kind": format!("{:?}", s.kind), "offset": s.offset, "bytes": s.len})).collect::<Vec<_>>(),
-                });
-                if steps {
-                    obj["plan"] = all.iter().map(|s| json!({"op": s.op, "inputs": s.inputs, "outputs": s.outputs})).collect();
-                }
-                obj["cuda_kernels"] = m
-                    .info().kernel_images
-                    .iter()
-                    .map(|k| json!({"arch": format!("sm_{}", k.arch), "nvrtc": format!("{}.{}", k.nvrtc.0, k.nvrtc.1), "bytes": k.bytes, "source_hash": format!("{:016x}", k.source_hash)}))
-                    .collect();
-                obj["golden_vectors"] = json!(m.info().golden_vectors);
-                obj["drift_reference"] = match m.drift_reference() {
-                    Some(r) => json!({
-                        "samples": r.samples,
-                        "tensors": r.tensors.iter().map(|t| json!({
-                            "name": m.tensor_name(t.tensor),
-                            "channels": t.channels,
-                            "features": t.features.iter().map(|f| f.feature.name()).collect::<Vec<_>>(),
-                            "classes": t.classes.len(),
-                        })).collect::<Vec<_>>(),
-                    }),
-                    None => json!(null),
-                };
-                if let Some(b) = &budgets {
-                    obj["boards"] = b
-                        .iter()
-                        .map(|b| {
-                            json!({"board": b.board, "device": if b.needs.gpu_bytes > 0 { "cuda" } else { "cpu" },
-                                   "needs_bytes": b.needs_bytes(), "file_bytes": b.needs.file_bytes,
-                                   "session_bytes": b.needs.session_bytes, "gpu_bytes": b.needs.gpu_bytes,
-                                   "spare_bytes": b.spare_bytes, "fits": b.fits()})
-                        })
-                        .collect();
-                }
-                if let Some(InspectDevice::Cuda) = device {
-                    obj["cuda_fallbacks"] = m
-                        .cuda_fallbacks(&jetrt_tools::env::session_options()?)
-                        .iter()
-                        .map(|f| json!({"step": f.step, "op": f.op, "reason": f.reason}))
-                        .collect();
-                }
-                println!("{}", serde_json::to_string_pretty(&obj)?);
-                return Ok(());
-            }
-            let (maj, min) = m.info().format_version;
-            println!("{}: jetrt format {maj}.{min}, {} bytes, validated in {open_ms:.1} ms", file.display(), m.info().memory.file_bytes);
-            for (k, v) in m.info().metadata {
-                println!("  {k}: {v}");
-            }
-            println!("inputs:");
-            for t in m.inputs() {
-                println!("  {} {} {:?}", t.name, t.dtype.numpy_name(), t.shape);
-            }
-            println!("outputs:");
-            for t in m.outputs() {
-                println!("  {} {} {:?}", t.name, t.dtype.numpy_name(), t.shape);
-            }
-            let opl: Vec<String> = ops.iter().map(|(o, n)| format!("{o} {n}")).collect();
-            println!("plan: {} steps: {}", all.len(), opl.join(", "));
-            println!("memory:");
-            println!(
-                "  weights        {:>12}  ({} bytes, used in place from the mapping)",
-                human_bytes(m.info().memory.weights_bytes as u64),
-                m.info().memory.weights_bytes
-            );
-            println!(
-                "  arena          {:>12}  ({} bytes, allocated once per session)",
-                human_bytes(m.info().memory.arena_bytes as u64),
-                m.info().memory.arena_bytes
-            );
-            println!(
-                "  intermediates  {:>12}  (sum of all intermediate tensors, without reuse)",
-                human_bytes(m.info().memory.intermediate_bytes as u64)
-            );
-            println!("  scratch        {:>12}  per thread", human_bytes(m.info().memory.scratch_bytes_per_thread as u64));
-            // Where the weight bytes go, by the op that reads them.
-            let mut by_op = std::collections::BTreeMap::<&str, u64>::new();
-            let mut seen = std::collections::HashSet::new();
-            for st in &all {
-                for i in &st.inputs {
-                    if let Some(w) = m.weight(i).filter(|_| seen.insert(i.clone())) {
-                        *by_op.entry(st.op).or_default() += w.len() as u64;
-                    }
-                }
-            }
-            let mut by_op: Vec<(&str, u64)> = by_op.into_iter().collect();
-            by_op.sort_by_key(|e| std::cmp::Reverse(e.1));
-            let parts: Vec<String> = by_op.iter().map(|(o, b)| format!("{o} {}", human_bytes(*b))).collect();
-            println!("  weights by op  {}", parts.join(", "));
-            println!(
-                "  session total  {:>12}  with {threads} threads (arena + scratch)",
-                human_bytes(m.info().memory.session_bytes(threads) as u64)
-            );
-            if let Some(b) = &budgets {
-                println!(
-                    "memory on boards (file + arena + scratch for every core, + device arena, kernels and CUDA context \
-                     where the GPU runs it; against DRAM less the OS's share):"
-                );
-                for b in b {
-                    println!(
-                        "  {:<22} {:<4} needs {:>10} of {:>10} spare: {}",
-                        b.board,
-                        if b.needs.gpu_bytes > 0 { "cuda" } else { "cpu" },
-                        human_bytes(b.needs_bytes()),
-                        human_bytes(b.spare_bytes),
-                        if b.fits() { "fits" } else { "DOES NOT FIT" }
-                    );
-                }
-            }
-            println!("golden vectors: {} (jetrt verify runs them)", m.info().golden_vectors);
-            match m.drift_reference() {
-                Some(r) => {
-                    let names: Vec<&str> = r.tensors.iter().map(|t| m.tensor_name(t.tensor).unwrap_or("?")).collect();
-                    println!("drift reference: {} samples for {} (jetrt drift, jetrt run/bench --monitor)", r.samples, names.join(", "));
-                }
-                None => println!("drift reference: none (jetc convert --drift-ref DIR or --calib DIR stores one)"),
-            }
-            let images = m.info().kernel_images;
-            if !images.is_empty() {
-                let list: Vec<String> = images
-                    .iter()
-                    .map(|k| format!("sm_{} ({}, NVRTC {}.{})", k.arch, human_bytes(k.bytes as u64), k.nvrtc.0, k.nvrtc.1))
-                    .collect();
-                println!("cuda kernels: {}", list.join(", "));
-            }
-            if let Some(InspectDevice::Cuda) = device {
-                let fb = m.cuda_fallbacks(&jetrt_tools::env::session_options()?);
-                println!("cuda: {} of {} steps run on the GPU", all.len() - fb.len(), all.len());
-                if fb.is_empty() {
-                    println!("  every step has a GPU kernel: the plan is replayed as one CUDA graph");
-                }
-                for f in &fb {
-                    let (i, op, why) = (f.step, f.op, f.reason);
-                    println!("  step {i:4} {op:<16} falls back to the CPU (operands copied through host memory): {why}");
-                }
-            }
-            if steps {
-                println!("steps:");
-                for (i, s) in all.iter().enumerate() {
-                    println!("  {i:4} {:<16} {:?} -> {:?}", s.op, s.inputs, s.outputs);
-                }
-            }
-            Ok(())
-        }
+        Cmd::Inspect { file, json, steps, device, board } => cmd_inspect(&file, json, steps, device, board.as_deref()),
     }
+}
+
+/// `jetc inspect`: gathered once, printed as JSON or rendered as text.
+fn cmd_inspect(file: &std::path::Path, json: bool, steps: bool, device: Option<InspectDevice>, board: Option<&str>) -> Result<()> {
+    let t0 = Instant::now();
+    let m = Model::open(file)?;
+    let validate_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let options = jetrt_tools::env::session_options()?;
+    let wanted = jetrt_tools::inspect::Wanted {
+        steps,
+        cuda: matches!(device, Some(InspectDevice::Cuda)).then_some(&options),
+        boards: board.map(|b| budgets(&m, b)).transpose()?,
+    };
+    let ins = jetrt_tools::inspect::inspect(file, &m, validate_ms, wanted)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ins)?);
+    } else {
+        print!("{}", ins.render_text());
+    }
+    Ok(())
 }
 
 /// `72`, `sm_87`, `jetson` (72, 87, 110) → architecture numbers.

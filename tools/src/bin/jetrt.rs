@@ -507,356 +507,389 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
     Ok(())
 }
 
+/// One function per subcommand; parsing stays in `Cli`.
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Update { args, exec } => {
-            let code = jetrt_tools::ota::run_update(args, exec.options()?)?;
-            if code != 0 {
-                std::process::exit(code);
-            }
-            Ok(())
-        }
+        Cmd::Update { args, exec } => cmd_update(args, exec),
         Cmd::Tuf(args) => jetrt_tools::ota::run_tuf(args),
-        Cmd::Serve { args, exec } => {
-            // Each worker's session gets its share of the cores unless told otherwise.
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = if exec.threads == 0 { (cores / args.workers.max(1)).max(1) } else { exec.threads };
-            jetrt_tools::serve::run(args, Exec { threads, ..exec }.options()?)
-        }
-        Cmd::Run { file, inputs, output_dir, exec, monitor } => {
-            let (model, mut session, _) = open_session(&file, exec)?;
-            let mut watch = monitor.monitor.then(|| watch(&model, &monitor)).transpose()?;
-            let arrays = load_inputs(&model, &inputs)?;
-            set_inputs(&mut session, &arrays)?;
-            session.run_loaded()?;
-            if let Some(w) = &mut watch {
-                w.observe(&session)?;
-                println!(
-                    "drift: one inference (a verdict needs a window of {}: jetrt drift --input-dir, or bench --monitor); \
-                     where it lies in the reference:",
-                    w.monitor().window()
-                );
-                for (t, f, v, decile) in w.monitor().placement(&session)? {
-                    let note = match decile {
-                        0 => " (below the reference's 10th percentile)",
-                        9 => " (above the reference's 90th percentile)",
-                        _ => "",
-                    };
-                    println!("  {:<24} {:<16} {v:10.4}  decile {}{note}", model.tensor_name(t).unwrap_or("?"), f.name(), decile + 1);
-                }
-            }
-            std::fs::create_dir_all(&output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
-            for (i, t) in model.outputs().into_iter().enumerate() {
-                let bytes = session.output(i).context("output missing")?;
-                let path = output_dir.join(format!("{}.npy", sanitize_name(&t.name)));
-                let array = Array { dtype: t.dtype, shape: t.shape.clone(), data: bytes.to_vec() };
-                npy::write(&path, &array)?;
-                println!("{} {} {:?} -> {}{}", t.name, t.dtype.numpy_name(), t.shape, path.display(), summary(&array));
-            }
-            Ok(())
-        }
+        Cmd::Serve { args, exec } => cmd_serve(args, exec),
+        Cmd::Run { file, inputs, output_dir, exec, monitor } => cmd_run(file, inputs, output_dir, exec, monitor),
         Cmd::Bench { file, inputs, iterations, warmup, exec, json, profile, monitor } => {
-            if iterations == 0 {
-                bail!("--iterations must be at least 1");
-            }
-            let (model, mut session, load_ms) = open_session(&file, exec)?;
-            let arrays = if inputs.is_empty() { random_inputs(&model) } else { load_inputs(&model, &inputs)? };
-            set_inputs(&mut session, &arrays)?;
-            let t = Instant::now();
-            session.run_loaded()?;
-            let first_run_ms = t.elapsed().as_secs_f64() * 1e3;
-            // The board's temperatures, power and clocks, read every half second
-            // from the first warm-up run to the last timed one.
-            let sampler = jetrt_tools::board::Sampler::start(&jetrt_tools::board::root(), std::time::Duration::from_millis(500));
-            for _ in 0..warmup {
-                session.run_loaded()?;
-            }
-            let mut times = Vec::with_capacity(iterations);
-            for _ in 0..iterations {
-                let t = Instant::now();
-                session.run_loaded()?;
-                times.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            let board = sampler.finish();
-            if !board.throttling.is_empty() {
-                eprintln!(
-                    "warning: the board throttled during the measurement, so these figures are below what it can do: {}",
-                    board.throttling.join("; ")
-                );
-            }
-            let profile = if profile {
-                let steps = model.steps();
-                let mut secs = vec![0.0; steps.len()];
-                for _ in 0..iterations {
-                    session.run_profiled(&mut secs)?;
-                }
-                Some(profile_table(&steps, &secs, iterations))
-            } else {
-                None
-            };
-            let mean = times.iter().sum::<f64>() / times.len() as f64;
-            times.sort_by(|a, b| a.total_cmp(b));
-            let (p50, p90, p99) = (percentile(&times, 50.0), percentile(&times, 90.0), percentile(&times, 99.0));
-            // The monitor's own cost: each observe timed alone, after a run
-            // (as a device would run it), over as many runs as were timed.
-            let monitored = if monitor.monitor {
-                let mut w = watch(&model, &monitor)?;
-                let mut secs = 0.0;
-                for _ in 0..iterations.max(w.monitor().window()) {
-                    session.run_loaded()?;
-                    let t = Instant::now();
-                    w.observe(&session)?;
-                    secs += t.elapsed().as_secs_f64();
-                }
-                let runs = iterations.max(w.monitor().window());
-                let us = secs * 1e6 / runs as f64;
-                Some((us, 100.0 * us / (p50 * 1e3), w.monitor().verdict(), w.monitor().samples()))
-            } else {
-                None
-            };
-            let rss = peak_rss_bytes();
-            if json {
-                let obj = json!({
-                    "file": file.display().to_string(),
-                    "device": session.backend().name(),
-                    "device_name": device_label(&session),
-                    "fp16": session.info().fp16,
-                    "isa": session.info().cpu_kernels.name(),
-                    "int8_kernels": session.info().int8_kernels.name(),
-                    "threads": session.info().threads,
-                    "load_ms": load_ms,
-                    "first_run_ms": first_run_ms,
-                    "p50_ms": p50,
-                    "p90_ms": p90,
-                    "p99_ms": p99,
-                    "mean_ms": mean,
-                    "min_ms": times[0],
-                    "iterations": iterations,
-                    "warmup": warmup,
-                    "arena_bytes": model.info().memory.arena_bytes,
-                    "weights_bytes": model.info().memory.weights_bytes,
-                    "scratch_bytes": session.info().allocated_bytes - model.info().memory.arena_bytes,
-                    "peak_rss_bytes": rss,
-                });
-                let mut obj = obj;
-                if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
-                    obj["gpu_session_bytes"] = json!(session_bytes);
-                    obj["gpu_used_bytes"] = json!(in_use);
-                }
-                if let Some((by_op, by_step)) = &profile {
-                    obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
-                }
-                obj["board"] = json!(jetrt_boards::machine(&jetrt_tools::board::root()).board_name());
-                obj["telemetry"] = board.to_json();
-                if let Some((us, pct, v, n)) = monitored {
-                    obj["monitor"] = json!({"us_per_inference": us, "percent_of_p50": pct, "verdict": v.name(), "samples": n});
-                }
-                println!("{}", serde_json::to_string_pretty(&obj)?);
-            } else {
-                println!(
-                    "{}: {} on {} with {} threads",
-                    file.display(),
-                    model.meta("name").unwrap_or("model"),
-                    device_label(&session),
-                    session.info().threads
-                );
-                println!("  load (open + validate + session)  {load_ms:8.2} ms");
-                println!("  first run                         {first_run_ms:8.2} ms");
-                println!(
-                    "  {iterations} runs: p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, mean {mean:.2} ms, min {:.2} ms",
-                    times[0]
-                );
-                println!(
-                    "  memory: arena {}, weights {} (mapped), peak RSS {}",
-                    human_bytes(model.info().memory.arena_bytes as u64),
-                    human_bytes(model.info().memory.weights_bytes as u64),
-                    rss.map_or("unknown".into(), human_bytes)
-                );
-                if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
-                    println!(
-                        "  gpu: this session {} (arena + weights), whole GPU in use {}",
-                        human_bytes(session_bytes as u64),
-                        in_use.map_or("unknown".into(), |b| human_bytes(b as u64))
-                    );
-                }
-                if let Some(s) = board.summary() {
-                    println!("  board: {s}");
-                }
-                if let Some((us, pct, v, n)) = monitored {
-                    println!(
-                        "  drift monitor: {us:.1} µs per inference ({pct:.2}% of the p50 run); verdict {} after {n} inferences{}",
-                        v.name(),
-                        if inputs.is_empty() { " (random inputs: drifted from any real reference)" } else { " (the same input every run)" }
-                    );
-                }
-                if let Some((by_op, by_step)) = &profile {
-                    println!("  time by op (mean per run):");
-                    for e in by_op {
-                        println!(
-                            "    {:<18} {:>4} steps {:9.3} ms {:5.1}%",
-                            e["op"].as_str().unwrap_or(""),
-                            e["steps"],
-                            e["ms"].as_f64().unwrap_or(0.0),
-                            e["percent"].as_f64().unwrap_or(0.0)
-                        );
-                    }
-                    println!("  slowest steps:");
-                    for e in by_step {
-                        let rate = match e["gflops"].as_f64() {
-                            Some(g) if g > 0.0 => format!("{g:6.1} GFLOP/s"),
-                            _ => " ".repeat(14),
-                        };
-                        println!(
-                            "    #{:<4} {:<18} {:9.3} ms {rate}  -> {}",
-                            e["step"],
-                            e["op"].as_str().unwrap_or(""),
-                            e["ms"].as_f64().unwrap_or(0.0),
-                            e["output"].as_str().unwrap_or("")
-                        );
-                    }
-                }
-            }
-            Ok(())
+            cmd_bench(file, inputs, iterations, warmup, exec, json, profile, monitor)
         }
-        Cmd::Verify { file, exec, json } => {
-            let (model, mut session, _) = open_session(&file, exec)?;
-            if model.info().golden_vectors == 0 {
-                bail!("{} has no golden vectors: convert it with jetc convert --golden N (the default stores 2)", file.display());
-            }
-            let checks = jetrt::golden::check(&mut session)?;
-            let ok = checks.iter().all(|c| c.pass);
-            if json {
-                let outs: Vec<serde_json::Value> = checks
-                    .iter()
-                    .map(|c| json!({"vector": c.vector, "output": c.output, "max_abs": c.max_abs, "cosine": c.cosine, "pass": c.pass}))
-                    .collect();
-                let obj = json!({"ok": ok, "device": device_label(&session), "vectors": model.info().golden_vectors, "outputs": outs});
-                println!("{}", serde_json::to_string_pretty(&obj)?);
-            } else {
-                println!("{}: {} golden vector(s) on {}", file.display(), model.info().golden_vectors, device_label(&session));
-                for c in &checks {
-                    println!(
-                        "  vector {} {:<24} max abs diff {:.3e}, cosine {:.6}  {}",
-                        c.vector,
-                        c.output,
-                        c.max_abs,
-                        c.cosine,
-                        if c.pass { "ok" } else { "FAILED" }
-                    );
-                }
-            }
-            if !ok {
-                bail!(
-                    "{}: golden vectors do not match (needs cosine >= {} and max abs diff <= {} of the output's scale)",
-                    file.display(),
-                    jetrt::golden::MIN_COSINE,
-                    jetrt::golden::MAX_REL
-                );
-            }
-            if !json {
-                println!("verified: every output matches the converter's");
-            }
-            Ok(())
-        }
+        Cmd::Verify { file, exec, json } => cmd_verify(file, exec, json),
         Cmd::Drift { file, input_dir, json, exec, monitor } => drift(&file, &input_dir, json, exec, &monitor),
-        Cmd::Info { json, root, telemetry, watch, count, i2c_temp } => {
-            // A sensor that cannot be read fails the command: the user asked for it.
-            let sensor = i2c_temp.as_deref().map(|spec| read_i2c_temp(spec).map(|c| (spec, c))).transpose()?;
-            let here = root.is_none() && std::env::var_os("JETRT_ROOT").is_none_or(|v| v.is_empty());
-            let root = root.unwrap_or_else(jetrt_tools::board::root);
-            if !root.is_dir() {
-                bail!("--root {}: not a folder", root.display());
-            }
-            if let Some(secs) = watch {
-                return watch_telemetry(&root, secs, count, json);
-            }
-            let machine = jetrt_boards::machine(&root);
-            let board = &machine.info;
-            // This machine: what the kernels will use; another root: what its files say.
-            let (cpu_model, cores, features) = if here {
-                (
-                    machine.cpu.model.clone(),
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    jetrt::cpu_features().iter().map(|f| f.to_string()).collect(),
-                )
-            } else {
-                (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
+        Cmd::Info { json, root, telemetry, watch, count, i2c_temp } => cmd_info(json, root, telemetry, watch, count, i2c_temp),
+    }
+}
+
+/// `jetrt update`: one update (or a watch loop); exits with the agent's code.
+fn cmd_update(args: jetrt_tools::ota::UpdateArgs, exec: Exec) -> Result<()> {
+    let code = jetrt_tools::ota::run_update(args, exec.options()?)?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// `jetrt serve`: each worker's session gets its share of the cores unless told otherwise.
+fn cmd_serve(args: jetrt_tools::serve::ServeArgs, exec: Exec) -> Result<()> {
+    // Each worker's session gets its share of the cores unless told otherwise.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if exec.threads == 0 { (cores / args.workers.max(1)).max(1) } else { exec.threads };
+    jetrt_tools::serve::run(args, Exec { threads, ..exec }.options()?)
+}
+
+/// `jetrt run`: one inference on .npy inputs, every output written as .npy.
+fn cmd_run(file: PathBuf, inputs: Vec<String>, output_dir: PathBuf, exec: Exec, monitor: MonitorArgs) -> Result<()> {
+    let (model, mut session, _) = open_session(&file, exec)?;
+    let mut watch = monitor.monitor.then(|| watch(&model, &monitor)).transpose()?;
+    let arrays = load_inputs(&model, &inputs)?;
+    set_inputs(&mut session, &arrays)?;
+    session.run_loaded()?;
+    if let Some(w) = &mut watch {
+        w.observe(&session)?;
+        println!(
+            "drift: one inference (a verdict needs a window of {}: jetrt drift --input-dir, or bench --monitor); \
+             where it lies in the reference:",
+            w.monitor().window()
+        );
+        for (t, f, v, decile) in w.monitor().placement(&session)? {
+            let note = match decile {
+                0 => " (below the reference's 10th percentile)",
+                9 => " (above the reference's 90th percentile)",
+                _ => "",
             };
-            // What sessions here will use (JETRT_KERNELS and JETRT_INT8_KERNELS included).
-            let (isa, qisa) =
-                if here { jetrt_tools::env::session_options()?.kernels()? } else { (jetrt::Isa::detect(), jetrt::QIsa::detect()) };
-            let seen = jetrt_boards::gpu_presence(&root, board);
-            let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen, machine.profile) };
-            if json {
-                let obj = json!({
-                    "jetrt_version": jetrt::VERSION,
-                    "format_version": format!("{}.{}", jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR),
-                    "arch": if here { Some(std::env::consts::ARCH) } else { None },
-                    "cpu": if here {
-                        json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": qisa.name()})
-                    } else {
-                        json!({"model": cpu_model, "cores": cores, "features": features})
-                    },
-                    "board": machine.board_name(),
-                    "board_model": board.model,
-                    "l4t_release": board.l4t_release,
-                    "dram_bytes": machine.dram_bytes,
-                    "gpu": gpu_json,
-                });
-                let mut obj = obj;
-                if telemetry {
-                    obj["telemetry"] = jetrt_tools::board::to_json(&jetrt_boards::telemetry::read(&root));
-                    if let Some((spec, c)) = sensor {
-                        obj["telemetry"]["i2c_sensor"] = json!({"device": spec, "celsius": c});
-                    }
-                }
-                println!("{}", serde_json::to_string_pretty(&obj)?);
-            } else {
-                println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR);
-                if here {
-                    println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
-                } else {
-                    println!("cpu:    {}, {cores} cores", cpu_model.as_deref().unwrap_or("unknown"));
-                }
-                println!("        features: {}", features.join(" "));
-                if here {
-                    println!("        kernels:  {} (int8: {})", isa.name(), qisa.name());
-                }
-                match (machine.profile, &board.model, board.is_jetson()) {
-                    (Some(p), m, _) => println!(
-                        "board:  {} ({}; {}), L4T {}",
-                        p.name,
-                        p.title,
-                        m.as_deref().unwrap_or("-"),
-                        board.l4t_release.as_deref().unwrap_or("unknown")
-                    ),
-                    (None, Some(m), true) => {
-                        println!(
-                            "board:  generic: {m} is a Jetson jetrt has no profile for (L4T {})",
-                            board.l4t_release.as_deref().unwrap_or("unknown")
-                        )
-                    }
-                    _ => println!("board:  generic (not a Jetson)"),
-                }
-                if let Some(b) = machine.dram_bytes {
-                    println!("memory: {}", human_bytes(b));
-                }
-                for (i, line) in gpu.iter().enumerate() {
-                    println!("{}{line}", if i == 0 { "gpu:    " } else { "        " });
-                }
-                if telemetry {
-                    println!("telemetry:");
-                    for line in jetrt_tools::board::lines(&jetrt_boards::telemetry::read(&root)) {
-                        println!("        {line}");
-                    }
-                    if let Some((spec, c)) = sensor {
-                        println!("        board sensor: {c:.2} °C ({spec})");
-                    }
-                }
-            }
-            Ok(())
+            println!("  {:<24} {:<16} {v:10.4}  decile {}{note}", model.tensor_name(t).unwrap_or("?"), f.name(), decile + 1);
         }
     }
+    std::fs::create_dir_all(&output_dir).with_context(|| format!("cannot create {}", output_dir.display()))?;
+    for (i, t) in model.outputs().into_iter().enumerate() {
+        let bytes = session.output(i).context("output missing")?;
+        let path = output_dir.join(format!("{}.npy", sanitize_name(&t.name)));
+        let array = Array { dtype: t.dtype, shape: t.shape.clone(), data: bytes.to_vec() };
+        npy::write(&path, &array)?;
+        println!("{} {} {:?} -> {}{}", t.name, t.dtype.numpy_name(), t.shape, path.display(), summary(&array));
+    }
+    Ok(())
+}
+
+/// `jetrt bench`: load time, latency percentiles, memory, board telemetry, optionally a per-step profile and the monitor's cost.
+fn cmd_bench(
+    file: PathBuf,
+    inputs: Vec<String>,
+    iterations: usize,
+    warmup: usize,
+    exec: Exec,
+    json: bool,
+    profile: bool,
+    monitor: MonitorArgs,
+) -> Result<()> {
+    if iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let (model, mut session, load_ms) = open_session(&file, exec)?;
+    let arrays = if inputs.is_empty() { random_inputs(&model) } else { load_inputs(&model, &inputs)? };
+    set_inputs(&mut session, &arrays)?;
+    let t = Instant::now();
+    session.run_loaded()?;
+    let first_run_ms = t.elapsed().as_secs_f64() * 1e3;
+    // The board's temperatures, power and clocks, read every half second
+    // from the first warm-up run to the last timed one.
+    let sampler = jetrt_tools::board::Sampler::start(&jetrt_tools::board::root(), std::time::Duration::from_millis(500));
+    for _ in 0..warmup {
+        session.run_loaded()?;
+    }
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        session.run_loaded()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let board = sampler.finish();
+    if !board.throttling.is_empty() {
+        eprintln!(
+            "warning: the board throttled during the measurement, so these figures are below what it can do: {}",
+            board.throttling.join("; ")
+        );
+    }
+    let profile = if profile {
+        let steps = model.steps();
+        let mut secs = vec![0.0; steps.len()];
+        for _ in 0..iterations {
+            session.run_profiled(&mut secs)?;
+        }
+        Some(profile_table(&steps, &secs, iterations))
+    } else {
+        None
+    };
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    times.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p90, p99) = (percentile(&times, 50.0), percentile(&times, 90.0), percentile(&times, 99.0));
+    // The monitor's own cost: each observe timed alone, after a run
+    // (as a device would run it), over as many runs as were timed.
+    let monitored = if monitor.monitor {
+        let mut w = watch(&model, &monitor)?;
+        let mut secs = 0.0;
+        for _ in 0..iterations.max(w.monitor().window()) {
+            session.run_loaded()?;
+            let t = Instant::now();
+            w.observe(&session)?;
+            secs += t.elapsed().as_secs_f64();
+        }
+        let runs = iterations.max(w.monitor().window());
+        let us = secs * 1e6 / runs as f64;
+        Some((us, 100.0 * us / (p50 * 1e3), w.monitor().verdict(), w.monitor().samples()))
+    } else {
+        None
+    };
+    let rss = peak_rss_bytes();
+    if json {
+        let obj = json!({
+            "file": file.display().to_string(),
+            "device": session.backend().name(),
+            "device_name": device_label(&session),
+            "fp16": session.info().fp16,
+            "isa": session.info().cpu_kernels.name(),
+            "int8_kernels": session.info().int8_kernels.name(),
+            "threads": session.info().threads,
+            "load_ms": load_ms,
+            "first_run_ms": first_run_ms,
+            "p50_ms": p50,
+            "p90_ms": p90,
+            "p99_ms": p99,
+            "mean_ms": mean,
+            "min_ms": times[0],
+            "iterations": iterations,
+            "warmup": warmup,
+            "arena_bytes": model.info().memory.arena_bytes,
+            "weights_bytes": model.info().memory.weights_bytes,
+            "scratch_bytes": session.info().allocated_bytes - model.info().memory.arena_bytes,
+            "peak_rss_bytes": rss,
+        });
+        let mut obj = obj;
+        if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
+            obj["gpu_session_bytes"] = json!(session_bytes);
+            obj["gpu_used_bytes"] = json!(in_use);
+        }
+        if let Some((by_op, by_step)) = &profile {
+            obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
+        }
+        obj["board"] = json!(jetrt_boards::machine(&jetrt_tools::board::root()).board_name());
+        obj["telemetry"] = board.to_json();
+        if let Some((us, pct, v, n)) = monitored {
+            obj["monitor"] = json!({"us_per_inference": us, "percent_of_p50": pct, "verdict": v.name(), "samples": n});
+        }
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        println!(
+            "{}: {} on {} with {} threads",
+            file.display(),
+            model.meta("name").unwrap_or("model"),
+            device_label(&session),
+            session.info().threads
+        );
+        println!("  load (open + validate + session)  {load_ms:8.2} ms");
+        println!("  first run                         {first_run_ms:8.2} ms");
+        println!("  {iterations} runs: p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, mean {mean:.2} ms, min {:.2} ms", times[0]);
+        println!(
+            "  memory: arena {}, weights {} (mapped), peak RSS {}",
+            human_bytes(model.info().memory.arena_bytes as u64),
+            human_bytes(model.info().memory.weights_bytes as u64),
+            rss.map_or("unknown".into(), human_bytes)
+        );
+        if let Some(jetrt::GpuMemory { session_bytes, in_use_bytes: in_use, .. }) = session.info().gpu_memory {
+            println!(
+                "  gpu: this session {} (arena + weights), whole GPU in use {}",
+                human_bytes(session_bytes as u64),
+                in_use.map_or("unknown".into(), |b| human_bytes(b as u64))
+            );
+        }
+        if let Some(s) = board.summary() {
+            println!("  board: {s}");
+        }
+        if let Some((us, pct, v, n)) = monitored {
+            println!(
+                "  drift monitor: {us:.1} µs per inference ({pct:.2}% of the p50 run); verdict {} after {n} inferences{}",
+                v.name(),
+                if inputs.is_empty() { " (random inputs: drifted from any real reference)" } else { " (the same input every run)" }
+            );
+        }
+        if let Some((by_op, by_step)) = &profile {
+            println!("  time by op (mean per run):");
+            for e in by_op {
+                println!(
+                    "    {:<18} {:>4} steps {:9.3} ms {:5.1}%",
+                    e["op"].as_str().unwrap_or(""),
+                    e["steps"],
+                    e["ms"].as_f64().unwrap_or(0.0),
+                    e["percent"].as_f64().unwrap_or(0.0)
+                );
+            }
+            println!("  slowest steps:");
+            for e in by_step {
+                let rate = match e["gflops"].as_f64() {
+                    Some(g) if g > 0.0 => format!("{g:6.1} GFLOP/s"),
+                    _ => " ".repeat(14),
+                };
+                println!(
+                    "    #{:<4} {:<18} {:9.3} ms {rate}  -> {}",
+                    e["step"],
+                    e["op"].as_str().unwrap_or(""),
+                    e["ms"].as_f64().unwrap_or(0.0),
+                    e["output"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `jetrt verify`: the file's golden vectors on this machine.
+fn cmd_verify(file: PathBuf, exec: Exec, json: bool) -> Result<()> {
+    let (model, mut session, _) = open_session(&file, exec)?;
+    if model.info().golden_vectors == 0 {
+        bail!("{} has no golden vectors: convert it with jetc convert --golden N (the default stores 2)", file.display());
+    }
+    let checks = jetrt::golden::check(&mut session)?;
+    let ok = checks.iter().all(|c| c.pass);
+    if json {
+        let outs: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| json!({"vector": c.vector, "output": c.output, "max_abs": c.max_abs, "cosine": c.cosine, "pass": c.pass}))
+            .collect();
+        let obj = json!({"ok": ok, "device": device_label(&session), "vectors": model.info().golden_vectors, "outputs": outs});
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        println!("{}: {} golden vector(s) on {}", file.display(), model.info().golden_vectors, device_label(&session));
+        for c in &checks {
+            println!(
+                "  vector {} {:<24} max abs diff {:.3e}, cosine {:.6}  {}",
+                c.vector,
+                c.output,
+                c.max_abs,
+                c.cosine,
+                if c.pass { "ok" } else { "FAILED" }
+            );
+        }
+    }
+    if !ok {
+        bail!(
+            "{}: golden vectors do not match (needs cosine >= {} and max abs diff <= {} of the output's scale)",
+            file.display(),
+            jetrt::golden::MIN_COSINE,
+            jetrt::golden::MAX_REL
+        );
+    }
+    if !json {
+        println!("verified: every output matches the converter's");
+    }
+    Ok(())
+}
+
+/// `jetrt info`: this machine (or a board's files under --root).
+fn cmd_info(
+    json: bool,
+    root: Option<PathBuf>,
+    telemetry: bool,
+    watch: Option<f64>,
+    count: Option<u64>,
+    i2c_temp: Option<String>,
+) -> Result<()> {
+    // A sensor that cannot be read fails the command: the user asked for it.
+    let sensor = i2c_temp.as_deref().map(|spec| read_i2c_temp(spec).map(|c| (spec, c))).transpose()?;
+    let here = root.is_none() && std::env::var_os("JETRT_ROOT").is_none_or(|v| v.is_empty());
+    let root = root.unwrap_or_else(jetrt_tools::board::root);
+    if !root.is_dir() {
+        bail!("--root {}: not a folder", root.display());
+    }
+    if let Some(secs) = watch {
+        return watch_telemetry(&root, secs, count, json);
+    }
+    let machine = jetrt_boards::machine(&root);
+    let board = &machine.info;
+    // This machine: what the kernels will use; another root: what its files say.
+    let (cpu_model, cores, features) = if here {
+        (
+            machine.cpu.model.clone(),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            jetrt::cpu_features().iter().map(|f| f.to_string()).collect(),
+        )
+    } else {
+        (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
+    };
+    // What sessions here will use (JETRT_KERNELS and JETRT_INT8_KERNELS included).
+    let (isa, qisa) = if here { jetrt_tools::env::session_options()?.kernels()? } else { (jetrt::Isa::detect(), jetrt::QIsa::detect()) };
+    let seen = jetrt_boards::gpu_presence(&root, board);
+    let (gpu, gpu_json) = if here { gpu_report(&seen) } else { files_gpu_report(&seen, machine.profile) };
+    if json {
+        let obj = json!({
+            "jetrt_version": jetrt::VERSION,
+            "format_version": format!("{}.{}", jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR),
+            "arch": if here { Some(std::env::consts::ARCH) } else { None },
+            "cpu": if here {
+                json!({"model": cpu_model, "cores": cores, "features": features, "kernels": isa.name(), "int8_kernels": qisa.name()})
+            } else {
+                json!({"model": cpu_model, "cores": cores, "features": features})
+            },
+            "board": machine.board_name(),
+            "board_model": board.model,
+            "l4t_release": board.l4t_release,
+            "dram_bytes": machine.dram_bytes,
+            "gpu": gpu_json,
+        });
+        let mut obj = obj;
+        if telemetry {
+            obj["telemetry"] = jetrt_tools::board::to_json(&jetrt_boards::telemetry::read(&root));
+            if let Some((spec, c)) = sensor {
+                obj["telemetry"]["i2c_sensor"] = json!({"device": spec, "celsius": c});
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        println!("jetrt {} (format {}.{})", jetrt::VERSION, jetrt_format::FORMAT_MAJOR, jetrt_format::FORMAT_MINOR);
+        if here {
+            println!("cpu:    {} ({}), {cores} cores", cpu_model.as_deref().unwrap_or("unknown"), std::env::consts::ARCH);
+        } else {
+            println!("cpu:    {}, {cores} cores", cpu_model.as_deref().unwrap_or("unknown"));
+        }
+        println!("        features: {}", features.join(" "));
+        if here {
+            println!("        kernels:  {} (int8: {})", isa.name(), qisa.name());
+        }
+        match (machine.profile, &board.model, board.is_jetson()) {
+            (Some(p), m, _) => println!(
+                "board:  {} ({}; {}), L4T {}",
+                p.name,
+                p.title,
+                m.as_deref().unwrap_or("-"),
+                board.l4t_release.as_deref().unwrap_or("unknown")
+            ),
+            (None, Some(m), true) => {
+                println!(
+                    "board:  generic: {m} is a Jetson jetrt has no profile for (L4T {})",
+                    board.l4t_release.as_deref().unwrap_or("unknown")
+                )
+            }
+            _ => println!("board:  generic (not a Jetson)"),
+        }
+        if let Some(b) = machine.dram_bytes {
+            println!("memory: {}", human_bytes(b));
+        }
+        for (i, line) in gpu.iter().enumerate() {
+            println!("{}{line}", if i == 0 { "gpu:    " } else { "        " });
+        }
+        if telemetry {
+            println!("telemetry:");
+            for line in jetrt_tools::board::lines(&jetrt_boards::telemetry::read(&root)) {
+                println!("        {line}");
+            }
+            if let Some((spec, c)) = sensor {
+                println!("        board sensor: {c:.2} °C ({spec})");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `jetrt info --telemetry --watch`: a line (or a JSON object) every `secs`.
