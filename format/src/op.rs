@@ -284,7 +284,7 @@ pub enum QOutParams {
 }
 
 /// K of int8 weight rows is padded to a multiple of this.
-pub use jetrt_kernels::cpu::qgemm::K_ALIGN as Q8_K_ALIGN;
+pub use jetrt_kernels::cpu::int8::K_ALIGN as Q8_K_ALIGN;
 
 /// Padding before and after each axis.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -6,7 +6,7 @@
 use crate::op::{err, Conv2d, ConvTranspose2d, Gemm, Meta, Op, PadMode, Pool2d, QOutParams, CAST_TYPES, Q8_K_ALIGN};
 use crate::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
-use jetrt_kernels::cpu::qgemm;
+use jetrt_kernels::cpu::int8;
 use jetrt_kernels::cpu::reference::{ConvTranspose2dShape, Pool2dShape};
 
 impl Op {
@@ -307,7 +307,7 @@ impl Op {
                 want(0, "X", DType::I8, None)?;
                 let m = rows(1);
                 let (s, _) = conv_out(conv, m)?;
-                want(1, "W", DType::I8, Some(&[m, qgemm::conv_kp(&s)]))?;
+                want(1, "W", DType::I8, Some(&[m, int8::conv_kp(&s)]))?;
                 want(2, "bias", DType::F32, Some(&[m]))?;
                 want(3, "deq", DType::F32, Some(&[m]))?;
                 if inputs.len() > 4 {

@@ -6,7 +6,7 @@
 pub use crate::monitor::reference::ReferenceBuilder;
 /// How a Quantize step rounds one value (`x · inv_scale`, round half to
 /// even, saturating): the converter computes with it what the runtime will.
-pub use jetrt_kernels::cpu::qgemm::quantize_one;
+pub use jetrt_kernels::cpu::int8::quantize_one;
 /// Architectures `jetson` stands for: Xavier (72), Orin (87), Thor (110).
 pub use jetrt_kernels::cuda::JETSON_ARCHS;
 

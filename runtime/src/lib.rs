@@ -51,7 +51,7 @@ pub use arena::SharedArena;
 pub use cuda::{first_usable as first_usable_gpu, probe as probe_gpus, CudaFallback, GpuInfo, MIN_COMPUTE_CAPABILITY};
 pub use error::{Error, Result};
 pub use jetrt_format::{DType, FormatError, SectionKind};
-pub use jetrt_kernels::cpu::qgemm::QIsa;
+pub use jetrt_kernels::cpu::int8::QIsa;
 pub use jetrt_kernels::cpu::{cpu_features, Isa};
 pub use model::{KernelImageInfo, MemoryInfo, Model, ModelInfo, SectionInfo, StepInfo, TensorInfo};
 pub use options::{Backend, CudaOptions, SessionOptions};

@@ -15,7 +15,7 @@ use jetrt_format::tensors::Storage;
 use jetrt_format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::Conv2dShape;
 use jetrt_kernels::cpu::gemm;
-use jetrt_kernels::cpu::qgemm;
+use jetrt_kernels::cpu::int8;
 use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
 use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, PadMode, Pool2dShape, ReduceOp};
 use jetrt_kernels::cpu::Activation;
@@ -477,7 +477,7 @@ fn scratch_floats(op: &Op, inputs: &[Meta]) -> usize {
         Op::QConv2d { .. } | Op::Q4Conv2d { .. } | Op::SpConv2d { .. } => {
             let Ok(s) = ops::q_conv_shape(op, inputs) else { return 0 };
             match op {
-                Op::QConv2d { .. } => qgemm::qconv_scratch_floats(&s),
+                Op::QConv2d { .. } => int8::qconv_scratch_floats(&s),
                 _ => s.scratch_floats(),
             }
         }
@@ -486,7 +486,7 @@ fn scratch_floats(op: &Op, inputs: &[Meta]) -> usize {
             let k = xd.last().copied().unwrap_or(0);
             let m: usize = xd[..xd.len().saturating_sub(1)].iter().product();
             match op {
-                Op::QGemm { .. } => qgemm::qgemm_scratch_floats(n, k.next_multiple_of(Q8_K_ALIGN)),
+                Op::QGemm { .. } => int8::qgemm_scratch_floats(n, k.next_multiple_of(Q8_K_ALIGN)),
                 _ => gemm::scratch_floats_for(m, k, n),
             }
         }

@@ -4,7 +4,7 @@
 //! these in).
 
 use crate::error::{Error, Result};
-use jetrt_kernels::cpu::qgemm::QIsa;
+use jetrt_kernels::cpu::int8::QIsa;
 use jetrt_kernels::cpu::Isa;
 use std::path::PathBuf;
 

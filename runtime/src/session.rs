@@ -11,7 +11,7 @@ use crate::model::Model;
 use crate::options::{Backend, SessionOptions};
 use crate::tensor::{Element, TensorId, TensorMut, TensorRef};
 use jetrt_format::DType;
-use jetrt_kernels::cpu::qgemm::QIsa;
+use jetrt_kernels::cpu::int8::QIsa;
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::Scratch;
 use std::sync::atomic::{AtomicU64, Ordering};

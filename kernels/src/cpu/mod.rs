@@ -4,7 +4,7 @@
 pub mod activation;
 pub mod conv;
 pub mod gemm;
-pub mod qgemm;
+pub mod int8;
 pub mod reference;
 
 #[cfg(target_arch = "aarch64")]

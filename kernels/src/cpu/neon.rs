@@ -98,7 +98,7 @@ unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
 /// `vdotq_s32` is still unstable in Rust (rust-lang/rust#117224), so the
 /// instruction is written as inline assembly.
 ///
-/// Safety: see [`super::qgemm`]'s `QKernel`; needs the dotprod feature.
+/// Safety: see [`super::int8`]'s `QKernel`; needs the dotprod feature.
 #[target_feature(enable = "neon,dotprod")]
 pub(crate) unsafe fn qdot_4x4_sdot(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
     let mut c = [[vdupq_n_s32(0); 4]; 4];

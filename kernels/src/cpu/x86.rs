@@ -1,7 +1,7 @@
 //! x86-64 AVX2 + FMA micro-kernels.
 
 use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE};
-use super::qgemm::PIXEL_BLOCK;
+use super::int8::PIXEL_BLOCK;
 use std::arch::x86_64::*;
 
 pub(crate) const AVX2_FMA: Variant =
@@ -274,7 +274,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// `vpmaddubsw` (u8 × i8 → pairs in i16, never saturating for weights in
 /// −127..=127) and `vpmaddwd` by ones (→ i32).
 ///
-/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX2.
+/// Safety: see [`super::int8`]'s `QKernel`; needs AVX2.
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
     let ones = _mm256_set1_epi16(1);
@@ -309,7 +309,7 @@ pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], 
 /// The last `kp % 64` bytes are read with masked loads (zeros past the
 /// row), so `kp` may be any length and no tail is copied.
 ///
-/// Safety: see [`super::qgemm`]'s `QKernel`; needs AVX512F, AVX512BW and
+/// Safety: see [`super::int8`]'s `QKernel`; needs AVX512F, AVX512BW and
 /// AVX512VNNI.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
 pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {

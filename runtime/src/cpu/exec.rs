@@ -8,7 +8,7 @@ use jetrt_format::op::QOutParams;
 use jetrt_format::DType;
 use jetrt_kernels::cpu::conv::{self};
 use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref, Rows, SpRef};
-use jetrt_kernels::cpu::qgemm::{self, QEpilogue, QIsa, QOut};
+use jetrt_kernels::cpu::int8::{self, QEpilogue, QIsa, QOut};
 use jetrt_kernels::cpu::reference::{self as r};
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::{Parallel, Scratch};
@@ -101,23 +101,23 @@ fn run_quant_step<'a>(
     }
     match kernel {
         StepKind::Quantize { scale, zp } => {
-            qgemm::quantize_par(ctx.qisa, ctx.par, f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y))
+            int8::quantize_par(ctx.qisa, ctx.par, f32s(input(0)?, si, name)?, *scale, *zp, bytemuck::cast_slice_mut(y))
         }
         StepKind::QuantizeChannels { inner, scale, zp } => {
             let (mul, add): (&[u16], &[u16]) = (view(input(1)?, si, name)?, view(input(2)?, si, name)?);
             let x = f32s(input(0)?, si, name)?;
-            qgemm::quantize_channels_par(ctx.qisa, ctx.par, x, mul, add, *inner, *scale, *zp, bytemuck::cast_slice_mut(y))
+            int8::quantize_channels_par(ctx.qisa, ctx.par, x, mul, add, *inner, *scale, *zp, bytemuck::cast_slice_mut(y))
         }
-        StepKind::Dequantize { scale, zp } => qgemm::dequantize(i8s(input(0)?), *scale, *zp, f32s_mut(y, si, name)?),
-        StepKind::MaxPoolI8(s) => qgemm::max_pool2d_i8(ctx.par, s, i8s(input(0)?), bytemuck::cast_slice_mut(y)),
+        StepKind::Dequantize { scale, zp } => int8::dequantize(i8s(input(0)?), *scale, *zp, f32s_mut(y, si, name)?),
+        StepKind::MaxPoolI8(s) => int8::max_pool2d_i8(ctx.par, s, i8s(input(0)?), bytemuck::cast_slice_mut(y)),
         StepKind::QConv { shape, x_zp, act, out } => {
             let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
             let pad = if n_in > 4 { Some(i8s(input(4)?)) } else { None };
-            qgemm::qconv2d(ctx.qisa, ctx.par, ctx.scratch, shape, i8s(input(0)?), *x_zp, pad, i8s(input(1)?), &ep, qout(out, y, si, name)?);
+            int8::qconv2d(ctx.qisa, ctx.par, ctx.scratch, shape, i8s(input(0)?), *x_zp, pad, i8s(input(1)?), &ep, qout(out, y, si, name)?);
         }
         StepKind::QGemm { m, k, n, act, out } => {
             let ep = QEpilogue { bias: view(input(2)?, si, name)?, deq: view(input(3)?, si, name)?, act: *act };
-            qgemm::qgemm(ctx.qisa, ctx.par, ctx.scratch, *m, *k, i8s(input(0)?), i8s(input(1)?), *n, &ep, qout(out, y, si, name)?);
+            int8::qgemm(ctx.qisa, ctx.par, ctx.scratch, *m, *k, i8s(input(0)?), i8s(input(1)?), *n, &ep, qout(out, y, si, name)?);
         }
         StepKind::PackedGemm { m, k, n, act, rows } => {
             let w = rows.rows(input, *n, *k, si, name)?;

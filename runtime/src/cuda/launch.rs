@@ -140,7 +140,7 @@ pub(super) fn qconv_split(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize)
     if s.is_depthwise() {
         return None;
     }
-    split_k(s, sms, jetrt_kernels::cpu::qgemm::conv_kp(s), 32)
+    split_k(s, sms, jetrt_kernels::cpu::int8::conv_kp(s), 32)
 }
 
 pub(super) fn split_k(s: &jetrt_kernels::cpu::conv::Conv2dShape, sms: usize, k: usize, align: usize) -> Option<(usize, usize)> {
@@ -521,7 +521,7 @@ impl GpuExec {
             StepKind::QConv { shape: s, x_zp, act, out: o } => {
                 let (code, a, b) = act_code(*act);
                 let (out_i8, inv, zp) = qout(o);
-                let kp = jetrt_kernels::cpu::qgemm::conv_kp(s);
+                let kp = jetrt_kernels::cpu::int8::conv_kp(s);
                 let n = s.batch * s.out_channels * s.out_h * s.out_w;
                 fits(n)?;
                 fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
@@ -555,7 +555,7 @@ impl GpuExec {
             StepKind::QGemm { m, k, n, act, out: o } => {
                 let (code, a, b) = act_code(*act);
                 let (out_i8, inv, zp) = qout(o);
-                let kp = k.next_multiple_of(jetrt_kernels::cpu::qgemm::K_ALIGN);
+                let kp = k.next_multiple_of(jetrt_kernels::cpu::int8::K_ALIGN);
                 let warps = fits(m * n)? as u32;
                 let params = vec![
                     p_ptr(i(0)),
