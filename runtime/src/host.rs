@@ -19,3 +19,57 @@ pub use crate::cuda::{compile_kernels, cubin_prefix, source_hash};
 pub fn kernel_source() -> String {
     jetrt_kernels::cuda::source()
 }
+
+/// One kernel launch of a CUDA session's plan, as the lowering table makes
+/// it: what `jetc inspect` and the tests read to check every launch
+/// against the kernels' signatures without a GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GpuLaunch {
+    /// The step's index in the plan.
+    pub step: usize,
+    pub kernel: &'static str,
+    pub grid: (u32, u32, u32),
+    pub block: u32,
+    pub params: Vec<GpuParam>,
+}
+
+/// The kind of one kernel parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuParam {
+    Pointer,
+    I32,
+    F32,
+    U64,
+    /// A struct of this many bytes (rounded up to 8).
+    Struct(usize),
+}
+
+/// The kernel launches a CUDA session of `model` with `options` would make
+/// on a GPU of `multiprocessors` SMs (steps that fall back launch none;
+/// device-to-device copies are left out). Needs no GPU.
+pub fn gpu_launches(model: &crate::Model, options: &crate::SessionOptions, multiprocessors: usize) -> Vec<GpuLaunch> {
+    use crate::cuda::launch::{lower, Arg, LaunchSpec, Lowering, Target};
+    let target = Target { sms: multiprocessors.max(1), fp16: options.fp16 };
+    let lowered = lower(model.plan(), model.weights(), &options.cuda, target);
+    let mut out = Vec::new();
+    for (step, l) in lowered.steps.into_iter().enumerate() {
+        let Lowering::Gpu(launches) = l else { continue };
+        for l in launches {
+            let LaunchSpec::Kernel(k) = l else { continue };
+            let params = k
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::Ptr(_) => GpuParam::Pointer,
+                    Arg::I32(_) => GpuParam::I32,
+                    Arg::F32(_) => GpuParam::F32,
+                    Arg::U64(_) => GpuParam::U64,
+                    Arg::Struct(w) => GpuParam::Struct(8 * w.len()),
+                })
+                .collect();
+            out.push(GpuLaunch { step, kernel: k.name, grid: k.grid, block: k.block, params });
+        }
+    }
+    out
+}

@@ -259,7 +259,7 @@ impl Model {
     /// why. Answered from the plan alone (no GPU needed, whatever the
     /// build's features).
     pub fn cuda_fallbacks(&self, options: &SessionOptions) -> Vec<crate::CudaFallback> {
-        crate::cuda::fallbacks(&self.inner.plan, &options.cuda)
+        crate::cuda::fallbacks(&self.inner.plan, self.weights(), &options.cuda)
     }
 
     /// The bytes of a weight tensor, straight from the file mapping, or

@@ -95,7 +95,7 @@ pub struct Board {
 pub struct Fallback {
     pub step: usize,
     pub op: &'static str,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -3,14 +3,22 @@
 //! on the GPU), and the run that replays it.
 
 use super::compile::kernels_cubin;
-use super::launch::{bits_before, resize_tables, workspace_floats, Launch};
-use super::support::{gpu_support, GpuSupport, UNVERIFIED_FP16};
+use super::launch::{lower, Buf, LaunchSpec, Lowering, Target, UNVERIFIED_FP16};
 use super::{driver_error, GpuInfo};
 use crate::arena::{Loc, Slot};
 use crate::cpu::exec::{self, Ctx};
-use crate::lower::{Packing, Program, StepKind};
+use crate::lower::{Program, StepKind};
 use crate::options::CudaOptions;
 use cudarc::driver::{result, sys};
+use std::ffi::c_void;
+
+/// A launch resolved for this session.
+pub(super) enum Launch {
+    // `_params` owns the bytes `ptrs` point at: one 8-aligned buffer per
+    // parameter (a pointer, a scalar in the low bytes, or a struct).
+    Kernel { f: sys::CUfunction, grid: (u32, u32, u32), block: u32, _params: Vec<Vec<u64>>, ptrs: Vec<*mut c_void> },
+    Copy { dst: u64, src: u64, len: usize },
+}
 
 pub(super) enum GpuStep {
     Launches(Vec<Launch>),
@@ -36,20 +44,13 @@ pub(crate) struct GpuExec {
     pub(super) device_bytes: usize,
     /// Split-K partial sums (sized for the largest split step).
     pub(super) workspace: u64,
-    pub(super) workspace_floats: usize,
     /// Where a GPU Gather records an index out of range: (step + 1, index);
     /// 0 when the plan has none on the GPU.
     pub(super) gather_err: u64,
     pub(super) gather_host: [u64; 2],
-    /// The Resize steps' tap tables, uploaded at start; per step, the
-    /// device addresses of (row positions, row weights, row extrapolates,
-    /// the same for columns).
+    /// The tables the steps read besides their operands (Resize taps,
+    /// sparse row lookups), uploaded at start.
     pub(super) tables: u64,
-    pub(super) resize_tables: Vec<Option<[u64; 6]>>,
-    /// Per sparse step, the device address of its table of set bits
-    /// before each mask byte.
-    pub(super) sparse_tables: Vec<Option<u64>>,
-    pub(super) options: CudaOptions,
     /// [`CudaOptions::sync_each_step`]: no graph, wait for each step and name the
     /// step an error comes from (for debugging, like CUDA_LAUNCH_BLOCKING).
     pub(super) sync_each: bool,
@@ -96,15 +97,11 @@ impl GpuExec {
             fallbacks: 0,
             device_bytes: 0,
             workspace: 0,
-            workspace_floats: 0,
             gather_err: 0,
             gather_host: [0; 2],
             tables: 0,
-            resize_tables: Vec::new(),
-            sparse_tables: Vec::new(),
             sync_each: options.sync_each_step,
             fp16,
-            options: options.clone(),
         };
         g.bind()?;
         // The arena's device side: made by the first GPU session on it.
@@ -131,38 +128,29 @@ impl GpuExec {
         // SAFETY: cubin is a complete image, alive for the call.
         g.module = unsafe { result::module::load_data(cubin.as_ptr().cast()) }
             .map_err(|e| driver_error(&format!("cannot load the kernels for sm_{}", g.info.arch()), e))?;
-        let sms = g.info.multiprocessors.max(1) as usize;
-        let ws_floats = workspace_floats(plan, sms);
-        if ws_floats > 0 {
-            // SAFETY: a plain allocation, freed in Drop.
-            g.workspace = unsafe { result::malloc_sync(ws_floats * 4) }
-                .map_err(|e| driver_error(&format!("cannot allocate a split-K workspace of {} bytes", ws_floats * 4), e))?;
-            g.device_bytes += ws_floats * 4;
-            g.workspace_floats = ws_floats;
+        let target = Target { sms: g.info.multiprocessors.max(1) as usize, fp16 };
+        let lowered = lower(plan, weights, options, target);
+        g.workspace = g.alloc(lowered.workspace * 4, "a split-K workspace")?;
+        g.gather_err = if lowered.gather_err { g.alloc(16, "the Gather error word")? } else { 0 };
+        g.tables = g.alloc(lowered.tables.len(), "the steps' tables")?;
+        if !lowered.tables.is_empty() {
+            // SAFETY: a fresh allocation of the size copied.
+            unsafe { result::memcpy_htod_sync(g.tables, &lowered.tables) }
+                .map_err(|e| driver_error("cannot upload the steps' tables", e))?;
         }
-        if plan.steps.iter().any(|s| matches!(s.kind, StepKind::Gather { .. }) && gpu_support(&s.kind, options) == GpuSupport::Gpu) {
-            // SAFETY: a plain allocation, freed in Drop.
-            g.gather_err = unsafe { result::malloc_sync(16) }.map_err(|e| driver_error("cuMemAlloc", e))?;
-            g.device_bytes += 16;
-        }
-        g.upload_tables(plan, weights)?;
-        for (si, step) in plan.steps.iter().enumerate() {
-            let s = match gpu_support(&step.kind, &g.options) {
-                GpuSupport::Gpu => match g.lower(plan, si) {
-                    Ok(l) => GpuStep::Launches(l),
-                    Err(reason) => {
-                        log::info!("cuda: step #{si} ({}) runs on the CPU: {reason}", step.name);
-                        GpuStep::Fallback
-                    }
-                },
-                GpuSupport::Fallback(reason) => {
-                    log::info!("cuda: step #{si} ({}) runs on the CPU: {reason}", step.name);
+        for (si, l) in lowered.steps.into_iter().enumerate() {
+            let resolved = match l {
+                Lowering::Gpu(launches) => g.resolve(plan, si, launches),
+                Lowering::Cpu(reason) => Err(reason),
+            };
+            let s = match resolved {
+                Ok(launches) => GpuStep::Launches(launches),
+                Err(reason) => {
+                    log::info!("cuda: step #{si} ({}) runs on the CPU: {reason}", plan.steps[si].name);
+                    g.fallbacks += 1;
                     GpuStep::Fallback
                 }
             };
-            if matches!(s, GpuStep::Fallback) {
-                g.fallbacks += 1;
-            }
             g.steps.push(s);
         }
         if g.fallbacks == 0 && !g.sync_each && options.graph {
@@ -217,62 +205,52 @@ impl GpuExec {
         unsafe { result::ctx::set_current(self.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))
     }
 
-    /// Uploads, in one allocation, the tables the GPU steps need besides
-    /// their operands: the tap tables of Resize steps (positions as i32,
-    /// weights as f32, extrapolation flags as i32) and, for sparse
-    /// weights, the set bits before each mask byte of its row (u32).
-    pub(super) fn upload_tables(&mut self, plan: &Program, weights: &[u8]) -> Result<(), String> {
-        let mut host: Vec<u8> = Vec::new();
-        let mut offsets = vec![None; plan.steps.len()];
-        let mut sparse = vec![None; plan.steps.len()];
-        for (si, step) in plan.steps.iter().enumerate() {
-            if gpu_support(&step.kind, &self.options) != GpuSupport::Gpu {
-                continue;
-            }
-            let rows = match &step.kind {
-                StepKind::PackedGemm { k, n, rows: Packing::Sparse, .. } => Some((*n, *k)),
-                StepKind::PackedConv { shape: s, rows: Packing::Sparse, .. } => {
-                    Some((s.out_channels, s.in_channels * s.kernel_h * s.kernel_w))
-                }
-                _ => None,
-            };
-            if let Some((rows, k)) = rows {
-                let mask = plan.locs[step.inputs.start + 1];
-                let mb = k.div_ceil(8);
-                // The mask is a constant of the file (checked when the model was opened).
-                let bytes = (!mask.in_arena).then(|| weights.get(mask.start..mask.start + rows * mb)).flatten();
-                let Some(bytes) = bytes else { continue };
-                sparse[si] = Some(host.len() as u64);
-                for n in bits_before(bytes, mb) {
-                    host.extend_from_slice(&n.to_le_bytes());
-                }
-                continue;
-            }
-            let StepKind::Resize { ty, tx, .. } = &step.kind else { continue };
-            offsets[si] = Some(resize_tables(&mut host, ty, tx)?);
+    /// `bytes` of device memory (0: none), counted in the session's.
+    fn alloc(&mut self, bytes: usize, what: &str) -> Result<u64, String> {
+        if bytes == 0 {
+            return Ok(0);
         }
-        if host.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: a plain allocation of the size copied, freed in Drop.
-        unsafe {
-            self.tables = result::malloc_sync(host.len()).map_err(|e| driver_error("cannot allocate the Resize tables", e))?;
-            result::memcpy_htod_sync(self.tables, &host).map_err(|e| driver_error("cannot upload the Resize tables", e))?;
-        }
-        self.device_bytes += host.len();
-        let base = self.tables;
-        self.resize_tables = offsets.into_iter().map(|o| o.map(|o| o.map(|off| base + off))).collect();
-        self.sparse_tables = sparse.into_iter().map(|o| o.map(|off| base + off)).collect();
-        Ok(())
+        // SAFETY: a plain allocation, freed in Drop.
+        let p = unsafe { result::malloc_sync(bytes) }.map_err(|e| driver_error(&format!("cannot allocate {what} ({bytes} bytes)"), e))?;
+        self.device_bytes += bytes;
+        Ok(p)
     }
 
-    /// A split step must fit the workspace allocated at start (a step
-    /// that does not runs on the CPU rather than writing out of bounds).
-    pub(super) fn check_workspace(&self, floats: usize) -> Result<(), String> {
-        if floats > self.workspace_floats {
-            return Err(format!("split-K needs {floats} workspace values, {} were allocated", self.workspace_floats));
+    /// The device address of `b` for step `si`.
+    fn address(&self, plan: &Program, si: usize, b: Buf) -> u64 {
+        let at = |loc: Loc, off: u64| if loc.in_arena { self.arena } else { self.weights } + loc.start as u64 + off;
+        let step = &plan.steps[si];
+        match b {
+            Buf::Null => 0,
+            Buf::Input(k, off) => plan.locs.get(step.inputs.start + k).filter(|_| k < step.inputs.len()).map_or(0, |&l| at(l, off)),
+            Buf::Output(off) => at(plan.locs[step.outputs.start], off),
+            Buf::Workspace => self.workspace,
+            Buf::GatherErr => self.gather_err,
+            Buf::Table(off) => self.tables + off,
         }
-        Ok(())
+    }
+
+    /// A step's launches with kernel names and buffers resolved.
+    fn resolve(&self, plan: &Program, si: usize, launches: Vec<LaunchSpec>) -> Result<Vec<Launch>, String> {
+        launches
+            .into_iter()
+            .map(|l| match l {
+                LaunchSpec::Kernel(k) => {
+                    let mut params: Vec<Vec<u64>> = k.args.iter().map(|a| a.words(|b| self.address(plan, si, b))).collect();
+                    let ptrs = params.iter_mut().map(|p| p.as_mut_ptr().cast::<c_void>()).collect();
+                    Ok(Launch::Kernel { f: self.func(k.name)?, grid: k.grid, block: k.block, _params: params, ptrs })
+                }
+                LaunchSpec::Copy { dst, src, len } => {
+                    Ok(Launch::Copy { dst: self.address(plan, si, dst), src: self.address(plan, si, src), len })
+                }
+            })
+            .collect()
+    }
+
+    fn func(&self, name: &str) -> Result<sys::CUfunction, String> {
+        let c = std::ffi::CString::new(name).map_err(|_| "bad kernel name".to_string())?;
+        // SAFETY: module is loaded; c is a valid C string.
+        unsafe { result::module::get_function(self.module, c) }.map_err(|e| driver_error(&format!("kernel {name} not in the CUBIN"), e))
     }
 }
 

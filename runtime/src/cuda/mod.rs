@@ -16,12 +16,14 @@
 //! - When no step falls back, the plan is captured once as a CUDA graph and
 //!   replayed per run.
 //!
-//! The files: `support` (which steps have a GPU kernel: pure, in every
-//! build), `compile` (CUBIN from the file, the cache or NVRTC), `launch`
-//! (a step lowered to launches), `exec` (the session: start, graph, run),
+//! The files: `launch` (the one table that lowers a step to launches or
+//! says why it runs on the CPU: pure, in every build), `support` (the
+//! fallbacks read off it), `compile` (CUBIN from the file, the cache or
+//! NVRTC), `exec` (the session: start, launches resolved, graph, run),
 //! `memory` (device arena and weights), `nvrtc` (NVRTC by path). Without
-//! the `cuda` feature only `support` and the GPU description are built, and
-//! a CUDA session is refused with [`Error::BackendUnavailable`].
+//! the `cuda` feature only `launch`, `support` and the GPU description are
+//! built, and a CUDA session is refused with
+//! [`Error::BackendUnavailable`].
 //!
 //! [`Error::BackendUnavailable`]: crate::Error::BackendUnavailable
 
@@ -29,8 +31,7 @@
 mod compile;
 #[cfg(feature = "cuda")]
 mod exec;
-#[cfg(feature = "cuda")]
-mod launch;
+pub(crate) mod launch;
 #[cfg(feature = "cuda")]
 mod memory;
 #[cfg(feature = "cuda")]
