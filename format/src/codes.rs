@@ -7,8 +7,10 @@
 //! next free code and the format minor version that introduces it.
 
 use crate::op::Op;
-use jetrt_kernels::cpu::reference::resize::{CoordTransform, NearestRound, ResizeMode};
-use jetrt_kernels::cpu::reference::{BinaryOp, PadMode, ReduceOp};
+use jetrt_kernels::cpu::elementwise::BinaryOp;
+use jetrt_kernels::cpu::reduce::ReduceOp;
+use jetrt_kernels::cpu::resize::{CoordTransform, NearestRound, ResizeMode};
+use jetrt_kernels::cpu::strided::PadMode;
 use jetrt_kernels::cpu::Activation;
 
 /// The op table, one row per op kind: its code, the inputs it takes

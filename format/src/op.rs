@@ -1,12 +1,15 @@
 //! The operations a plan is made of and their parameters: one description
 //! that the converter builds, the writer stores, the reader checks and the
 //! runtime lowers. The shape rules are in [`crate::shape`], the on-disk
-//! codes in [`crate::codes`], the parameter layout in [`crate::params`].
+//! codes in [`crate::codes`], the parameter layout in `params.rs`.
 
 use crate::codes::{self, OpKind, BINARY_OPS, REDUCE_OPS};
 use crate::{DType, Shape, MAX_RANK};
-pub use jetrt_kernels::cpu::reference::resize::{CoordTransform, NearestRound, ResizeMode, ResizeParams};
-pub use jetrt_kernels::cpu::reference::{BinaryOp, LrnParams, PadMode, ReduceOp};
+pub use jetrt_kernels::cpu::elementwise::BinaryOp;
+pub use jetrt_kernels::cpu::lrn::LrnParams;
+pub use jetrt_kernels::cpu::reduce::ReduceOp;
+pub use jetrt_kernels::cpu::resize::{CoordTransform, NearestRound, ResizeMode, ResizeParams};
+pub use jetrt_kernels::cpu::strided::PadMode;
 pub use jetrt_kernels::cpu::Activation;
 
 /// Largest kernel size, stride, dilation or padding a file may declare; far
@@ -132,7 +135,7 @@ impl Default for SliceParams {
 }
 
 /// One operation of a plan. What it is ([`Op::kind`]) is stored as a code
-/// of [`OpKind`]'s table, its parameters as [`crate::params`] lays them
+/// of [`OpKind`]'s table, its parameters as `params.rs` lays them
 /// out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {

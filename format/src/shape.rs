@@ -6,8 +6,9 @@
 use crate::op::{err, Conv2d, ConvTranspose2d, Gemm, Meta, Op, PadMode, Pool2d, QOutParams, CAST_TYPES, Q8_K_ALIGN};
 use crate::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::{out_len, Conv2dShape};
+use jetrt_kernels::cpu::conv_transpose::ConvTranspose2dShape;
 use jetrt_kernels::cpu::int8;
-use jetrt_kernels::cpu::reference::{ConvTranspose2dShape, Pool2dShape};
+use jetrt_kernels::cpu::pool::Pool2dShape;
 
 impl Op {
     /// The outputs (element type and shape) for these inputs, or why the

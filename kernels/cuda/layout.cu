@@ -1,24 +1,5 @@
-// Data movement: strided views (Transpose, Slice, Broadcast) of any element
-// size, and Concat.
-
-template <typename T>
-__device__ void jrt_strided(const T* __restrict__ x, T* __restrict__ y, int n, const JrtStrided& g) {
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        int rest = i;
-        i64 off = g.base;
-        for (int d = g.rank - 1; d >= 0; --d) {
-            int q = rest / g.out[d];
-            off += (i64)(rest - q * g.out[d]) * g.st[d];
-            rest = q;
-        }
-        y[i] = x[off];
-    }
-}
-
-extern "C" __global__ void jrt_strided_1(const unsigned char* x, unsigned char* y, int n, JrtStrided g) { jrt_strided(x, y, n, g); }
-extern "C" __global__ void jrt_strided_2(const unsigned short* x, unsigned short* y, int n, JrtStrided g) { jrt_strided(x, y, n, g); }
-extern "C" __global__ void jrt_strided_4(const unsigned int* x, unsigned int* y, int n, JrtStrided g) { jrt_strided(x, y, n, g); }
-extern "C" __global__ void jrt_strided_8(const u64* x, u64* y, int n, JrtStrided g) { jrt_strided(x, y, n, g); }
+// Data movement that keeps values whole: Concat (one launch per input) and
+// Cast.
 
 // One input of a Concat: x is [outer, chunk] and lands in y [outer, total]
 // at column `offset` (all in elements of 4 bytes).
@@ -31,30 +12,6 @@ extern "C" __global__ void jrt_concat_4(const unsigned int* __restrict__ x, unsi
     }
 }
 
-// Gather along one axis: y[o][j][i] = x[o][idx[j]][i] (`inner` elements of
-// T per index), negative indices counting from the end. An out-of-range
-// index writes nothing and records (step + 1, index) in err[0..2] (the
-// first to get there); the runtime turns that into the same error as the
-// CPU backend's.
-template <typename T>
-__device__ void jrt_gather(const T* x, const void* idx, int wide, T* y, int outer, int n_idx, int axis_len, int inner, u64* err, int step) {
-    int n = outer * n_idx * inner;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        int in = i % inner, j = (i / inner) % n_idx, o = i / (inner * n_idx);
-        i64 k = wide ? ((const i64*)idx)[j] : (i64)((const int*)idx)[j];
-        i64 kk = k < 0 ? k + axis_len : k;
-        if (kk < 0 || kk >= axis_len) {
-            if (atomicCAS(err, 0ull, (u64)(step + 1)) == 0ull) err[1] = (u64)k;
-            continue;
-        }
-        y[i] = x[((i64)o * axis_len + kk) * inner + in];
-    }
-}
-
-extern "C" __global__ void jrt_gather_1(const unsigned char* x, const void* idx, int wide, unsigned char* y, int outer, int n_idx, int axis_len, int inner, u64* err, int step) { jrt_gather(x, idx, wide, y, outer, n_idx, axis_len, inner, err, step); }
-extern "C" __global__ void jrt_gather_2(const unsigned short* x, const void* idx, int wide, unsigned short* y, int outer, int n_idx, int axis_len, int inner, u64* err, int step) { jrt_gather(x, idx, wide, y, outer, n_idx, axis_len, inner, err, step); }
-extern "C" __global__ void jrt_gather_4(const unsigned int* x, const void* idx, int wide, unsigned int* y, int outer, int n_idx, int axis_len, int inner, u64* err, int step) { jrt_gather(x, idx, wide, y, outer, n_idx, axis_len, inner, err, step); }
-extern "C" __global__ void jrt_gather_8(const u64* x, const void* idx, int wide, u64* y, int outer, int n_idx, int axis_len, int inner, u64* err, int step) { jrt_gather(x, idx, wide, y, outer, n_idx, axis_len, inner, err, step); }
 
 // Rust's `f64 as i64`: toward zero, saturating, NaN to 0.
 __device__ __forceinline__ i64 jrt_f2i64(double d) {

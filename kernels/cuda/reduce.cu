@@ -1,6 +1,6 @@
-// Reductions (Reduce*, LayerNormalization) and the remaining data movement
-// (Where, Pad). Reductions visit their values in the CPU kernels' order,
-// with the same accumulator precision, so results agree to rounding.
+// Reductions (Reduce*, LayerNormalization). They visit their values in the
+// CPU kernels' order, with the same accumulator precision, so results
+// agree to rounding.
 
 // Output dims collapse the reduced axes; `axes` is a bit mask.
 struct JrtReduce {
@@ -95,81 +95,3 @@ extern "C" __global__ void jrt_layernorm_f32(const float* __restrict__ x, const 
         yr[i] = __fadd_rn(__fmul_rn(t, scale[i * scale_stride]), b);
     }
 }
-
-// Where: y = cond ? a : b with broadcasting (element strides per operand).
-struct JrtWhere {
-    int rank;
-    int out[JRT_MAX_RANK];
-    int sc[JRT_MAX_RANK];
-    int sa[JRT_MAX_RANK];
-    int sb[JRT_MAX_RANK];
-};
-
-template <typename T>
-__device__ void jrt_where(const unsigned char* c, const T* a, const T* b, T* y, int n, const JrtWhere& g) {
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        int rest = i, ic = 0, ia = 0, ib = 0;
-        for (int d = g.rank - 1; d >= 0; --d) {
-            int q = rest / g.out[d], r = rest - q * g.out[d];
-            ic += r * g.sc[d];
-            ia += r * g.sa[d];
-            ib += r * g.sb[d];
-            rest = q;
-        }
-        y[i] = c[ic] ? a[ia] : b[ib];
-    }
-}
-
-extern "C" __global__ void jrt_where_1(const unsigned char* c, const unsigned char* a, const unsigned char* b, unsigned char* y, int n, JrtWhere g) { jrt_where(c, a, b, y, n, g); }
-extern "C" __global__ void jrt_where_2(const unsigned char* c, const unsigned short* a, const unsigned short* b, unsigned short* y, int n, JrtWhere g) { jrt_where(c, a, b, y, n, g); }
-extern "C" __global__ void jrt_where_4(const unsigned char* c, const unsigned int* a, const unsigned int* b, unsigned int* y, int n, JrtWhere g) { jrt_where(c, a, b, y, n, g); }
-extern "C" __global__ void jrt_where_8(const unsigned char* c, const u64* a, const u64* b, u64* y, int n, JrtWhere g) { jrt_where(c, a, b, y, n, g); }
-
-// Pad: in dims, begin offsets and out dims per axis; mode 0 constant,
-// 1 reflect, 2 edge, 3 wrap; `value` is the constant's bits.
-struct JrtPad {
-    int rank, mode;
-    int in[JRT_MAX_RANK];
-    int begin[JRT_MAX_RANK];
-    int out[JRT_MAX_RANK];
-};
-
-__device__ __forceinline__ int jrt_pad_src(int mode, int o, int begin, int len) {
-    int i = o - begin;
-    if (i >= 0 && i < len) return i;
-    switch (mode) {
-    case 2: return i < 0 ? 0 : len - 1;
-    case 3: { int r = i % len; return r < 0 ? r + len : r; }
-    case 1: {
-        if (len == 1) return 0;
-        int period = 2 * (len - 1);
-        int r = i % period;
-        if (r < 0) r += period;
-        return r < len ? r : period - r;
-    }
-    default: return -1;
-    }
-}
-
-template <typename T>
-__device__ void jrt_pad(const T* x, T* y, int n, const JrtPad& g, T value) {
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        int rest = i;
-        i64 src = 0, stride = 1;
-        bool inside = true;
-        for (int d = g.rank - 1; d >= 0; --d) {
-            int q = rest / g.out[d], o = rest - q * g.out[d];
-            rest = q;
-            int s = jrt_pad_src(g.mode, o, g.begin[d], g.in[d]);
-            if (s < 0) inside = false;
-            src += (i64)s * stride;
-            stride *= g.in[d];
-        }
-        y[i] = inside ? x[src] : value;
-    }
-}
-
-extern "C" __global__ void jrt_pad_1(const unsigned char* x, unsigned char* y, int n, JrtPad g, u64 v) { jrt_pad(x, y, n, g, (unsigned char)v); }
-extern "C" __global__ void jrt_pad_2(const unsigned short* x, unsigned short* y, int n, JrtPad g, u64 v) { jrt_pad(x, y, n, g, (unsigned short)v); }
-extern "C" __global__ void jrt_pad_4(const unsigned int* x, unsigned int* y, int n, JrtPad g, u64 v) { jrt_pad(x, y, n, g, (unsigned int)v); }
-extern "C" __global__ void jrt_pad_8(const u64* x, u64* y, int n, JrtPad g, u64 v) { jrt_pad(x, y, n, g, v); }

@@ -7,14 +7,19 @@ pub const FILES: &[(&str, &str)] = &[
     ("prelude.cuh", include_str!("../cuda/prelude.cuh")),
     ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
     ("layout.cu", include_str!("../cuda/layout.cu")),
+    ("strided.cu", include_str!("../cuda/strided.cu")),
     ("pool.cu", include_str!("../cuda/pool.cu")),
+    ("softmax.cu", include_str!("../cuda/softmax.cu")),
+    ("reduce.cu", include_str!("../cuda/reduce.cu")),
+    ("resize.cu", include_str!("../cuda/resize.cu")),
+    ("lrn.cu", include_str!("../cuda/lrn.cu")),
     ("gemm.cu", include_str!("../cuda/gemm.cu")),
+    ("conv.cu", include_str!("../cuda/conv.cu")),
+    ("conv_transpose.cu", include_str!("../cuda/conv_transpose.cu")),
     ("fp16.cu", include_str!("../cuda/fp16.cu")),
     ("int8.cu", include_str!("../cuda/int8.cu")),
     ("int4.cu", include_str!("../cuda/int4.cu")),
     ("sparse.cu", include_str!("../cuda/sparse.cu")),
-    ("reduce.cu", include_str!("../cuda/reduce.cu")),
-    ("image.cu", include_str!("../cuda/image.cu")),
 ];
 
 /// Entry points the runtime launches; each must exist in the source.

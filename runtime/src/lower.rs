@@ -14,10 +14,16 @@ use jetrt_format::shape as ops;
 use jetrt_format::tensors::Storage;
 use jetrt_format::{DType, Shape, MAX_RANK};
 use jetrt_kernels::cpu::conv::Conv2dShape;
+use jetrt_kernels::cpu::conv_transpose::ConvTranspose2dShape;
+use jetrt_kernels::cpu::elementwise::BinaryOp;
 use jetrt_kernels::cpu::gemm;
 use jetrt_kernels::cpu::int8;
-use jetrt_kernels::cpu::reference::resize::{axis_taps, AxisTaps, CoordTransform};
-use jetrt_kernels::cpu::reference::{self as r, BinaryOp, ConvTranspose2dShape, LrnParams, PadMode, Pool2dShape, ReduceOp};
+use jetrt_kernels::cpu::lrn::LrnParams;
+use jetrt_kernels::cpu::pool::Pool2dShape;
+use jetrt_kernels::cpu::reduce::ReduceOp;
+use jetrt_kernels::cpu::resize::{axis_taps, AxisTaps, CoordTransform};
+use jetrt_kernels::cpu::strided;
+use jetrt_kernels::cpu::strided::PadMode;
 use jetrt_kernels::cpu::Activation;
 use std::ops::Range;
 
@@ -359,8 +365,8 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
                 let (batch, m, k, n) = ops::matmul_dims(&metas).map_err(internal)?;
                 let (ad, bd) = (xd, metas[1].shape.dims());
                 let rank = batch.rank();
-                let sa = r::broadcast_strides(&ad[..ad.len() - 2], rank);
-                let sb = r::broadcast_strides(&bd[..bd.len() - 2], rank);
+                let sa = strided::broadcast_strides(&ad[..ad.len() - 2], rank);
+                let sb = strided::broadcast_strides(&bd[..bd.len() - 2], rank);
                 let bdims = batch.dims();
                 let mut batches = Vec::with_capacity(prod(bdims));
                 let mut idx = [0usize; MAX_RANK];
@@ -394,7 +400,7 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
                 StepKind::Strided { elem, base, strides, out }
             }
             Op::Broadcast { shape } => {
-                let strides = r::broadcast_strides(xd, shape.rank());
+                let strides = strided::broadcast_strides(xd, shape.rank());
                 StepKind::Strided { elem: metas[0].dtype.size(), base: 0, strides, out }
             }
             Op::Gather { axis } => StepKind::Gather {
@@ -406,7 +412,7 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
             },
             Op::Where => {
                 let rank = out.rank();
-                let strides = [0, 1, 2].map(|i| r::broadcast_strides(metas[i].shape.dims(), rank));
+                let strides = [0, 1, 2].map(|i| strided::broadcast_strides(metas[i].shape.dims(), rank));
                 StepKind::Where { elem: metas[1].dtype.size(), strides, out }
             }
             Op::Cast { to } => StepKind::Cast { from: metas[0].dtype, to: *to },

@@ -300,8 +300,8 @@ pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
     y.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_one(v, inv, zp));
 }
 
-/// Per channel: `y = clamp(round_half_even((x · mul[c] + add[c]) / scale)
-/// + zp)`, with `mul` and `add` float16 bits; channel `c` of `x` is every
+/// Per channel: `y = clamp(round_half_even((x · mul[c] + add[c]) / scale) + zp)`,
+/// with `mul` and `add` float16 bits; channel `c` of `x` is every
 /// `inner` values in turn (NCHW: `inner` = H·W).
 #[allow(clippy::too_many_arguments)]
 pub fn quantize_channels(x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
@@ -1113,8 +1113,8 @@ unsafe fn dw_row_avx2(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy
 /// Max pooling on int8 (the maximum of values sharing one scale is the
 /// quantized maximum, so an int8 region runs through it unchanged). An
 /// empty window gives −128.
-pub fn max_pool2d_i8(par: &dyn Parallel, s: &super::reference::Pool2dShape, x: &[i8], y: &mut [i8]) {
-    use super::reference::pool::window;
+pub fn max_pool2d_i8(par: &dyn Parallel, s: &super::pool::Pool2dShape, x: &[i8], y: &mut [i8]) {
+    use super::pool::window;
     let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
     let ys = SharedMut::new(&mut y[..s.planes * hw_out]);
     par.run(s.planes, &|p, _| {
@@ -1457,7 +1457,7 @@ mod tests {
     /// int8 max pooling is float max pooling on the same integers.
     #[test]
     fn max_pool_i8_matches_float() {
-        use crate::cpu::reference::{max_pool2d, Pool2dShape};
+        use crate::cpu::pool::{max_pool2d, Pool2dShape};
         let s = Pool2dShape {
             planes: 3,
             in_h: 7,

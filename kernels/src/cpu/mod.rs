@@ -1,11 +1,20 @@
-//! CPU kernels: portable Rust plus SIMD micro-kernels for x86-64 (AVX2+FMA)
+//! CPU kernels: portable Rust plus SIMD micro-kernels for x86-64 (AVX2+FMA, AVX-512)
 //! and aarch64 (NEON), chosen at run time.
 
 pub mod activation;
 pub mod conv;
+pub mod conv_transpose;
+pub mod elementwise;
 pub mod gemm;
 pub mod int8;
+pub mod layout;
+pub mod lrn;
+pub mod pool;
+pub mod reduce;
 pub mod reference;
+pub mod resize;
+pub mod softmax;
+pub mod strided;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;

@@ -9,8 +9,8 @@ use jetrt_format::DType;
 use jetrt_kernels::cpu::conv::{self};
 use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q4Ref, Rows, SpRef};
 use jetrt_kernels::cpu::int8::{self, QEpilogue, QIsa, QOut};
-use jetrt_kernels::cpu::reference::{self as r};
 use jetrt_kernels::cpu::Isa;
+use jetrt_kernels::cpu::{conv_transpose, elementwise, layout, lrn, pool, reduce, resize, softmax, strided};
 use jetrt_kernels::{Parallel, Scratch};
 
 /// What a step needs besides its operands.
@@ -156,7 +156,9 @@ fn run_bytes_step<'a>(
             }
             y.copy_from_slice(x);
         }
-        StepKind::Strided { elem, base, strides, out } => r::strided_copy(*elem, input(0)?, *base, &strides[..out.rank()], out.dims(), y),
+        StepKind::Strided { elem, base, strides, out } => {
+            strided::strided_copy(*elem, input(0)?, *base, &strides[..out.rank()], out.dims(), y)
+        }
         StepKind::Gather { elem, outer, axis_len, inner, wide } => {
             let raw = input(1)?;
             // Indices are few (token ids, a handful of positions): convert
@@ -180,7 +182,7 @@ fn run_bytes_step<'a>(
                         };
                     }
                     let dst = &mut y[o * per_outer + done * block..o * per_outer + (done + c) * block];
-                    r::gather(*elem, data, 1, *axis_len, *inner, &chunk[..c], dst).map_err(|bad| Error::IndexOutOfRange {
+                    strided::gather(*elem, data, 1, *axis_len, *inner, &chunk[..c], dst).map_err(|bad| Error::IndexOutOfRange {
                         step: si,
                         op: name,
                         index: bad,
@@ -192,7 +194,7 @@ fn run_bytes_step<'a>(
         }
         StepKind::Where { elem, strides, out } => {
             let rank = out.rank();
-            r::select(
+            strided::select(
                 *elem,
                 (input(0)?, &strides[0][..rank]),
                 (input(1)?, &strides[1][..rank]),
@@ -203,7 +205,7 @@ fn run_bytes_step<'a>(
         }
         StepKind::Cast { from, to } => cast(*from, *to, input(0)?, y),
         StepKind::Pad { elem, mode, input: shape, begin, value, out } => {
-            r::pad(*elem, input(0)?, shape.dims(), &begin[..out.rank()], *mode, &value[..*elem], out.dims(), y)
+            strided::pad(*elem, input(0)?, shape.dims(), &begin[..out.rank()], *mode, &value[..*elem], out.dims(), y)
         }
         _ => return Err(internal("a float kernel reached the byte path".into())),
     }
@@ -278,26 +280,26 @@ fn run_step_f32<'a>(
             let ep = Epilogue { alpha: *alpha, beta: *beta, bias, act: *act };
             gemm::gemm(ctx.isa, ctx.par, ctx.scratch, a, BSource::Mat(b), &ep, y);
         }
-        StepKind::MaxPool(s) => r::max_pool2d(ctx.par, s, input(0)?, y),
-        StepKind::AvgPool(s, cip) => r::avg_pool2d(ctx.par, s, *cip, input(0)?, y),
-        StepKind::GlobalAvgPool { planes, len } => r::global_avg_pool(*planes, *len, input(0)?, y),
+        StepKind::MaxPool(s) => pool::max_pool2d(ctx.par, s, input(0)?, y),
+        StepKind::AvgPool(s, cip) => pool::avg_pool2d(ctx.par, s, *cip, input(0)?, y),
+        StepKind::GlobalAvgPool { planes, len } => pool::global_avg_pool(*planes, *len, input(0)?, y),
         StepKind::Act(a) => {
             y.copy_from_slice(input(0)?);
             a.apply_slice(y);
         }
         StepKind::Binary { op, act, a, b, out } => {
-            r::binary_par(ctx.par, *op, *act, input(0)?, a.dims(), input(1)?, b.dims(), y, out.dims());
+            elementwise::binary_par(ctx.par, *op, *act, input(0)?, a.dims(), input(1)?, b.dims(), y, out.dims());
         }
         StepKind::Affine { outer, channels, inner, act } => {
-            r::channel_affine_par(ctx.isa, ctx.par, *outer, *channels, *inner, input(1)?, input(2)?, *act, input(0)?, y);
+            elementwise::channel_affine_par(ctx.isa, ctx.par, *outer, *channels, *inner, input(1)?, input(2)?, *act, input(0)?, y);
         }
-        StepKind::Softmax { outer, n, inner } => r::softmax_par(ctx.isa, ctx.par, *outer, *n, *inner, input(0)?, y),
+        StepKind::Softmax { outer, n, inner } => softmax::softmax_par(ctx.isa, ctx.par, *outer, *n, *inner, input(0)?, y),
         StepKind::Concat { outer, inner, total } => {
             let mut offset = 0;
             for i in 0..n_in {
                 let x = input(i)?;
                 let len = x.len().checked_div(outer * inner).unwrap_or(0);
-                r::concat_part(x, *outer, len, offset, *total, *inner, y);
+                layout::concat_part(x, *outer, len, offset, *total, *inner, y);
                 offset += len;
             }
         }
@@ -319,15 +321,15 @@ fn run_step_f32<'a>(
         }
         StepKind::ConvTranspose { shape, bias } => {
             let b = if *bias { Some(input(2)?) } else { None };
-            r::conv_transpose2d(ctx.par, shape, input(0)?, input(1)?, b, y);
+            conv_transpose::conv_transpose2d(ctx.par, shape, input(0)?, input(1)?, b, y);
         }
         StepKind::Resize { planes, in_h, in_w, ty, tx, extrapolation } => {
-            r::resize2d(ctx.par, *planes, *in_h, *in_w, ty, tx, *extrapolation, input(0)?, y);
+            resize::resize2d(ctx.par, *planes, *in_h, *in_w, ty, tx, *extrapolation, input(0)?, y);
         }
-        StepKind::Reduce { op, input: shape, axes } => r::reduce(*op, input(0)?, shape.dims(), *axes, y),
+        StepKind::Reduce { op, input: shape, axes } => reduce::reduce(*op, input(0)?, shape.dims(), *axes, y),
         StepKind::LayerNorm { outer, n, epsilon, bias } => {
             let b = if *bias { Some(input(2)?) } else { None };
-            r::layer_norm(*outer, *n, *epsilon, input(1)?, b, input(0)?, y);
+            reduce::layer_norm(*outer, *n, *epsilon, input(1)?, b, input(0)?, y);
         }
         StepKind::MatMul { m, k, n, act, batches } => {
             let (m, k, n) = (*m, *k, *n);
@@ -339,8 +341,8 @@ fn run_step_f32<'a>(
                 gemm::gemm(ctx.isa, ctx.par, ctx.scratch, am, BSource::Mat(bm), &ep, &mut y[i * m * n..(i + 1) * m * n]);
             }
         }
-        StepKind::Transpose { input: shape, perm } => r::transpose(input(0)?, shape.dims(), &perm[..shape.rank()], y),
-        StepKind::Lrn { p, batch, channels, inner } => r::lrn(p, *batch, *channels, *inner, input(0)?, y),
+        StepKind::Transpose { input: shape, perm } => layout::transpose(input(0)?, shape.dims(), &perm[..shape.rank()], y),
+        StepKind::Lrn { p, batch, channels, inner } => lrn::lrn(p, *batch, *channels, *inner, input(0)?, y),
     }
     Ok(())
 }

@@ -1,29 +1,9 @@
 //! Plain scalar kernels: they define what is correct.
 //!
 //! `gemm` and `conv2d` here are the straight loops, with f64 accumulation, that
-//! the blocked versions in [`crate::cpu::gemm`] and [`crate::cpu::conv`] are
-//! tested against. The other ops are simple enough that this scalar version
-//! is also the one the runtime runs.
-
-pub mod conv_transpose;
-mod elementwise;
-mod layout;
-mod lrn;
-pub(crate) mod pool;
-mod reduce;
-pub mod resize;
-mod softmax;
-mod strided;
-
-pub use conv_transpose::{conv_transpose2d, ConvTranspose2dShape};
-pub use elementwise::{binary, binary_par, channel_affine, channel_affine_par, BinaryOp};
-pub use layout::{concat_part, transpose};
-pub use lrn::{lrn, LrnParams};
-pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dShape};
-pub use reduce::{layer_norm, reduce, ReduceOp};
-pub use resize::{axis_taps, resize2d, AxisTaps, CoordTransform, NearestRound, ResizeMode, ResizeParams};
-pub use softmax::{exp_nonpositive, softmax, softmax_par};
-pub use strided::{broadcast_strides, gather, pad, select, strided_copy, PadMode};
+//! the blocked versions in [`crate::cpu::gemm`] and [`crate::cpu::conv`] (and
+//! the int8 ones, through them) are tested against. The other ops' modules
+//! hold their own scalar definitions beside their fast versions.
 
 use super::conv::Conv2dShape;
 use super::gemm::{BSource, Epilogue, MatRef};

@@ -6,7 +6,8 @@
 
 use jetrt_format::DType;
 use jetrt_kernels::cpu::conv::Conv2dShape;
-use jetrt_kernels::cpu::reference::{BinaryOp, Pool2dShape};
+use jetrt_kernels::cpu::elementwise::BinaryOp;
+use jetrt_kernels::cpu::pool::Pool2dShape;
 use jetrt_kernels::cpu::Activation;
 
 /// What a pointer parameter points at.
@@ -99,7 +100,7 @@ pub(crate) fn conv_geo(s: &Conv2dShape) -> Result<Arg, String> {
 }
 
 /// `JrtConv` of a transposed convolution.
-pub(crate) fn conv_transpose_geo(s: &jetrt_kernels::cpu::reference::ConvTranspose2dShape) -> Result<Arg, String> {
+pub(crate) fn conv_transpose_geo(s: &jetrt_kernels::cpu::conv_transpose::ConvTranspose2dShape) -> Result<Arg, String> {
     Ok(Arg::i32s(&ints(&jrt_conv_fields!(s))?))
 }
 

@@ -156,7 +156,7 @@ impl Cx<'_> {
                         dims[d] = fits(x)?;
                     }
                     g.extend(dims);
-                    for st in [sa, sb].map(|s| jetrt_kernels::cpu::reference::broadcast_strides(s.dims(), rank)) {
+                    for st in [sa, sb].map(|s| jetrt_kernels::cpu::strided::broadcast_strides(s.dims(), rank)) {
                         for &s in st.iter().take(MAX_RANK) {
                             g.push(fits(s as usize)?);
                         }
@@ -414,7 +414,7 @@ impl Cx<'_> {
                 v.push(self.launch("jrt_spconv", conv_grid(s)?, 256, args));
             }
             StepKind::Reduce { op, input, axes } => {
-                use jetrt_kernels::cpu::reference::ReduceOp as R;
+                use jetrt_kernels::cpu::reduce::ReduceOp as R;
                 let code = match op {
                     R::Sum => 0,
                     R::Mean => 1,
@@ -470,7 +470,7 @@ impl Cx<'_> {
                 v.push(self.flat(name, n, args));
             }
             StepKind::Pad { elem, mode, input, begin, value, out: so } => {
-                use jetrt_kernels::cpu::reference::PadMode as P;
+                use jetrt_kernels::cpu::strided::PadMode as P;
                 let name = by_elem(["jrt_pad_1", "jrt_pad_2", "jrt_pad_4", "jrt_pad_8"], *elem)?;
                 let code = match mode {
                     P::Constant => 0,

@@ -3,7 +3,7 @@
 //! weights, the set bits before each mask byte.
 
 use super::args::fits;
-use jetrt_kernels::cpu::reference::AxisTaps;
+use jetrt_kernels::cpu::resize::AxisTaps;
 
 /// Appends the tap tables of a Resize step to `host`, as
 /// `jrt_resize2d_f32` reads them: for the rows, then the columns, the
@@ -53,8 +53,8 @@ pub(crate) fn bits_before(mask: &[u8], mb: usize) -> Vec<u32> {
 mod tests {
     #[test]
     fn resize_from_the_tables_equals_the_cpu_bit_for_bit() {
-        use jetrt_kernels::cpu::reference::{axis_taps, resize2d, CoordTransform as C, ResizeMode as M, ResizeParams};
-        // jrt_resize2d_f32 in kernels/cuda/image.cu, step for step, on the
+        use jetrt_kernels::cpu::resize::{axis_taps, resize2d, CoordTransform as C, ResizeMode as M, ResizeParams};
+        // jrt_resize2d_f32 in kernels/cuda/resize.cu, step for step, on the
         // bytes uploaded (no FMA: Rust does not contract).
         fn kernel(
             t: &[u8],

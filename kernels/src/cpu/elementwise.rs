@@ -391,7 +391,7 @@ mod tests {
     fn transpose_moves_axes() {
         let x: Vec<f32> = (0..24).map(|v| v as f32).collect();
         let mut y = vec![0.0; 24];
-        super::super::transpose(&x, &[2, 3, 4], &[2, 0, 1], &mut y);
+        crate::cpu::layout::transpose(&x, &[2, 3, 4], &[2, 0, 1], &mut y);
         // y[k, i, j] = x[i, j, k]
         for i in 0..2 {
             for j in 0..3 {

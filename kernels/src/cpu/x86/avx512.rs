@@ -1,11 +1,11 @@
-//! x86-64 AVX2 + FMA micro-kernels.
+//! AVX-512 micro-kernels (512-bit registers): the float matrix tile
+//! (12 × 32, AVX-512F), and the int8 tiles, row sums and depthwise planes
+//! through `vpdpbusd` (VNNI) and `vpermb` (VBMI).
 
-use super::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE};
-use super::int8::PIXEL_BLOCK;
+use super::avx2::{dot, hsum_2x4};
+use crate::cpu::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE};
+use crate::cpu::int8::PIXEL_BLOCK;
 use std::arch::x86_64::*;
-
-pub(crate) const AVX2_FMA: Variant =
-    Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, ukr_store: Some(ukr_6x16_store), dot };
 
 /// AVX-512F: 12 rows × 32 columns (24 accumulators of 16 floats), B
 /// panels of kc × 32. Blocks sized so a B panel (192 × 32 floats, 24 KiB)
@@ -69,7 +69,7 @@ fn ukr_12x32_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &Ti
     unsafe { ukr_12x32_store_avx512(kc, a.as_ptr(), rs, cs, b.as_ptr(), t, st) }
 }
 
-/// [`ukr_6x16_store_avx2`] on 512-bit registers: accumulate, bias,
+/// `avx2::ukr_6x16_store_avx2` on 512-bit registers: accumulate, bias,
 /// activation, store, with the tile in registers.
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn ukr_12x32_store_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, t: &TileMut, st: &TileStore) {
@@ -123,193 +123,17 @@ unsafe fn ukr_12x32_store_avx512(kc: usize, a: *const f32, rs: usize, cs: usize,
     }
 }
 
-fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
-    check_panel(a, 6, kc, rs, cs);
-    let b = &b[..kc * 16];
-    // SAFETY: this variant is only selected when AVX2 and FMA are detected
-    // (Isa::supported); the A panel lies inside `a` (checked above) and B
-    // holds kc·16 floats.
-    unsafe { ukr_6x16_avx2(kc, a.as_ptr(), rs, cs, b.as_ptr(), acc) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn ukr_6x16_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; MAX_TILE]) {
-    // SAFETY: forwarded preconditions.
-    let c = unsafe { mul_6x16(kc, a, rs, cs, b) };
-    for (r, cr) in c.iter().enumerate() {
-        // SAFETY: rows r·16 .. r·16+16 lie inside the 128-float tile.
-        unsafe {
-            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16), cr[0]);
-            _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8), cr[1]);
-        }
-    }
-}
-
-/// The 6×16 product of an A panel (strides rs, cs) and a packed B panel,
-/// in registers.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn mul_6x16(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32) -> [[__m256; 2]; 6] {
-    let mut c = [[_mm256_setzero_ps(); 2]; 6];
-    let offs = [0, rs, 2 * rs, 3 * rs, 4 * rs, 5 * rs];
-    for _ in 0..kc {
-        // SAFETY: a advances cs and b 16 floats per step, kc steps in all;
-        // row r of A is at a + r·rs: inside the slices checked by the caller.
-        unsafe {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
-            for (r, cr) in c.iter_mut().enumerate() {
-                let ar = _mm256_broadcast_ss(&*a.add(offs[r]));
-                cr[0] = _mm256_fmadd_ps(ar, b0, cr[0]);
-                cr[1] = _mm256_fmadd_ps(ar, b1, cr[1]);
-            }
-            a = a.add(cs);
-            b = b.add(16);
-        }
-    }
-    c
-}
-
-fn ukr_6x16_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
-    check_panel(a, 6, kc, rs, cs);
-    let b = &b[..kc * 16];
-    // SAFETY: AVX2 and FMA are detected (Isa::supported); A and B are
-    // checked above; TileMut points at a 6×16 tile of C owned by this task.
-    unsafe { ukr_6x16_store_avx2(kc, a.as_ptr(), rs, cs, b.as_ptr(), t, st) }
-}
-
-/// The micro-kernel with the tile store in registers: accumulate, bias,
-/// activation, store.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn ukr_6x16_store_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, t: &TileMut, st: &TileStore) {
-    // SAFETY: forwarded preconditions.
-    let c = unsafe { mul_6x16(kc, a, rs, cs, b) };
-    let zero = _mm256_setzero_ps();
-    let (lo, hi) = match st.act {
-        TileAct::Clip(lo, hi) => (_mm256_set1_ps(lo), _mm256_set1_ps(hi)),
-        _ => (zero, zero),
-    };
-    for (r, cr) in c.iter().enumerate() {
-        // SAFETY: row r of the tile is t.ptr + r·ldc .. + 16, inside C and
-        // owned by this task; a row bias holds 6 floats, a column bias 16.
-        unsafe {
-            let p = t.ptr.add(r * t.ldc);
-            let (mut v0, mut v1) = (cr[0], cr[1]);
-            if st.accumulate {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(p));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(p.add(8)));
-            }
-            match st.bias {
-                TileBias::None => {}
-                TileBias::Row(bias) => {
-                    let bb = _mm256_broadcast_ss(&*bias.add(r));
-                    v0 = _mm256_add_ps(v0, bb);
-                    v1 = _mm256_add_ps(v1, bb);
-                }
-                TileBias::Col(bias) => {
-                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
-                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias.add(8)));
-                }
-            }
-            match st.act {
-                TileAct::None => {}
-                // max(v, 0): NaN becomes 0, as f32::max does in the
-                // portable path.
-                TileAct::Relu => {
-                    v0 = _mm256_max_ps(v0, zero);
-                    v1 = _mm256_max_ps(v1, zero);
-                }
-                // max(lo, v) then min(hi, ·) keep NaN, as Activation::Clip.
-                TileAct::Clip(..) => {
-                    v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
-                    v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
-                }
-            }
-            _mm256_storeu_ps(p, v0);
-            _mm256_storeu_ps(p.add(8), v1);
-        }
-    }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    // SAFETY: selected only when AVX2 and FMA are detected; reads stay
-    // inside the first n floats of both slices.
-    unsafe { dot_avx2(&a[..n], &b[..n]) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len();
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut s = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    // SAFETY (all loads below): i + 32 ≤ n, resp. i + 8 ≤ n, before each load.
-    while i + 32 <= n {
-        unsafe {
-            for (l, sl) in s.iter_mut().enumerate() {
-                *sl = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8 * l)), _mm256_loadu_ps(pb.add(i + 8 * l)), *sl);
-            }
-        }
-        i += 32;
-    }
-    while i + 8 <= n {
-        unsafe {
-            s[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s[0]);
-        }
-        i += 8;
-    }
-    let v = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: lanes holds 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-    let mut sum = lanes.iter().sum::<f32>();
-    for j in i..n {
-        sum += a[j] * b[j];
-    }
-    sum
-}
-
-/// Int8 2 × 4 dot-product tile, AVX2: `|a| · (w · sign(a))` through
-/// `vpmaddubsw` (u8 × i8 → pairs in i16, never saturating for weights in
-/// −127..=127) and `vpmaddwd` by ones (→ i32).
-///
-/// Safety: see [`super::int8`]'s `QKernel`; needs AVX2.
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn qdot_2x4_avx2(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
-    let ones = _mm256_set1_epi16(1);
-    let mut c = [[_mm256_setzero_si256(); 4]; 2];
-    let mut k = 0;
-    while k < kp {
-        // SAFETY: every pointer addresses kp bytes; k + 32 ≤ kp.
-        unsafe {
-            let a0 = _mm256_loadu_si256(a[0].add(k) as *const __m256i);
-            let a1 = _mm256_loadu_si256(a[1].add(k) as *const __m256i);
-            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
-            for j in 0..4 {
-                let wj = _mm256_loadu_si256(w[j].add(k) as *const __m256i);
-                let p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(wj, a0));
-                let p1 = _mm256_maddubs_epi16(u1, _mm256_sign_epi8(wj, a1));
-                c[0][j] = _mm256_add_epi32(c[0][j], _mm256_madd_epi16(p0, ones));
-                c[1][j] = _mm256_add_epi32(c[1][j], _mm256_madd_epi16(p1, ones));
-            }
-        }
-        k += 32;
-    }
-    hsum_2x4(&c, acc);
-}
-
 /// Int8 4 × 4 dot-product tile, AVX-512 VNNI on 512-bit registers.
 /// Activation bytes are flipped to unsigned (`a ^ 0x80 = a + 128`), so one
 /// `vpdpbusd` per pair of rows does each 64-byte step (no `abs`/`sign` as in
-/// [`qdot_2x4_avx2`]: `vpdpbusd` sums in i32 and cannot saturate). The sums
+/// [`super::avx2::qdot_2x4_avx2`]: `vpdpbusd` sums in i32 and cannot saturate). The sums
 /// come out as `Σ a·w + 128 · Σ w`; the caller subtracts `128 · Σ w`
 /// (`QVariant::shifted`).
 ///
 /// The last `kp % 64` bytes are read with masked loads (zeros past the
 /// row), so `kp` may be any length and no tail is copied.
 ///
-/// Safety: see [`super::int8`]'s `QKernel`; needs AVX512F, AVX512BW and
+/// Safety: see [`crate::cpu::int8`]'s `QKernel`; needs AVX512F, AVX512BW and
 /// AVX512VNNI.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
 pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
@@ -340,64 +164,6 @@ pub(crate) unsafe fn qdot_4x4_vnni512(kp: usize, a: &[*const i8], w: &[*const i8
     let (lo, hi) = acc.split_at_mut(8);
     hsum_2x4(&[h[0], h[1]], lo);
     hsum_2x4(&[h[2], h[3]], hi);
-}
-
-/// The eight horizontal sums of a 2 × 4 tile of accumulators, with a tree
-/// of `vphaddd` (one reduction for all eight instead of eight).
-#[target_feature(enable = "avx2")]
-fn hsum_2x4(c: &[[__m256i; 4]; 2], acc: &mut [i32]) {
-    assert!(acc.len() >= 8);
-    // Pairwise adds leave, per 128-bit half, the partial sums of the
-    // eight accumulators in order; adding the halves finishes them.
-    let h01 = _mm256_hadd_epi32(c[0][0], c[0][1]);
-    let h23 = _mm256_hadd_epi32(c[0][2], c[0][3]);
-    let h45 = _mm256_hadd_epi32(c[1][0], c[1][1]);
-    let h67 = _mm256_hadd_epi32(c[1][2], c[1][3]);
-    let q0 = _mm256_hadd_epi32(h01, h23);
-    let q1 = _mm256_hadd_epi32(h45, h67);
-    let r0 = _mm_add_epi32(_mm256_castsi256_si128(q0), _mm256_extracti128_si256(q0, 1));
-    let r1 = _mm_add_epi32(_mm256_castsi256_si128(q1), _mm256_extracti128_si256(q1, 1));
-    // SAFETY: acc holds at least 8 i32 (asserted); the two stores write
-    // 0..4 and 4..8.
-    unsafe {
-        _mm_storeu_si128(acc.as_mut_ptr() as *mut __m128i, r0);
-        _mm_storeu_si128(acc.as_mut_ptr().add(4) as *mut __m128i, r1);
-    }
-}
-
-/// Int8 4 × 16 outer-product tile for the panel layout: per group of 4 K
-/// bytes, 16 pixels' bytes (two vectors) times each weight row's 4 bytes
-/// broadcast, through `|a| · (w · sign(a))` as in [`qdot_2x4_avx2`]. The
-/// sums stay per lane (one lane per pixel): no horizontal sums.
-///
-/// Safety: needs AVX2; `panel + g·gs` addresses 64 readable bytes for every
-/// g < kg, and every `w[m]` 4·kg bytes.
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn qpanel_4x16_avx2(kg: usize, panel: *const i8, gs: usize, w: &[*const i8; 4], tile: &mut [[i32; 16]; 4]) {
-    let ones = _mm256_set1_epi16(1);
-    let mut c = [[_mm256_setzero_si256(); 2]; 4];
-    for g in 0..kg {
-        // SAFETY: within the bounds the caller guarantees.
-        unsafe {
-            let a0 = _mm256_loadu_si256(panel.add(g * gs) as *const __m256i);
-            let a1 = _mm256_loadu_si256(panel.add(g * gs + 32) as *const __m256i);
-            let (u0, u1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
-            for (m, cm) in c.iter_mut().enumerate() {
-                let wb = _mm256_set1_epi32(std::ptr::read_unaligned(w[m].add(4 * g) as *const i32));
-                let p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(wb, a0));
-                let p1 = _mm256_maddubs_epi16(u1, _mm256_sign_epi8(wb, a1));
-                cm[0] = _mm256_add_epi32(cm[0], _mm256_madd_epi16(p0, ones));
-                cm[1] = _mm256_add_epi32(cm[1], _mm256_madd_epi16(p1, ones));
-            }
-        }
-    }
-    for (t, cm) in tile.iter_mut().zip(&c) {
-        // SAFETY: each tile row holds 16 i32.
-        unsafe {
-            _mm256_storeu_si256(t.as_mut_ptr() as *mut __m256i, cm[0]);
-            _mm256_storeu_si256(t.as_mut_ptr().add(8) as *mut __m256i, cm[1]);
-        }
-    }
 }
 
 /// Σ of a row of weight bytes: one `vpdpbusd` against ones per 64 bytes
@@ -505,7 +271,7 @@ pub(crate) const DW_MAX_WORDS: usize = 64;
 pub(crate) unsafe fn dw_plane_vbmi(
     plane: &[i8],
     stride: usize,
-    s: &super::conv::Conv2dShape,
+    s: &crate::cpu::conv::Conv2dShape,
     wk: &[i8],
     acc: &mut [i32],
     row_done: &mut dyn FnMut(usize, &mut [i32]),
@@ -549,32 +315,5 @@ pub(crate) unsafe fn dw_plane_vbmi(
             unsafe { _mm512_storeu_si512(acc.as_mut_ptr().add(c0) as *mut _, c) };
         }
         row_done(oy, acc);
-    }
-}
-
-/// `dst[4p + j] = rows[j][p]` for `p < n`, 16 pixels per step.
-///
-/// Safety: needs AVX2; `n` is a multiple of 16, at most the rows' length,
-/// and `dst` holds `4n` bytes.
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn interleave4_avx2(rows: &[[i8; 2 * PIXEL_BLOCK]; 4], n: usize, dst: &mut [i8]) {
-    assert!(n.is_multiple_of(16) && n <= PIXEL_BLOCK && dst.len() >= 4 * n);
-    for p in (0..n).step_by(16) {
-        // SAFETY: p + 16 ≤ n ≤ PIXEL_BLOCK bytes of each row; 4p + 64 ≤ 4n of dst.
-        unsafe {
-            let r: [__m128i; 4] = std::array::from_fn(|j| _mm_loadu_si128(rows[j].as_ptr().add(p) as *const __m128i));
-            // Bytes of rows 0/1 and 2/3 paired, then the pairs paired.
-            let (lo01, hi01) = (_mm_unpacklo_epi8(r[0], r[1]), _mm_unpackhi_epi8(r[0], r[1]));
-            let (lo23, hi23) = (_mm_unpacklo_epi8(r[2], r[3]), _mm_unpackhi_epi8(r[2], r[3]));
-            let out = [
-                _mm_unpacklo_epi16(lo01, lo23),
-                _mm_unpackhi_epi16(lo01, lo23),
-                _mm_unpacklo_epi16(hi01, hi23),
-                _mm_unpackhi_epi16(hi01, hi23),
-            ];
-            for (i, v) in out.iter().enumerate() {
-                _mm_storeu_si128(dst.as_mut_ptr().add(4 * p + 16 * i) as *mut __m128i, *v);
-            }
-        }
     }
 }
