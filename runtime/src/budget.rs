@@ -59,7 +59,7 @@ pub fn budget_message(b: &Budget, what: &str) -> String {
 /// read under `root` (`/` on the board itself).
 pub fn check_fits(m: &Model, backend: Backend, threads: usize, sessions: usize, root: &std::path::Path) -> Result<()> {
     let machine = jetrt_boards::machine(root);
-    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let threads = if threads == 0 { crate::available_threads() } else { threads };
     let sessions = sessions.max(1) as u64;
     // Each session has its own arena and scratch (and device arena); the
     // file, kernels and CUDA context are one per process.

@@ -48,6 +48,7 @@ mod session;
 mod tensor;
 
 pub use arena::SharedArena;
+pub use cpu::pool::available_threads;
 pub use cuda::{first_usable as first_usable_gpu, probe as probe_gpus, CudaFallback, GpuInfo, MIN_COMPUTE_CAPABILITY};
 pub use error::{Error, Result};
 pub use jetrt_format::{DType, FormatError, SectionKind};

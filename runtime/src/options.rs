@@ -29,7 +29,7 @@ impl Backend {
 }
 
 /// A session's settings. Start from [`SessionOptions::default`] (the best
-/// backend and kernels this machine has, one thread per core) and change
+/// backend and kernels this machine has, one thread per core it may use) and change
 /// what you need, with the `with_*` methods or by assigning fields:
 ///
 /// ```
@@ -41,7 +41,9 @@ impl Backend {
 #[non_exhaustive]
 pub struct SessionOptions {
     pub backend: Backend,
-    /// Threads in all (the calling thread included); 0 = one per core.
+    /// Threads in all (the calling thread included); 0 = what the process
+    /// may really use ([`available_threads`](crate::available_threads):
+    /// its CPU affinity and cgroup quota, not the online cores).
     pub threads: usize,
     /// A CPU kernel variant instead of the best one detected: to compute
     /// on one machine what a machine without AVX-512 computes, say, as
@@ -115,7 +117,7 @@ impl SessionOptions {
     /// Threads a session with these options starts.
     pub(crate) fn thread_count(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => crate::cpu::pool::available_threads(),
             n => n,
         }
     }

@@ -33,6 +33,8 @@ pub struct Session {
     /// Which inputs were set since this session last took a shared arena.
     loaded: Vec<bool>,
     pool: ThreadPool,
+    /// Per step, whether it is split over the pool (the cost model's call).
+    parallel: Vec<bool>,
     scratch: Scratch,
     isa: Isa,
     qisa: QIsa,
@@ -182,12 +184,15 @@ impl Session {
         let d = model.d();
         let scratch = Scratch::new(threads, model.plan().scratch_floats);
         let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
+        let parallel = crate::cpu::cost::parallel_steps(model.plan(), threads);
         let input_locs = d.inputs.iter().map(|&t| lower::loc(d, t)).collect();
         let output_locs = d.outputs.iter().map(|&t| lower::loc(d, t)).collect();
         let gpu = crate::cuda::start(&model, &mut lock(&slot), &options)?;
         log::debug!(
-            "session: cpu/{} with {threads} threads, arena {} B{}, scratch {} B",
+            "session: cpu/{} with {threads} threads ({} of {} steps split over them), arena {} B{}, scratch {} B",
             isa.name(),
+            parallel.iter().filter(|&&p| p).count(),
+            parallel.len(),
             d.arena_bytes,
             if shared { " (shared)" } else { "" },
             scratch.bytes()
@@ -203,6 +208,7 @@ impl Session {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             shared,
             pool,
+            parallel,
             scratch,
             isa,
             qisa,
@@ -336,7 +342,7 @@ impl Session {
     fn run_in(&mut self, slot: &mut Slot, times: Option<&mut [f64]>) -> Result<()> {
         let model = &self.model;
         let weights = model.weights();
-        let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch };
+        let ctx = Ctx { isa: self.isa, qisa: self.qisa, par: &self.pool, scratch: &self.scratch, parallel: &self.parallel };
         #[cfg(feature = "cuda")]
         if let Some(g) = &mut self.gpu {
             return g.run(&ctx, model.plan(), slot.arena.bytes_mut(), weights, &self.input_locs, &self.output_locs, times);

@@ -33,6 +33,8 @@ fn the_documented_surface_compiles_and_runs() -> Result<()> {
     let mut assigned = SessionOptions::default();
     assigned.threads = 1;
     let _: (Isa, QIsa) = assigned.kernels()?;
+    let available: usize = jetrt::available_threads();
+    assert!(available >= 1);
 
     let mut session: Session = model.session(options)?;
     let x = [1.0f32, -2.0, 3.0, -4.0];

@@ -138,7 +138,7 @@ pub fn inspect(file: &Path, model: &Model, validate_ms: f64, wanted: Wanted<'_>)
     let io = |v: &[jetrt::TensorInfo]| {
         v.iter().map(|t| Io { name: t.name.clone(), dtype: t.dtype.numpy_name(), shape: t.shape.clone() }).collect()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = jetrt::available_threads();
     let m = info.memory;
     Ok(Inspection {
         file: file.display().to_string(),

@@ -210,6 +210,29 @@ fn bench_reports_the_documented_json() {
     fails(jetrt(&["bench", &jrt, "--iterations", "0"]), "at least 1");
 }
 
+/// `--threads 0` (the default) is what the process may use: under
+/// `taskset -c 0`, one thread, however many cores the machine has.
+#[test]
+fn the_default_thread_count_follows_the_affinity_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let jrt = converted(dir.path());
+    let threads = |o: Output| -> u64 { serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["threads"].as_u64().unwrap() };
+    let args = ["bench", &jrt, "--iterations", "2", "--warmup", "0", "--json"];
+    assert_eq!(threads(ok(jetrt(&args))), jetrt::available_threads() as u64);
+    let pinned = match Command::new("taskset").args(["-c", "0", env!("CARGO_BIN_EXE_jetrt")]).args(args).output() {
+        Ok(o) => o,
+        Err(e) if !jetrt_tools_ci() => {
+            return eprintln!("\n*** SKIPPED the_default_thread_count_follows_the_affinity_mask: no taskset ({e}) ***\n")
+        }
+        Err(e) => panic!("taskset (util-linux) is needed: {e}"),
+    };
+    assert_eq!(threads(ok(pinned)), 1);
+}
+
+fn jetrt_tools_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
 #[test]
 fn info_describes_the_machine() {
     let o = ok(jetrt(&["info", "--json"]));

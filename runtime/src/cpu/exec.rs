@@ -11,7 +11,7 @@ use jetrt_kernels::cpu::gemm::{self, ASource, BSource, Bias, Epilogue, MatRef, Q
 use jetrt_kernels::cpu::int8::{self, QEpilogue, QIsa, QOut};
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::cpu::{conv_transpose, elementwise, layout, lrn, pool, reduce, resize, softmax, strided};
-use jetrt_kernels::{Parallel, Scratch};
+use jetrt_kernels::{Parallel, Scratch, Serial};
 
 /// What a step needs besides its operands.
 pub(crate) struct Ctx<'a> {
@@ -19,6 +19,9 @@ pub(crate) struct Ctx<'a> {
     pub qisa: QIsa,
     pub par: &'a dyn Parallel,
     pub scratch: &'a Scratch,
+    /// Per step, whether it is split over `par` (else it runs on the
+    /// calling thread): [`super::cost::parallel_steps`].
+    pub parallel: &'a [bool],
 }
 
 fn f32s<'a>(bytes: &'a [u8], si: usize, op: &'static str) -> Result<&'a [f32]> {
@@ -46,6 +49,8 @@ pub(crate) fn run_plan(ctx: &Ctx<'_>, plan: &Program, arena: &mut [u8], weights:
 
 /// Runs step `si` of `plan` over `arena`.
 pub(crate) fn run_step(ctx: &Ctx<'_>, plan: &Program, si: usize, arena: &mut [u8], weights: &[u8]) -> Result<()> {
+    let serial = Ctx { par: &Serial, ..*ctx };
+    let ctx = if ctx.parallel.get(si).copied().unwrap_or(true) { ctx } else { &serial };
     let step = &plan.steps[si];
     let outs = &plan.locs[step.outputs.clone()];
     let (reads, mut out_bytes) = arena::split(arena, weights, outs).ok_or_else(|| Error::Internal {

@@ -37,7 +37,7 @@ impl From<Device> for Backend {
 /// Where and how wide a session runs.
 #[derive(clap::Args, Clone, Copy)]
 struct Exec {
-    /// Threads (0 = one per core).
+    /// Threads (0 = the cores this process may use: its CPU affinity and cgroup quota).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     #[arg(long, value_enum, default_value = "auto")]
@@ -535,7 +535,7 @@ fn cmd_update(args: jetrt_tools::ota::UpdateArgs, exec: Exec) -> Result<()> {
 /// `jetrt serve`: each worker's session gets its share of the cores unless told otherwise.
 fn cmd_serve(args: jetrt_tools::serve::ServeArgs, exec: Exec) -> Result<()> {
     // Each worker's session gets its share of the cores unless told otherwise.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = jetrt::available_threads();
     let threads = if exec.threads == 0 { (cores / args.workers.max(1)).max(1) } else { exec.threads };
     jetrt_tools::serve::run(args, Exec { threads, ..exec }.options()?)
 }
@@ -810,11 +810,7 @@ fn cmd_info(
     let board = &machine.info;
     // This machine: what the kernels will use; another root: what its files say.
     let (cpu_model, cores, features) = if here {
-        (
-            machine.cpu.model.clone(),
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-            jetrt::cpu_features().iter().map(|f| f.to_string()).collect(),
-        )
+        (machine.cpu.model.clone(), jetrt::available_threads(), jetrt::cpu_features().iter().map(|f| f.to_string()).collect())
     } else {
         (machine.cpu.model.clone(), machine.cpu.cores, machine.cpu.features.clone())
     };
