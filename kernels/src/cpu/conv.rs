@@ -107,7 +107,7 @@ pub fn conv2d(
     y: &mut [f32],
 ) {
     if s.is_depthwise() {
-        return depthwise(par, s, x, w, bias, act, y);
+        return depthwise(isa, par, s, x, w, bias, act, y);
     }
     let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
     let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));
@@ -197,7 +197,8 @@ pub(crate) fn tap_span(off: isize, stride: usize, in_len: usize, out_len: usize)
 
 /// Depthwise convolution: each output channel reads one input channel, so a
 /// direct loop over rows, vectorized along the row, beats any GEMM.
-fn depthwise(par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
     let mult = s.out_channels / s.groups;
     let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
     let khw = s.kernel_h * s.kernel_w;
@@ -211,14 +212,39 @@ fn depthwise(par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Op
         let b = bias.map_or(0.0, |b| b[oc]);
         // SAFETY: each task writes only its own output plane p.
         let yp = unsafe { yshared.slice_mut(p * hw_out, hw_out) };
+        #[cfg(target_arch = "x86_64")]
+        if isa.avx2() {
+            // SAFETY: the session chose a variant with AVX2 and FMA, which
+            // it does only where the CPU has them.
+            return unsafe { depthwise_plane_avx2(s, xp, wk, b, act, yp) };
+        }
+        let _ = isa;
         depthwise_plane(s, xp, wk, b, act, yp);
     };
     par.run(planes, &task);
 }
 
+/// [`depthwise_plane`] on 256-bit registers (the same arithmetic, element
+/// by element: no contraction into FMA, so the values do not change).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_plane_avx2(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
+    depthwise_plane(s, x, wk, bias, act, y)
+}
+
+/// Widest input row whose stride-2 taps are read from deinterleaved
+/// copies (two stack buffers of half of it); wider rows gather.
+const DEINTERLEAVE_MAX: usize = 4096;
+
+#[inline(always)]
 fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
     let (h, w) = (s.in_h as isize, s.in_w as isize);
     let ow = s.out_w;
+    // Stride 2: the even and odd columns of the input row, so that every
+    // tap reads a contiguous run (a tap at column 2·ox + off reads parity
+    // off mod 2 at index ox + off div 2) and vectorizes like stride 1.
+    let split = s.stride_w == 2 && s.in_w <= DEINTERLEAVE_MAX;
+    let mut halves = [[0.0f32; DEINTERLEAVE_MAX / 2]; 2];
     for oy in 0..s.out_h {
         let row = &mut y[oy * ow..(oy + 1) * ow];
         row.fill(bias);
@@ -228,14 +254,25 @@ fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activ
                 continue;
             }
             let xrow = &x[(iy * w) as usize..((iy + 1) * w) as usize];
+            if split {
+                let [even, odd] = &mut halves;
+                for (i, pair) in xrow.chunks(2).enumerate() {
+                    even[i] = pair[0];
+                    odd[i] = pair.get(1).copied().unwrap_or(0.0);
+                }
+            }
             for kx in 0..s.kernel_w {
                 let wv = wk[ky * s.kernel_w + kx];
                 let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
                 let sw = s.stride_w as isize;
                 let Some((lo, hi)) = tap_span(off, s.stride_w, s.in_w, ow) else { continue };
-                if s.stride_w == 1 {
-                    let start = (lo as isize + off) as usize;
-                    let src = &xrow[start..start + (hi - lo)];
+                if s.stride_w == 1 || split {
+                    let (src, start) = if split {
+                        (&halves[off.rem_euclid(2) as usize][..], (lo as isize + off.div_euclid(2)) as usize)
+                    } else {
+                        (xrow, (lo as isize + off) as usize)
+                    };
+                    let src = &src[start..start + (hi - lo)];
                     row[lo..hi].iter_mut().zip(src).for_each(|(r, &v)| *r += wv * v);
                 } else {
                     for (ox, r) in row.iter_mut().enumerate().take(hi).skip(lo) {
