@@ -204,6 +204,25 @@ fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32]
     let khw = s.kernel_h * s.kernel_w;
     let planes = s.batch * s.out_channels;
     let yshared = SharedMut::new(&mut y[..planes * hw_out]);
+    if mult == 1 && blocked_fits(s) {
+        // Small planes: eight channels at a time, one vector lane each.
+        let blocks = s.out_channels.div_ceil(LANES);
+        let task = |t: usize, _worker: usize| {
+            let (n, c0) = (t / blocks, (t % blocks) * LANES);
+            let lanes = LANES.min(s.out_channels - c0);
+            let xb = &x[(n * s.in_channels + c0) * hw_in..][..lanes * hw_in];
+            let wb = &w[c0 * khw..(c0 + lanes) * khw];
+            // SAFETY: each task writes only its own channels' planes.
+            let yb = unsafe { yshared.slice_mut((n * s.out_channels + c0) * hw_out, lanes * hw_out) };
+            #[cfg(target_arch = "x86_64")]
+            if isa.avx2() {
+                // SAFETY: as for depthwise_plane_avx2 below.
+                return unsafe { depthwise_block_avx2(s, xb, wb, bias.map(|b| &b[c0..c0 + lanes]), act, yb) };
+            }
+            depthwise_block(s, xb, wb, bias.map(|b| &b[c0..c0 + lanes]), act, yb);
+        };
+        return par.run(s.batch * blocks, &task);
+    }
     let task = |p: usize, _worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
         let ic = oc / mult;
@@ -224,6 +243,95 @@ fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32]
     par.run(planes, &task);
 }
 
+/// Channels a blocked depthwise convolution computes at once.
+const LANES: usize = 8;
+/// Largest padded input window (pixels) of the blocked kernel, and most
+/// taps: its buffers live on the stack (32 KiB and 1.5 KiB).
+const BLOCK_PIXELS: usize = 1024;
+const BLOCK_TAPS: usize = 49;
+
+/// Whether the blocked kernel takes this convolution: planes small enough
+/// that rows are short (where row-wise vectors are mostly remainder and
+/// per-tap overhead), and the padded window and taps fit its buffers.
+fn blocked_fits(s: &Conv2dShape) -> bool {
+    let (ph, pw) = blocked_window(s);
+    s.out_w < 32 && ph * pw <= BLOCK_PIXELS && s.kernel_h * s.kernel_w <= BLOCK_TAPS
+}
+
+/// Rows and columns of input (padding included) the outputs read.
+fn blocked_window(s: &Conv2dShape) -> (usize, usize) {
+    let span = |out: usize, stride: usize, k: usize, dil: usize| (out.max(1) - 1) * stride + (k.max(1) - 1) * dil + 1;
+    (span(s.out_h, s.stride_h, s.kernel_h, s.dilation_h), span(s.out_w, s.stride_w, s.kernel_w, s.dilation_w))
+}
+
+/// [`depthwise_block`] on 256-bit registers (the same arithmetic).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_block_avx2(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+    depthwise_block(s, x, w, bias, act, y)
+}
+
+/// Up to [`LANES`] channels of a depthwise convolution with one output
+/// channel per input channel: the window copied channel-interleaved (and
+/// zero-padded, so no tap needs a bounds check), every tap one multiply-add
+/// of eight lanes, the outputs copied back to their planes. Sums in the
+/// order of [`depthwise_plane`] (bias, then taps row by row); padding adds
+/// zeros.
+#[inline(always)]
+fn depthwise_block(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+    let (hw_in, hw_out, khw) = (s.in_h * s.in_w, s.out_h * s.out_w, s.kernel_h * s.kernel_w);
+    let lanes = x.len() / hw_in.max(1);
+    let (ph, pw) = blocked_window(s);
+    let mut win = [[0.0f32; LANES]; BLOCK_PIXELS];
+    for r in 0..ph {
+        let iy = r as isize - s.pad_top as isize;
+        if iy < 0 || iy >= s.in_h as isize {
+            continue;
+        }
+        for q in 0..pw {
+            let ix = q as isize - s.pad_left as isize;
+            if ix < 0 || ix >= s.in_w as isize {
+                continue;
+            }
+            let at = iy as usize * s.in_w + ix as usize;
+            for (c, v) in win[r * pw + q].iter_mut().enumerate().take(lanes) {
+                *v = x[c * hw_in + at];
+            }
+        }
+    }
+    let mut taps = [[0.0f32; LANES]; BLOCK_TAPS];
+    for (t, tap) in taps.iter_mut().enumerate().take(khw) {
+        for (c, v) in tap.iter_mut().enumerate().take(lanes) {
+            *v = w[c * khw + t];
+        }
+    }
+    let mut b = [0.0f32; LANES];
+    if let Some(bias) = bias {
+        b[..lanes].copy_from_slice(&bias[..lanes]);
+    }
+    for oy in 0..s.out_h {
+        for ox in 0..s.out_w {
+            let mut acc = b;
+            for ky in 0..s.kernel_h {
+                let row = (oy * s.stride_h + ky * s.dilation_h) * pw + ox * s.stride_w;
+                for kx in 0..s.kernel_w {
+                    let (v, t) = (&win[row + kx * s.dilation_w], &taps[ky * s.kernel_w + kx]);
+                    for l in 0..LANES {
+                        acc[l] += t[l] * v[l];
+                    }
+                }
+            }
+            let o = oy * s.out_w + ox;
+            for (c, &a) in acc.iter().enumerate().take(lanes) {
+                y[c * hw_out + o] = a;
+            }
+        }
+    }
+    for c in 0..lanes {
+        act.apply_slice(&mut y[c * hw_out..(c + 1) * hw_out]);
+    }
+}
+
 /// [`depthwise_plane`] on 256-bit registers (the same arithmetic, element
 /// by element: no contraction into FMA, so the values do not change).
 #[cfg(target_arch = "x86_64")]
@@ -233,8 +341,9 @@ unsafe fn depthwise_plane_avx2(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32
 }
 
 /// Widest input row whose stride-2 taps are read from deinterleaved
-/// copies (two stack buffers of half of it); wider rows gather.
-const DEINTERLEAVE_MAX: usize = 4096;
+/// copies (two stack buffers of half of it, zeroed per plane: kept small
+/// so that small planes do not pay for it); wider rows gather.
+const DEINTERLEAVE_MAX: usize = 512;
 
 #[inline(always)]
 fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
@@ -245,6 +354,27 @@ fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activ
     // off mod 2 at index ox + off div 2) and vectorizes like stride 1.
     let split = s.stride_w == 2 && s.in_w <= DEINTERLEAVE_MAX;
     let mut halves = [[0.0f32; DEINTERLEAVE_MAX / 2]; 2];
+    // Each column tap's output span and where its source run starts (in the
+    // row, or in its half when split): the same for every row, so worked
+    // out once per plane (integer divisions per row and tap were most of
+    // the time on 7×7 planes).
+    let tap_of = |kx: usize| -> Option<(usize, usize, usize, usize)> {
+        let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
+        let (lo, hi) = tap_span(off, s.stride_w, s.in_w, ow)?;
+        Some(if split {
+            (lo, hi, off.rem_euclid(2) as usize, (lo as isize + off.div_euclid(2)) as usize)
+        } else {
+            (lo, hi, 0, (lo as isize * s.stride_w as isize + off) as usize)
+        })
+    };
+    const MAX_KW: usize = 16;
+    let mut taps = [None; MAX_KW];
+    let cached = s.kernel_w <= MAX_KW;
+    if cached {
+        for (kx, t) in taps.iter_mut().enumerate().take(s.kernel_w) {
+            *t = tap_of(kx);
+        }
+    }
     for oy in 0..s.out_h {
         let row = &mut y[oy * ow..(oy + 1) * ow];
         row.fill(bias);
@@ -263,26 +393,20 @@ fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activ
             }
             for kx in 0..s.kernel_w {
                 let wv = wk[ky * s.kernel_w + kx];
-                let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
-                let sw = s.stride_w as isize;
-                let Some((lo, hi)) = tap_span(off, s.stride_w, s.in_w, ow) else { continue };
+                let Some((lo, hi, half, start)) = (if cached { taps[kx] } else { tap_of(kx) }) else { continue };
                 if s.stride_w == 1 || split {
-                    let (src, start) = if split {
-                        (&halves[off.rem_euclid(2) as usize][..], (lo as isize + off.div_euclid(2)) as usize)
-                    } else {
-                        (xrow, (lo as isize + off) as usize)
-                    };
-                    let src = &src[start..start + (hi - lo)];
+                    let src = if split { &halves[half][start..start + (hi - lo)] } else { &xrow[start..start + (hi - lo)] };
                     row[lo..hi].iter_mut().zip(src).for_each(|(r, &v)| *r += wv * v);
                 } else {
-                    for (ox, r) in row.iter_mut().enumerate().take(hi).skip(lo) {
-                        *r += wv * xrow[(ox as isize * sw + off) as usize];
+                    for (r, &v) in row[lo..hi].iter_mut().zip(xrow[start..].iter().step_by(s.stride_w)) {
+                        *r += wv * v;
                     }
                 }
             }
         }
-        act.apply_slice(row);
     }
+    // Once over the plane: one call instead of one per (short) row.
+    act.apply_slice(&mut y[..s.out_h * ow]);
 }
 
 #[cfg(test)]

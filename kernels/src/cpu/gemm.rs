@@ -630,7 +630,15 @@ fn gemm_block(
         _ => None,
     };
     let simple = ep.alpha == 1.0 && (ep.beta == 1.0 || matches!(ep.bias, Bias::None)) && !matches!(ep.bias, Bias::Mat(_));
-    let simple_act = if simple { act } else { None };
+    // An activation the tile store cannot apply in registers (SiLU,
+    // sigmoid, GELU...) is applied once the block is done, to whole rows
+    // of it: tiles go through the register store with the bias, and the
+    // activation runs over runs of up to nc values instead of one tile row
+    // at a time (a call per 32 values cost more than SiLU itself).
+    let deferred = simple && act.is_none();
+    let simple_act = if simple { act.or(deferred.then_some(TileAct::None)) } else { None };
+    let block_act = ep.act;
+    let ep = &if deferred { Epilogue { act: Activation::None, ..*ep } } else { *ep };
     let mut k0 = 0;
     while k0 < k {
         let kcb = v.kc.min(k - k0);
@@ -709,6 +717,12 @@ fn gemm_block(
                     ir += v.mr;
                 }
                 jr += v.nr;
+            }
+            if last && deferred {
+                for i in i0..i0 + mcb {
+                    // SAFETY: each task owns the rectangle rows × cols of C.
+                    block_act.apply_slice(unsafe { c.slice_mut(i * ldc + cols.0, ncb) });
+                }
             }
             i0 += mcb;
         }
@@ -1023,12 +1037,16 @@ mod tests {
             2 => Bias::Col(&biasv[..n]),
             _ => Bias::Mat(MatRef { data: &biasv, rows: m, cols: n, rs: n, cs: 1 }),
         };
-        // Odd bias codes take the fused tile store (alpha = beta = 1 and a
-        // register activation), even ones the general epilogue.
+        // Row bias and no bias with A transposed take the fused tile store
+        // (alpha = beta = 1 and a register activation); column bias and no
+        // bias with B transposed the tile store with the activation applied
+        // after the block (SiLU, GELU); the rest the general epilogue.
         let ep = match bias {
             Bias::Row(_) => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Clip { min: -0.5, max: 0.5 } },
+            Bias::Col(_) => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Gelu },
             Bias::Mat(_) => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Relu },
             Bias::None if trans_a => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::None },
+            Bias::None if trans_b => Epilogue { alpha: 1.0, beta: 1.0, bias, act: Activation::Silu },
             _ => Epilogue { alpha: 0.75, beta: 1.5, bias, act: Activation::Relu },
         };
         let scratch = Scratch::new(par.workers(), scratch_floats_for(m, k, n));
