@@ -578,10 +578,14 @@ pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>,
         nc = n.div_ceil(want).next_multiple_of(v.nr).clamp(v.nr, v.nc);
     }
     let n_blocks = n.div_ceil(nc);
+    // Rows are split only when there are fewer column blocks than workers:
+    // every row chunk packs its columns of B again (for a convolution, the
+    // whole im2col gather of those columns), which cost ResNet's 7×7
+    // layers (K = 4608, 49 columns) more than the second thread gained.
     let mut m_chunks = 1;
-    if n_blocks < want {
+    if n_blocks < workers {
         let max_chunks = m.div_ceil(v.mr).max(1);
-        m_chunks = want.div_ceil(n_blocks).min(max_chunks);
+        m_chunks = workers.div_ceil(n_blocks).min(max_chunks);
     }
     let m_step = m.div_ceil(m_chunks).next_multiple_of(v.mr);
     let m_chunks = m.div_ceil(m_step);

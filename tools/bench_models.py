@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""jetrt against onnxruntime on every benchmark model, at 1 and 2 threads, as one table.
+
+    tools/bench_models.py [--threads 1,2] [--iterations N] [--rounds N] [--only NAME,...] [--json OUT]
+
+Runs tools/bench_vs_ort.py (fresh processes, alternating rounds, medians) for each model:
+the real exported models of tools/gen_realmodels.py (ResNet-18, MobileNet v2 and v3,
+EfficientNet-B0, the transformer encoder, PP-OCRv5 det, rec and cls; target/testdata/real),
+ResNet-50 (target/testdata/zoo_random) and the RegNetX-like model of tools/gen_bench_models.py,
+and prints the table docs/PERFORMANCE.md records: model, threads, jetrt p50, onnxruntime p50,
+ratio (fp32). Needs tools/gen_testdata.sh and `cargo build --release -p jetrt-tools`.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL = ["resnet18_op17", "mobilenet_v2_op17", "mobilenet_v3_small_op17", "efficientnet_b0_op17", "transformer_encoder_op17",
+        "ppocrv5_det", "ppocrv5_rec", "ppocrv5_cls"]
+
+
+def models():
+    out = []
+    for name in REAL:
+        d = os.path.join(ROOT, "target/testdata/real", name)
+        case = json.load(open(os.path.join(d, "case.json")))
+        out.append((name.removesuffix("_op17"), os.path.join(d, "model.onnx"), case.get("input_shapes") or []))
+    out.append(("resnet50", os.path.join(ROOT, "target/testdata/zoo_random/light_resnet50/model.onnx"), []))
+    regnet = os.path.join(ROOT, "target/bench/regnetx_002.onnx")
+    if not os.path.exists(regnet):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools/gen_bench_models.py"), os.path.dirname(regnet)], check=True)
+    out.append(("regnetx_002", regnet, []))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default=None, help="comma-separated model names")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    only = set(a.only.split(",")) if a.only else None
+    rows = []
+    print("| model | threads | jetrt p50 ms | onnxruntime p50 ms | jetrt / onnxruntime |")
+    print("|---|---|---|---|---|")
+    for name, path, shapes in models():
+        if only and name not in only:
+            continue
+        if not os.path.exists(path):
+            sys.exit(f"{path} missing: run tools/gen_testdata.sh")
+        for t in [int(x) for x in a.threads.split(",")]:
+            cmd = [sys.executable, os.path.join(ROOT, "tools/bench_vs_ort.py"), path, "--threads", str(t), "--iterations", str(a.iterations),
+                   "--rounds", str(a.rounds), "--name", name] + [f"--input-shape={s}" for s in shapes]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            row = {"model": name, "threads": t, "jetrt_p50_ms": r["jetrt"]["p50_ms"], "ort_p50_ms": r["onnxruntime"]["p50_ms"],
+                   "ratio": r["p50_ratio_jetrt_over_ort"]}
+            rows.append(row)
+            print(f"| {name} | {t} | {row['jetrt_p50_ms']:.2f} | {row['ort_p50_ms']:.2f} | {row['ratio']:.2f} |")
+            sys.stdout.flush()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
