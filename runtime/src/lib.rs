@@ -46,6 +46,8 @@ pub mod monitor;
 mod options;
 mod session;
 mod tensor;
+#[cfg(test)]
+mod test_util;
 
 pub use arena::SharedArena;
 pub use cpu::pool::available_threads;

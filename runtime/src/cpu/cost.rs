@@ -63,28 +63,10 @@ mod tests {
     use super::*;
     use crate::arena::Loc;
     use crate::lower::Step;
-    use jetrt_kernels::cpu::conv::Conv2dShape;
     use jetrt_kernels::cpu::Activation;
 
     fn conv_plan(c: usize, hw: usize, m: usize, k: usize, groups: usize) -> Program {
-        let s = Conv2dShape {
-            batch: 1,
-            in_channels: c,
-            in_h: hw,
-            in_w: hw,
-            out_channels: m,
-            out_h: hw,
-            out_w: hw,
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: k / 2,
-            pad_left: k / 2,
-            groups,
-        };
+        let s = crate::test_util::square_conv(c, hw, m, k, groups);
         let loc = |len| Loc { in_arena: true, start: 0, len };
         Program {
             steps: vec![Step {

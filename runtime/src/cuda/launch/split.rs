@@ -43,26 +43,10 @@ fn split_k(s: &Conv2dShape, sms: usize, k: usize, align: usize) -> Option<(usize
     (splits > 1).then_some((splits, kslice))
 }
 
+/// A test convolution: see [`crate::test_util::square_conv`].
 #[cfg(test)]
 pub(crate) fn conv(c: usize, hw: usize, m: usize, k: usize) -> Conv2dShape {
-    Conv2dShape {
-        batch: 1,
-        in_channels: c,
-        in_h: hw,
-        in_w: hw,
-        out_channels: m,
-        out_h: hw,
-        out_w: hw,
-        kernel_h: k,
-        kernel_w: k,
-        stride_h: 1,
-        stride_w: 1,
-        dilation_h: 1,
-        dilation_w: 1,
-        pad_top: k / 2,
-        pad_left: k / 2,
-        groups: 1,
-    }
+    crate::test_util::square_conv(c, hw, m, k, 1)
 }
 
 #[cfg(test)]
