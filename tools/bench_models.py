@@ -4,9 +4,10 @@
     tools/bench_models.py [--threads 1,2] [--iterations N] [--rounds N] [--only NAME,...] [--json OUT]
 
 Runs tools/bench_vs_ort.py (fresh processes, alternating rounds, medians) for each model:
-the real exported models of tools/gen_realmodels.py (ResNet-18, MobileNet v2 and v3,
-EfficientNet-B0, the transformer encoder, PP-OCRv5 det, rec and cls; target/testdata/real),
-ResNet-50 (target/testdata/zoo_random) and the RegNetX-like model of tools/gen_bench_models.py,
+the real-model cases of tools/gen_realmodels.py (ResNet-18, MobileNet v2 and v3,
+EfficientNet-B0, the transformer encoder, PP-OCRv5 det, rec and cls, and the YOLOv8n-style
+detector (320x320) and RegNetX-like network of tools/gen_bench_models.py; target/testdata/real)
+and ResNet-50 (target/testdata/zoo_random),
 and prints the table docs/PERFORMANCE.md records: model, threads, jetrt p50, onnxruntime p50,
 ratio (fp32). Needs tools/gen_testdata.sh and `cargo build --release -p jetrt-tools`.
 """
@@ -18,7 +19,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL = ["resnet18_op17", "mobilenet_v2_op17", "mobilenet_v3_small_op17", "efficientnet_b0_op17", "transformer_encoder_op17",
-        "ppocrv5_det", "ppocrv5_rec", "ppocrv5_cls"]
+        "ppocrv5_det", "ppocrv5_rec", "ppocrv5_cls", "yolov8n_style", "regnetx_002"]
 
 
 def models():
@@ -28,10 +29,6 @@ def models():
         case = json.load(open(os.path.join(d, "case.json")))
         out.append((name.removesuffix("_op17"), os.path.join(d, "model.onnx"), case.get("input_shapes") or []))
     out.append(("resnet50", os.path.join(ROOT, "target/testdata/zoo_random/light_resnet50/model.onnx"), []))
-    regnet = os.path.join(ROOT, "target/bench/regnetx_002.onnx")
-    if not os.path.exists(regnet):
-        subprocess.run([sys.executable, os.path.join(ROOT, "tools/gen_bench_models.py"), os.path.dirname(regnet)], check=True)
-    out.append(("regnetx_002", regnet, []))
     return out
 
 

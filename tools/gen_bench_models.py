@@ -3,13 +3,23 @@
 
     gen_bench_models.py OUT_DIR
 
-Writes OUT_DIR/regnetx_002.onnx: a RegNetX-200MF-shaped network (stem 3x3/2 to 32 channels;
+Writes OUT_DIR/regnetx_002.onnx and OUT_DIR/yolov8n_style.onnx.
+
+regnetx_002.onnx: a RegNetX-200MF-shaped network (stem 3x3/2 to 32 channels;
 stages of widths 24, 56, 152, 368 and depths 1, 1, 4, 7; bottleneck blocks of 1x1, grouped
 3x3 with groups of 8 channels, 1x1, BatchNormalization and ReLU, projection shortcuts; global
 average pool and a 1000-way Gemm), batch 1, 224x224, seeded random weights. Its 60-odd
 convolutions are small (most under 1 MFLOP at the late stages): a model of many small steps,
 where thread-pool overhead shows. Built with onnx.helper from the architecture's published
 description (Radosavovic et al., "Designing Network Design Spaces", 2020); opset 13.
+
+yolov8n_style.onnx: a detector shaped like YOLOv8n as exported for deployment (width 0.25,
+depth 0.33): Conv+SiLU (as Sigmoid and Mul, batch norm folded), C2f blocks (Split, bottlenecks,
+Concat), SPPF (three chained 5x5 max pools), an FPN/PAN neck with nearest 2x Resize, and a
+decoupled head per stride (8, 16, 32) with DFL (Reshape, Transpose, Softmax over 16 bins, a
+fixed 1x1 Conv) and box decoding against the anchor grid, output [1, 84, anchors] (4 box
+coordinates in pixels, 80 class scores). Written from the published architecture, none of
+ultralytics' code or weights; seeded random weights; 1x3x320x320 by default (--size).
 """
 import os
 import sys
@@ -86,14 +96,105 @@ def regnetx_002():
     return model
 
 
+def yolov8n_style(size=320, classes=80):
+    g = Graph(1)
+
+    def const(kind, array):
+        n = g.name(kind)
+        g.inits.append(numpy_helper.from_array(np.asarray(array), n))
+        return n
+
+    def node(op, inputs, n_out=1, **attrs):
+        outs = [g.name(op.lower()) for _ in range(n_out)]
+        g.nodes.append(helper.make_node(op, inputs, outs, **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def conv(x, cin, cout, k=1, s=1, act=True):
+        w = g.weight("w", (cout, cin, k, k), np.sqrt(2.0 / (cin * k * k)))
+        b = g.weight("b", (cout,), 0.1)
+        y = node("Conv", [x, w, b], kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4)
+        return node("Mul", [y, node("Sigmoid", [y])]) if act else y
+
+    def c2f(x, cin, cout, n, shortcut):
+        c = cout // 2
+        a, b = node("Split", [conv(x, cin, 2 * c), const("split", np.array([c, c], np.int64))], 2, axis=1)
+        ys = [a, b]
+        for _ in range(n):
+            h = conv(conv(ys[-1], c, c, 3), c, c, 3)
+            ys.append(node("Add", [ys[-1], h]) if shortcut else h)
+        return conv(node("Concat", ys, axis=1), (2 + n) * c, cout)
+
+    def sppf(x, cin, cout):
+        h = conv(x, cin, cin // 2)
+        p1 = node("MaxPool", [h], kernel_shape=[5, 5], strides=[1, 1], pads=[2, 2, 2, 2])
+        p2 = node("MaxPool", [p1], kernel_shape=[5, 5], strides=[1, 1], pads=[2, 2, 2, 2])
+        p3 = node("MaxPool", [p2], kernel_shape=[5, 5], strides=[1, 1], pads=[2, 2, 2, 2])
+        return conv(node("Concat", [h, p1, p2, p3], axis=1), 2 * cin, cout)
+
+    def up(x):
+        return node("Resize", [x, "", const("scales", np.array([1, 1, 2, 2], np.float32))], mode="nearest",
+                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    x = conv("images", 3, 16, 3, 2)
+    x = conv(x, 16, 32, 3, 2)
+    x = c2f(x, 32, 32, 1, True)
+    x = conv(x, 32, 64, 3, 2)
+    p3 = c2f(x, 64, 64, 2, True)
+    x = conv(p3, 64, 128, 3, 2)
+    p4 = c2f(x, 128, 128, 2, True)
+    x = conv(p4, 128, 256, 3, 2)
+    x = c2f(x, 256, 256, 1, True)
+    p5 = sppf(x, 256, 256)
+    h4 = c2f(node("Concat", [up(p5), p4], axis=1), 384, 128, 1, False)
+    n3 = c2f(node("Concat", [up(h4), p3], axis=1), 192, 64, 1, False)
+    n4 = c2f(node("Concat", [conv(n3, 64, 64, 3, 2), h4], axis=1), 192, 128, 1, False)
+    n5 = c2f(node("Concat", [conv(n4, 128, 128, 3, 2), p5], axis=1), 384, 256, 1, False)
+    bins, reg = 16, 64
+    levels, anchors, strides = [], [], []
+    for feat, c, stride in [(n3, 64, 8), (n4, 128, 16), (n5, 256, 32)]:
+        side = size // stride
+        box = conv(conv(conv(feat, c, reg, 3), reg, reg, 3), reg, 4 * bins, act=False)
+        cls = conv(conv(conv(feat, c, 80, 3), 80, 80, 3), 80, classes, act=False)
+        both = node("Concat", [box, cls], axis=1)
+        levels.append(node("Reshape", [both, const("shape", np.array([1, 4 * bins + classes, side * side], np.int64))]))
+        ys, xs = np.meshgrid(np.arange(side, dtype=np.float32) + 0.5, np.arange(side, dtype=np.float32) + 0.5, indexing="ij")
+        anchors.append(np.stack([xs.ravel(), ys.ravel()]))
+        strides.append(np.full(side * side, stride, np.float32))
+    a = sum(s * s for s in (size // 8, size // 16, size // 32))
+    out = node("Concat", levels, axis=2)
+    box, cls = node("Split", [out, const("split", np.array([4 * bins, classes], np.int64))], 2, axis=1)
+    # DFL: a softmax over 16 distance bins, their expectation by a 1x1 Conv.
+    d = node("Reshape", [box, const("shape", np.array([1, 4, bins, a], np.int64))])
+    d = node("Softmax", [node("Transpose", [d], perm=[0, 2, 1, 3])], axis=1)
+    d = node("Conv", [d, const("dfl", np.arange(bins, dtype=np.float32).reshape(1, bins, 1, 1))])
+    d = node("Reshape", [d, const("shape", np.array([1, 4, a], np.int64))])
+    lt, rb = node("Split", [d, const("split", np.array([2, 2], np.int64))], 2, axis=1)
+    grid = const("anchors", np.concatenate(anchors, axis=1)[None])
+    x1y1, x2y2 = node("Sub", [grid, lt]), node("Add", [grid, rb])
+    centre = node("Mul", [node("Add", [x1y1, x2y2]), const("half", np.array(0.5, np.float32))])
+    wh = node("Sub", [x2y2, x1y1])
+    boxes = node("Mul", [node("Concat", [centre, wh], axis=1), const("strides", np.concatenate(strides)[None, None])])
+    g.nodes.append(helper.make_node("Concat", [boxes, node("Sigmoid", [cls])], ["output0"], axis=1))
+    graph = helper.make_graph(g.nodes, "yolov8n_style", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + classes, a])], g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="jetrt gen_bench_models.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "regnetx_002.onnx")
-    onnx.save(regnetx_002(), path)
-    print(path)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--size", type=int, default=320, help="the detector's input side (a multiple of 32)")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    for name, model in [("regnetx_002", regnetx_002()), ("yolov8n_style", yolov8n_style(a.size))]:
+        path = os.path.join(a.out, f"{name}.onnx")
+        onnx.save(model, path)
+        print(path)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ py=$("$root/tools/setup_venv.sh")
 
 want=$(cat "$root/tools/gen_testdata.py" "$root/tools/gen_conformance.py" "$root/tools/gen_realmodels.py" "$root/tools/fill_weights.py" "$root/tools/gen_quantdata.py" "$root/tools/gen_ppocr_quant.py" \
   "$root/tools/gen_driftdata.py" "$root/tools/make_example.py" \
-  "$root"/tools/models/torchvision/*.onnx "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
+  "$root/tools/gen_bench_models.py" "$root"/tools/models/torchvision/*.onnx "$root/tools/requirements.txt" | sha256sum | cut -d' ' -f1)
 stamp="$out/.stamp"
 
 # Checks that every case the manifest lists is complete; prints the counts per group.
