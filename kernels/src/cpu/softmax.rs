@@ -108,24 +108,40 @@ pub fn softmax(outer: usize, n: usize, inner: usize, x: &[f32], y: &mut [f32]) {
         }
         return;
     }
+    // Along a strided axis: `inner` columns side by side, a chunk of them
+    // at a time, so that every pass runs over contiguous values and
+    // vectorizes (a column at a time strode through memory: DFL's softmax
+    // over 16 bins × 8 400 columns took 1 ms). The same operations per
+    // column, in the same order, as one column at a time.
+    const CHUNK: usize = 256;
     for o in 0..outer {
-        for i in 0..inner {
-            let base = o * n * inner + i;
-            let at = |j: usize| base + j * inner;
-            let mut max = f32::NEG_INFINITY;
+        let plane = o * n * inner;
+        let mut i0 = 0;
+        while i0 < inner {
+            let c = CHUNK.min(inner - i0);
+            let (mut max, mut sum) = ([f32::NEG_INFINITY; CHUNK], [0.0f32; CHUNK]);
             for j in 0..n {
-                max = max.max(x[at(j)]);
+                let xs = &x[plane + j * inner + i0..][..c];
+                for (m, &v) in max[..c].iter_mut().zip(xs) {
+                    *m = m.max(v);
+                }
             }
-            let mut sum = 0.0f32;
             for j in 0..n {
-                let e = exp_nonpositive(x[at(j)] - max);
-                y[at(j)] = e;
-                sum += e;
+                let at = plane + j * inner + i0;
+                for (((o, &v), &m), s) in y[at..at + c].iter_mut().zip(&x[at..at + c]).zip(&max[..c]).zip(&mut sum[..c]) {
+                    let e = exp_nonpositive(v - m);
+                    *o = e;
+                    *s += e;
+                }
             }
-            let inv = 1.0 / sum;
+            for s in &mut sum[..c] {
+                *s = 1.0 / *s;
+            }
             for j in 0..n {
-                y[at(j)] *= inv;
+                let at = plane + j * inner + i0;
+                y[at..at + c].iter_mut().zip(&sum[..c]).for_each(|(o, &inv)| *o *= inv);
             }
+            i0 += c;
         }
     }
 }
