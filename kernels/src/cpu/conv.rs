@@ -332,6 +332,29 @@ fn depthwise_block(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     }
 }
 
+/// The output columns where every tap of a kernel row is valid, if any.
+fn interior_span(taps: &[Option<(usize, usize, usize, usize)>]) -> Option<(usize, usize)> {
+    let (mut lo, mut hi) = (0, usize::MAX);
+    for t in taps {
+        let (l, h, _, _) = (*t)?;
+        (lo, hi) = (lo.max(l), hi.min(h));
+    }
+    (lo < hi).then_some((lo, hi))
+}
+
+/// `row[i] += Σ_k w[k] · src[k][i]`, the taps in order (as one pass per
+/// tap would add them), with the kernel row in registers.
+#[inline(always)]
+fn taps_row<const K: usize>(row: &mut [f32], src: [&[f32]; K], w: [f32; K]) {
+    for (i, r) in row.iter_mut().enumerate() {
+        let mut a = *r;
+        for k in 0..K {
+            a += w[k] * src[k][i];
+        }
+        *r = a;
+    }
+}
+
 /// [`depthwise_plane`] on 256-bit registers (the same arithmetic, element
 /// by element: no contraction into FMA, so the values do not change).
 #[cfg(target_arch = "x86_64")]
@@ -386,15 +409,54 @@ fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activ
             let xrow = &x[(iy * w) as usize..((iy + 1) * w) as usize];
             if split {
                 let [even, odd] = &mut halves;
-                for (i, pair) in xrow.chunks(2).enumerate() {
-                    even[i] = pair[0];
-                    odd[i] = pair.get(1).copied().unwrap_or(0.0);
+                let pairs = xrow.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    even[xrow.len() / 2] = *last;
+                }
+                // Exact pairs, so that the split vectorizes (shuffles).
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+            }
+            // The interior, where every tap of the kernel row is valid: all
+            // taps in one pass (3, 5 and 7 wide), the edges tap by tap.
+            let contiguous = s.stride_w == 1 || split;
+            let interior = if cached && contiguous { interior_span(&taps[..s.kernel_w]) } else { None };
+            let kr = &wk[ky * s.kernel_w..(ky + 1) * s.kernel_w];
+            if let Some((ilo, ihi)) = interior {
+                let src = |k: usize| -> &[f32] {
+                    let (lo, _, half, start) = taps[k].unwrap_or_default();
+                    let from = start + (ilo - lo);
+                    if split {
+                        &halves[half][from..from + (ihi - ilo)]
+                    } else {
+                        &xrow[from..from + (ihi - ilo)]
+                    }
+                };
+                let out = &mut row[ilo..ihi];
+                match s.kernel_w {
+                    3 => taps_row::<3>(out, [src(0), src(1), src(2)], [kr[0], kr[1], kr[2]]),
+                    5 => taps_row::<5>(out, [src(0), src(1), src(2), src(3), src(4)], [kr[0], kr[1], kr[2], kr[3], kr[4]]),
+                    7 => taps_row::<7>(out, std::array::from_fn(src), std::array::from_fn(|k| kr[k])),
+                    _ => {
+                        for (k, &wv) in kr.iter().enumerate() {
+                            out.iter_mut().zip(src(k)).for_each(|(r, &v)| *r += wv * v);
+                        }
+                    }
                 }
             }
             for kx in 0..s.kernel_w {
-                let wv = wk[ky * s.kernel_w + kx];
+                let wv = kr[kx];
                 let Some((lo, hi, half, start)) = (if cached { taps[kx] } else { tap_of(kx) }) else { continue };
-                if s.stride_w == 1 || split {
+                if let Some((ilo, ihi)) = interior {
+                    // The edges only: [lo, ilo) and [ihi, hi).
+                    let src: &[f32] = if split { &halves[half] } else { xrow };
+                    for (a, b) in [(lo, ilo), (ihi, hi)] {
+                        let from = start + (a - lo);
+                        row[a..b].iter_mut().zip(&src[from..from + (b - a)]).for_each(|(r, &v)| *r += wv * v);
+                    }
+                } else if contiguous {
                     let src = if split { &halves[half][start..start + (hi - lo)] } else { &xrow[start..start + (hi - lo)] };
                     row[lo..hi].iter_mut().zip(src).for_each(|(r, &v)| *r += wv * v);
                 } else {
@@ -500,6 +562,15 @@ mod tests {
             // A block (256 columns) starting on the last pixel of a row,
             // where the rightmost taps read only padding.
             shape(1, 2, 3, 257, 3, (1, 7), (1, 1), (1, 1), (0, 3, 0, 3), 1),
+            // Depthwise on rows of 32 outputs or more (the row kernel, its
+            // interior of 3, 5 and 7 taps, stride 2 from split rows, odd
+            // widths, dilation, asymmetric padding) and with a multiplier.
+            shape(1, 4, 6, 45, 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 4),
+            shape(1, 3, 7, 70, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 3),
+            shape(2, 2, 9, 50, 2, (7, 7), (1, 1), (2, 2), (6, 6, 6, 6), 2),
+            shape(1, 2, 5, 77, 2, (3, 3), (2, 2), (1, 1), (0, 1, 1, 0), 2),
+            shape(1, 2, 4, 600, 2, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 2),
+            shape(1, 2, 6, 20, 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),
         ];
         for s in cases.into_iter().flatten() {
             check(s, true);
