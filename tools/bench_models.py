@@ -6,7 +6,8 @@
 Runs tools/bench_vs_ort.py (fresh processes, alternating rounds, medians) for each model:
 the real-model cases of tools/gen_realmodels.py (ResNet-18, MobileNet v2 and v3,
 EfficientNet-B0, the transformer encoder, PP-OCRv5 det, rec and cls, and the YOLOv8n-style
-detector (320x320) and RegNetX-like network of tools/gen_bench_models.py; target/testdata/real)
+detector (320x320), RegNetX-like network and ViT-Tiny-style encoder of
+tools/gen_bench_models.py; target/testdata/real)
 and ResNet-50 (target/testdata/zoo_random),
 and prints the table docs/PERFORMANCE.md records: model, threads, jetrt p50, onnxruntime p50,
 ratio (fp32). Needs tools/gen_testdata.sh and `cargo build --release -p jetrt-tools`.
@@ -19,7 +20,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL = ["resnet18_op17", "mobilenet_v2_op17", "mobilenet_v3_small_op17", "efficientnet_b0_op17", "transformer_encoder_op17",
-        "ppocrv5_det", "ppocrv5_rec", "ppocrv5_cls", "yolov8n_style", "regnetx_002"]
+        "ppocrv5_det", "ppocrv5_rec", "ppocrv5_cls", "yolov8n_style", "regnetx_002", "vit_tiny_style"]
 
 
 def models():

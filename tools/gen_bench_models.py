@@ -3,7 +3,7 @@
 
     gen_bench_models.py OUT_DIR
 
-Writes OUT_DIR/regnetx_002.onnx and OUT_DIR/yolov8n_style.onnx.
+Writes OUT_DIR/regnetx_002.onnx, OUT_DIR/yolov8n_style.onnx and OUT_DIR/vit_tiny_style.onnx.
 
 regnetx_002.onnx: a RegNetX-200MF-shaped network (stem 3x3/2 to 32 channels;
 stages of widths 24, 56, 152, 368 and depths 1, 1, 4, 7; bottleneck blocks of 1x1, grouped
@@ -20,6 +20,12 @@ decoupled head per stride (8, 16, 32) with DFL (Reshape, Transpose, Softmax over
 fixed 1x1 Conv) and box decoding against the anchor grid, output [1, 84, anchors] (4 box
 coordinates in pixels, 80 class scores). Written from the published architecture, none of
 ultralytics' code or weights; seeded random weights; 1x3x320x320 by default (--size).
+
+vit_tiny_style.onnx: a ViT-Tiny-shaped encoder (patch 16, width 192, 12 layers, 3 heads, MLP
+768) as exporters write it: Conv patch embedding, class token Concat, position embedding,
+pre-norm blocks of LayerNormalization, multi-head attention written out (MatMul, Reshape,
+Transpose, scaled MatMul, Softmax, MatMul) and an MLP with erf GELU, a final LayerNorm and a
+1000-way head on the class token. 1x3x224x224.
 """
 import os
 import sys
@@ -183,6 +189,62 @@ def yolov8n_style(size=320, classes=80):
     return model
 
 
+def vit_tiny_style(size=224, patch=16, dim=192, depth=12, heads=3, mlp=768, classes=1000):
+    g = Graph(2)
+    tokens = (size // patch) ** 2 + 1
+    hd = dim // heads
+
+    def const(kind, array):
+        n = g.name(kind)
+        g.inits.append(numpy_helper.from_array(np.asarray(array), n))
+        return n
+
+    def node(op, inputs, **attrs):
+        out = g.name(op.lower())
+        g.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def shape(*dims):
+        return const("shape", np.array(dims, np.int64))
+
+    def linear(x, cin, cout):
+        return node("Add", [node("MatMul", [x, g.weight("w", (cin, cout), np.sqrt(1.0 / cin))]), g.weight("b", (cout,), 0.02)])
+
+    def norm(x):
+        scale = const("ln_scale", (1.0 + g.rng.standard_normal(dim) * 0.05).astype(np.float32))
+        return node("LayerNormalization", [x, scale, g.weight("ln_bias", (dim,), 0.02)], axis=-1, epsilon=1e-6)
+
+    w = g.weight("patch_w", (dim, 3, patch, patch), np.sqrt(1.0 / (3 * patch * patch)))
+    x = node("Conv", ["pixels", w, g.weight("patch_b", (dim,), 0.02)], kernel_shape=[patch, patch], strides=[patch, patch])
+    x = node("Transpose", [node("Reshape", [x, shape(1, dim, tokens - 1)])], perm=[0, 2, 1])
+    x = node("Concat", [g.weight("cls", (1, 1, dim), 0.02), x], axis=1)
+    x = node("Add", [x, g.weight("pos", (1, tokens, dim), 0.02)])
+    for _ in range(depth):
+        h = norm(x)
+        qkv = node("Reshape", [linear(h, dim, 3 * dim), shape(1, tokens, 3, heads, hd)])
+        qkv = node("Transpose", [qkv], perm=[2, 0, 3, 1, 4])  # [3, 1, heads, tokens, hd]
+        q, k, v = (node("Squeeze", [node("Gather", [qkv, const("i", np.array([i], np.int64))], axis=0), const("ax", np.array([0], np.int64))])
+                   for i in range(3))
+        att = node("Mul", [node("MatMul", [q, node("Transpose", [k], perm=[0, 1, 3, 2])]), const("scale", np.array(hd ** -0.5, np.float32))])
+        o = node("MatMul", [node("Softmax", [att], axis=-1), v])  # [1, heads, tokens, hd]
+        o = node("Reshape", [node("Transpose", [o], perm=[0, 2, 1, 3]), shape(1, tokens, dim)])
+        x = node("Add", [x, linear(o, dim, dim)])
+        h = linear(norm(x), dim, mlp)
+        h = node("Mul", [node("Mul", [h, node("Add", [node("Erf", [node("Div", [h, const("sqrt2", np.array(np.sqrt(2.0), np.float32))])]),
+                                                      const("one", np.array(1.0, np.float32))])]), const("half", np.array(0.5, np.float32))])
+        x = node("Add", [x, linear(h, mlp, dim)])
+    x = norm(x)
+    cls = node("Squeeze", [node("Gather", [x, const("i", np.array([0], np.int64))], axis=1), const("ax", np.array([1], np.int64))])
+    g.nodes.append(helper.make_node("Gemm", [cls, g.weight("head_w", (classes, dim), np.sqrt(1.0 / dim)), g.weight("head_b", (classes,), 0.01)],
+                                    ["logits"], transB=1))
+    graph = helper.make_graph(g.nodes, "vit_tiny_style", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [1, 3, size, size])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])], g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="jetrt gen_bench_models.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 def main():
     import argparse
 
@@ -191,7 +253,7 @@ def main():
     ap.add_argument("--size", type=int, default=320, help="the detector's input side (a multiple of 32)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    for name, model in [("regnetx_002", regnetx_002()), ("yolov8n_style", yolov8n_style(a.size))]:
+    for name, model in [("regnetx_002", regnetx_002()), ("yolov8n_style", yolov8n_style(a.size)), ("vit_tiny_style", vit_tiny_style())]:
         path = os.path.join(a.out, f"{name}.onnx")
         onnx.save(model, path)
         print(path)

