@@ -11,6 +11,7 @@ onnxruntime (CPUExecutionProvider, intra_op_num_threads = N, sequential) in five
     quiet            1 and 2 threads, nothing else running
     one core         `taskset -c 0`, 1 and 2 threads: two threads share one core
     busy core        2 threads while another process spins on core 1 (`taskset -c 1`)
+(cores 0 and 1 here mean the first two this process may use).
 
 Each setting runs both runtimes in alternating rounds in fresh processes, and reports medians.
 The checks of issue 26 are printed at the end: under `taskset -c 0`, jetrt at 2 threads within
@@ -36,8 +37,8 @@ MODELS = {
 SETTINGS = [
     ("quiet", 1, None, False),
     ("quiet", 2, None, False),
-    ("one core (taskset -c 0)", 1, "0", False),
-    ("one core (taskset -c 0)", 2, "0", False),
+    ("one core (taskset -c 0)", 1, "first", False),
+    ("one core (taskset -c 0)", 2, "first", False),
     ("busy core 1", 2, None, True),
 ]
 
@@ -69,6 +70,9 @@ def prepare(name, path, work):
 
 
 def pinned(cmd, cpus):
+    # "first": the first CPU this process may use (CPU 0 on an unpinned machine).
+    if cpus == "first":
+        cpus = str(CPUS[0])
     return (["taskset", "-c", cpus] if cpus else []) + cmd
 
 
@@ -94,7 +98,9 @@ def main():
     ap.add_argument("--jetrt", default=os.path.join(ROOT, "target/release/jetrt"))
     ap.add_argument("--json", default=None, help="also write the results here")
     ARGS = ap.parse_args()
-    if len(os.sched_getaffinity(0)) < 2:
+    global CPUS
+    CPUS = sorted(os.sched_getaffinity(0))
+    if len(CPUS) < 2:
         sys.exit("needs 2 cores or more")
     for tool in (ARGS.jetc, ARGS.jetrt):
         if not os.path.exists(tool):
@@ -110,7 +116,7 @@ def main():
         for setting, threads, cpus, busy in SETTINGS:
             spinner = None
             if busy:
-                spinner = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", "while True: pass"])
+                spinner = subprocess.Popen(["taskset", "-c", str(CPUS[1]), sys.executable, "-c", "while True: pass"])
             try:
                 jets, orts = [], []
                 for _ in range(ARGS.rounds):
