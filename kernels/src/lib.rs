@@ -2,7 +2,7 @@
 //!
 //! Kernels see slices, shapes, strides and parameters only: no graph, no file,
 //! no I/O. `cpu` has one module per kind of op (`gemm`, `conv`, `int8`,
-//! `elementwise`, `softmax`, `pool`, `reduce`, `resize`, `layout`,
+//! `packed`, `elementwise`, `softmax`, `pool`, `reduce`, `resize`, `layout`,
 //! `strided`, ...), named like the `.cu` files of `cuda` that hold the same
 //! ops for the GPU. Every op has a plain scalar version that defines what is
 //! correct: the matrix product and convolution in [`cpu::reference`], the

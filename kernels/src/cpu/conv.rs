@@ -1,7 +1,8 @@
 //! 2-D convolution (NCHW): blocked GEMM over an im2col that is never
 //! materialized, and a direct kernel for depthwise convolutions.
 
-use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef, Rows};
+use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef};
+use super::packed::Rows;
 use super::{Activation, Isa};
 use crate::{Parallel, Scratch, SharedMut};
 

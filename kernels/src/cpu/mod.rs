@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod int8;
 pub mod layout;
 pub mod lrn;
+pub mod packed;
 pub mod pool;
 pub mod reduce;
 pub mod reference;

@@ -89,8 +89,7 @@ impl Cx<'_> {
         let empty = out.len == 0;
         match &step.kind {
             StepKind::Conv { shape: s, act: a, bias } => {
-                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
-                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                conv_fits(s)?;
                 let bias = if *bias { self.input(2) } else { Buf::Null };
                 let mut args = vec![ptr(self.input(0)), ptr(self.input(1)), ptr(bias), ptr(OUT), conv_geo(s)?];
                 args.extend(act(*a));
@@ -320,8 +319,7 @@ impl Cx<'_> {
             StepKind::QConv { shape: s, x_zp, act: a, out: o } => {
                 let kp = jetrt_kernels::cpu::int8::conv_kp(s);
                 let n = s.batch * s.out_channels * s.out_h * s.out_w;
-                fits(n)?;
-                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                conv_fits(s)?;
                 let (x, w, scales, bias, pad) = (self.input(0), self.input(1), self.input(2), self.input(3), self.input(4));
                 let mut args = vec![ptr(x), ptr(w), ptr(scales), ptr(bias), ptr(pad), ptr(OUT), conv_geo(s)?];
                 args.extend([Arg::I32(fits(kp)?), Arg::I32(*x_zp as i32)]);
@@ -382,8 +380,7 @@ impl Cx<'_> {
                 if s.groups != 1 {
                     return Err("grouped convolution with packed weights".into());
                 }
-                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
-                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                conv_fits(s)?;
                 let mut args = vec![ptr(self.input(0)), ptr(self.input(1)), ptr(self.input(2)), ptr(self.input(3)), ptr(OUT)];
                 args.extend([conv_geo(s)?, Arg::I32(fits(*group)?)]);
                 args.extend(act(*a));
@@ -406,8 +403,7 @@ impl Cx<'_> {
                     return Err("grouped convolution with packed weights".into());
                 }
                 self.unverified()?;
-                fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
-                fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+                conv_fits(s)?;
                 let mut args = self.sparse_operands(s.out_channels, s.in_channels * s.kernel_h * s.kernel_w)?;
                 args.push(conv_geo(s)?);
                 args.extend(act(*a));
@@ -635,6 +631,14 @@ impl Cx<'_> {
             ptr(OUT),
         ])
     }
+}
+
+/// A convolution's input and output element counts fit the kernels'
+/// 32-bit indices.
+fn conv_fits(s: &Conv2dShape) -> Result<(), String> {
+    fits(s.batch * s.out_channels * s.out_h * s.out_w)?;
+    fits(s.batch * s.in_channels * s.in_h * s.in_w)?;
+    Ok(())
 }
 
 /// (pixel tiles, channel tiles, images) of the int4 and sparse convolutions.

@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn sparse_lookups_find_what_the_cpu_decodes() {
-        use jetrt_kernels::cpu::gemm::SpRef;
+        use jetrt_kernels::cpu::packed::SpRef;
         // JrtSpRows::operator() in kernels/cuda/sparse.cu, step for step.
         fn lookup(mask: &[u8], values: &[f32], starts: &[u32], before: &[u32], mb: usize, row: usize, k: usize) -> f32 {
             let b = row * mb + (k >> 3);
