@@ -1,5 +1,6 @@
 //! Times one convolution per variant:
-//! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps]`.
+//! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps [groups]]`
+//! (groups = C with M = C: a depthwise convolution).
 use jetrt_kernels::cpu::conv::{conv2d, out_len, Conv2dShape};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Scratch, Serial};
@@ -8,6 +9,7 @@ fn main() {
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
     let (c, h, w, m, k, st, p) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
     let reps = a.get(7).copied().unwrap_or(20);
+    let groups = a.get(8).copied().unwrap_or(1);
     let (oh, ow) = (out_len(h, k, st, 1, p, p, false).expect("fits"), out_len(w, k, st, 1, p, p, false).expect("fits"));
     let s = Conv2dShape {
         batch: 1,
@@ -25,14 +27,16 @@ fn main() {
         dilation_w: 1,
         pad_top: p,
         pad_left: p,
-        groups: 1,
+        groups,
     };
     let x = vec![0.5f32; c * h * w];
-    let wt = vec![0.1f32; m * c * k * k];
+    let wt = vec![0.1f32; m * (c / groups) * k * k];
     let b = vec![0.0f32; m];
     let mut y = vec![0.0f32; m * oh * ow];
     let scratch = Scratch::new(1, s.scratch_floats());
-    for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+    // PROBE_ISA=avx512 (or avx2_fma, generic...) times one variant only.
+    let only = std::env::var("PROBE_ISA").ok();
+    for isa in Isa::ALL.into_iter().filter(|i| i.supported() && only.as_deref().is_none_or(|o| o == i.name())) {
         let t = std::time::Instant::now();
         for _ in 0..reps {
             conv2d(isa, &Serial, &scratch, &s, &x, &wt, Some(&b), Activation::Relu, &mut y);

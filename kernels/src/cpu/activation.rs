@@ -187,7 +187,19 @@ impl Activation {
         match self {
             Activation::None => {}
             Activation::Relu => each!(|x: f32| x.max(0.0)),
-            Activation::Clip { .. } | Activation::LeakyRelu { .. } | Activation::HardSigmoid { .. } => each!(|x| self.apply(x)),
+            // The parameters bound outside the loop: `self.apply` matches
+            // per element, which kept these loops scalar (ReLU6 after a
+            // depthwise convolution was a sixth of MobileNet v2).
+            Activation::Clip { min, max } => each!(|x: f32| {
+                let v = if x < min { min } else { x };
+                if v > max {
+                    max
+                } else {
+                    v
+                }
+            }),
+            Activation::LeakyRelu { alpha } => each!(|x: f32| if x < 0.0 { x * alpha } else { x }),
+            Activation::HardSigmoid { alpha, beta } => each!(|x: f32| (alpha * x + beta).clamp(0.0, 1.0)),
             Activation::HardSwish => each!(|x: f32| x * (x / 6.0 + 0.5).clamp(0.0, 1.0)),
             Activation::Sigmoid => each!(sigmoid),
             Activation::Silu => each!(|x: f32| x * sigmoid(x)),

@@ -78,7 +78,8 @@ impl Conv2dShape {
     /// Scratch floats per worker this convolution needs.
     pub fn scratch_floats(&self) -> usize {
         if self.is_depthwise() {
-            return 0;
+            // Small planes run the blocked kernel, on the stack.
+            return if self.out_channels == self.groups && blocked_fits(self) { 0 } else { DwLayout::new(self).floats() };
         }
         let g = self.groups.max(1);
         gemm::scratch_floats_for(self.out_channels / g, (self.in_channels / g) * self.kernel_h * self.kernel_w, self.out_h * self.out_w)
@@ -108,7 +109,7 @@ pub fn conv2d(
     y: &mut [f32],
 ) {
     if s.is_depthwise() {
-        return depthwise(isa, par, s, x, w, bias, act, y);
+        return depthwise(isa, par, scratch, s, x, w, bias, act, y);
     }
     let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
     let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));
@@ -199,7 +200,17 @@ pub(crate) fn tap_span(off: isize, stride: usize, in_len: usize, out_len: usize)
 /// Depthwise convolution: each output channel reads one input channel, so a
 /// direct loop over rows, vectorized along the row, beats any GEMM.
 #[allow(clippy::too_many_arguments)]
-fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
+fn depthwise(
+    isa: Isa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
     let mult = s.out_channels / s.groups;
     let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
     let khw = s.kernel_h * s.kernel_w;
@@ -217,14 +228,20 @@ fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32]
             let yb = unsafe { yshared.slice_mut((n * s.out_channels + c0) * hw_out, lanes * hw_out) };
             #[cfg(target_arch = "x86_64")]
             if isa.avx2() {
-                // SAFETY: as for depthwise_plane_avx2 below.
+                // SAFETY: the session chose a variant with AVX2 and FMA, which it does only where the CPU has them.
                 return unsafe { depthwise_block_avx2(s, xb, wb, bias.map(|b| &b[c0..c0 + lanes]), act, yb) };
             }
             depthwise_block(s, xb, wb, bias.map(|b| &b[c0..c0 + lanes]), act, yb);
         };
         return par.run(s.batch * blocks, &task);
     }
-    let task = |p: usize, _worker: usize| {
+    if khw > DW_MAX_TAPS {
+        // Kernels of more than 16 × 16 taps: rare enough for the definition.
+        return super::reference::conv2d(s, x, w, bias, act, y);
+    }
+    let lay = DwLayout::new(s);
+    assert!(scratch.floats_per_worker() >= lay.floats() && scratch.workers() >= par.workers(), "depthwise: scratch too small");
+    let task = |p: usize, worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
         let ic = oc / mult;
         let xp = &x[(n * s.in_channels + ic) * hw_in..][..hw_in];
@@ -232,14 +249,21 @@ fn depthwise(isa: Isa, par: &dyn Parallel, s: &Conv2dShape, x: &[f32], w: &[f32]
         let b = bias.map_or(0.0, |b| b[oc]);
         // SAFETY: each task writes only its own output plane p.
         let yp = unsafe { yshared.slice_mut(p * hw_out, hw_out) };
-        #[cfg(target_arch = "x86_64")]
-        if isa.avx2() {
-            // SAFETY: the session chose a variant with AVX2 and FMA, which
-            // it does only where the CPU has them.
-            return unsafe { depthwise_plane_avx2(s, xp, wk, b, act, yp) };
-        }
-        let _ = isa;
-        depthwise_plane(s, xp, wk, b, act, yp);
+        scratch.with(worker, |buf| {
+            match isa {
+                // SAFETY: the session chose a variant with these features,
+                // which it does only where the CPU has them.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp) },
+                // aarch64 always has fused multiply-add (NEON `fmla`).
+                _ if cfg!(target_arch = "aarch64") => dw_plane_padded::<true>(s, &lay, xp, wk, b, buf, yp),
+                _ => dw_plane_padded::<false>(s, &lay, xp, wk, b, buf, yp),
+            }
+            // Once over the plane, hot in cache.
+            act.apply_slice(yp);
+        });
     };
     par.run(planes, &task);
 }
@@ -251,12 +275,16 @@ const LANES: usize = 8;
 const BLOCK_PIXELS: usize = 1024;
 const BLOCK_TAPS: usize = 49;
 
+/// Rows narrower than this run the blocked kernel: a chunk of
+/// [`DW_CHUNK`] outputs would be mostly past the row.
+const BLOCK_MAX_W: usize = 10;
+
 /// Whether the blocked kernel takes this convolution: planes small enough
-/// that rows are short (where row-wise vectors are mostly remainder and
-/// per-tap overhead), and the padded window and taps fit its buffers.
+/// that rows are short (where row-wise vectors are mostly remainder), and
+/// the padded window and taps fit its buffers.
 fn blocked_fits(s: &Conv2dShape) -> bool {
     let (ph, pw) = blocked_window(s);
-    s.out_w < 32 && ph * pw <= BLOCK_PIXELS && s.kernel_h * s.kernel_w <= BLOCK_TAPS
+    s.out_w < BLOCK_MAX_W && ph * pw <= BLOCK_PIXELS && s.kernel_h * s.kernel_w <= BLOCK_TAPS
 }
 
 /// Rows and columns of input (padding included) the outputs read.
@@ -276,7 +304,7 @@ unsafe fn depthwise_block_avx2(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Opti
 /// channel per input channel: the window copied channel-interleaved (and
 /// zero-padded, so no tap needs a bounds check), every tap one multiply-add
 /// of eight lanes, the outputs copied back to their planes. Sums in the
-/// order of [`depthwise_plane`] (bias, then taps row by row); padding adds
+/// order of [`dw_plane_padded`] (bias, then taps row by row); padding adds
 /// zeros.
 #[inline(always)]
 fn depthwise_block(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Activation, y: &mut [f32]) {
@@ -333,143 +361,227 @@ fn depthwise_block(s: &Conv2dShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, 
     }
 }
 
-/// The output columns where every tap of a kernel row is valid, if any.
-fn interior_span(taps: &[Option<(usize, usize, usize, usize)>]) -> Option<(usize, usize)> {
-    let (mut lo, mut hi) = (0, usize::MAX);
-    for t in taps {
-        let (l, h, _, _) = (*t)?;
-        (lo, hi) = (lo.max(l), hi.min(h));
-    }
-    (lo < hi).then_some((lo, hi))
+/// Output pixels of one register chunk of the padded depthwise kernel:
+/// one AVX-512 register, two AVX2 ones, four NEON ones.
+const DW_CHUNK: usize = 16;
+/// Most chunks computed at once: independent accumulator chains, enough to
+/// cover the multiply-add latency.
+const DW_GROUP: usize = 4;
+/// Most floats of padded input per worker: bands of output rows are sized
+/// to stay within it (256 KiB, in L2), one output row at the least.
+const DW_BAND_FLOATS: usize = 64 * 1024;
+
+/// How [`depthwise_padded`] lays out a band of one input plane: `rows`
+/// rows of zero-padded input, each split into `stride_w` phases (phase q
+/// holds the padded columns q, q + stride_w, ...) of `len` floats, so that
+/// every tap of every output reads a contiguous run, whatever the stride.
+#[derive(Debug, Clone, Copy)]
+struct DwLayout {
+    /// Output rows per band.
+    band: usize,
+    /// Input rows a band of `band` output rows reads.
+    rows: usize,
+    phases: usize,
+    len: usize,
 }
 
-/// `row[i] += Σ_k w[k] · src[k][i]`, the taps in order (as one pass per
-/// tap would add them), with the kernel row in registers.
-#[inline(always)]
-fn taps_row<const K: usize>(row: &mut [f32], src: [&[f32]; K], w: [f32; K]) {
-    for (i, r) in row.iter_mut().enumerate() {
-        let mut a = *r;
-        for k in 0..K {
-            a += w[k] * src[k][i];
+impl DwLayout {
+    fn new(s: &Conv2dShape) -> DwLayout {
+        let rows_for = |band: usize| (band - 1) * s.stride_h + (s.kernel_h.max(1) - 1) * s.dilation_h + 1;
+        let phases = s.stride_w.max(1);
+        let reach = ((s.kernel_w.max(1) - 1) * s.dilation_w) / phases;
+        let len = s.out_w.next_multiple_of(DW_CHUNK) + reach;
+        let per_row = phases * len;
+        let out_h = s.out_h.max(1);
+        // Whole plane if it fits, else the most rows that do (one at least).
+        let mut band = out_h;
+        if rows_for(band) * per_row > DW_BAND_FLOATS {
+            band = ((DW_BAND_FLOATS / per_row).saturating_sub(rows_for(1)) / s.stride_h.max(1) + 1).min(out_h);
         }
-        *r = a;
+        DwLayout { band, rows: rows_for(band), phases, len }
+    }
+
+    fn floats(&self) -> usize {
+        self.rows * self.phases * self.len
     }
 }
 
-/// [`depthwise_plane`] on 256-bit registers (the same arithmetic, element
-/// by element: no contraction into FMA, so the values do not change).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn depthwise_plane_avx2(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
-    depthwise_plane(s, x, wk, bias, act, y)
-}
-
-/// Widest input row whose stride-2 taps are read from deinterleaved
-/// copies (two stack buffers of half of it, zeroed per plane: kept small
-/// so that small planes do not pay for it); wider rows gather.
-const DEINTERLEAVE_MAX: usize = 512;
-
+/// Copies the input rows band `oy0..` reads into `buf` as [`DwLayout`]
+/// says, zeros where a tap falls in the padding: one fill of the band,
+/// then one copy per input row and phase (small planes have many short
+/// rows, so the calls are what costs).
 #[inline(always)]
-fn depthwise_plane(s: &Conv2dShape, x: &[f32], wk: &[f32], bias: f32, act: Activation, y: &mut [f32]) {
-    let (h, w) = (s.in_h as isize, s.in_w as isize);
-    let ow = s.out_w;
-    // Stride 2: the even and odd columns of the input row, so that every
-    // tap reads a contiguous run (a tap at column 2·ox + off reads parity
-    // off mod 2 at index ox + off div 2) and vectorizes like stride 1.
-    let split = s.stride_w == 2 && s.in_w <= DEINTERLEAVE_MAX;
-    let mut halves = [[0.0f32; DEINTERLEAVE_MAX / 2]; 2];
-    // Each column tap's output span and where its source run starts (in the
-    // row, or in its half when split): the same for every row, so worked
-    // out once per plane (integer divisions per row and tap were most of
-    // the time on 7×7 planes).
-    let tap_of = |kx: usize| -> Option<(usize, usize, usize, usize)> {
-        let off = (kx * s.dilation_w) as isize - s.pad_left as isize;
-        let (lo, hi) = tap_span(off, s.stride_w, s.in_w, ow)?;
-        Some(if split {
-            (lo, hi, off.rem_euclid(2) as usize, (lo as isize + off.div_euclid(2)) as usize)
-        } else {
-            (lo, hi, 0, (lo as isize * s.stride_w as isize + off) as usize)
-        })
-    };
-    const MAX_KW: usize = 16;
-    let mut taps = [None; MAX_KW];
-    let cached = s.kernel_w <= MAX_KW;
-    if cached {
-        for (kx, t) in taps.iter_mut().enumerate().take(s.kernel_w) {
-            *t = tap_of(kx);
+fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32]) {
+    let (sw, len) = (lay.phases, lay.len);
+    buf[..lay.floats()].fill(0.0);
+    for r in 0..lay.rows {
+        let iy = (oy0 * s.stride_h + r) as isize - s.pad_top as isize;
+        if iy < 0 || iy >= s.in_h as isize {
+            continue;
         }
-    }
-    for oy in 0..s.out_h {
-        let row = &mut y[oy * ow..(oy + 1) * ow];
-        row.fill(bias);
-        for ky in 0..s.kernel_h {
-            let iy = (oy * s.stride_h + ky * s.dilation_h) as isize - s.pad_top as isize;
-            if iy < 0 || iy >= h {
+        let src = &x[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
+        let dst = &mut buf[r * sw * len..(r + 1) * sw * len];
+        for (q, phase) in dst.chunks_exact_mut(len).enumerate() {
+            // Index i holds padded column i·sw + q, input column i·sw + q − pad_left.
+            let first = s.pad_left.saturating_sub(q).div_ceil(sw);
+            let start = first * sw + q - s.pad_left;
+            if start >= s.in_w || first >= len {
                 continue;
             }
-            let xrow = &x[(iy * w) as usize..((iy + 1) * w) as usize];
-            if split {
-                let [even, odd] = &mut halves;
-                let pairs = xrow.chunks_exact(2);
-                if let [last] = pairs.remainder() {
-                    even[xrow.len() / 2] = *last;
-                }
-                // Exact pairs, so that the split vectorizes (shuffles).
-                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                    *e = pair[0];
-                    *o = pair[1];
-                }
-            }
-            // The interior, where every tap of the kernel row is valid: all
-            // taps in one pass (3, 5 and 7 wide), the edges tap by tap.
-            let contiguous = s.stride_w == 1 || split;
-            let interior = if cached && contiguous { interior_span(&taps[..s.kernel_w]) } else { None };
-            let kr = &wk[ky * s.kernel_w..(ky + 1) * s.kernel_w];
-            if let Some((ilo, ihi)) = interior {
-                let src = |k: usize| -> &[f32] {
-                    let (lo, _, half, start) = taps[k].unwrap_or_default();
-                    let from = start + (ilo - lo);
-                    if split {
-                        &halves[half][from..from + (ihi - ilo)]
-                    } else {
-                        &xrow[from..from + (ihi - ilo)]
-                    }
-                };
-                let out = &mut row[ilo..ihi];
-                match s.kernel_w {
-                    3 => taps_row::<3>(out, [src(0), src(1), src(2)], [kr[0], kr[1], kr[2]]),
-                    5 => taps_row::<5>(out, [src(0), src(1), src(2), src(3), src(4)], [kr[0], kr[1], kr[2], kr[3], kr[4]]),
-                    7 => taps_row::<7>(out, std::array::from_fn(src), std::array::from_fn(|k| kr[k])),
-                    _ => {
-                        for (k, &wv) in kr.iter().enumerate() {
-                            out.iter_mut().zip(src(k)).for_each(|(r, &v)| *r += wv * v);
-                        }
-                    }
-                }
-            }
-            for kx in 0..s.kernel_w {
-                let wv = kr[kx];
-                let Some((lo, hi, half, start)) = (if cached { taps[kx] } else { tap_of(kx) }) else { continue };
-                if let Some((ilo, ihi)) = interior {
-                    // The edges only: [lo, ilo) and [ihi, hi).
-                    let src: &[f32] = if split { &halves[half] } else { xrow };
-                    for (a, b) in [(lo, ilo), (ihi, hi)] {
-                        let from = start + (a - lo);
-                        row[a..b].iter_mut().zip(&src[from..from + (b - a)]).for_each(|(r, &v)| *r += wv * v);
-                    }
-                } else if contiguous {
-                    let src = if split { &halves[half][start..start + (hi - lo)] } else { &xrow[start..start + (hi - lo)] };
-                    row[lo..hi].iter_mut().zip(src).for_each(|(r, &v)| *r += wv * v);
-                } else {
-                    for (r, &v) in row[lo..hi].iter_mut().zip(xrow[start..].iter().step_by(s.stride_w)) {
-                        *r += wv * v;
-                    }
-                }
+            let count = (s.in_w - start).div_ceil(sw).min(len - first);
+            let dst = &mut phase[first..first + count];
+            match sw {
+                1 => dst.copy_from_slice(&src[start..start + count]),
+                2 => deinterleave2(&src[start..], dst),
+                _ => dst.iter_mut().zip(src[start..].iter().step_by(sw)).for_each(|(d, &v)| *d = v),
             }
         }
     }
-    // Once over the plane: one call instead of one per (short) row.
-    act.apply_slice(&mut y[..s.out_h * ow]);
+}
+
+/// Most taps [`dw_plane_padded`] takes (a 16 × 16 kernel); larger
+/// depthwise kernels run the reference convolution.
+const DW_MAX_TAPS: usize = 256;
+
+/// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the rest
+/// one by one.
+#[inline(always)]
+fn deinterleave2(src: &[f32], dst: &mut [f32]) {
+    let mut i = 0;
+    while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
+        let c: &[f32; 32] = src[2 * i..2 * i + 32].try_into().expect("32 floats");
+        let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
+        for l in 0..16 {
+            d[l] = c[2 * l];
+        }
+        i += 16;
+    }
+    for (d, &v) in dst[i..].iter_mut().zip(src[2 * i..].iter().step_by(2)) {
+        *d = v;
+    }
+}
+
+/// One depthwise output plane from padded bands: output rows in chunks of
+/// [`DW_CHUNK`], grouped by up to [`DW_GROUP`] (across rows on small
+/// planes, so the accumulator chains stay independent when a row is one
+/// chunk); each group's accumulators start at the bias and take every tap
+/// as a multiply-add over contiguous runs of the band (fused when `FMA`),
+/// then are stored once.
+#[inline(always)]
+fn dw_plane_padded<const FMA: bool>(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+    let ow = s.out_w;
+    let chunks = ow.div_ceil(DW_CHUNK);
+    let row_floats = lay.phases * lay.len;
+    let taps = s.kernel_h * s.kernel_w;
+    assert!(taps <= DW_MAX_TAPS && wk.len() >= taps, "dw_plane_padded: {taps} taps");
+    // Where tap (ky, kx) of output column 0 reads, from the band row of
+    // its output row.
+    let mut offs = [0usize; DW_MAX_TAPS];
+    for (t, o) in offs.iter_mut().enumerate().take(taps) {
+        let (ky, kx) = (t / s.kernel_w, t % s.kernel_w);
+        let c = kx * s.dilation_w;
+        *o = ky * s.dilation_h * row_floats + (c % lay.phases) * lay.len + c / lay.phases;
+    }
+    let taps = Taps { offs: &offs[..taps], w: &wk[..taps], reach: offs[..taps].iter().max().copied().unwrap_or(0) + DW_CHUNK };
+    let mut at = [0usize; DW_GROUP];
+    let mut yo = [0usize; DW_GROUP];
+    let mut n = 0;
+    let mut oy0 = 0;
+    while oy0 < s.out_h {
+        dw_fill(s, lay, x, oy0, buf);
+        let band = &buf[..lay.floats()];
+        for oy in oy0..(oy0 + lay.band).min(s.out_h) {
+            let base = (oy - oy0) * s.stride_h * row_floats;
+            for c in 0..chunks {
+                (at[n], yo[n]) = (base + c * DW_CHUNK, oy * ow + c * DW_CHUNK);
+                n += 1;
+                if n == DW_GROUP {
+                    dw_flush::<FMA>(&at[..n], &yo[..n], band, &taps, bias, ow, y);
+                    n = 0;
+                }
+            }
+        }
+        dw_flush::<FMA>(&at[..n], &yo[..n], band, &taps, bias, ow, y);
+        n = 0;
+        oy0 += lay.band;
+    }
+}
+
+/// The taps of one depthwise plane: where each reads in the band (from a
+/// chunk's first), its weight, and how far past its start a chunk reads.
+struct Taps<'a> {
+    offs: &'a [usize],
+    w: &'a [f32],
+    reach: usize,
+}
+
+/// [`dw_group`] for the `at.len()` chunks gathered (a function, not a
+/// closure: it must be inlined into the callers' target features).
+#[inline(always)]
+fn dw_flush<const FMA: bool>(at: &[usize], yo: &[usize], band: &[f32], taps: &Taps<'_>, bias: f32, row_len: usize, y: &mut [f32]) {
+    match at.len() {
+        4 => dw_group::<4, FMA>(band, at, yo, taps, bias, row_len, y),
+        3 => dw_group::<3, FMA>(band, at, yo, taps, bias, row_len, y),
+        2 => dw_group::<2, FMA>(band, at, yo, taps, bias, row_len, y),
+        1 => dw_group::<1, FMA>(band, at, yo, taps, bias, row_len, y),
+        _ => {}
+    }
+}
+
+/// `NV` chunks of output, each read from the band at `at[v]` (its first
+/// tap) and stored in the plane at `yo[v]`.
+#[inline(always)]
+fn dw_group<const NV: usize, const FMA: bool>(
+    band: &[f32],
+    at: &[usize],
+    yo: &[usize],
+    taps: &Taps<'_>,
+    bias: f32,
+    row_len: usize,
+    y: &mut [f32],
+) {
+    let at: [usize; NV] = at.try_into().expect("NV chunks");
+    // Every read below is inside the band: one check for the group
+    // instead of one per tap and chunk.
+    assert!(at.iter().all(|&a| a + taps.reach <= band.len()), "dw_group: a tap reads past the band");
+    let mut acc = [[bias; DW_CHUNK]; NV];
+    for (&off, &w) in taps.offs.iter().zip(taps.w) {
+        for (a, &at) in acc.iter_mut().zip(&at) {
+            // SAFETY: at + off + DW_CHUNK ≤ at + reach ≤ band.len()
+            // (asserted above; reach is the largest offset plus a chunk).
+            let v: [f32; DW_CHUNK] = unsafe { std::ptr::read_unaligned(band.as_ptr().add(at + off) as *const [f32; DW_CHUNK]) };
+            for l in 0..DW_CHUNK {
+                a[l] = if FMA { w.mul_add(v[l], a[l]) } else { a[l] + w * v[l] };
+            }
+        }
+    }
+    for (a, &yo) in acc.iter().zip(yo) {
+        if yo + DW_CHUNK <= y.len() {
+            // A whole chunk: one that runs past its row writes the start
+            // of the next rows, which are stored later (chunks go in row
+            // order).
+            let o: &mut [f32; DW_CHUNK] = (&mut y[yo..yo + DW_CHUNK]).try_into().expect("a chunk");
+            *o = *a;
+        } else {
+            // The plane's last chunk: only what is left of its row.
+            let n = row_len - yo % row_len.max(1);
+            y[yo..yo + n].copy_from_slice(&a[..n]);
+        }
+    }
+}
+
+/// [`dw_plane_padded`] on 512-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dw_plane_avx512(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+    dw_plane_padded::<true>(s, lay, x, wk, bias, buf, y)
+}
+
+/// [`dw_plane_padded`] on 256-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_plane_avx2(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+    dw_plane_padded::<true>(s, lay, x, wk, bias, buf, y)
 }
 
 #[cfg(test)]
@@ -572,6 +684,12 @@ mod tests {
             shape(1, 2, 5, 77, 2, (3, 3), (2, 2), (1, 1), (0, 1, 1, 0), 2),
             shape(1, 2, 4, 600, 2, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 2),
             shape(1, 2, 6, 20, 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),
+            // Planes too large for one padded band (bands of rows), a
+            // stride of 3, and a 7-wide kernel dilated past a chunk.
+            shape(1, 2, 300, 260, 2, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),
+            shape(1, 1, 280, 290, 3, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 1),
+            shape(1, 2, 40, 100, 2, (3, 4), (3, 3), (1, 2), (0, 3, 2, 1), 2),
+            shape(1, 2, 20, 90, 2, (7, 7), (1, 1), (3, 3), (9, 9, 9, 9), 2),
         ];
         for s in cases.into_iter().flatten() {
             check(s, true);

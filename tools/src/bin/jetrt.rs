@@ -373,7 +373,7 @@ fn summary(a: &Array) -> String {
     String::new()
 }
 
-/// Per-op totals and the ten slowest steps, in milliseconds per run.
+/// Per-op totals and every step, slowest first, in milliseconds per run.
 fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let total: f64 = secs.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     let mut by_op = std::collections::BTreeMap::<&str, (usize, f64)>::new();
@@ -392,7 +392,6 @@ fn profile_table(steps: &[jetrt::StepInfo], secs: &[f64], runs: usize) -> (Vec<s
     order.sort_by(|&a, &b| secs[b].total_cmp(&secs[a]));
     let slow = order
         .into_iter()
-        .take(10)
         .map(|i| {
             let ms = secs[i] * 1e3 / runs as f64;
             let gflops = if ms > 0.0 { 2.0 * steps[i].macs as f64 / (ms * 1e6) } else { 0.0 };
@@ -673,7 +672,7 @@ fn cmd_bench(
             obj["gpu_used_bytes"] = json!(in_use);
         }
         if let Some((by_op, by_step)) = &profile {
-            obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step});
+            obj["profile"] = json!({"by_op": by_op, "slowest_steps": by_step[..by_step.len().min(10)], "steps": by_step});
         }
         obj["board"] = json!(jetrt_boards::machine(&jetrt_tools::board::root()).board_name());
         obj["telemetry"] = board.to_json();
@@ -727,7 +726,7 @@ fn cmd_bench(
                 );
             }
             println!("  slowest steps:");
-            for e in by_step {
+            for e in by_step.iter().take(10) {
                 let rate = match e["gflops"].as_f64() {
                     Some(g) if g > 0.0 => format!("{g:6.1} GFLOP/s"),
                     _ => " ".repeat(14),
