@@ -306,6 +306,10 @@ fn store_tile(acc: &[f32; MAX_TILE], mr: usize, nr: usize, t: &TileMut, st: &Til
 /// `ukr_store(kc, a, rs, cs, b, tile, store)`: see [`Variant::ukr_store`].
 pub(crate) type MicroKernelStore = fn(usize, &[f32], usize, usize, &[f32], &TileMut, &TileStore);
 
+/// `ukr_edge(rows, cols, kc, a, rs, cs, b, tile, store)`: see [`Variant::ukr_edge`].
+#[allow(clippy::type_complexity)]
+pub(crate) type MicroKernelEdge = fn(usize, usize, usize, &[f32], usize, usize, &[f32], &TileMut, &TileStore);
+
 /// `ukr(kc, a, rs, cs, b, acc)`: see [`Variant::ukr`].
 pub(crate) type MicroKernel = fn(usize, &[f32], usize, usize, &[f32], &mut [f32; MAX_TILE]);
 
@@ -328,12 +332,26 @@ pub(crate) struct Variant {
     /// The micro-kernel with the tile store fused (full tiles only), where
     /// the variant has one.
     pub ukr_store: Option<MicroKernelStore>,
+    /// The fused kernel and store for an edge tile of fewer than `mr`
+    /// rows or `nr` columns (the first two arguments), where the variant
+    /// has one; without, edges go through `ukr` and a copy.
+    pub ukr_edge: Option<MicroKernelEdge>,
     /// Dot product of two equally long slices.
     pub dot: fn(a: &[f32], b: &[f32]) -> f32,
 }
 
-const GENERIC: Variant =
-    Variant { mr: 4, nr: 8, kc: 256, mc: 64, nc: 256, ukr: ukr_generic_4x8, direct_a: true, ukr_store: None, dot: dot_generic };
+const GENERIC: Variant = Variant {
+    mr: 4,
+    nr: 8,
+    kc: 256,
+    mc: 64,
+    nc: 256,
+    ukr: ukr_generic_4x8,
+    direct_a: true,
+    ukr_store: None,
+    ukr_edge: None,
+    dot: dot_generic,
+};
 
 pub(crate) fn variant(isa: Isa) -> &'static Variant {
     match isa {
@@ -522,14 +540,17 @@ fn gemm_block(
                         (&pa[..kcb * v.mr], 1, v.mr)
                     };
                     let (i, j) = (i0 + ir, cols.0 + jr);
-                    let store = match (mr_eff == v.mr && nr_eff == v.nr, last, simple_act) {
+                    // An edge tile (short of rows or columns) goes through
+                    // the edge kernel where the variant has one.
+                    let edge = v.ukr_edge.filter(|_| mr_eff < v.mr || nr_eff < v.nr);
+                    let store = match ((mr_eff == v.mr && nr_eff == v.nr) || edge.is_some(), last, simple_act) {
                         (false, _, _) | (true, true, None) => None,
                         (true, false, _) => Some(TileStore { accumulate: !first, bias: TileBias::None, act: TileAct::None }),
                         (true, true, Some(act)) => {
                             let bias = match ep.bias {
                                 Bias::None => TileBias::None,
-                                Bias::Row(b) => TileBias::Row(b[i..i + v.mr].as_ptr()),
-                                Bias::Col(b) => TileBias::Col(b[j..j + v.nr].as_ptr()),
+                                Bias::Row(b) => TileBias::Row(b[i..i + mr_eff].as_ptr()),
+                                Bias::Col(b) => TileBias::Col(b[j..j + nr_eff].as_ptr()),
                                 Bias::Mat(_) => TileBias::None,
                             };
                             Some(TileStore { accumulate: !first, bias, act })
@@ -538,7 +559,12 @@ fn gemm_block(
                     if let Some(st) = store {
                         // SAFETY: each task owns the rectangle rows × cols of
                         // C, and tasks' rectangles are disjoint.
-                        let tile = TileMut { ptr: unsafe { c.tile_ptr(i * ldc + j, v.mr, v.nr, ldc) }, ldc };
+                        let tile = TileMut { ptr: unsafe { c.tile_ptr(i * ldc + j, mr_eff, nr_eff, ldc) }, ldc };
+                        if let Some(f) = edge {
+                            f(mr_eff, nr_eff, kcb, ap, rs, cs, bp, &tile, &st);
+                            ir += v.mr;
+                            continue;
+                        }
                         match v.ukr_store {
                             Some(f) => f(kcb, ap, rs, cs, bp, &tile, &st),
                             None => {

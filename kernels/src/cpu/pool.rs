@@ -72,64 +72,110 @@ fn max_nan(a: f32, b: f32) -> f32 {
 /// takes the maximum of its columns of that row.
 pub fn max_pool2d(par: &dyn Parallel, s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
     let hw_in = s.in_h * s.in_w;
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
     per_plane(par, s, y, &|p, yp| {
         let xp = &x[p * hw_in..(p + 1) * hw_in];
-        let mut buf = [0.0f32; MAX_POOL_ROW];
-        for oy in 0..s.out_h {
-            let oy0 = (oy * s.stride_h) as isize - s.pad_top as isize;
-            let (iy0, ny) = window(oy0, s.kernel_h, s.dilation_h, s.in_h);
-            let out = &mut yp[oy * s.out_w..(oy + 1) * s.out_w];
-            if ny == 0 {
-                out.fill(f32::NEG_INFINITY);
-                continue;
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU has AVX2 (checked above).
+            return unsafe { max_plane_avx2(s, xp, yp) };
+        }
+        max_plane(s, xp, yp)
+    });
+}
+
+/// [`max_plane`] on 256-bit registers (the same comparisons).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_plane_avx2(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
+    max_plane(s, xp, yp)
+}
+
+/// One plane of [`max_pool2d`].
+#[inline(always)]
+fn max_plane(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
+    let mut buf = [0.0f32; MAX_POOL_ROW];
+    // Stride 2: the row's even and odd columns, so that every tap reads
+    // a contiguous run.
+    let mut halves = [[0.0f32; MAX_POOL_ROW / 2]; 2];
+    let span = (s.kernel_w - 1) * s.dilation_w;
+    // Outputs whose window lies inside the row need no clipping.
+    let inner_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
+    let inner_hi =
+        if s.in_w + s.pad_left > span { ((s.in_w + s.pad_left - span - 1) / s.stride_w + 1).clamp(inner_lo, s.out_w) } else { inner_lo };
+    for oy in 0..s.out_h {
+        let oy0 = (oy * s.stride_h) as isize - s.pad_top as isize;
+        let (iy0, ny) = window(oy0, s.kernel_h, s.dilation_h, s.in_h);
+        let out = &mut yp[oy * s.out_w..(oy + 1) * s.out_w];
+        if ny == 0 {
+            out.fill(f32::NEG_INFINITY);
+            continue;
+        }
+        if s.in_w > MAX_POOL_ROW {
+            for (ox, o) in out.iter_mut().enumerate() {
+                let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+                let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
+                let mut m = f32::NEG_INFINITY;
+                for ky in 0..ny {
+                    let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
+                    for kx in 0..nx {
+                        m = max_nan(row[ix0 + kx * s.dilation_w], m);
+                    }
+                }
+                *o = m;
             }
-            if s.in_w <= MAX_POOL_ROW {
-                let row = &mut buf[..s.in_w];
-                row.copy_from_slice(&xp[iy0 * s.in_w..(iy0 + 1) * s.in_w]);
-                for ky in 1..ny {
-                    let iy = iy0 + ky * s.dilation_h;
-                    row.iter_mut().zip(&xp[iy * s.in_w..(iy + 1) * s.in_w]).for_each(|(m, &v)| *m = max_nan(v, *m));
-                }
-                // Outputs whose window lies inside the row need no clipping.
-                let span = (s.kernel_w - 1) * s.dilation_w;
-                let inner_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
-                let inner_hi = if s.in_w + s.pad_left > span {
-                    ((s.in_w + s.pad_left - span - 1) / s.stride_w + 1).clamp(inner_lo, s.out_w)
-                } else {
-                    inner_lo
-                };
-                for (ox, o) in out.iter_mut().enumerate() {
-                    let mut m = f32::NEG_INFINITY;
-                    if (inner_lo..inner_hi).contains(&ox) {
-                        let ix0 = ox * s.stride_w - s.pad_left;
-                        for &v in row[ix0..=ix0 + span].iter().step_by(s.dilation_w) {
-                            m = max_nan(v, m);
-                        }
-                    } else {
-                        let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
-                        let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
-                        for kx in 0..nx {
-                            m = max_nan(row[ix0 + kx * s.dilation_w], m);
-                        }
-                    }
-                    *o = m;
-                }
-            } else {
-                for (ox, o) in out.iter_mut().enumerate() {
-                    let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
-                    let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
-                    let mut m = f32::NEG_INFINITY;
-                    for ky in 0..ny {
-                        let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
-                        for kx in 0..nx {
-                            m = max_nan(row[ix0 + kx * s.dilation_w], m);
-                        }
-                    }
-                    *o = m;
-                }
+            continue;
+        }
+        let row = &mut buf[..s.in_w];
+        row.copy_from_slice(&xp[iy0 * s.in_w..(iy0 + 1) * s.in_w]);
+        for ky in 1..ny {
+            let iy = iy0 + ky * s.dilation_h;
+            row.iter_mut().zip(&xp[iy * s.in_w..(iy + 1) * s.in_w]).for_each(|(m, &v)| *m = max_nan(v, *m));
+        }
+        let row = &buf[..s.in_w];
+        // The edges, window by window.
+        for ox in (0..inner_lo).chain(inner_hi..s.out_w) {
+            let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
+            let (ix0, nx) = window(ox0, s.kernel_w, s.dilation_w, s.in_w);
+            let mut m = f32::NEG_INFINITY;
+            for kx in 0..nx {
+                m = max_nan(row[ix0 + kx * s.dilation_w], m);
+            }
+            out[ox] = m;
+        }
+        // The interior, tap by tap over runs of outputs (the same order of
+        // comparisons as window by window).
+        let (lo, hi) = (inner_lo, inner_hi);
+        if lo == hi {
+            continue;
+        }
+        let inner = &mut out[lo..hi];
+        inner.fill(f32::NEG_INFINITY);
+        let split = s.stride_w == 2;
+        if split {
+            let [even, odd] = &mut halves;
+            let pairs = row.chunks_exact(2);
+            if let [last] = pairs.remainder() {
+                even[row.len() / 2] = *last;
+            }
+            for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                *e = pair[0];
+                *o = pair[1];
             }
         }
-    });
+        for kx in 0..s.kernel_w {
+            // Input column of output ox: ox · stride + c − pad_left.
+            let c = lo * s.stride_w + kx * s.dilation_w - s.pad_left;
+            if s.stride_w == 1 {
+                inner.iter_mut().zip(&row[c..]).for_each(|(m, &v)| *m = max_nan(v, *m));
+            } else if split {
+                inner.iter_mut().zip(&halves[c % 2][c / 2..]).for_each(|(m, &v)| *m = max_nan(v, *m));
+            } else {
+                inner.iter_mut().zip(row[c..].iter().step_by(s.stride_w)).for_each(|(m, &v)| *m = max_nan(v, *m));
+            }
+        }
+    }
 }
 
 /// Average pooling. With `count_include_pad` the divisor counts the window's

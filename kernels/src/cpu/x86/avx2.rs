@@ -5,8 +5,18 @@ use crate::cpu::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Varia
 use crate::cpu::int8::PIXEL_BLOCK;
 use std::arch::x86_64::*;
 
-pub(crate) const AVX2_FMA: Variant =
-    Variant { mr: 6, nr: 16, kc: 256, mc: 96, nc: 256, ukr: ukr_6x16, direct_a: true, ukr_store: Some(ukr_6x16_store), dot };
+pub(crate) const AVX2_FMA: Variant = Variant {
+    mr: 6,
+    nr: 16,
+    kc: 256,
+    mc: 96,
+    nc: 256,
+    ukr: ukr_6x16,
+    direct_a: true,
+    ukr_store: Some(ukr_6x16_store),
+    ukr_edge: None,
+    dot,
+};
 
 fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     check_panel(a, 6, kc, rs, cs);

@@ -10,8 +10,18 @@ use std::arch::x86_64::*;
 /// AVX-512F: 12 rows × 32 columns (24 accumulators of 16 floats), B
 /// panels of kc × 32. Blocks sized so a B panel (192 × 32 floats, 24 KiB)
 /// and an A panel stay in a 48 KiB L1.
-pub(crate) const AVX512: Variant =
-    Variant { mr: 12, nr: 32, kc: 192, mc: 96, nc: 256, ukr: ukr_12x32, direct_a: true, ukr_store: Some(ukr_12x32_store), dot };
+pub(crate) const AVX512: Variant = Variant {
+    mr: 12,
+    nr: 32,
+    kc: 192,
+    mc: 96,
+    nc: 256,
+    ukr: ukr_12x32,
+    direct_a: true,
+    ukr_store: Some(ukr_12x32_store),
+    ukr_edge: Some(ukr_edge_store),
+    dot,
+};
 
 fn ukr_12x32(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     check_panel(a, 12, kc, rs, cs);
@@ -25,7 +35,7 @@ fn ukr_12x32(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn ukr_12x32_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, acc: &mut [f32; MAX_TILE]) {
     // SAFETY: forwarded preconditions.
-    let c = unsafe { mul_12x32(kc, a, rs, cs, b) };
+    let c = unsafe { mul_rx32::<12, 2>(kc, a, rs, cs, b) };
     for (r, cr) in c.iter().enumerate() {
         // SAFETY: rows r·32 .. r·32+32 lie inside the MAX_TILE-float tile.
         unsafe {
@@ -35,23 +45,30 @@ unsafe fn ukr_12x32_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *c
     }
 }
 
-/// The 12×32 product of an A panel (strides rs, cs) and a packed B panel,
-/// in registers.
+/// The R×(16·NV) product of an A panel (strides rs, cs) and a packed B
+/// panel (rows of 32 floats, of which the first 16·NV are read), in
+/// registers.
 #[target_feature(enable = "avx2,fma,avx512f")]
 #[inline]
-unsafe fn mul_12x32(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32) -> [[__m512; 2]; 12] {
-    let mut c = [[_mm512_setzero_ps(); 2]; 12];
-    let offs: [usize; 12] = std::array::from_fn(|r| r * rs);
+unsafe fn mul_rx32<const R: usize, const NV: usize>(
+    kc: usize,
+    mut a: *const f32,
+    rs: usize,
+    cs: usize,
+    mut b: *const f32,
+) -> [[__m512; NV]; R] {
+    let mut c = [[_mm512_setzero_ps(); NV]; R];
+    let offs: [usize; R] = std::array::from_fn(|r| r * rs);
     for _ in 0..kc {
         // SAFETY: a advances cs and b 32 floats per step, kc steps in all;
         // row r of A is at a + r·rs: inside the slices checked by the caller.
         unsafe {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
+            let bv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(16 * v)));
             for (r, cr) in c.iter_mut().enumerate() {
                 let ar = _mm512_set1_ps(*a.add(offs[r]));
-                cr[0] = _mm512_fmadd_ps(ar, b0, cr[0]);
-                cr[1] = _mm512_fmadd_ps(ar, b1, cr[1]);
+                for (cv, bv) in cr.iter_mut().zip(&bv) {
+                    *cv = _mm512_fmadd_ps(ar, *bv, *cv);
+                }
             }
             a = a.add(cs);
             b = b.add(32);
@@ -74,51 +91,79 @@ fn ukr_12x32_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &Ti
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn ukr_12x32_store_avx512(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32, t: &TileMut, st: &TileStore) {
     // SAFETY: forwarded preconditions.
-    let c = unsafe { mul_12x32(kc, a, rs, cs, b) };
+    unsafe { store_rows(&mul_rx32::<12, 2>(kc, a, rs, cs, b), t, st, !0) }
+}
+
+/// The fused kernel and store for an edge tile: `rows` ≤ 12 rows (read
+/// where they lie, not from a zero-padded 12-row panel) and `cols` ≤ 32
+/// columns (one register per row when 16 do, masked loads and stores for
+/// the last). Edges were a third of the tiles of MobileNet's 16- to
+/// 40-channel layers and of 7×7 and 14×14 maps.
+#[allow(clippy::too_many_arguments)]
+fn ukr_edge_store(rows: usize, cols: usize, kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
+    assert!((1..=12).contains(&rows) && (1..=32).contains(&cols), "ukr_edge_store: {rows}×{cols} tile");
+    check_panel(a, rows, kc, rs, cs);
+    let b = &b[..kc * 32];
+    let (a, b) = (a.as_ptr(), b.as_ptr());
+    let mask: u16 = if cols.is_multiple_of(16) { !0 } else { (1u16 << (cols % 16)) - 1 };
+    macro_rules! go {
+        ($($r:literal),*) => {
+            match (rows, cols > 16) {
+                $(
+                    // SAFETY: AVX-512F, AVX2 and FMA are detected
+                    // (Isa::supported); the A panel and B are checked above;
+                    // TileMut points at a rows × cols tile of C owned by this
+                    // task.
+                    ($r, false) => unsafe { store_rows(&mul_rx32::<$r, 1>(kc, a, rs, cs, b), t, st, mask) },
+                    ($r, true) => unsafe { store_rows(&mul_rx32::<$r, 2>(kc, a, rs, cs, b), t, st, mask) },
+                )*
+                _ => unreachable!("rows checked above"),
+            }
+        };
+    }
+    go!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+}
+
+/// Accumulate, bias, activation and store of R rows × 16·NV columns held
+/// in registers; `mask` selects the columns of the last register (all 16
+/// for a full tile): C and a column bias are read and written only there.
+#[target_feature(enable = "avx2,fma,avx512f")]
+#[inline]
+unsafe fn store_rows<const R: usize, const NV: usize>(c: &[[__m512; NV]; R], t: &TileMut, st: &TileStore, mask: u16) {
     let zero = _mm512_setzero_ps();
     let (lo, hi) = match st.act {
         TileAct::Clip(lo, hi) => (_mm512_set1_ps(lo), _mm512_set1_ps(hi)),
         _ => (zero, zero),
     };
+    let masks: [u16; NV] = std::array::from_fn(|v| if v + 1 == NV { mask } else { !0 });
     for (r, cr) in c.iter().enumerate() {
-        // SAFETY: row r of the tile is t.ptr + r·ldc .. + 32, inside C and
-        // owned by this task; a row bias holds 12 floats, a column bias 32.
-        unsafe {
-            let p = t.ptr.add(r * t.ldc);
-            let (mut v0, mut v1) = (cr[0], cr[1]);
-            if st.accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(p));
-                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(p.add(16)));
+        for (v, (&cv, &m)) in cr.iter().zip(&masks).enumerate() {
+            // SAFETY: the columns of row r that `m` selects, t.ptr + r·ldc
+            // + 16·v .., lie inside C and are owned by this task; a row bias
+            // holds R floats, a column bias the tile's columns; masked-off
+            // lanes are not accessed.
+            unsafe {
+                let p = t.ptr.add(r * t.ldc + 16 * v);
+                let mut x = cv;
+                if st.accumulate {
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p));
+                }
+                match st.bias {
+                    TileBias::None => {}
+                    TileBias::Row(bias) => x = _mm512_add_ps(x, _mm512_set1_ps(*bias.add(r))),
+                    TileBias::Col(bias) => x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bias.add(16 * v))),
+                }
+                match st.act {
+                    TileAct::None => {}
+                    // max(v, 0) with 0 second: NaN becomes 0 (vmaxps returns
+                    // the second operand when either is NaN), as in the AVX2
+                    // kernel and f32::max.
+                    TileAct::Relu => x = _mm512_max_ps(x, zero),
+                    // max(lo, v) then min(hi, ·) keep NaN, as Activation::Clip.
+                    TileAct::Clip(..) => x = _mm512_min_ps(hi, _mm512_max_ps(lo, x)),
+                }
+                _mm512_mask_storeu_ps(p, m, x);
             }
-            match st.bias {
-                TileBias::None => {}
-                TileBias::Row(bias) => {
-                    let bb = _mm512_set1_ps(*bias.add(r));
-                    v0 = _mm512_add_ps(v0, bb);
-                    v1 = _mm512_add_ps(v1, bb);
-                }
-                TileBias::Col(bias) => {
-                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
-                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias.add(16)));
-                }
-            }
-            match st.act {
-                TileAct::None => {}
-                // max(v, 0) with 0 second: NaN becomes 0 (vmaxps returns
-                // the second operand when either is NaN), as in the AVX2
-                // kernel and f32::max.
-                TileAct::Relu => {
-                    v0 = _mm512_max_ps(v0, zero);
-                    v1 = _mm512_max_ps(v1, zero);
-                }
-                // max(lo, v) then min(hi, ·) keep NaN, as Activation::Clip.
-                TileAct::Clip(..) => {
-                    v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
-                    v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
-                }
-            }
-            _mm512_storeu_ps(p, v0);
-            _mm512_storeu_ps(p.add(16), v1);
         }
     }
 }
