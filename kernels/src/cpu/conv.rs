@@ -198,7 +198,9 @@ pub(crate) fn tap_span(off: isize, stride: usize, in_len: usize, out_len: usize)
 }
 
 /// Depthwise convolution: each output channel reads one input channel, so a
-/// direct loop over rows, vectorized along the row, beats any GEMM.
+/// direct kernel beats any GEMM: eight channels at a time on planes of
+/// short rows ([`depthwise_block`]), else each plane from padded bands
+/// ([`dw_plane_padded`]). Same arguments as [`conv2d`].
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     isa: Isa,
@@ -257,9 +259,7 @@ fn depthwise(
                 Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp) },
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp) },
-                // aarch64 always has fused multiply-add (NEON `fmla`).
-                _ if cfg!(target_arch = "aarch64") => dw_plane_padded::<true>(s, &lay, xp, wk, b, buf, yp),
-                _ => dw_plane_padded::<false>(s, &lay, xp, wk, b, buf, yp),
+                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp),
             }
             // Once over the plane, hot in cache.
             act.apply_slice(yp);
@@ -465,10 +465,13 @@ fn deinterleave2(src: &[f32], dst: &mut [f32]) {
 /// [`DW_CHUNK`], grouped by up to [`DW_GROUP`] (across rows on small
 /// planes, so the accumulator chains stay independent when a row is one
 /// chunk); each group's accumulators start at the bias and take every tap
-/// as a multiply-add over contiguous runs of the band (fused when `FMA`),
+/// as a multiply and an add over contiguous runs of the band (not fused:
+/// every variant, generic included, gives the same values, so calibration
+/// on one host matches another; fused, the last bits moved PP-OCRv5 rec's
+/// int8 `--max-drop` choice below its 0.99 cosine on AVX2 hosts),
 /// then are stored once.
 #[inline(always)]
-fn dw_plane_padded<const FMA: bool>(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
     let ow = s.out_w;
     let chunks = ow.div_ceil(DW_CHUNK);
     let row_floats = lay.phases * lay.len;
@@ -496,12 +499,12 @@ fn dw_plane_padded<const FMA: bool>(s: &Conv2dShape, lay: &DwLayout, x: &[f32], 
                 (at[n], yo[n]) = (base + c * DW_CHUNK, oy * ow + c * DW_CHUNK);
                 n += 1;
                 if n == DW_GROUP {
-                    dw_flush::<FMA>(&at[..n], &yo[..n], band, &taps, bias, ow, y);
+                    dw_flush(&at[..n], &yo[..n], band, &taps, bias, ow, y);
                     n = 0;
                 }
             }
         }
-        dw_flush::<FMA>(&at[..n], &yo[..n], band, &taps, bias, ow, y);
+        dw_flush(&at[..n], &yo[..n], band, &taps, bias, ow, y);
         n = 0;
         oy0 += lay.band;
     }
@@ -518,12 +521,12 @@ struct Taps<'a> {
 /// [`dw_group`] for the `at.len()` chunks gathered (a function, not a
 /// closure: it must be inlined into the callers' target features).
 #[inline(always)]
-fn dw_flush<const FMA: bool>(at: &[usize], yo: &[usize], band: &[f32], taps: &Taps<'_>, bias: f32, row_len: usize, y: &mut [f32]) {
+fn dw_flush(at: &[usize], yo: &[usize], band: &[f32], taps: &Taps<'_>, bias: f32, row_len: usize, y: &mut [f32]) {
     match at.len() {
-        4 => dw_group::<4, FMA>(band, at, yo, taps, bias, row_len, y),
-        3 => dw_group::<3, FMA>(band, at, yo, taps, bias, row_len, y),
-        2 => dw_group::<2, FMA>(band, at, yo, taps, bias, row_len, y),
-        1 => dw_group::<1, FMA>(band, at, yo, taps, bias, row_len, y),
+        4 => dw_group::<4>(band, at, yo, taps, bias, row_len, y),
+        3 => dw_group::<3>(band, at, yo, taps, bias, row_len, y),
+        2 => dw_group::<2>(band, at, yo, taps, bias, row_len, y),
+        1 => dw_group::<1>(band, at, yo, taps, bias, row_len, y),
         _ => {}
     }
 }
@@ -531,15 +534,7 @@ fn dw_flush<const FMA: bool>(at: &[usize], yo: &[usize], band: &[f32], taps: &Ta
 /// `NV` chunks of output, each read from the band at `at[v]` (its first
 /// tap) and stored in the plane at `yo[v]`.
 #[inline(always)]
-fn dw_group<const NV: usize, const FMA: bool>(
-    band: &[f32],
-    at: &[usize],
-    yo: &[usize],
-    taps: &Taps<'_>,
-    bias: f32,
-    row_len: usize,
-    y: &mut [f32],
-) {
+fn dw_group<const NV: usize>(band: &[f32], at: &[usize], yo: &[usize], taps: &Taps<'_>, bias: f32, row_len: usize, y: &mut [f32]) {
     let at: [usize; NV] = at.try_into().expect("NV chunks");
     // Every read below is inside the band: one check for the group
     // instead of one per tap and chunk.
@@ -551,7 +546,7 @@ fn dw_group<const NV: usize, const FMA: bool>(
             // (asserted above; reach is the largest offset plus a chunk).
             let v: [f32; DW_CHUNK] = unsafe { std::ptr::read_unaligned(band.as_ptr().add(at + off) as *const [f32; DW_CHUNK]) };
             for l in 0..DW_CHUNK {
-                a[l] = if FMA { w.mul_add(v[l], a[l]) } else { a[l] + w * v[l] };
+                a[l] += w * v[l];
             }
         }
     }
@@ -574,14 +569,14 @@ fn dw_group<const NV: usize, const FMA: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dw_plane_avx512(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded::<true>(s, lay, x, wk, bias, buf, y)
+    dw_plane_padded(s, lay, x, wk, bias, buf, y)
 }
 
 /// [`dw_plane_padded`] on 256-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw_plane_avx2(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded::<true>(s, lay, x, wk, bias, buf, y)
+    dw_plane_padded(s, lay, x, wk, bias, buf, y)
 }
 
 #[cfg(test)]
