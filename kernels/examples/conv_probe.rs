@@ -1,12 +1,14 @@
 //! Times one convolution per variant:
-//! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps [groups]]`
-//! (groups = C with M = C: a depthwise convolution).
+//! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps [groups]] [--isa NAME]`
+//! (groups = C with M = C: a depthwise convolution; `--isa avx512` times one variant).
 use jetrt_kernels::cpu::conv::{conv2d, out_len, Conv2dShape};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Scratch, Serial};
 
 fn main() {
-    let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only = args.iter().position(|a| a == "--isa").map(|i| args.get(i + 1).expect("--isa NAME").clone());
+    let a: Vec<usize> = args.iter().take_while(|a| *a != "--isa").map(|s| s.parse().expect("a number")).collect();
     let (c, h, w, m, k, st, p) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
     let reps = a.get(7).copied().unwrap_or(20);
     let groups = a.get(8).copied().unwrap_or(1);
@@ -34,8 +36,6 @@ fn main() {
     let b = vec![0.0f32; m];
     let mut y = vec![0.0f32; m * oh * ow];
     let scratch = Scratch::new(1, s.scratch_floats());
-    // PROBE_ISA=avx512 (or avx2_fma, generic...) times one variant only.
-    let only = std::env::var("PROBE_ISA").ok();
     for isa in Isa::ALL.into_iter().filter(|i| i.supported() && only.as_deref().is_none_or(|o| o == i.name())) {
         let t = std::time::Instant::now();
         for _ in 0..reps {
