@@ -1,6 +1,7 @@
 //! Times one convolution per variant:
 //! `cargo run --release -p jetrt-kernels --example conv_probe -- C H W M K STRIDE PAD [reps [groups]] [--isa NAME]`
 //! (groups = C with M = C: a depthwise convolution; `--isa avx512` times one variant).
+//! A 3×3 stride-1 convolution is timed both ways, Winograd and direct.
 use jetrt_kernels::cpu::conv::{conv2d, out_len, Conv2dShape};
 use jetrt_kernels::cpu::{Activation, Isa};
 use jetrt_kernels::{Scratch, Serial};
@@ -8,7 +9,8 @@ use jetrt_kernels::{Scratch, Serial};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let only = args.iter().position(|a| a == "--isa").map(|i| args.get(i + 1).expect("--isa NAME").clone());
-    let a: Vec<usize> = args.iter().take_while(|a| *a != "--isa").map(|s| s.parse().expect("a number")).collect();
+    let way = args.iter().position(|a| a == "--way").map(|i| args.get(i + 1).expect("--way winograd|direct").clone());
+    let a: Vec<usize> = args.iter().take_while(|a| !a.starts_with("--")).map(|s| s.parse().expect("a number")).collect();
     let (c, h, w, m, k, st, p) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
     let reps = a.get(7).copied().unwrap_or(20);
     let groups = a.get(8).copied().unwrap_or(1);
@@ -35,13 +37,21 @@ fn main() {
     let wt = vec![0.1f32; m * (c / groups) * k * k];
     let b = vec![0.0f32; m];
     let mut y = vec![0.0f32; m * oh * ow];
-    let scratch = Scratch::new(1, s.scratch_floats());
+    // Without a shared scratch, conv2d computes directly.
+    let direct = Scratch::new(1, s.scratch_floats());
+    let shared = Scratch::with_shared(1, s.scratch_floats(), s.shared_scratch_floats());
+    let ways: &[(&str, &Scratch)] =
+        if s.shared_scratch_floats() > 0 { &[("winograd", &shared), ("direct", &direct)] } else { &[("", &direct)] };
     for isa in Isa::ALL.into_iter().filter(|i| i.supported() && only.as_deref().is_none_or(|o| o == i.name())) {
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            conv2d(isa, &Serial, &scratch, &s, &x, &wt, Some(&b), Activation::Relu, &mut y);
+        for &(way, scratch) in ways.iter().filter(|(w, _)| way.as_deref().is_none_or(|o| o == *w)) {
+            conv2d(isa, &Serial, scratch, &s, &x, &wt, Some(&b), Activation::Relu, &mut y);
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                conv2d(isa, &Serial, scratch, &s, &x, &wt, Some(&b), Activation::Relu, &mut y);
+            }
+            let secs = t.elapsed().as_secs_f64() / reps as f64;
+            let rate = 2.0 * s.macs() as f64 / secs / 1e9;
+            println!("{} {way}: {:?}: {:.3} ms, {rate:.1} GFLOP/s (direct-equivalent)", isa.name(), (c, h, w, m, k, st, p), secs * 1e3);
         }
-        let secs = t.elapsed().as_secs_f64() / reps as f64;
-        println!("{}: {:?}: {:.3} ms, {:.1} GFLOP/s", isa.name(), (c, h, w, m, k, st, p), secs * 1e3, 2.0 * s.macs() as f64 / secs / 1e9);
     }
 }

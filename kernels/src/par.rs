@@ -48,21 +48,42 @@ impl Parallel for Serial {
 }
 
 /// One scratch buffer per worker, allocated once (at session start) and
-/// reused by every kernel call.
+/// reused by every kernel call, and optionally one buffer shared by all
+/// workers of a step (a kernel's transformed weights, which every task
+/// reads).
 ///
 /// Each buffer sits behind a mutex: a worker only ever locks its own, so the
 /// lock is never contended and costs a few nanoseconds; it keeps access safe
-/// without trusting the scheduler.
+/// without trusting the scheduler. The shared buffer is locked by the thread
+/// that calls the kernel, which hands its tasks disjoint parts of it.
 #[derive(Debug)]
 pub struct Scratch {
     bufs: Vec<Mutex<Vec<f32>>>,
     floats: usize,
+    shared: Mutex<Vec<f32>>,
 }
 
 impl Scratch {
     pub fn new(workers: usize, floats_per_worker: usize) -> Self {
+        Self::with_shared(workers, floats_per_worker, 0)
+    }
+
+    /// Per-worker buffers and a shared one of `shared_floats`.
+    pub fn with_shared(workers: usize, floats_per_worker: usize, shared_floats: usize) -> Self {
         let bufs = (0..workers.max(1)).map(|_| Mutex::new(vec![0.0f32; floats_per_worker])).collect();
-        Self { bufs, floats: floats_per_worker }
+        Self { bufs, floats: floats_per_worker, shared: Mutex::new(vec![0.0f32; shared_floats]) }
+    }
+
+    /// Floats in the shared buffer.
+    pub fn shared_floats(&self) -> usize {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    /// Runs `f` with the shared buffer. Kernels call it from the thread
+    /// that calls them, never from inside a task.
+    pub fn with_shared_buf<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        let mut guard = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
     }
 
     /// Floats available to each worker.
@@ -76,7 +97,7 @@ impl Scratch {
 
     /// Bytes held in all buffers together.
     pub fn bytes(&self) -> usize {
-        self.bufs.len() * self.floats * std::mem::size_of::<f32>()
+        (self.bufs.len() * self.floats + self.shared_floats()) * std::mem::size_of::<f32>()
     }
 
     /// Runs `f` with the scratch buffer of `worker`.

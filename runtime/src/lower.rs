@@ -293,6 +293,9 @@ pub(crate) struct Program {
     pub locs: Vec<Loc>,
     /// Largest scratch (floats per worker) any step's CPU kernel needs.
     pub scratch_floats: usize,
+    /// Largest scratch shared by the workers (Winograd's transformed
+    /// weights) any step needs.
+    pub shared_scratch_floats: usize,
 }
 
 pub(crate) fn loc(d: &Decoded, t: usize) -> Loc {
@@ -465,6 +468,9 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
             }
         };
         plan.scratch_floats = plan.scratch_floats.max(scratch_floats(&step.op, &metas));
+        if let StepKind::Conv { shape, .. } = &kind {
+            plan.shared_scratch_floats = plan.shared_scratch_floats.max(shape.shared_scratch_floats());
+        }
         let start = plan.locs.len();
         plan.locs.extend(ins.iter().map(|&t| loc(d, t)));
         let mid = plan.locs.len();

@@ -192,6 +192,7 @@ impl Model {
             intermediate_bytes: d.tensors.iter().filter(|t| t.storage == Storage::Arena).map(|t| t.nbytes).sum(),
             weights_bytes: d.weights.len(),
             scratch_bytes_per_thread: self.inner.plan.scratch_floats * 4,
+            scratch_bytes_shared: self.inner.plan.shared_scratch_floats * 4,
         };
         ModelInfo {
             name: self.meta("name").map(str::to_string),
@@ -377,11 +378,14 @@ pub struct MemoryInfo {
     pub weights_bytes: usize,
     /// Scratch each thread of a session allocates (packing buffers).
     pub scratch_bytes_per_thread: usize,
+    /// Scratch a session allocates once for all its threads (weights that
+    /// a kernel transforms on each run, such as Winograd's).
+    pub scratch_bytes_shared: usize,
 }
 
 impl MemoryInfo {
     /// What a session with `threads` threads allocates: arena plus scratch.
     pub fn session_bytes(&self, threads: usize) -> usize {
-        self.arena_bytes + threads.max(1) * self.scratch_bytes_per_thread
+        self.arena_bytes + threads.max(1) * self.scratch_bytes_per_thread + self.scratch_bytes_shared
     }
 }

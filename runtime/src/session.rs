@@ -182,7 +182,7 @@ impl Session {
         let (isa, qisa) = options.kernels()?;
         let threads = options.thread_count();
         let d = model.d();
-        let scratch = Scratch::new(threads, model.plan().scratch_floats);
+        let scratch = Scratch::with_shared(threads, model.plan().scratch_floats, model.plan().shared_scratch_floats);
         let pool = ThreadPool::new(threads).map_err(|e| Error::Options(format!("cannot start {threads} threads: {e}")))?;
         let parallel = crate::cpu::cost::parallel_steps(model.plan(), threads);
         let input_locs = d.inputs.iter().map(|&t| lower::loc(d, t)).collect();

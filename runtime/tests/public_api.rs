@@ -16,7 +16,7 @@ fn the_documented_surface_compiles_and_runs() -> Result<()> {
     let memory: MemoryInfo = info.memory;
     let inputs: &[TensorInfo] = &info.inputs;
     assert_eq!((inputs[0].name.as_str(), inputs[0].dtype, inputs[0].shape.as_slice()), ("x", DType::F32, &[1usize, 4][..]));
-    assert_eq!(memory.session_bytes(1), memory.arena_bytes + memory.scratch_bytes_per_thread);
+    assert_eq!(memory.session_bytes(1), memory.arena_bytes + memory.scratch_bytes_per_thread + memory.scratch_bytes_shared);
     let _: (u16, u16) = info.format_version;
     let _: Vec<StepInfo> = model.steps();
     let _: Vec<CudaFallback> = model.cuda_fallbacks(&SessionOptions::default());

@@ -26,6 +26,7 @@ pub struct Inspection {
     pub arena_bytes: usize,
     pub intermediate_bytes: usize,
     pub scratch_bytes_per_thread: usize,
+    pub scratch_bytes_shared: usize,
     /// Threads of a default session here, and what it allocates.
     pub threads: usize,
     pub session_bytes: usize,
@@ -154,6 +155,7 @@ pub fn inspect(file: &Path, model: &Model, validate_ms: f64, wanted: Wanted<'_>)
         arena_bytes: m.arena_bytes,
         intermediate_bytes: m.intermediate_bytes,
         scratch_bytes_per_thread: m.scratch_bytes_per_thread,
+        scratch_bytes_shared: m.scratch_bytes_shared,
         threads,
         session_bytes: m.session_bytes(threads),
         weights_by_op,
@@ -239,6 +241,9 @@ impl Inspection {
         writeln!(o, "  arena          {:>12}  ({} bytes, allocated once per session)", hb(self.arena_bytes as u64), self.arena_bytes)?;
         writeln!(o, "  intermediates  {:>12}  (sum of all intermediate tensors, without reuse)", hb(self.intermediate_bytes as u64))?;
         writeln!(o, "  scratch        {:>12}  per thread", hb(self.scratch_bytes_per_thread as u64))?;
+        if self.scratch_bytes_shared > 0 {
+            writeln!(o, "  shared scratch {:>12}  once per session (transformed weights)", hb(self.scratch_bytes_shared as u64))?;
+        }
         let parts: Vec<String> = self.weights_by_op.iter().map(|(op, b)| format!("{op} {}", hb(*b))).collect();
         writeln!(o, "  weights by op  {}", parts.join(", "))?;
         writeln!(o, "  session total  {:>12}  with {} threads (arena + scratch)", hb(self.session_bytes as u64), self.threads)?;

@@ -1,8 +1,10 @@
 //! 2-D convolution (NCHW): blocked GEMM over an im2col that is never
-//! materialized, and a direct kernel for depthwise convolutions.
+//! materialized, Winograd for 3×3 stride-1 ([`super::winograd`]), and a
+//! direct kernel for depthwise convolutions.
 
 use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef};
 use super::packed::Rows;
+use super::winograd;
 use super::{Activation, Isa};
 use crate::{Parallel, Scratch, SharedMut};
 
@@ -82,7 +84,26 @@ impl Conv2dShape {
             return if self.out_channels == self.groups && blocked_fits(self) { 0 } else { DwLayout::new(self).floats() };
         }
         let g = self.groups.max(1);
-        gemm::scratch_floats_for(self.out_channels / g, (self.in_channels / g) * self.kernel_h * self.kernel_w, self.out_h * self.out_w)
+        let direct = gemm::scratch_floats_for(
+            self.out_channels / g,
+            (self.in_channels / g) * self.kernel_h * self.kernel_w,
+            self.out_h * self.out_w,
+        );
+        if winograd::fits(self) {
+            direct.max(winograd::scratch_floats(self))
+        } else {
+            direct
+        }
+    }
+
+    /// Scratch floats shared by the workers (Winograd's transformed
+    /// weights); without them, [`conv2d`] computes directly.
+    pub fn shared_scratch_floats(&self) -> usize {
+        if winograd::fits(self) {
+            winograd::shared_floats(self)
+        } else {
+            0
+        }
     }
 
     /// Multiply-accumulates per image, for cost reports.
@@ -110,6 +131,9 @@ pub fn conv2d(
 ) {
     if s.is_depthwise() {
         return depthwise(isa, par, scratch, s, x, w, bias, act, y);
+    }
+    if winograd::fits(s) && scratch.shared_floats() >= winograd::shared_floats(s) {
+        return winograd::conv(isa, par, scratch, s, x, w, bias, act, y);
     }
     let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
     let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));

@@ -472,6 +472,23 @@ pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>,
     }
 }
 
+/// [`gemm_any`] on the calling thread, packing into `buf` (at least
+/// [`scratch_floats_for`]`(m, k, n)` floats): for kernels whose tasks each
+/// multiply matrices of their own (Winograd's 36 products per tile block).
+pub(crate) fn gemm_serial(isa: Isa, a: ASource<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32], buf: &mut [f32]) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    assert!(b.rows() == k && k > 0 && c.len() >= m * n, "gemm_serial: {m}×{k} · {}×{n} into {}", b.rows(), c.len());
+    let v = variant(isa);
+    assert!(buf.len() >= variant_scratch(v, m, k, n), "gemm_serial: scratch too small");
+    let cs = SharedMut::new(&mut c[..m * n]);
+    let mut j0 = 0;
+    while j0 < n {
+        let j1 = (j0 + v.nc).min(n);
+        gemm_block(v, &a, &b, ep, &cs, n, (0, m), (j0, j1), buf);
+        j0 = j1;
+    }
+}
+
 /// Computes the block `rows × cols` of C.
 #[allow(clippy::too_many_arguments)]
 fn gemm_block(

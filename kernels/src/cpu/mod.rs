@@ -16,6 +16,7 @@ pub mod reference;
 pub mod resize;
 pub mod softmax;
 pub mod strided;
+mod winograd;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;

@@ -77,6 +77,7 @@ mod tests {
             }],
             locs: vec![loc(4 * c * hw * hw), loc(4 * m * c / groups * k * k), loc(4 * m * hw * hw)],
             scratch_floats: 0,
+            shared_scratch_floats: 0,
         }
     }
 

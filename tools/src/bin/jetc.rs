@@ -751,11 +751,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  output:  {} {} {:?}", t.name, t.dtype.numpy_name(), t.shape);
             }
             println!(
-                "  memory:  weights {} (mapped, not copied) + arena {} (all intermediates: {}) + scratch {} per thread",
+                "  memory:  weights {} (mapped, not copied) + arena {} (all intermediates: {}) + scratch {} per thread + {} shared",
                 human_bytes(r.weights_bytes),
                 human_bytes(r.arena_bytes),
                 human_bytes(r.intermediate_bytes),
-                human_bytes(m.info().memory.scratch_bytes_per_thread as u64)
+                human_bytes(m.info().memory.scratch_bytes_per_thread as u64),
+                human_bytes(m.info().memory.scratch_bytes_shared as u64)
             );
             println!("  file:    {} bytes", m.info().memory.file_bytes);
             if r.golden > 0 {
