@@ -64,6 +64,40 @@ fn max_nan(a: f32, b: f32) -> f32 {
     }
 }
 
+/// `dst[i] = max_nan(b[i], a[i])` (`a` the running maximum, `b` the next
+/// tap). Never in place: a running maximum updated in place
+/// (`m = max_nan(v, m)`) becomes a masked store (`vmaskmovps`), which is
+/// microcoded on AMD cores (ResNet-18's max pool took 0.8 ms on Zen 4,
+/// onnxruntime 0.14).
+#[inline(always)]
+fn max_pair(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    let n = dst.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = max_nan(y, x);
+    }
+}
+
+/// The maximum of `n` runs into `out`, in the order of [`max_nan`] over
+/// them one by one, through the two buffers `t`.
+#[inline(always)]
+fn max_runs<'a>(n: usize, run: impl Fn(usize) -> &'a [f32], t: [&mut [f32]; 2], out: &mut [f32]) {
+    let len = out.len();
+    match n {
+        0 => out.fill(f32::NEG_INFINITY),
+        1 => out.copy_from_slice(&run(0)[..len]),
+        _ => {
+            let [mut cur, mut next] = t.map(|b| &mut b[..len]);
+            for k in 1..n {
+                let dst: &mut [f32] = if k == n - 1 { &mut *out } else { &mut *next };
+                let prev: &[f32] = if k == 1 { run(0) } else { &*cur };
+                max_pair(dst, prev, run(k));
+                std::mem::swap(&mut cur, &mut next);
+            }
+        }
+    }
+}
+
 /// Max pooling; padding never wins (it is skipped, not read as −∞ or 0),
 /// and NaN propagates as in onnxruntime.
 ///
@@ -71,39 +105,55 @@ fn max_nan(a: f32, b: f32) -> f32 {
 /// reduced to one row (a contiguous, vectorized pass), then each output
 /// takes the maximum of its columns of that row.
 pub fn max_pool2d(par: &dyn Parallel, s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
-    let hw_in = s.in_h * s.in_w;
+    let (hw_in, hw) = (s.in_h * s.in_w, s.out_h * s.out_w);
     #[cfg(target_arch = "x86_64")]
     let avx2 = std::arch::is_x86_feature_detected!("avx2");
-    per_plane(par, s, y, &|p, yp| {
-        let xp = &x[p * hw_in..(p + 1) * hw_in];
+    let ys = SharedMut::new(&mut y[..s.planes * hw]);
+    let chunk = s.planes.div_ceil(par.workers() * 4).max(1);
+    let tasks = s.planes.div_ceil(chunk);
+    par.run(tasks, &|t, _| {
+        let planes = t * chunk..((t + 1) * chunk).min(s.planes);
+        // SAFETY: each plane is written by exactly one task.
+        let yt = unsafe { ys.slice_mut(planes.start * hw, planes.len() * hw) };
+        let xt = &x[planes.start * hw_in..planes.end * hw_in];
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { max_plane_avx2(s, xp, yp) };
+            return unsafe { max_planes_avx2(s, xt, yt) };
         }
-        max_plane(s, xp, yp)
+        max_planes(s, xt, yt)
     });
 }
 
-/// [`max_plane`] on 256-bit registers (the same comparisons).
+/// [`max_planes`] on 256-bit registers (the same comparisons).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn max_plane_avx2(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
-    max_plane(s, xp, yp)
+unsafe fn max_planes_avx2(s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
+    max_planes(s, x, y)
+}
+
+/// Planes of [`max_pool2d`], with their row buffers.
+#[inline(always)]
+fn max_planes(s: &Pool2dShape, x: &[f32], y: &mut [f32]) {
+    let mut bufs = [[0.0f32; MAX_POOL_ROW]; 3];
+    // Stride 2: the row's even and odd columns, so that every tap reads
+    // a contiguous run.
+    let mut halves = [[0.0f32; MAX_POOL_ROW / 2]; 2];
+    let hw_in = s.in_h * s.in_w;
+    for (xp, yp) in x.chunks_exact(hw_in.max(1)).zip(y.chunks_exact_mut((s.out_h * s.out_w).max(1))) {
+        max_plane(s, xp, yp, &mut bufs, &mut halves);
+    }
 }
 
 /// One plane of [`max_pool2d`].
 #[inline(always)]
-fn max_plane(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
-    let mut buf = [0.0f32; MAX_POOL_ROW];
-    // Stride 2: the row's even and odd columns, so that every tap reads
-    // a contiguous run.
-    let mut halves = [[0.0f32; MAX_POOL_ROW / 2]; 2];
+fn max_plane(s: &Pool2dShape, xp: &[f32], yp: &mut [f32], bufs: &mut [[f32; MAX_POOL_ROW]; 3], halves: &mut [[f32; MAX_POOL_ROW / 2]; 2]) {
     let span = (s.kernel_w - 1) * s.dilation_w;
     // Outputs whose window lies inside the row need no clipping.
     let inner_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
     let inner_hi =
         if s.in_w + s.pad_left > span { ((s.in_w + s.pad_left - span - 1) / s.stride_w + 1).clamp(inner_lo, s.out_w) } else { inner_lo };
+    let [rowbuf, t0, t1] = bufs;
     for oy in 0..s.out_h {
         let oy0 = (oy * s.stride_h) as isize - s.pad_top as isize;
         let (iy0, ny) = window(oy0, s.kernel_h, s.dilation_h, s.in_h);
@@ -127,13 +177,17 @@ fn max_plane(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
             }
             continue;
         }
-        let row = &mut buf[..s.in_w];
-        row.copy_from_slice(&xp[iy0 * s.in_w..(iy0 + 1) * s.in_w]);
-        for ky in 1..ny {
-            let iy = iy0 + ky * s.dilation_h;
-            row.iter_mut().zip(&xp[iy * s.in_w..(iy + 1) * s.in_w]).for_each(|(m, &v)| *m = max_nan(v, *m));
-        }
-        let row = &buf[..s.in_w];
+        // The window's rows reduced to one.
+        let in_row = |k: usize| {
+            let iy = iy0 + k * s.dilation_h;
+            &xp[iy * s.in_w..(iy + 1) * s.in_w]
+        };
+        let row: &[f32] = if ny == 1 {
+            in_row(0)
+        } else {
+            max_runs(ny, in_row, [&mut t0[..], &mut t1[..]], &mut rowbuf[..s.in_w]);
+            &rowbuf[..s.in_w]
+        };
         // The edges, window by window.
         for ox in (0..inner_lo).chain(inner_hi..s.out_w) {
             let ox0 = (ox * s.stride_w) as isize - s.pad_left as isize;
@@ -151,28 +205,28 @@ fn max_plane(s: &Pool2dShape, xp: &[f32], yp: &mut [f32]) {
             continue;
         }
         let inner = &mut out[lo..hi];
-        inner.fill(f32::NEG_INFINITY);
-        let split = s.stride_w == 2;
-        if split {
-            let [even, odd] = &mut halves;
-            let pairs = row.chunks_exact(2);
-            if let [last] = pairs.remainder() {
-                even[row.len() / 2] = *last;
+        // Input column of output ox for tap kx: ox · stride + c − pad_left.
+        let col = |kx: usize| lo * s.stride_w + kx * s.dilation_w - s.pad_left;
+        match s.stride_w {
+            1 => max_runs(s.kernel_w, |kx| &row[col(kx)..], [&mut t0[..], &mut t1[..]], inner),
+            2 => {
+                let [even, odd] = &mut *halves;
+                let pairs = row.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    even[row.len() / 2] = *last;
+                }
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                let halves = &*halves;
+                max_runs(s.kernel_w, |kx| &halves[col(kx) % 2][col(kx) / 2..], [&mut t0[..], &mut t1[..]], inner);
             }
-            for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                *e = pair[0];
-                *o = pair[1];
-            }
-        }
-        for kx in 0..s.kernel_w {
-            // Input column of output ox: ox · stride + c − pad_left.
-            let c = lo * s.stride_w + kx * s.dilation_w - s.pad_left;
-            if s.stride_w == 1 {
-                inner.iter_mut().zip(&row[c..]).for_each(|(m, &v)| *m = max_nan(v, *m));
-            } else if split {
-                inner.iter_mut().zip(&halves[c % 2][c / 2..]).for_each(|(m, &v)| *m = max_nan(v, *m));
-            } else {
-                inner.iter_mut().zip(row[c..].iter().step_by(s.stride_w)).for_each(|(m, &v)| *m = max_nan(v, *m));
+            _ => {
+                inner.fill(f32::NEG_INFINITY);
+                for kx in 0..s.kernel_w {
+                    inner.iter_mut().zip(row[col(kx)..].iter().step_by(s.stride_w)).for_each(|(m, &v)| *m = max_nan(v, *m));
+                }
             }
         }
     }
