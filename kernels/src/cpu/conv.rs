@@ -431,30 +431,36 @@ impl DwLayout {
 }
 
 /// Copies the input rows band `oy0..` reads into `buf` as [`DwLayout`]
-/// says, zeros where a tap falls in the padding: one fill of the band,
-/// then one copy per input row and phase (small planes have many short
-/// rows, so the calls are what costs).
+/// says, zeros where a tap falls in the padding: per phase, where the
+/// input lies in it is the same for every row, so it is worked out once
+/// (two divisions per row and phase, and a fill of the whole band, were
+/// most of a small stride-2 plane's time); then one copy per input row and
+/// phase, and zeros only around it.
 #[inline(always)]
 fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32]) {
     let (sw, len) = (lay.phases, lay.len);
-    buf[..lay.floats()].fill(0.0);
-    for r in 0..lay.rows {
-        let iy = (oy0 * s.stride_h + r) as isize - s.pad_top as isize;
-        if iy < 0 || iy >= s.in_h as isize {
-            continue;
-        }
-        let src = &x[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
-        let dst = &mut buf[r * sw * len..(r + 1) * sw * len];
-        for (q, phase) in dst.chunks_exact_mut(len).enumerate() {
-            // Index i holds padded column i·sw + q, input column i·sw + q − pad_left.
-            let first = s.pad_left.saturating_sub(q).div_ceil(sw);
-            let start = first * sw + q - s.pad_left;
-            if start >= s.in_w || first >= len {
-                continue;
-            }
-            let count = (s.in_w - start).div_ceil(sw).min(len - first);
+    let rows = 0..lay.rows;
+    // Band rows with an input row: iy = oy0·stride + r − pad_top in 0..in_h.
+    let top = (oy0 * s.stride_h) as isize - s.pad_top as isize;
+    let r_lo = (-top).clamp(0, lay.rows as isize) as usize;
+    let r_hi = (s.in_h as isize - top).clamp(r_lo as isize, lay.rows as isize) as usize;
+    buf[rows.start * sw * len..r_lo * sw * len].fill(0.0);
+    buf[r_hi * sw * len..rows.end * sw * len].fill(0.0);
+    for q in 0..sw {
+        // Index i of phase q holds padded column i·sw + q, input column
+        // i·sw + q − pad_left: inputs at first..first + count.
+        let first = s.pad_left.saturating_sub(q).div_ceil(sw).min(len);
+        let start = first * sw + q - s.pad_left;
+        let count = if start >= s.in_w { 0 } else { (s.in_w - start).div_ceil(sw).min(len - first) };
+        for r in r_lo..r_hi {
+            let iy = (top + r as isize) as usize;
+            let src = &x[iy * s.in_w..(iy + 1) * s.in_w];
+            let phase = &mut buf[(r * sw + q) * len..(r * sw + q + 1) * len];
+            phase[..first].fill(0.0);
+            phase[first + count..].fill(0.0);
             let dst = &mut phase[first..first + count];
             match sw {
+                _ if count == 0 => {}
                 1 => dst.copy_from_slice(&src[start..start + count]),
                 2 => deinterleave2(&src[start..], dst),
                 _ => dst.iter_mut().zip(src[start..].iter().step_by(sw)).for_each(|(d, &v)| *d = v),
@@ -467,8 +473,9 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
 /// depthwise kernels run the reference convolution.
 const DW_MAX_TAPS: usize = 256;
 
-/// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the rest
-/// one by one.
+/// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the tail
+/// (at most sixteen: callers give `dst` at most half of `src`, rounded
+/// up) the same way from a padded copy.
 #[inline(always)]
 fn deinterleave2(src: &[f32], dst: &mut [f32]) {
     let mut i = 0;
@@ -480,8 +487,17 @@ fn deinterleave2(src: &[f32], dst: &mut [f32]) {
         }
         i += 16;
     }
-    for (d, &v) in dst[i..].iter_mut().zip(src[2 * i..].iter().step_by(2)) {
-        *d = v;
+    // The tail through a zero-padded copy, as one more block of sixteen.
+    let rest = dst.len() - i;
+    if rest > 0 {
+        let mut c = [0.0f32; 32];
+        let n = (src.len() - 2 * i).min(32);
+        c[..n].copy_from_slice(&src[2 * i..2 * i + n]);
+        let mut d = [0.0f32; 16];
+        for l in 0..16 {
+            d[l] = c[2 * l];
+        }
+        dst[i..].copy_from_slice(&d[..rest.min(16)]);
     }
 }
 

@@ -428,6 +428,16 @@ pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>,
             _ => {}
         }
     }
+    if n == 1 {
+        // A matrix times a vector (a 1×1 convolution on a 1×1 map, as in
+        // squeeze-and-excitation blocks): packing would pad the column to
+        // a whole panel, 1 useful column in 16 or 32.
+        if let (Some(&am), BSource::Mat(bm)) = (a.in_place(), b) {
+            if bm.rs == 1 {
+                return gemv(v, par, am, &bm.data[..k], ep, c);
+            }
+        }
+    }
     assert!(scratch.floats_per_worker() >= variant_scratch(v, m, k, n) && scratch.workers() >= par.workers(), "gemm: scratch too small");
 
     // Split C into tasks. Splitting columns makes every task read its rows
@@ -799,6 +809,28 @@ fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
     }
 }
 
+/// `c[i] = finish(A[i] · b)`: one dot product per row, rows split over
+/// the workers when there are enough of them.
+fn gemv(v: &Variant, par: &dyn Parallel, a: MatRef<'_>, b: &[f32], ep: &Epilogue<'_>, c: &mut [f32]) {
+    let (m, k) = (a.rows, a.cols);
+    let tasks = if par.workers() > 1 && m * k >= 1 << 15 { (par.workers() * 4).min(m) } else { 1 };
+    let chunk = m.div_ceil(tasks);
+    let cshared = SharedMut::new(&mut c[..m]);
+    let task = |t: usize, _worker: usize| {
+        let (i0, i1) = (t * chunk, ((t + 1) * chunk).min(m));
+        // SAFETY: tasks own disjoint row ranges i0..i1.
+        let out = unsafe { cshared.slice_mut(i0, i1 - i0) };
+        for (i, o) in (i0..i1).zip(out) {
+            *o = ep.finish((v.dot)(&a.data[i * a.rs..i * a.rs + k], b), i, 0);
+        }
+    };
+    if tasks == 1 {
+        task(0, 0);
+    } else {
+        par.run(m.div_ceil(chunk), &task);
+    }
+}
+
 /// B of the small-m path.
 #[derive(Clone, Copy)]
 enum SmallB<'a> {
@@ -998,6 +1030,10 @@ mod tests {
                 (100, 513, 37),
                 (12, 600, 32),
                 (96, 64, 300),
+                // A matrix times a vector (the n == 1 path), split over
+                // workers or not.
+                (40, 72, 1),
+                (576, 96, 1),
             ] {
                 for bias in 0..4 {
                     check(isa, &Serial, m, k, n, false, false, bias);
