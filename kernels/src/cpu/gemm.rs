@@ -482,19 +482,34 @@ pub fn gemm_any(isa: Isa, par: &dyn Parallel, scratch: &Scratch, a: ASource<'_>,
     }
 }
 
-/// [`gemm_any`] on the calling thread, packing into `buf` (at least
-/// [`scratch_floats_for`]`(m, k, n)` floats): for kernels whose tasks each
-/// multiply matrices of their own (Winograd's 36 products per tile block).
-pub(crate) fn gemm_serial(isa: Isa, a: ASource<'_>, b: BSource<'_>, ep: &Epilogue<'_>, c: &mut [f32], buf: &mut [f32]) {
-    let (m, k, n) = (a.rows(), a.cols(), b.cols());
-    assert!(b.rows() == k && k > 0 && c.len() >= m * n, "gemm_serial: {m}×{k} · {}×{n} into {}", b.rows(), c.len());
+/// Columns `cols` of `c = a · b` (plus the epilogue) on the calling
+/// thread, into `c` with row stride `ldc`, packing into `buf` (at least
+/// [`scratch_floats_for`]`(m, k, cols)` floats): for kernels whose tasks
+/// each compute a part of a product of their own (Winograd's 36).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_cols(
+    isa: Isa,
+    a: ASource<'_>,
+    b: BSource<'_>,
+    ep: &Epilogue<'_>,
+    c: &SharedMut<'_, f32>,
+    ldc: usize,
+    cols: (usize, usize),
+    buf: &mut [f32],
+) {
+    let (m, k) = (a.rows(), a.cols());
+    assert!(
+        b.rows() == k && k > 0 && cols.1 <= b.cols() && cols.1 <= ldc,
+        "gemm_cols: {m}×{k} · {}×{} columns {cols:?}",
+        b.rows(),
+        b.cols()
+    );
     let v = variant(isa);
-    assert!(buf.len() >= variant_scratch(v, m, k, n), "gemm_serial: scratch too small");
-    let cs = SharedMut::new(&mut c[..m * n]);
-    let mut j0 = 0;
-    while j0 < n {
-        let j1 = (j0 + v.nc).min(n);
-        gemm_block(v, &a, &b, ep, &cs, n, (0, m), (j0, j1), buf);
+    assert!(buf.len() >= variant_scratch(v, m, k, cols.1 - cols.0), "gemm_cols: scratch too small");
+    let mut j0 = cols.0;
+    while j0 < cols.1 {
+        let j1 = (j0 + v.nc).min(cols.1);
+        gemm_block(v, &a, &b, ep, c, ldc, (0, m), (j0, j1), buf);
         j0 = j1;
     }
 }

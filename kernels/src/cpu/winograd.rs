@@ -59,17 +59,18 @@ pub(crate) fn fits(s: &Conv2dShape) -> bool {
         && g.tiles_h * g.tiles_w >= MIN_TILES
 }
 
-/// Floats of the shared scratch: the transformed weights.
+/// Floats of the shared scratch: the transformed weights, and one block's
+/// transformed input and products (every worker writes parts of them).
 pub(crate) fn shared_floats(s: &Conv2dShape) -> usize {
-    POINTS * s.out_channels * s.in_channels
+    let g = Geometry::new(s);
+    POINTS * s.out_channels * s.in_channels + POINTS * (s.in_channels + s.out_channels) * g.block_tiles()
 }
 
-/// Floats of each worker's scratch: a block's transformed input and
-/// products, the transforms' rows, and the GEMM's packing.
+/// Floats of each worker's scratch: the transforms' rows and the GEMM's
+/// packing.
 pub(crate) fn scratch_floats(s: &Conv2dShape) -> usize {
     let g = Geometry::new(s);
-    let tb = g.rows_per_block * g.tiles_w;
-    POINTS * (s.in_channels + s.out_channels) * tb + g.work_floats() + gemm::scratch_floats_for(s.out_channels, s.in_channels, tb)
+    g.work_floats() + gemm::scratch_floats_for(s.out_channels, s.in_channels, g.block_tiles())
 }
 
 /// Tiles of the output and how tasks group them.
@@ -100,11 +101,16 @@ impl Geometry {
         Geometry { tiles_h, tiles_w, row: 4 * tiles_w + 4, rows_per_block }
     }
 
+    /// Most tiles of a block.
+    fn block_tiles(&self) -> usize {
+        self.rows_per_block * self.tiles_w
+    }
+
     /// Floats of the transforms' rows: the input's six padded rows, their
     /// 6 × 4 phases and 6 × 6 runs of a block's tiles; the output's 6 × 4
     /// and 4 × 4 runs.
     fn work_floats(&self) -> usize {
-        let tiles = self.rows_per_block * self.tiles_w;
+        let tiles = self.block_tiles();
         (6 * self.row + 24 * (self.tiles_w + 1) + POINTS * (tiles + 1)).max(40 * tiles)
     }
 }
@@ -112,6 +118,14 @@ impl Geometry {
 /// `y = act(conv(x, w) + bias)` for a convolution [`fits`] accepts, with
 /// `scratch` holding [`shared_floats`] shared and [`scratch_floats`] per
 /// worker. Same arguments as [`super::conv::conv2d`].
+///
+/// Block by block of tile rows, in three parallel passes: the input
+/// transform over input channels, the 36 products (one task each), the
+/// output transform over output channels. Every pass has many even tasks,
+/// so no worker is left alone at the end of a step (splitting the blocks
+/// themselves over workers gave tasks of milliseconds, or repeated the
+/// input transform, and was slower at two threads than the direct
+/// convolution).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv(
     isa: Isa,
@@ -126,52 +140,142 @@ pub(crate) fn conv(
 ) {
     let (c, k) = (s.in_channels, s.out_channels);
     let g = Geometry::new(s);
-    assert!(scratch.floats_per_worker() >= scratch_floats(s) && scratch.workers() >= par.workers(), "winograd: scratch too small");
+    assert!(
+        scratch.floats_per_worker() >= scratch_floats(s)
+            && scratch.shared_floats() >= shared_floats(s)
+            && scratch.workers() >= par.workers(),
+        "winograd: scratch too small"
+    );
+    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
+    let ys = SharedMut::new(&mut y[..s.batch * k * hw_out]);
+    // Even parts of `n` items for the workers: (parts, part t's range).
+    let workers = par.workers();
+    let parts = |n: usize| if workers > 1 { n.min(4 * workers) } else { 1 };
+    let range = |t: usize, parts: usize, n: usize| (t * n / parts, (t + 1) * n / parts);
     scratch.with_shared_buf(|shared| {
-        let u = &mut shared[..shared_floats(s)];
+        let (u, rest) = shared.split_at_mut(POINTS * k * c);
         transform_weights(isa, par, w, k, c, u);
+        let u = &*u;
+        let (vbuf, mbuf) = rest.split_at_mut(POINTS * c * g.block_tiles());
         let blocks = g.tiles_h.div_ceil(g.rows_per_block);
-        // Too few tile blocks for the workers: split the output channels
-        // too (each part transforms the block's input again, which costs
-        // little next to its products).
-        let workers = par.workers();
-        let mut k_parts = 1;
-        if workers > 1 && s.batch * blocks < 3 * workers {
-            k_parts = (3 * workers).div_ceil(s.batch * blocks).min(k.div_ceil(16)).max(1);
+        for n in 0..s.batch {
+            for blk in 0..blocks {
+                // At most rows_per_block rows: blocks ≥ tiles_h / rows_per_block.
+                let tys = (blk * g.tiles_h / blocks, (blk + 1) * g.tiles_h / blocks);
+                let tiles = (tys.1 - tys.0) * g.tiles_w;
+                // V[c][ξ][tile] = (Bᵀ·d·B)[ξ] for every input channel and tile.
+                {
+                    let v = SharedMut::new(&mut vbuf[..POINTS * c * tiles]);
+                    let pc = parts(c);
+                    par.run(pc, &|t, worker| {
+                        let (c0, c1) = range(t, pc, c);
+                        // SAFETY: task t writes only its channels' transforms.
+                        let vt = unsafe { v.slice_mut(c0 * POINTS * tiles, (c1 - c0) * POINTS * tiles) };
+                        let xt = &x[(n * c + c0) * hw_in..(n * c + c1) * hw_in];
+                        scratch.with(worker, |buf| match isa {
+                            // SAFETY: the session chose a variant with these
+                            // features, which it does only where the CPU has them.
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx512 => unsafe { inputs_avx512(s, &g, xt, tys, vt, buf) },
+                            #[cfg(target_arch = "x86_64")]
+                            Isa::Avx2Fma => unsafe { inputs_avx2(s, &g, xt, tys, vt, buf) },
+                            _ => inputs(s, &g, xt, tys, vt, buf),
+                        });
+                    });
+                }
+                // M[k][ξ][tile] = U[ξ] · V[ξ]: V is c × (36 · tiles), point
+                // ξ its columns ξ · tiles.., and so is M, k × (36 · tiles).
+                {
+                    let vm = MatRef::row_major(&vbuf[..POINTS * c * tiles], c, POINTS * tiles);
+                    let m = SharedMut::new(&mut mbuf[..POINTS * k * tiles]);
+                    par.run(POINTS, &|xi, worker| {
+                        let a = ASource::Mat(MatRef::row_major(&u[xi * k * c..][..k * c], k, c));
+                        scratch.with(worker, |buf| {
+                            gemm::gemm_cols(
+                                isa,
+                                a,
+                                BSource::Mat(vm),
+                                &Epilogue::plain(),
+                                &m,
+                                POINTS * tiles,
+                                (xi * tiles, (xi + 1) * tiles),
+                                buf,
+                            )
+                        });
+                    });
+                }
+                // y = Aᵀ·M·A, plus bias and activation.
+                let mm = &mbuf[..POINTS * k * tiles];
+                let pk = parts(k);
+                let (r0, r1) = (4 * tys.0, (4 * tys.1).min(s.out_h));
+                par.run(pk, &|t, worker| {
+                    let (k0, k1) = range(t, pk, k);
+                    scratch.with(worker, |buf| {
+                        for kk in k0..k1 {
+                            // SAFETY: task t writes only rows r0..r1 of its channels.
+                            let yp = unsafe { ys.slice_mut(((n * k + kk) * s.out_h + r0) * s.out_w, (r1 - r0) * s.out_w) };
+                            let mk = &mm[kk * POINTS * tiles..(kk + 1) * POINTS * tiles];
+                            let b = bias.map_or(0.0, |b| b[kk]);
+                            match isa {
+                                // SAFETY: as above.
+                                #[cfg(target_arch = "x86_64")]
+                                Isa::Avx512 => unsafe { output_avx512(s, &g, mk, tiles, buf, b, act, yp) },
+                                #[cfg(target_arch = "x86_64")]
+                                Isa::Avx2Fma => unsafe { output_avx2(s, &g, mk, tiles, buf, b, act, yp) },
+                                _ => output_tiles(s, &g, mk, tiles, 0, tiles, buf, b, act, yp),
+                            }
+                        }
+                    });
+                });
+            }
         }
-        let k_step = k.div_ceil(k_parts);
-        let k_parts = k.div_ceil(k_step);
-        let job = Job { isa, s, g, u, x, bias, act, y: SharedMut::new(&mut y[..s.batch * k * s.out_h * s.out_w]) };
-        let task = |t: usize, worker: usize| {
-            let (part, rest) = (t % k_parts, t / k_parts);
-            let (n, blk) = (rest / blocks, rest % blocks);
-            let ks = (part * k_step, ((part + 1) * k_step).min(k));
-            let tys = (blk * g.rows_per_block, ((blk + 1) * g.rows_per_block).min(g.tiles_h));
-            scratch.with(worker, |buf| match isa {
-                // SAFETY: the session chose a variant with these features,
-                // which it does only where the CPU has them.
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { block_avx512(&job, n, tys, ks, buf) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => unsafe { block_avx2(&job, n, tys, ks, buf) },
-                _ => block(&job, n, tys, ks, buf),
-            });
-        };
-        par.run(s.batch * blocks * k_parts, &task);
     });
 }
 
-/// What every task of one call reads (and the output it writes parts of).
-struct Job<'a> {
-    isa: Isa,
-    s: &'a Conv2dShape,
-    g: Geometry,
-    /// Transformed weights, `[36][out_channels][in_channels]`.
-    u: &'a [f32],
-    x: &'a [f32],
-    bias: Option<&'a [f32]>,
+/// The input transforms of tile rows `tys` for the channels of `x` (whole
+/// planes), channel after channel into `v` (`36 × tiles` each).
+#[inline(always)]
+fn inputs(s: &Conv2dShape, g: &Geometry, x: &[f32], tys: (usize, usize), v: &mut [f32], work: &mut [f32]) {
+    let hw_in = s.in_h * s.in_w;
+    let tiles = (tys.1 - tys.0) * g.tiles_w;
+    for (xp, vc) in x.chunks_exact(hw_in).zip(v.chunks_exact_mut(POINTS * tiles)) {
+        input_tiles(s, g, xp, tys, work, vc, tiles, 0);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn inputs_avx512(s: &Conv2dShape, g: &Geometry, x: &[f32], tys: (usize, usize), v: &mut [f32], work: &mut [f32]) {
+    inputs(s, g, x, tys, v, work)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn inputs_avx2(s: &Conv2dShape, g: &Geometry, x: &[f32], tys: (usize, usize), v: &mut [f32], work: &mut [f32]) {
+    inputs(s, g, x, tys, v, work)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_avx512(
+    s: &Conv2dShape,
+    g: &Geometry,
+    m: &[f32],
+    tiles: usize,
+    work: &mut [f32],
+    bias: f32,
     act: Activation,
-    y: SharedMut<'a, f32>,
+    y: &mut [f32],
+) {
+    output_tiles(s, g, m, tiles, 0, tiles, work, bias, act, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_avx2(s: &Conv2dShape, g: &Geometry, m: &[f32], tiles: usize, work: &mut [f32], bias: f32, act: Activation, y: &mut [f32]) {
+    output_tiles(s, g, m, tiles, 0, tiles, work, bias, act, y)
 }
 
 /// `U[ξ][k][c] = (G·g·Gᵀ)[ξ]` for every filter `g` (3×3) of `w`, over
@@ -298,52 +402,6 @@ fn apply_at(m: [&[f32]; 6], o: [&mut [f32]; 4]) {
 fn runs<const R: usize>(buf: &mut [f32], at: usize, stride: usize, len: usize) -> [&mut [f32]; R] {
     let mut it = buf[at..].chunks_mut(stride);
     std::array::from_fn(|_| &mut it.next().expect("run inside the buffer")[..len])
-}
-
-/// One task: tile rows `tys` of image `n`, output channels `ks`.
-#[inline(always)]
-fn block(job: &Job<'_>, n: usize, tys: (usize, usize), ks: (usize, usize), buf: &mut [f32]) {
-    let (s, g) = (job.s, job.g);
-    let (c, k) = (s.in_channels, s.out_channels);
-    let (tw, kb) = (g.tiles_w, ks.1 - ks.0);
-    let tiles = (tys.1 - tys.0) * tw;
-    let (v, rest) = buf.split_at_mut(POINTS * c * tiles);
-    let (m, rest) = rest.split_at_mut(POINTS * kb * tiles);
-    let (work, gbuf) = rest.split_at_mut(g.work_floats());
-
-    // V[ξ][c][tile] = (Bᵀ·d·B)[ξ] for every input channel and tile.
-    let hw_in = s.in_h * s.in_w;
-    for ci in 0..c {
-        let xp = &job.x[(n * c + ci) * hw_in..][..hw_in];
-        input_tiles(s, &g, xp, tys, work, v, c * tiles, ci * tiles);
-    }
-    // M[ξ] = U[ξ] · V[ξ].
-    for xi in 0..POINTS {
-        let a = ASource::Mat(MatRef::row_major(&job.u[xi * k * c + ks.0 * c..][..kb * c], kb, c));
-        let b = BSource::Mat(MatRef::row_major(&v[xi * c * tiles..][..c * tiles], c, tiles));
-        gemm::gemm_serial(job.isa, a, b, &Epilogue::plain(), &mut m[xi * kb * tiles..][..kb * tiles], gbuf);
-    }
-    // y = Aᵀ·M·A, plus bias and activation.
-    let (oh, ow) = (s.out_h, s.out_w);
-    let (r0, r1) = (4 * tys.0, (4 * tys.1).min(oh));
-    for kk in ks.0..ks.1 {
-        // SAFETY: each task writes only rows r0..r1 of its own channels.
-        let yp = unsafe { job.y.slice_mut(((n * k + kk) * oh + r0) * ow, (r1 - r0) * ow) };
-        let b = job.bias.map_or(0.0, |b| b[kk]);
-        output_tiles(s, &g, m, kb * tiles, (kk - ks.0) * tiles, tiles, work, b, job.act, yp);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn block_avx512(job: &Job<'_>, n: usize, tys: (usize, usize), ks: (usize, usize), buf: &mut [f32]) {
-    block(job, n, tys, ks, buf)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2(job: &Job<'_>, n: usize, tys: (usize, usize), ks: (usize, usize), buf: &mut [f32]) {
-    block(job, n, tys, ks, buf)
 }
 
 /// Transforms the tiles of tile rows `tys` of one input plane `xp`: point
