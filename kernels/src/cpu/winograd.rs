@@ -504,19 +504,8 @@ mod tests {
     use super::*;
     use crate::cpu::conv::{conv2d, out_len};
     use crate::cpu::reference;
+    use crate::test_util::{data, TwoWorkers};
     use crate::Serial;
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn shape(n: usize, c: usize, h: usize, w: usize, k: usize, pads: (usize, usize, usize, usize)) -> Conv2dShape {
         Conv2dShape {
@@ -536,21 +525,6 @@ mod tests {
             pad_top: pads.0,
             pad_left: pads.1,
             groups: 1,
-        }
-    }
-
-    /// A pool of two workers on threads of its own (the runtime's pool
-    /// lives in the runtime crate).
-    struct Two;
-    impl Parallel for Two {
-        fn workers(&self) -> usize {
-            2
-        }
-        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-            std::thread::scope(|sc| {
-                sc.spawn(|| (1..tasks).step_by(2).for_each(|t| f(t, 1)));
-                (0..tasks).step_by(2).for_each(|t| f(t, 0));
-            });
         }
     }
 
@@ -578,7 +552,7 @@ mod tests {
             // with it, not with the result).
             let scale = (s.in_channels * 9) as f32;
             for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
-                for par in [&Serial as &dyn Parallel, &Two] {
+                for par in [&Serial as &dyn Parallel, &TwoWorkers] {
                     let scratch = Scratch::with_shared(par.workers(), s.scratch_floats(), s.shared_scratch_floats());
                     let mut got = vec![f32::NAN; want.len()];
                     conv2d(isa, par, &scratch, &s, &x, &w, Some(&b), Activation::Relu, &mut got);
