@@ -449,9 +449,10 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
     for q in 0..sw {
         // Index i of phase q holds padded column i·sw + q, input column
         // i·sw + q − pad_left: inputs at first..first + count.
-        let first = s.pad_left.saturating_sub(q).div_ceil(sw).min(len);
+        let first = s.pad_left.saturating_sub(q).div_ceil(sw);
         let start = first * sw + q - s.pad_left;
-        let count = if start >= s.in_w { 0 } else { (s.in_w - start).div_ceil(sw).min(len - first) };
+        let count = if start >= s.in_w || first >= len { 0 } else { (s.in_w - start).div_ceil(sw).min(len - first) };
+        let first = first.min(len);
         for r in r_lo..r_hi {
             let iy = (top + r as isize) as usize;
             let src = &x[iy * s.in_w..(iy + 1) * s.in_w];

@@ -4,15 +4,17 @@
 //! in 36 multiplications per pair of channels instead of 144.
 //!
 //! A call transforms the weights (`U = G·g·Gᵀ`, 36 values per filter) into
-//! the shared scratch. Then each task takes a block of tile rows and of
-//! output channels: it transforms its input (`V = Bᵀ·d·B`), runs the 36
-//! products `M[ξ] = U[ξ] · V[ξ]` (output channels × input channels times
-//! input channels × tiles) on the GEMM, and transforms back (`y = Aᵀ·M·A`),
-//! adding the bias and the activation.
+//! the shared scratch. Then, block by block of tile rows, three parallel
+//! passes: the input transform (`V = Bᵀ·d·B`) over input channels, the 36
+//! products `M[ξ] = U[ξ] · V[ξ]` (output × input channels times input
+//! channels × tiles) on the GEMM, one task each, and the transform back
+//! (`y = Aᵀ·M·A`) with the bias and the activation, over output channels.
+//! The block's `V` and `M` live in the shared scratch too.
 //!
 //! The transforms work on whole rows, so they vectorize: down the six rows
 //! of a tile row first, then across, where the six columns of every tile of
-//! the row are read as six runs (`a_q[t] = row[4t + q]`). They are plain
+//! the block are read as six runs (`a_q[t] = row[4t + q]`, from four
+//! phases of each input row). They are plain
 //! multiplies and adds, never fused, so every variant computes the same
 //! transforms; only the GEMM's sums differ between variants, as for any
 //! convolution.
@@ -24,10 +26,10 @@ use crate::{Parallel, Scratch, SharedMut};
 
 /// Transformed points per tile (6 × 6).
 const POINTS: usize = 36;
-/// Tiles a task aims to hand each GEMM: narrower products waste the
-/// micro-kernel's columns.
+/// Tiles a block aims for: narrower products waste the micro-kernel's
+/// columns.
 const TARGET_TILES: usize = 64;
-/// Most floats of transformed input and products one task holds (2 MiB).
+/// Most floats of a block's transformed input and products (2 MiB).
 const BLOCK_FLOATS: usize = 1 << 19;
 /// Filters transformed at once (vectors over filters).
 const WCHUNK: usize = 32;
