@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """jetrt against onnxruntime on every benchmark model, at 1 and 2 threads, as one table.
 
-    tools/bench_models.py [--threads 1,2] [--iterations N] [--rounds N] [--only NAME,...] [--json OUT]
+    tools/bench_models.py [--threads 1,2] [--precision fp32,int8] [--iterations N] [--rounds N] [--only NAME,...] [--json OUT]
 
 Runs tools/bench_vs_ort.py (fresh processes, alternating rounds, medians) for each model:
 the real-model cases of tools/gen_realmodels.py (ResNet-18, MobileNet v2 and v3,
@@ -9,8 +9,11 @@ EfficientNet-B0, the transformer encoder, PP-OCRv5 det, rec and cls, and the YOL
 detector (320x320), RegNetX-like network and ViT-Tiny-style encoder of
 tools/gen_bench_models.py; target/testdata/real)
 and ResNet-50 (target/testdata/zoo_random),
-and prints the table docs/PERFORMANCE.md records: model, threads, jetrt p50, onnxruntime p50,
-ratio (fp32). Needs tools/gen_testdata.sh and `cargo build --release -p jetrt-tools`.
+and prints the table docs/PERFORMANCE.md records: model, threads, precision, jetrt p50,
+onnxruntime p50, ratio. onnxruntime always runs the fp32 model: the bar for jetrt int8 is
+onnxruntime fp32 (int8 calibrates on random inputs of the benchmark's kind: its speed, not its
+accuracy, is measured here; tools/bench_quant.py measures both).
+Needs tools/gen_testdata.sh and `cargo build --release -p jetrt-tools`.
 """
 import argparse
 import json
@@ -38,31 +41,43 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--precision", default="fp32", help="comma-separated: fp32, int8")
     ap.add_argument("--only", default=None, help="comma-separated model names")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     only = set(a.only.split(",")) if a.only else None
     rows = []
-    print("| model | threads | jetrt p50 ms | onnxruntime p50 ms | jetrt / onnxruntime |")
-    print("|---|---|---|---|---|")
+    print("| model | threads | jetrt precision | jetrt p50 ms | onnxruntime fp32 p50 ms | jetrt / onnxruntime |")
+    print("|---|---|---|---|---|---|")
     for name, path, shapes in models():
         if only and name not in only:
             continue
         if not os.path.exists(path):
             sys.exit(f"{path} missing: run tools/gen_testdata.sh")
-        for t in [int(x) for x in a.threads.split(",")]:
-            cmd = [sys.executable, os.path.join(ROOT, "tools/bench_vs_ort.py"), path, "--threads", str(t), "--iterations", str(a.iterations),
-                   "--rounds", str(a.rounds), "--name", name] + [f"--input-shape={s}" for s in shapes]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            row = {"model": name, "threads": t, "jetrt_p50_ms": r["jetrt"]["p50_ms"], "ort_p50_ms": r["onnxruntime"]["p50_ms"],
-                   "ratio": r["p50_ratio_jetrt_over_ort"]}
-            rows.append(row)
-            print(f"| {name} | {t} | {row['jetrt_p50_ms']:.2f} | {row['ort_p50_ms']:.2f} | {row['ratio']:.2f} |")
-            sys.stdout.flush()
+        for prec in a.precision.split(","):
+            for t in [int(x) for x in a.threads.split(",")]:
+                cmd = [sys.executable, os.path.join(ROOT, "tools/bench_vs_ort.py"), path, "--threads", str(t), "--iterations", str(a.iterations),
+                       "--rounds", str(a.rounds), "--name", name, "--precision", prec] + [f"--input-shape={s}" for s in shapes]
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                if run.returncode != 0:
+                    # One model that does not convert (or run) at this
+                    # precision is a row that says so, not a lost table.
+                    why = (run.stderr.strip().splitlines() or ["?"])[-1]
+                    rows.append({"model": name, "threads": t, "precision": prec, "error": why})
+                    print(f"| {name} | {t} | {prec} | failed: {why} | | |")
+                    sys.stdout.flush()
+                    continue
+                r = json.loads(run.stdout.strip().splitlines()[-1])
+                row = {"model": name, "threads": t, "precision": prec, "jetrt_p50_ms": r["jetrt"]["p50_ms"], "ort_p50_ms": r["onnxruntime"]["p50_ms"],
+                       "ratio": r["p50_ratio_jetrt_over_ort"]}
+                rows.append(row)
+                print(f"| {name} | {t} | {prec} | {row['jetrt_p50_ms']:.2f} | {row['ort_p50_ms']:.2f} | {row['ratio']:.2f} |")
+                sys.stdout.flush()
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
+    if any("error" in r for r in rows):
+        sys.exit("some rows failed (see the table)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 """Benchmarks jetrt against onnxruntime on the same model, inputs, thread count and machine.
 
     tools/bench_vs_ort.py MODEL.onnx [--threads N] [--iterations N] [--warmup N] [--jetrt PATH] [--jetc PATH]
+        [--precision fp32|int8 [--calib-samples N]]
 
 Converts MODEL.onnx with jetc, writes one deterministic input per model input (standard normal,
 seed 0), then runs `jetrt bench --json` and onnxruntime (CPUExecutionProvider, intra_op_num_threads
@@ -62,6 +63,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both runtimes (medians are reported)")
     ap.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                     help="fix a dynamic input's shape (passed to jetc; onnxruntime gets inputs of that shape)")
+    ap.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                    help="jetrt's precision (onnxruntime always runs the fp32 model: the issue's bar for int8 is "
+                         "onnxruntime fp32); int8 calibrates on --calib-samples inputs of the benchmark's kind")
+    ap.add_argument("--calib-samples", type=int, default=8)
     a = ap.parse_args()
 
     import numpy as np
@@ -76,18 +81,34 @@ def main():
     for spec in a.input_shape:
         name, dims = spec.rsplit("=", 1)
         shapes[name] = [int(d) for d in dims.split(",")]
-    subprocess.run([a.jetc, "convert", a.model, "-o", jrt, "--quiet"] + [f"--input-shape={s}" for s in a.input_shape], check=True)
-
     m = onnx.load(a.model, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
-    rng = np.random.default_rng(0)
-    feeds, args = {}, []
-    for k, x in enumerate(i for i in m.graph.input if i.name not in inits):
+    graph_inputs = [i for i in m.graph.input if i.name not in inits]
+
+    def sample(x, rng):
         shape = shapes.get(x.name) or [d.dim_value if d.HasField("dim_value") else 1 for d in x.type.tensor_type.shape.dim]
         if x.type.tensor_type.elem_type == onnx.TensorProto.INT64:
-            v = rng.integers(0, 100, size=shape).astype(np.int64)  # token ids
-        else:
-            v = rng.standard_normal(shape).astype(np.float32)
+            return rng.integers(0, 100, size=shape).astype(np.int64)  # token ids
+        return rng.standard_normal(shape).astype(np.float32)
+
+    convert = [a.jetc, "convert", a.model, "-o", jrt, "--quiet"] + [f"--input-shape={s}" for s in a.input_shape]
+    if a.precision == "int8":
+        # Calibration inputs drawn like the benchmark's input (other seeds):
+        # the speed does not depend on how well the ranges fit.
+        calib = os.path.join(work, "calib")
+        os.makedirs(calib)
+        for k in range(a.calib_samples):
+            rng = np.random.default_rng(1000 + k)
+            for x in graph_inputs:
+                safe = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in x.name)
+                np.save(os.path.join(calib, f"{safe}.{k}.npy"), sample(x, rng))
+        convert += ["--precision", "int8", "--calib", calib]
+    subprocess.run(convert, check=True)
+
+    rng = np.random.default_rng(0)
+    feeds, args = {}, []
+    for k, x in enumerate(graph_inputs):
+        v = sample(x, rng)
         p = os.path.join(work, f"input_{k}.npy")
         np.save(p, v)
         feeds[x.name] = v
@@ -112,7 +133,7 @@ def main():
         return out
     jet, ort = combine(jets), combine(orts)
     ratio = med([j["p50_ms"] / o["p50_ms"] for j, o in zip(jets, orts)])
-    name = a.name or os.path.basename(a.model)
+    name = (a.name or os.path.basename(a.model)) + (" int8" if a.precision == "int8" else "")
     mib = lambda b: f"{b / 2**20:.1f} MiB"
     print(f"| model | runtime | threads | load ms | first run ms | p50 ms | p90 ms | p99 ms | peak RSS |")
     print(f"|---|---|---|---|---|---|---|---|---|")
@@ -121,7 +142,7 @@ def main():
     print(f"p50 ratio jetrt/onnxruntime: {ratio:.2f} (median of {a.rounds} alternating rounds; per round: "
           + ", ".join(f"{j['p50_ms'] / o['p50_ms']:.2f}" for j, o in zip(jets, orts)) + ")")
     sys.stdout.flush()
-    print(json.dumps({"model": name, "threads": a.threads, "rounds": a.rounds, "jetrt": jet, "onnxruntime": ort, "p50_ratio_jetrt_over_ort": ratio}))
+    print(json.dumps({"model": name, "threads": a.threads, "precision": a.precision, "rounds": a.rounds, "jetrt": jet, "onnxruntime": ort, "p50_ratio_jetrt_over_ort": ratio}))
 
 
 if __name__ == "__main__":
