@@ -327,19 +327,64 @@ pub fn resize2d(
     let ys = SharedMut::new(&mut y[..rows * out_w]);
     let chunk = rows.div_ceil(par.workers() * 4).max(1);
     let tasks = rows.div_ceil(chunk);
+    // Nearest along x (one tap of weight 1, nothing extrapolated): a
+    // gather, or, at an integer factor (every YOLO and FPN upsample), each
+    // input value repeated `factor` times. Per element through the taps,
+    // YOLOv8n's 2× upsample took 0.78 ms, onnxruntime 0.06.
+    let x_copy = tx.taps == 1 && tx.weight.iter().all(|&w| w == 1.0) && !tx.extrapolate.iter().any(|&e| e);
+    let factor = out_w / in_w.max(1);
+    let x_repeat = x_copy && factor >= 1 && out_w == in_w * factor && tx.index.iter().enumerate().all(|(o, &i)| i == o / factor);
+    // Nearest along y: an output row whose source row is the previous
+    // one's is a copy of it.
+    let y_copy = ty.taps == 1 && ty.weight.iter().all(|&w| w == 1.0);
     par.run(tasks, &|t, _| {
         let (r0, r1) = (t * chunk, ((t + 1) * chunk).min(rows));
         // SAFETY: each task writes its own rows r0..r1.
         let out = unsafe { ys.slice_mut(r0 * out_w, (r1 - r0) * out_w) };
         let mut buf = [0.0f32; MAX_ROW];
-        for (r, yrow) in (r0..r1).zip(out.chunks_exact_mut(out_w)) {
+        let mut prev: Option<(usize, usize)> = None;
+        for (k, r) in (r0..r1).enumerate() {
             let (p, oy) = (r / out_h, r % out_h);
+            let (done, rest) = out.split_at_mut(k * out_w);
+            let yrow = &mut rest[..out_w];
             if ty.extrapolate[oy] {
                 yrow.fill(extrapolation_value);
+                prev = None;
                 continue;
             }
             let xp = &x[p * hw_in..(p + 1) * hw_in];
             let (iy, wy) = ty.at(oy);
+            if y_copy {
+                if prev == Some((p, iy[0])) {
+                    yrow.copy_from_slice(&done[(k - 1) * out_w..]);
+                    continue;
+                }
+                prev = Some((p, iy[0]));
+            }
+            if x_copy && y_copy {
+                let row = &xp[iy[0] * in_w..(iy[0] + 1) * in_w];
+                if x_repeat {
+                    match factor {
+                        1 => yrow.copy_from_slice(row),
+                        2 => {
+                            for (pair, &v) in yrow.chunks_exact_mut(2).zip(row) {
+                                pair[0] = v;
+                                pair[1] = v;
+                            }
+                        }
+                        f => {
+                            for (run, &v) in yrow.chunks_exact_mut(f).zip(row) {
+                                run.fill(v);
+                            }
+                        }
+                    }
+                } else {
+                    for (o, &i) in yrow.iter_mut().zip(&tx.index) {
+                        *o = row[i];
+                    }
+                }
+                continue;
+            }
             // The row Σ_i wy_i · x[iy_i, ..], when it fits (or is a copy).
             let row: Option<&[f32]> = if wy.len() == 1 && wy[0] == 1.0 {
                 Some(&xp[iy[0] * in_w..(iy[0] + 1) * in_w])
@@ -771,6 +816,22 @@ mod tests {
                 let (ix, wx) = tx.at(ox);
                 let v = dot(wx, |j| dot(wy, |i| xn[iy[i] * narrow_w + ix[j]]));
                 assert_eq!(v.to_bits(), got[oy * 9 + ox].to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn integer_nearest_upsampling_repeats_values_and_rows() {
+        // The fast paths: values repeated `f` times along x, rows copied
+        // from the previous output row, across plane boundaries.
+        let p = ResizeParams { nearest: NearestRound::Floor, ..params(ResizeMode::Nearest, CoordTransform::Asymmetric) };
+        let (planes, h, w) = (5, 3, 7);
+        let x = data(planes * h * w);
+        for f in [2usize, 3] {
+            let got = run(&p, planes, h, w, (h * f, w * f), (f as f32, f as f32), FULL, FULL, &x);
+            for (i, &g) in got.iter().enumerate() {
+                let (pl, oy, ox) = (i / (h * f * w * f), (i / (w * f)) % (h * f), i % (w * f));
+                assert_eq!(g.to_bits(), x[pl * h * w + (oy / f) * w + ox / f].to_bits(), "factor {f} at {i}");
             }
         }
     }
