@@ -468,9 +468,12 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
             }
         };
         plan.scratch_floats = plan.scratch_floats.max(scratch_floats(&step.op, &metas));
-        if let StepKind::Conv { shape, .. } = &kind {
-            plan.shared_scratch_floats = plan.shared_scratch_floats.max(shape.shared_scratch_floats());
-        }
+        let shared = match &kind {
+            StepKind::Conv { shape, .. } => shape.shared_scratch_floats(),
+            StepKind::ConvTranspose { shape, .. } => shape.shared_scratch_floats(),
+            _ => 0,
+        };
+        plan.shared_scratch_floats = plan.shared_scratch_floats.max(shared);
         let start = plan.locs.len();
         plan.locs.extend(ins.iter().map(|&t| loc(d, t)));
         let mid = plan.locs.len();
@@ -484,6 +487,7 @@ pub(crate) fn lower(d: &Decoded) -> Result<Program> {
 fn scratch_floats(op: &Op, inputs: &[Meta]) -> usize {
     match op {
         Op::Conv2d(c) => ops::conv_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
+        Op::ConvTranspose2d(c) => ops::conv_transpose_shape(c, inputs).map(|s| s.scratch_floats()).unwrap_or(0),
         Op::Gemm(g) => ops::gemm_dims(g, inputs).map(|(m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
         Op::MatMul { .. } => ops::matmul_dims(inputs).map(|(_, m, k, n)| gemm::scratch_floats_for(m, k, n)).unwrap_or(0),
         Op::QConv2d { .. } | Op::Q4Conv2d { .. } | Op::SpConv2d { .. } => {

@@ -327,7 +327,7 @@ fn run_step_f32<'a>(
         }
         StepKind::ConvTranspose { shape, bias } => {
             let b = if *bias { Some(input(2)?) } else { None };
-            conv_transpose::conv_transpose2d(ctx.par, shape, input(0)?, input(1)?, b, y);
+            conv_transpose::conv_transpose2d(ctx.isa, ctx.par, ctx.scratch, shape, input(0)?, input(1)?, b, y);
         }
         StepKind::Resize { planes, in_h, in_w, ty, tx, extrapolation } => {
             resize::resize2d(ctx.par, *planes, *in_h, *in_w, ty, tx, *extrapolation, input(0)?, y);
