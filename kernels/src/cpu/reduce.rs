@@ -105,15 +105,48 @@ pub fn reduce(op: ReduceOp, x: &[f32], dims: &[usize], axes: u32, y: &mut [f32])
 /// normalized to mean 0, variance 1 (population), then scaled and shifted
 /// elementwise (`scale` and `bias` hold `n` values, or 1 broadcast).
 pub fn layer_norm(outer: usize, n: usize, epsilon: f32, scale: &[f32], bias: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { layer_norm_avx2(outer, n, epsilon, scale, bias, x, y) };
+    }
+    layer_norm_any(outer, n, epsilon, scale, bias, x, y)
+}
+
+/// [`layer_norm`] on 256-bit registers (the same arithmetic).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn layer_norm_avx2(outer: usize, n: usize, epsilon: f32, scale: &[f32], bias: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
+    layer_norm_any(outer, n, epsilon, scale, bias, x, y)
+}
+
+/// `Σ f(v)` over `row` in f64, in eight running sums (one sum is a chain of
+/// dependent additions: LayerNorm was 8 % of ViT-Tiny's time).
+#[inline(always)]
+fn sum8(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += f(c[l]);
+        }
+    }
+    acc.iter().sum::<f64>() + chunks.remainder().iter().map(|&v| f(v)).sum::<f64>()
+}
+
+#[inline(always)]
+fn layer_norm_any(outer: usize, n: usize, epsilon: f32, scale: &[f32], bias: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
+    let (scale_all, bias_all) = (scale.len() == n, bias.is_some_and(|b| b.len() == n));
+    let bias = bias.unwrap_or(&[0.0]);
     for r in 0..outer {
         let row = &x[r * n..(r + 1) * n];
         let out = &mut y[r * n..(r + 1) * n];
-        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-        let var = row.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / n as f64;
+        let mean = sum8(row, |v| v as f64) / n as f64;
+        let var = sum8(row, |v| (v as f64 - mean) * (v as f64 - mean)) / n as f64;
         let inv = 1.0 / (var + epsilon as f64).sqrt();
         for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
-            let s = scale[if scale.len() == 1 { 0 } else { j }];
-            let b = bias.map_or(0.0, |b| b[if b.len() == 1 { 0 } else { j }]);
+            let s = if scale_all { scale[j] } else { scale[0] };
+            let b = if bias_all { bias[j] } else { bias[0] };
             *o = (((v as f64 - mean) * inv) as f32) * s + b;
         }
     }
