@@ -283,7 +283,7 @@ fn depthwise(
                 Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp) },
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp) },
-                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp),
+                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp, deinterleave2),
             }
             // Once over the plane, hot in cache.
             act.apply_slice(yp);
@@ -437,7 +437,7 @@ impl DwLayout {
 /// most of a small stride-2 plane's time); then one copy per input row and
 /// phase, and zeros only around it.
 #[inline(always)]
-fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32]) {
+fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32], de2: Deinterleave) {
     let (sw, len) = (lay.phases, lay.len);
     let rows = 0..lay.rows;
     // Band rows with an input row: iy = oy0·stride + r − pad_top in 0..in_h.
@@ -463,7 +463,7 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
             match sw {
                 _ if count == 0 => {}
                 1 => dst.copy_from_slice(&src[start..start + count]),
-                2 => deinterleave2(&src[start..], dst),
+                2 => de2(&src[start..], dst),
                 _ => dst.iter_mut().zip(src[start..].iter().step_by(sw)).for_each(|(d, &v)| *d = v),
             }
         }
@@ -473,6 +473,18 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
 /// Most taps [`dw_plane_padded`] takes (a 16 × 16 kernel); larger
 /// depthwise kernels run the reference convolution.
 const DW_MAX_TAPS: usize = 256;
+
+/// How a stride-2 band fill splits a row: [`deinterleave2`], or a
+/// variant's own.
+type Deinterleave = fn(&[f32], &mut [f32]);
+
+/// The AVX-512 `deinterleave2` for [`dw_plane_avx512`].
+#[cfg(target_arch = "x86_64")]
+fn deinterleave2_avx512(src: &[f32], dst: &mut [f32]) {
+    // SAFETY: only dw_plane_avx512 passes this function, and the session
+    // chose that variant only where the CPU has AVX-512F.
+    unsafe { super::x86::deinterleave2(src, dst) }
+}
 
 /// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the tail
 /// (at most sixteen: callers give `dst` at most half of `src`, rounded
@@ -512,7 +524,8 @@ fn deinterleave2(src: &[f32], dst: &mut [f32]) {
 /// int8 `--max-drop` choice below its 0.99 cosine on AVX2 hosts),
 /// then are stored once.
 #[inline(always)]
-fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32], de2: Deinterleave) {
     let ow = s.out_w;
     let chunks = ow.div_ceil(DW_CHUNK);
     let row_floats = lay.phases * lay.len;
@@ -532,7 +545,7 @@ fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias:
     let mut n = 0;
     let mut oy0 = 0;
     while oy0 < s.out_h {
-        dw_fill(s, lay, x, oy0, buf);
+        dw_fill(s, lay, x, oy0, buf, de2);
         let band = &buf[..lay.floats()];
         for oy in oy0..(oy0 + lay.band).min(s.out_h) {
             let base = (oy - oy0) * s.stride_h * row_floats;
@@ -610,14 +623,14 @@ fn dw_group<const NV: usize>(band: &[f32], at: &[usize], yo: &[usize], taps: &Ta
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dw_plane_avx512(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y)
+    dw_plane_padded(s, lay, x, wk, bias, buf, y, deinterleave2_avx512)
 }
 
 /// [`dw_plane_padded`] on 256-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw_plane_avx2(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y)
+    dw_plane_padded(s, lay, x, wk, bias, buf, y, deinterleave2)
 }
 
 #[cfg(test)]
