@@ -266,6 +266,7 @@ fn depthwise(
         return super::reference::conv2d(s, x, w, bias, act, y);
     }
     let lay = DwLayout::new(s);
+    let de2 = gemm::variant(isa).de2;
     assert!(scratch.floats_per_worker() >= lay.floats() && scratch.workers() >= par.workers(), "depthwise: scratch too small");
     let task = |p: usize, worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
@@ -280,10 +281,10 @@ fn depthwise(
                 // SAFETY: the session chose a variant with these features,
                 // which it does only where the CPU has them.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp) },
+                Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp, de2) },
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp) },
-                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp, deinterleave2),
+                Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp, de2) },
+                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp, de2),
             }
             // Once over the plane, hot in cache.
             act.apply_slice(yp);
@@ -474,45 +475,9 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
 /// depthwise kernels run the reference convolution.
 const DW_MAX_TAPS: usize = 256;
 
-/// How a stride-2 band fill splits a row: [`deinterleave2`], or a
-/// variant's own.
+/// How a stride-2 band fill splits a row (the variant's, see
+/// [`gemm::Variant::de2`]).
 type Deinterleave = fn(&[f32], &mut [f32]);
-
-/// The AVX-512 `deinterleave2` for [`dw_plane_avx512`].
-#[cfg(target_arch = "x86_64")]
-fn deinterleave2_avx512(src: &[f32], dst: &mut [f32]) {
-    // SAFETY: only dw_plane_avx512 passes this function, and the session
-    // chose that variant only where the CPU has AVX-512F.
-    unsafe { super::x86::deinterleave2(src, dst) }
-}
-
-/// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the tail
-/// (at most sixteen: callers give `dst` at most half of `src`, rounded
-/// up) the same way from a padded copy.
-#[inline(always)]
-fn deinterleave2(src: &[f32], dst: &mut [f32]) {
-    let mut i = 0;
-    while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
-        let c: &[f32; 32] = src[2 * i..2 * i + 32].try_into().expect("32 floats");
-        let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
-        for l in 0..16 {
-            d[l] = c[2 * l];
-        }
-        i += 16;
-    }
-    // The tail through a zero-padded copy, as one more block of sixteen.
-    let rest = dst.len() - i;
-    if rest > 0 {
-        let mut c = [0.0f32; 32];
-        let n = (src.len() - 2 * i).min(32);
-        c[..n].copy_from_slice(&src[2 * i..2 * i + n]);
-        let mut d = [0.0f32; 16];
-        for l in 0..16 {
-            d[l] = c[2 * l];
-        }
-        dst[i..].copy_from_slice(&d[..rest.min(16)]);
-    }
-}
 
 /// One depthwise output plane from padded bands: output rows in chunks of
 /// [`DW_CHUNK`], grouped by up to [`DW_GROUP`] (across rows on small
@@ -622,15 +587,35 @@ fn dw_group<const NV: usize>(band: &[f32], at: &[usize], yo: &[usize], taps: &Ta
 /// [`dw_plane_padded`] on 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn dw_plane_avx512(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y, deinterleave2_avx512)
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_plane_avx512(
+    s: &Conv2dShape,
+    lay: &DwLayout,
+    x: &[f32],
+    wk: &[f32],
+    bias: f32,
+    buf: &mut [f32],
+    y: &mut [f32],
+    de2: Deinterleave,
+) {
+    dw_plane_padded(s, lay, x, wk, bias, buf, y, de2)
 }
 
 /// [`dw_plane_padded`] on 256-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw_plane_avx2(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y, deinterleave2)
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_plane_avx2(
+    s: &Conv2dShape,
+    lay: &DwLayout,
+    x: &[f32],
+    wk: &[f32],
+    bias: f32,
+    buf: &mut [f32],
+    y: &mut [f32],
+    de2: Deinterleave,
+) {
+    dw_plane_padded(s, lay, x, wk, bias, buf, y, de2)
 }
 
 #[cfg(test)]

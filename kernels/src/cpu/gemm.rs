@@ -343,6 +343,9 @@ pub(crate) struct Variant {
     pub ukr_edge: Option<MicroKernelEdge>,
     /// Dot product of two equally long slices.
     pub dot: fn(a: &[f32], b: &[f32]) -> f32,
+    /// `dst[i] = src[2 i]` (`src` holds at least `2 · dst.len() − 1`
+    /// values): stride-2 rows for im2col and depthwise bands.
+    pub de2: fn(src: &[f32], dst: &mut [f32]),
 }
 
 const GENERIC: Variant = Variant {
@@ -356,6 +359,7 @@ const GENERIC: Variant = Variant {
     ukr_store: None,
     ukr_edge: None,
     dot: dot_generic,
+    de2: super::layout::deinterleave2,
 };
 
 pub(crate) fn variant(isa: Isa) -> &'static Variant {
@@ -560,7 +564,7 @@ fn gemm_block(
     while k0 < k {
         let kcb = v.kc.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kcb == k);
-        pack_b(v.nr, b, k0, kcb, cols.0, ncb, pb);
+        pack_b(v, b, k0, kcb, cols.0, ncb, pb);
         let mut i0 = rows.0;
         while i0 < rows.1 {
             let mcb = v.mc.min(rows.1 - i0);

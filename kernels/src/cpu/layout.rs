@@ -1,4 +1,4 @@
-//! Data movement: concatenation and transposition.
+//! Data movement: concatenation, transposition, deinterleaving.
 
 /// Copies one input of a concatenation into its place in the output.
 /// The output is `[outer, total, inner]`; this input is `[outer, len, inner]`
@@ -66,5 +66,33 @@ pub fn transpose(x: &[f32], in_shape: &[usize], perm: &[usize], y: &mut [f32]) {
             }
             idx[a] = 0;
         }
+    }
+}
+
+/// `dst[i] = src[2 i]`: sixteen at a time from 32 (shuffles), the tail
+/// (at most sixteen: callers give `dst` at most half of `src`, rounded
+/// up) the same way from a padded copy.
+#[inline(always)]
+pub(crate) fn deinterleave2(src: &[f32], dst: &mut [f32]) {
+    let mut i = 0;
+    while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
+        let c: &[f32; 32] = src[2 * i..2 * i + 32].try_into().expect("32 floats");
+        let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
+        for l in 0..16 {
+            d[l] = c[2 * l];
+        }
+        i += 16;
+    }
+    // The tail through a zero-padded copy, as one more block of sixteen.
+    let rest = dst.len() - i;
+    if rest > 0 {
+        let mut c = [0.0f32; 32];
+        let n = (src.len() - 2 * i).min(32);
+        c[..n].copy_from_slice(&src[2 * i..2 * i + n]);
+        let mut d = [0.0f32; 16];
+        for l in 0..16 {
+            d[l] = c[2 * l];
+        }
+        dst[i..].copy_from_slice(&d[..rest.min(16)]);
     }
 }

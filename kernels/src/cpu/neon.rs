@@ -4,8 +4,19 @@ use super::gemm::{Variant, MAX_TILE};
 use std::arch::aarch64::*;
 
 // A is packed: the kernel loads 8 rows of one column as two vectors.
-pub(crate) const NEON: Variant =
-    Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, ukr_store: None, ukr_edge: None, dot };
+pub(crate) const NEON: Variant = Variant {
+    mr: 8,
+    nr: 12,
+    kc: 256,
+    mc: 96,
+    nc: 240,
+    ukr: ukr_8x12,
+    direct_a: false,
+    ukr_store: None,
+    ukr_edge: None,
+    dot,
+    de2: crate::cpu::layout::deinterleave2,
+};
 
 fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].

@@ -64,7 +64,8 @@ pub(super) const MAX_KC: usize = 256;
 /// split into the panels. Walking B column-panel by column-panel instead
 /// reads one cache line per row of a wide matrix, each on another page,
 /// and stalls on memory.
-pub(super) fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
+pub(super) fn pack_b(v: &Variant, b: &BSource<'_>, k0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
+    let nr = v.nr;
     assert!(nc <= MAX_NC && kc <= MAX_KC, "B block of {kc}×{nc}");
     let mut row = [0.0f32; MAX_NC];
     if let BSource::PackedT(q) = b {
@@ -117,7 +118,7 @@ pub(super) fn pack_b(nr: usize, b: &BSource<'_>, k0: usize, kc: usize, j0: usize
                 &row[..nc]
             }
             BSource::Im2col(im) => {
-                im2col_row(im, k0 + kk, j0, &mut row[..nc]);
+                im2col_row(im, k0 + kk, j0, &mut row[..nc], v.de2);
                 &row[..nc]
             }
             BSource::PackedT(_) => unreachable!("packed above"),
@@ -157,7 +158,7 @@ fn split_row<const NR: usize>(src: &[f32], kc: usize, kk: usize, out: &mut [f32]
 
 /// Columns `j0 .. j0 + out.len()` of row `k` of the im2col matrix, read
 /// from the image a run of output pixels at a time.
-fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
+fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32], de2: fn(&[f32], &mut [f32])) {
     let khw = im.kh * im.kw;
     let (ch, r) = (k / khw, k % khw);
     let (ky, kx) = (r / im.kw, r % im.kw);
@@ -189,6 +190,9 @@ fn im2col_row(im: &Im2col<'_>, k: usize, j0: usize, out: &mut [f32]) {
             } else if im.sw == 1 {
                 let start = (lo as isize + dx) as usize;
                 seg[lo - ox0..hi - ox0].copy_from_slice(&row[start..start + (hi - lo)]);
+            } else if im.sw == 2 {
+                let start = (lo as isize * sw + dx) as usize;
+                de2(&row[start..], &mut seg[lo - ox0..hi - ox0]);
             } else {
                 let start = (lo as isize * sw + dx) as usize;
                 seg[lo - ox0..hi - ox0].iter_mut().zip(row[start..].iter().step_by(im.sw)).for_each(|(d, &v)| *d = v);

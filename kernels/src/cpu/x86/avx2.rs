@@ -16,6 +16,7 @@ pub(crate) const AVX2_FMA: Variant = Variant {
     ukr_store: Some(ukr_6x16_store),
     ukr_edge: None,
     dot,
+    de2: crate::cpu::layout::deinterleave2,
 };
 
 fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {

@@ -21,7 +21,13 @@ pub(crate) const AVX512: Variant = Variant {
     ukr_store: Some(ukr_12x32_store),
     ukr_edge: Some(ukr_edge_store),
     dot,
+    de2,
 };
+
+fn de2(src: &[f32], dst: &mut [f32]) {
+    // SAFETY: the variant is chosen only where the CPU has AVX-512F.
+    unsafe { deinterleave2(src, dst) }
+}
 
 fn ukr_12x32(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     check_panel(a, 12, kc, rs, cs);
