@@ -288,7 +288,7 @@ fn run_step_f32<'a>(
         }
         StepKind::MaxPool(s) => pool::max_pool2d(ctx.par, s, input(0)?, y),
         StepKind::AvgPool(s, cip) => pool::avg_pool2d(ctx.par, s, *cip, input(0)?, y),
-        StepKind::GlobalAvgPool { planes, len } => pool::global_avg_pool(*planes, *len, input(0)?, y),
+        StepKind::GlobalAvgPool { planes, len } => pool::global_avg_pool(ctx.par, *planes, *len, input(0)?, y),
         StepKind::Act(a) => {
             y.copy_from_slice(input(0)?);
             a.apply_slice(y);
