@@ -293,7 +293,7 @@ pub struct Needs {
     /// The mapped .jrt file (weights and all); on an integrated GPU the
     /// GPU reads the weights from it in place.
     pub file_bytes: u64,
-    /// The session's host memory: arena and per-thread scratch.
+    /// The session's host memory: arena, per-thread scratch and the shared scratch.
     pub session_bytes: u64,
     /// On the GPU: the device arena, the kernel modules and the CUDA
     /// context; 0 on the CPU.
@@ -416,7 +416,7 @@ pub fn markdown() -> String {
          ## Memory budgets\n\n\
          A model may use a board's DRAM less 15 % of it (at least 1 GiB), kept for L4T, the OS and\n\
          the application. What a model takes:\n\n\
-         - on the CPU: the mapped `.jrt` file, plus per session the arena and per-thread scratch\n  \
+         - on the CPU: the mapped `.jrt` file, plus per session the arena, per-thread scratch and the shared scratch\n  \
            (all the board's cores for a named board, the session's threads at load);\n\
          - on a Jetson's GPU (Xavier and later), also the device arena, the kernel module and the\n  \
            CUDA context ({ctx} MiB, the upper end of what Xavier and Orin report); the weights are\n  \
