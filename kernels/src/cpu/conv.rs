@@ -285,8 +285,7 @@ fn depthwise(
         // Kernels of more than 16 × 16 taps: rare enough for the definition.
         return super::reference::conv2d(s, x, w, bias, act, y);
     }
-    let lay = DwLayout::new(s);
-    let de2 = gemm::variant(isa).de2;
+    let lay = DwLayout { de2: gemm::variant(isa).de2, ..DwLayout::new(s) };
     assert!(scratch.floats_per_worker() >= lay.floats() && scratch.workers() >= par.workers(), "depthwise: scratch too small");
     let task = |p: usize, worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
@@ -301,10 +300,10 @@ fn depthwise(
                 // SAFETY: the session chose a variant with these features,
                 // which it does only where the CPU has them.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp, de2) },
+                Isa::Avx512 => unsafe { dw_plane_avx512(s, &lay, xp, wk, b, buf, yp) },
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp, de2) },
-                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp, de2),
+                Isa::Avx2Fma => unsafe { dw_plane_avx2(s, &lay, xp, wk, b, buf, yp) },
+                _ => dw_plane_padded(s, &lay, xp, wk, b, buf, yp),
             }
             // Once over the plane, hot in cache.
             act.apply_slice(yp);
@@ -428,6 +427,8 @@ struct DwLayout {
     rows: usize,
     phases: usize,
     len: usize,
+    /// How a stride-2 row is split into its phases (the variant's).
+    de2: Deinterleave,
 }
 
 impl DwLayout {
@@ -443,7 +444,7 @@ impl DwLayout {
         if rows_for(band) * per_row > DW_BAND_FLOATS {
             band = ((DW_BAND_FLOATS / per_row).saturating_sub(rows_for(1)) / s.stride_h.max(1) + 1).min(out_h);
         }
-        DwLayout { band, rows: rows_for(band), phases, len }
+        DwLayout { band, rows: rows_for(band), phases, len, de2: super::layout::deinterleave2 }
     }
 
     fn floats(&self) -> usize {
@@ -458,7 +459,7 @@ impl DwLayout {
 /// most of a small stride-2 plane's time); then one copy per input row and
 /// phase, and zeros only around it.
 #[inline(always)]
-fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32], de2: Deinterleave) {
+fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f32]) {
     let (sw, len) = (lay.phases, lay.len);
     let rows = 0..lay.rows;
     // Band rows with an input row: iy = oy0·stride + r − pad_top in 0..in_h.
@@ -484,7 +485,7 @@ fn dw_fill(s: &Conv2dShape, lay: &DwLayout, x: &[f32], oy0: usize, buf: &mut [f3
             match sw {
                 _ if count == 0 => {}
                 1 => dst.copy_from_slice(&src[start..start + count]),
-                2 => de2(&src[start..], dst),
+                2 => (lay.de2)(&src[start..], dst),
                 _ => dst.iter_mut().zip(src[start..].iter().step_by(sw)).for_each(|(d, &v)| *d = v),
             }
         }
@@ -509,8 +510,7 @@ type Deinterleave = fn(&[f32], &mut [f32]);
 /// int8 `--max-drop` choice below its 0.99 cosine on AVX2 hosts),
 /// then are stored once.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32], de2: Deinterleave) {
+fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
     let ow = s.out_w;
     let chunks = ow.div_ceil(DW_CHUNK);
     let row_floats = lay.phases * lay.len;
@@ -530,7 +530,7 @@ fn dw_plane_padded(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias:
     let mut n = 0;
     let mut oy0 = 0;
     while oy0 < s.out_h {
-        dw_fill(s, lay, x, oy0, buf, de2);
+        dw_fill(s, lay, x, oy0, buf);
         let band = &buf[..lay.floats()];
         for oy in oy0..(oy0 + lay.band).min(s.out_h) {
             let base = (oy - oy0) * s.stride_h * row_floats;
@@ -607,35 +607,15 @@ fn dw_group<const NV: usize>(band: &[f32], at: &[usize], yo: &[usize], taps: &Ta
 /// [`dw_plane_padded`] on 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dw_plane_avx512(
-    s: &Conv2dShape,
-    lay: &DwLayout,
-    x: &[f32],
-    wk: &[f32],
-    bias: f32,
-    buf: &mut [f32],
-    y: &mut [f32],
-    de2: Deinterleave,
-) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y, de2)
+unsafe fn dw_plane_avx512(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+    dw_plane_padded(s, lay, x, wk, bias, buf, y)
 }
 
 /// [`dw_plane_padded`] on 256-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dw_plane_avx2(
-    s: &Conv2dShape,
-    lay: &DwLayout,
-    x: &[f32],
-    wk: &[f32],
-    bias: f32,
-    buf: &mut [f32],
-    y: &mut [f32],
-    de2: Deinterleave,
-) {
-    dw_plane_padded(s, lay, x, wk, bias, buf, y, de2)
+unsafe fn dw_plane_avx2(s: &Conv2dShape, lay: &DwLayout, x: &[f32], wk: &[f32], bias: f32, buf: &mut [f32], y: &mut [f32]) {
+    dw_plane_padded(s, lay, x, wk, bias, buf, y)
 }
 
 #[cfg(test)]
