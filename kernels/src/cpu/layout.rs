@@ -96,3 +96,27 @@ pub(crate) fn deinterleave2(src: &[f32], dst: &mut [f32]) {
         dst[i..].copy_from_slice(&d[..rest.min(16)]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::{gemm, Isa};
+
+    /// Every variant's stride-2 split this machine runs gives `src[2 i]`,
+    /// at every length around its vector widths, with `src` as short as
+    /// allowed (`2 n − 1`) and longer.
+    #[test]
+    fn deinterleave2_matches_definition_on_every_variant() {
+        for isa in Isa::ALL.into_iter().filter(|i| i.supported()) {
+            let de2 = gemm::variant(isa).de2;
+            for n in 0usize..70 {
+                for extra in [0, 1, 2, 17] {
+                    let src: Vec<f32> = (0..(2 * n).saturating_sub(1) + extra).map(|v| v as f32 + 0.5).collect();
+                    let mut dst = vec![f32::NAN; n];
+                    de2(&src, &mut dst);
+                    let want: Vec<f32> = (0..n).map(|i| src[2 * i]).collect();
+                    assert_eq!(dst, want, "{isa:?}: n = {n}, src of {}", src.len());
+                }
+            }
+        }
+    }
+}

@@ -4,19 +4,28 @@ use super::gemm::{Variant, MAX_TILE};
 use std::arch::aarch64::*;
 
 // A is packed: the kernel loads 8 rows of one column as two vectors.
-pub(crate) const NEON: Variant = Variant {
-    mr: 8,
-    nr: 12,
-    kc: 256,
-    mc: 96,
-    nc: 240,
-    ukr: ukr_8x12,
-    direct_a: false,
-    ukr_store: None,
-    ukr_edge: None,
-    dot,
-    de2: crate::cpu::layout::deinterleave2,
-};
+pub(crate) const NEON: Variant =
+    Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, ukr_store: None, ukr_edge: None, dot, de2 };
+
+/// `dst[i] = src[2 i]`, four values a time through `ld2` (which splits
+/// eight values into even and odd), the tail one by one: the stride-2 rows
+/// of im2col and of the depthwise bands, without the portable loop's
+/// `memcpy` calls for its tail.
+fn de2(src: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    assert!(src.len() + 1 >= 2 * n, "deinterleave2: {} values for {n}", src.len());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 4 <= n && 2 * i + 8 <= src.len() {
+        // SAFETY: NEON is part of every aarch64 target; src[2i .. 2i + 8]
+        // and dst[i .. i + 4] are in bounds (the loop condition).
+        unsafe { vst1q_f32(d.add(i), vld2q_f32(s.add(2 * i)).0) };
+        i += 4;
+    }
+    for (j, v) in dst.iter_mut().enumerate().skip(i) {
+        *v = src[2 * j];
+    }
+}
 
 fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].

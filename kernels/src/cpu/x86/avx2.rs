@@ -16,8 +16,45 @@ pub(crate) const AVX2_FMA: Variant = Variant {
     ukr_store: Some(ukr_6x16_store),
     ukr_edge: None,
     dot,
-    de2: crate::cpu::layout::deinterleave2,
+    de2,
 };
+
+fn de2(src: &[f32], dst: &mut [f32]) {
+    // SAFETY: the variant is chosen only where the CPU has AVX2.
+    unsafe { deinterleave2(src, dst) }
+}
+
+/// `dst[i] = src[2 i]`, eight values a time from sixteen with one shuffle
+/// and one lane permute, the tail (at most seven) one by one: the stride-2
+/// rows of im2col and of the depthwise bands. The portable loop compiled
+/// to scalar moves and `memcpy` calls for its tail: two thirds of a
+/// stride-2 depthwise plane's time.
+///
+/// # Safety
+/// The CPU must have AVX2. `src` must hold `2 · dst.len() − 1` values at
+/// least (checked).
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn deinterleave2(src: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    assert!(src.len() + 1 >= 2 * n, "deinterleave2: {} values for {n}", src.len());
+    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 8 <= n && 2 * i + 16 <= src.len() {
+        // SAFETY: src[2i .. 2i + 16] and dst[i .. i + 8] are in bounds
+        // (the loop condition).
+        unsafe {
+            let (a, b) = (_mm256_loadu_ps(s.add(2 * i)), _mm256_loadu_ps(s.add(2 * i + 8)));
+            // a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pairs reordered.
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)));
+            _mm256_storeu_ps(d.add(i), even);
+        }
+        i += 8;
+    }
+    for (j, v) in dst.iter_mut().enumerate().skip(i) {
+        *v = src[2 * j];
+    }
+}
 
 fn ukr_6x16(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
     check_panel(a, 6, kc, rs, cs);
