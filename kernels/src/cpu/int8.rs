@@ -503,8 +503,11 @@ pub use super::conv::Conv2dShape;
 /// Scratch floats per worker [`qconv2d`] needs.
 pub fn qconv_scratch_floats(s: &Conv2dShape) -> usize {
     if s.is_depthwise() {
+        // The window kernel's (AVX-512 VBMI, or the row loop) or the float
+        // kernel's, whichever is larger: sized for every variant.
         let (rows, stride) = dw_padded(s);
-        return s.out_w.next_multiple_of(16) + (rows * stride).div_ceil(4);
+        let windows = s.out_w.next_multiple_of(16) + (rows * stride).div_ceil(4);
+        return windows.max(super::depthwise::scratch_floats(s));
     }
     let kp = conv_kp(s);
     let mg = s.out_channels / s.groups;
@@ -1034,6 +1037,13 @@ mod tests {
             shape(3, 6, 3, 13, 7, 1, 3),
             Conv2dShape { dilation_h: 2, dilation_w: 2, out_h: 9, out_w: 10, ..shape(4, 4, 4, 9, 3, 1, 2) },
             shape(5, 5, 5, 21, 3, 1, 1),
+            // Many small planes per task (the padding written once, again
+            // where a channel's padding value changes), stride 2 on both
+            // axes, a multiplier of 2, and a plane of several bands.
+            shape(40, 40, 40, 7, 3, 1, 1),
+            shape(24, 24, 24, 15, 3, 2, 1),
+            shape(4, 8, 4, 9, 3, 1, 1),
+            shape(2, 2, 2, 260, 3, 1, 1),
         ] {
             let kp = conv_kp(&s);
             let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;

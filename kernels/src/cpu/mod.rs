@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod conv;
 pub mod conv_transpose;
+pub(crate) mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod int8;

@@ -2,11 +2,18 @@
 //! i32 sums), or, on AVX-512 VBMI, whole planes through byte permutes.
 
 use super::*;
+use crate::cpu::depthwise::{planes_on, DwPlan, DwRows, DwTask, MAX_TAPS};
+use crate::cpu::Isa;
 
-/// Depthwise int8 convolution: a direct loop per output plane, in i32.
-/// The loop runs over valid positions with `x − x_zp`, and adds back the
-/// bias's `−x_zp · Σw` term. Padding contributes `(pad − x_zp) · w`: zero
-/// unless the channel's padding value differs, then added at the borders.
+/// Depthwise int8 convolution. On AVX-512 VBMI, whole planes through byte
+/// permutes ([`crate::cpu::x86::dw_plane_vbmi`]); elsewhere the float
+/// depthwise kernel on `x − x_zp` as floats, whose sums are exact integers
+/// (see [`crate::cpu::depthwise`]): the i32 sums, at the float kernel's
+/// speed (the row loop it replaces, in i16 and i32, ran stride-2 planes at
+/// 1 GFLOP/s on AVX2). Kernels over 256 taps or strides over 16 run that
+/// row loop ([`dw_row`]). The sums are of `x − x_zp`, so the bias's
+/// `−x_zp · Σw` term is added back; padding contributes
+/// `(pad − x_zp) · w`: zero unless the channel's padding value differs.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn qdepthwise(
     q: QIsa,
@@ -20,71 +27,193 @@ pub(super) fn qdepthwise(
     ep: &QEpilogue<'_>,
     out: &SharedOut<'_>,
 ) {
-    let mult = s.out_channels / s.groups;
-    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
-    let khw = s.kernel_h * s.kernel_w;
-    let kp = conv_kp(s);
     let planes = s.batch * s.out_channels;
-    let ow = s.out_w;
-    let zp = x_zp as i32;
-    let windows = dw_windows(q, s);
+    let task = ByteTask { s, x, zp: x_zp, x_pad, w, kp: conv_kp(s), ep, out };
+    if !dw_windows(q, s) {
+        if let Some(plan) = DwPlan::new(s) {
+            // The float kernel on the float variant that goes with q.
+            let isa = match q {
+                QIsa::Avx512Vnni if Isa::Avx512.supported() => Isa::Avx512,
+                QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
+                _ => Isa::Generic,
+            };
+            let hw_out = s.out_h * s.out_w;
+            let (per, tasks) = crate::split_units(par, planes * hw_out * s.kernel_h * s.kernel_w, planes);
+            par.run(tasks, &|t, worker| {
+                let range = t * per..((t + 1) * per).min(planes);
+                scratch.with(worker, |buf| planes_on(isa, s, &plan, &task, range, buf));
+            });
+            return;
+        }
+    }
     let (rows, stride) = dw_padded(s);
-    let task = |p: usize, worker: usize| {
+    par.run(planes, &|p: usize, worker: usize| {
         let (n, oc) = (p / s.out_channels, p % s.out_channels);
-        let ic = oc / mult;
-        let xp = &x[(n * s.in_channels + ic) * hw_in..][..hw_in];
-        let wk = &w[oc * kp..oc * kp + khw];
+        let ic = oc / (s.out_channels / s.groups);
+        let xp = task.plane(n, ic);
+        let wk = task.weights(oc);
         let wsum: i32 = wk.iter().map(|&v| v as i32).sum();
-        let deq = ep.deq[oc];
-        let pad_byte = x_pad.map_or(x_zp, |p| p[ic]);
-        let pad = pad_byte as i32 - zp;
-        // The loops sum (x − zp)·w, so the bias's −zp·Σw·deq is put back.
-        let bias = ep.bias[oc] + (zp * wsum) as f32 * deq;
+        let pad_byte = task.pad_byte(ic);
+        let zp = x_zp as i32;
         scratch.with(worker, |buf| {
             let (accf, rest) = buf.split_at_mut(s.out_w.next_multiple_of(16));
             let acc: &mut [i32] = bytemuck::cast_slice_mut(accf);
-            // Float epilogue of output row oy, from its sums in acc.
-            let finish = |oy: usize, acc: &mut [i32]| {
-                // Reuse the accumulator row as floats, in place.
-                let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..ow]);
-                for v in row.iter_mut() {
-                    *v = v.to_bits() as i32 as f32 * deq + bias;
-                }
-                ep.act.apply_slice(row);
-                // SAFETY: task p alone writes output plane p.
-                unsafe { store(out, p * hw_out + oy * ow, row) };
-            };
             #[cfg(target_arch = "x86_64")]
-            if windows {
+            if dw_windows(q, s) {
                 let plane: &mut [i8] = &mut bytemuck::cast_slice_mut::<f32, i8>(rest)[..rows * stride];
                 pad_plane(s, xp, pad_byte, stride, plane);
                 // The kernel reads bytes as unsigned (x + 128): its sums
                 // are Σ (x − zp)·w + (128 + zp)·Σw.
                 let shift = (128 + zp) * wsum;
                 let mut row_done = |oy: usize, acc: &mut [i32]| {
-                    acc[..ow].iter_mut().for_each(|a| *a -= shift);
-                    finish(oy, acc)
+                    let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..s.out_w]);
+                    for v in row.iter_mut() {
+                        *v = (v.to_bits() as i32 - shift) as f32;
+                    }
+                    task.emit(p, oy, row);
                 };
                 // SAFETY: dw_windows checked the CPU features and the
                 // window reach; the plane is laid out by dw_padded.
                 unsafe { crate::cpu::x86::dw_plane_vbmi(plane, stride, s, wk, acc, &mut row_done) };
                 return;
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (rest, rows, stride, windows);
+            let _ = (rest, rows, stride);
             for oy in 0..s.out_h {
-                match q {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the caller chose an ISA this CPU supports, and
-                    // both x86 int8 variants imply AVX2.
-                    QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { dw_row_avx2(&mut acc[..ow], xp, wk, s, oy, zp, pad) },
-                    _ => dw_row(&mut acc[..ow], xp, wk, s, oy, zp, pad),
+                let acc = &mut acc[..s.out_w];
+                dw_row(acc, xp, wk, s, oy, zp, pad_byte as i32 - zp);
+                let row: &mut [f32] = bytemuck::cast_slice_mut(acc);
+                for v in row.iter_mut() {
+                    *v = v.to_bits() as i32 as f32;
                 }
-                finish(oy, acc);
+                task.emit(p, oy, row);
             }
         });
-    };
-    par.run(planes, &task);
+    });
+}
+
+/// An int8 depthwise convolution's planes (see [`DwTask`]).
+struct ByteTask<'a> {
+    s: &'a Conv2dShape,
+    x: &'a [i8],
+    zp: i8,
+    x_pad: Option<&'a [i8]>,
+    w: &'a [i8],
+    kp: usize,
+    ep: &'a QEpilogue<'a>,
+    out: &'a SharedOut<'a>,
+}
+
+impl ByteTask<'_> {
+    fn plane(&self, n: usize, ic: usize) -> &[i8] {
+        let hw_in = self.s.in_h * self.s.in_w;
+        &self.x[(n * self.s.in_channels + ic) * hw_in..][..hw_in]
+    }
+
+    fn weights(&self, oc: usize) -> &[i8] {
+        &self.w[oc * self.kp..][..self.s.kernel_h * self.s.kernel_w]
+    }
+
+    fn pad_byte(&self, ic: usize) -> i8 {
+        self.x_pad.map_or(self.zp, |p| p[ic])
+    }
+
+    /// Plane q's channels: (image, input channel, output channel).
+    fn channels(&self, q: usize) -> (usize, usize, usize) {
+        let s = self.s;
+        let (n, oc) = (q / s.out_channels, q % s.out_channels);
+        (n, oc / (s.out_channels / s.groups), oc)
+    }
+}
+
+/// One int8 input plane as floats `x − zp`, its padding `pad − zp`.
+struct ByteRows<'a> {
+    x: &'a [i8],
+    width: usize,
+    zp: f32,
+    pad: f32,
+}
+
+impl DwRows for ByteRows<'_> {
+    /// Sixteen values at a time from fixed-size blocks (which compile to
+    /// widening moves and, at stride 2, byte shuffles: as a strided
+    /// iterator, one scalar load and store per value), the tail one by one.
+    #[inline(always)]
+    fn row(&self, iy: usize, start: usize, step: usize, dst: &mut [f32]) {
+        let src = &self.x[iy * self.width + start..(iy + 1) * self.width];
+        let zp = self.zp;
+        let mut i = 0;
+        match step {
+            1 => {
+                while i + 16 <= dst.len() {
+                    let c: &[i8; 16] = src[i..i + 16].try_into().expect("16 bytes");
+                    let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
+                    for l in 0..16 {
+                        d[l] = c[l] as f32 - zp;
+                    }
+                    i += 16;
+                }
+            }
+            2 => {
+                while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
+                    let c: &[i8; 32] = src[2 * i..2 * i + 32].try_into().expect("32 bytes");
+                    let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
+                    for l in 0..16 {
+                        d[l] = c[2 * l] as f32 - zp;
+                    }
+                    i += 16;
+                }
+            }
+            _ => {}
+        }
+        for (j, d) in dst.iter_mut().enumerate().skip(i) {
+            *d = src[j * step] as f32 - zp;
+        }
+    }
+
+    #[inline(always)]
+    fn pad(&self) -> f32 {
+        self.pad
+    }
+}
+
+impl DwTask for ByteTask<'_> {
+    type Rows<'r>
+        = ByteRows<'r>
+    where
+        Self: 'r;
+
+    #[inline(always)]
+    fn source(&self, q: usize, w: &mut [f32; MAX_TAPS]) -> (ByteRows<'_>, f32) {
+        let (n, ic, oc) = self.channels(q);
+        for (d, &v) in w.iter_mut().zip(self.weights(oc)) {
+            *d = v as f32;
+        }
+        (ByteRows { x: self.plane(n, ic), width: self.s.in_w, zp: self.zp as f32, pad: self.pad(q) }, 0.0)
+    }
+
+    #[inline(always)]
+    fn pad(&self, q: usize) -> f32 {
+        (self.pad_byte(self.channels(q).1) as i32 - self.zp as i32) as f32
+    }
+
+    /// Dequantizes row `oy` of plane `q` (exact sums of `(x − zp)·w`), the
+    /// bias with its `zp · Σw` term put back, the activation, the store.
+    #[inline(always)]
+    fn emit(&self, q: usize, oy: usize, sums: &mut [f32]) {
+        let oc = self.channels(q).2;
+        let wsum: i32 = self.weights(oc).iter().map(|&v| v as i32).sum();
+        let deq = self.ep.deq[oc];
+        let bias = self.ep.bias[oc] + (self.zp as i32 * wsum) as f32 * deq;
+        for v in sums.iter_mut() {
+            *v = *v * deq + bias;
+        }
+        self.ep.act.apply_slice(sums);
+        let hw_out = self.s.out_h * self.s.out_w;
+        // SAFETY: the task of plane q alone writes its rows.
+        unsafe { store(self.out, q * hw_out + oy * self.s.out_w, sums) };
+    }
+
+    fn finish(&self, _planes: std::ops::Range<usize>) {}
 }
 
 /// Whether a depthwise convolution runs the AVX-512 VBMI window kernel
@@ -135,7 +264,6 @@ pub(super) fn pad_plane(s: &Conv2dShape, xp: &[i8], pad: i8, width: usize, plane
 /// One output row of a depthwise convolution: `acc[ox] = Σ (x − zp)·w`
 /// over the taps, plus `pad · w` for taps in the padding.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(super) fn dw_row(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy: usize, zp: i32, pad: i32) {
     let (h, wi) = (s.in_h as isize, s.in_w as isize);
     let ow = s.out_w;
@@ -176,13 +304,4 @@ pub(super) fn dw_row(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy:
             }
         }
     }
-}
-
-/// [`dw_row`] compiled for AVX2 (the portable build targets baseline
-/// x86-64: 8 lanes of i16, not 16).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn dw_row_avx2(acc: &mut [i32], xp: &[i8], wk: &[i8], s: &Conv2dShape, oy: usize, zp: i32, pad: i32) {
-    dw_row(acc, xp, wk, s, oy, zp, pad)
 }
