@@ -2,7 +2,7 @@
 //! i32 sums), or, on AVX-512 VBMI, whole planes through byte permutes.
 
 use super::*;
-use crate::cpu::depthwise::{planes_on, DwPlan, DwRows, DwTask, MAX_TAPS};
+use crate::cpu::depthwise::{DwPlan, DwRows, DwTask, MAX_TAPS};
 use crate::cpu::Isa;
 
 /// Depthwise int8 convolution. On AVX-512 VBMI, whole planes through byte
@@ -37,13 +37,7 @@ pub(super) fn qdepthwise(
                 QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
                 _ => Isa::Generic,
             };
-            let hw_out = s.out_h * s.out_w;
-            let (per, tasks) = crate::split_units(par, planes * hw_out * s.kernel_h * s.kernel_w, planes);
-            par.run(tasks, &|t, worker| {
-                let range = t * per..((t + 1) * per).min(planes);
-                scratch.with(worker, |buf| planes_on(isa, s, &plan, &task, range, buf));
-            });
-            return;
+            return crate::cpu::depthwise::run(isa, par, scratch, s, &plan, &task);
         }
     }
     let (rows, stride) = dw_padded(s);
@@ -52,7 +46,6 @@ pub(super) fn qdepthwise(
         let ic = oc / (s.out_channels / s.groups);
         let xp = task.plane(n, ic);
         let wk = task.weights(oc);
-        let wsum: i32 = wk.iter().map(|&v| v as i32).sum();
         let pad_byte = task.pad_byte(ic);
         let zp = x_zp as i32;
         scratch.with(worker, |buf| {
@@ -64,7 +57,7 @@ pub(super) fn qdepthwise(
                 pad_plane(s, xp, pad_byte, stride, plane);
                 // The kernel reads bytes as unsigned (x + 128): its sums
                 // are Σ (x − zp)·w + (128 + zp)·Σw.
-                let shift = (128 + zp) * wsum;
+                let shift = (128 + zp) * wk.iter().map(|&v| v as i32).sum::<i32>();
                 let mut row_done = |oy: usize, acc: &mut [i32]| {
                     let row: &mut [f32] = bytemuck::cast_slice_mut(&mut acc[..s.out_w]);
                     for v in row.iter_mut() {
@@ -194,6 +187,17 @@ impl DwTask for ByteTask<'_> {
     #[inline(always)]
     fn pad(&self, q: usize) -> f32 {
         (self.pad_byte(self.channels(q).1) as i32 - self.zp as i32) as f32
+    }
+
+    #[inline(always)]
+    fn planes_f32<'s>(&'s self, q0: usize, lanes: usize, tmp: &'s mut [f32]) -> &'s [f32] {
+        let hw_in = self.s.in_h * self.s.in_w;
+        for (c, dst) in tmp[..lanes * hw_in].chunks_exact_mut(hw_in.max(1)).enumerate() {
+            let (n, ic, _) = self.channels(q0 + c);
+            // The plane as one row.
+            ByteRows { x: self.plane(n, ic), width: hw_in, zp: self.zp as f32, pad: 0.0 }.row(0, 0, 1, dst);
+        }
+        &tmp[..lanes * hw_in]
     }
 
     /// Dequantizes row `oy` of plane `q` (exact sums of `(x − zp)·w`), the

@@ -316,3 +316,79 @@ pub(crate) unsafe fn interleave4_avx2(rows: &[[i8; 2 * PIXEL_BLOCK]; 4], n: usiz
         }
     }
 }
+
+/// The 8 × 8 transpose of eight vectors: `out[j][c] = r[c][j]`.
+#[inline(always)]
+unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
+    let lo = |a, b| _mm256_unpacklo_ps(a, b);
+    let hi = |a, b| _mm256_unpackhi_ps(a, b);
+    let (t0, t1, t2, t3) = (lo(r[0], r[1]), hi(r[0], r[1]), lo(r[2], r[3]), hi(r[2], r[3]));
+    let (t4, t5, t6, t7) = (lo(r[4], r[5]), hi(r[4], r[5]), lo(r[6], r[7]), hi(r[6], r[7]));
+    let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+    let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+    let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+    let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
+
+/// `dst[j·8 + c] = src[c·stride + j]` for eight rows `c` of `n` values:
+/// eight planes into one of eight-channel pixels, 8 × 8 blocks through
+/// register transposes, the last `n mod 8` pixels one by one.
+///
+/// # Safety
+/// The CPU must have AVX2. Bounds are checked.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn interleave8(src: &[f32], stride: usize, n: usize, dst: &mut [f32]) {
+    assert!(n == 0 || (src.len() >= 7 * stride + n && dst.len() >= 8 * n), "interleave8: slices too short");
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: rows c·stride + j .. + 8 ≤ 7·stride + n and dst
+        // (j + 8)·8 ≤ 8n are inside the slices (asserted).
+        unsafe {
+            let r: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(src.as_ptr().add(c * stride + j)));
+            for (i, v) in transpose_8x8(r).into_iter().enumerate() {
+                _mm256_storeu_ps(dst.as_mut_ptr().add((j + i) * 8), v);
+            }
+        }
+        j += 8;
+    }
+    for j in j..n {
+        for c in 0..8 {
+            dst[j * 8 + c] = src[c * stride + j];
+        }
+    }
+}
+
+/// `dst[c·stride + j] = src[j·8 + c]`: the inverse of [`interleave8`].
+///
+/// # Safety
+/// The CPU must have AVX2. Bounds are checked.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn deinterleave8(src: &[f32], n: usize, dst: &mut [f32], stride: usize) {
+    assert!(n == 0 || (dst.len() >= 7 * stride + n && src.len() >= 8 * n), "deinterleave8: slices too short");
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: as in interleave8, the other way round.
+        unsafe {
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.as_ptr().add((j + i) * 8)));
+            for (c, v) in transpose_8x8(r).into_iter().enumerate() {
+                _mm256_storeu_ps(dst.as_mut_ptr().add(c * stride + j), v);
+            }
+        }
+        j += 8;
+    }
+    for j in j..n {
+        for c in 0..8 {
+            dst[c * stride + j] = src[j * 8 + c];
+        }
+    }
+}

@@ -5,5 +5,5 @@
 mod avx2;
 mod avx512;
 
-pub(crate) use avx2::{interleave4_avx2, qdot_2x4_avx2, qpanel_4x16_avx2, AVX2_FMA};
+pub(crate) use avx2::{deinterleave8, interleave4_avx2, interleave8, qdot_2x4_avx2, qpanel_4x16_avx2, AVX2_FMA};
 pub(crate) use avx512::{dw_plane_vbmi, qdot_4x4_vnni512, qpanel_4xn_vnni512, row_sum_vnni512, AVX512, DW_MAX_GROUPS, DW_MAX_WORDS};
