@@ -4,6 +4,7 @@
 
 use super::depthwise;
 use super::gemm::{self, ASource, BSource, Bias, Epilogue, Im2col, MatRef};
+use super::grouped;
 use super::packed::Rows;
 use super::winograd;
 use super::{Activation, Isa};
@@ -89,6 +90,7 @@ impl Conv2dShape {
             (self.in_channels / g) * self.kernel_h * self.kernel_w,
             self.out_h * self.out_w,
         );
+        let direct = direct.max(grouped::scratch_floats(self));
         if winograd::fits(self) {
             direct.max(winograd::scratch_floats(self))
         } else {
@@ -134,6 +136,9 @@ pub fn conv2d(
     }
     if winograd::fits(s) && scratch.shared_floats() >= winograd::shared_floats(s) {
         return winograd::conv(isa, par, scratch, s, x, w, bias, act, y);
+    }
+    if grouped::fits(s) {
+        return grouped::conv(isa, par, scratch, s, x, w, bias, act, y);
     }
     let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
     let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));
@@ -361,6 +366,12 @@ mod tests {
             shape(2, 40, 7, 7, 40, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 40),
             shape(1, 20, 9, 9, 20, (3, 3), (2, 2), (2, 2), (2, 2, 2, 2), 20),
             shape(1, 24, 14, 14, 24, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2), 24),
+            // Narrow groups (the grouped kernel): 16 inputs and 8 outputs
+            // per group at stride 2, 4 and 4 with dilation, and a plane
+            // of several bands.
+            shape(1, 32, 30, 30, 16, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 2),
+            shape(2, 16, 11, 13, 16, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2), 4),
+            shape(1, 16, 200, 150, 16, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2),
         ];
         for s in cases.into_iter().flatten() {
             check(s, true);

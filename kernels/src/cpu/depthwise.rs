@@ -1,10 +1,15 @@
 //! Depthwise convolutions (each output channel reads one input channel),
-//! float and int8: a direct kernel per output plane, over bands of the
-//! input copied into phase planes so that every tap of every output reads a
-//! contiguous run, whatever the stride, and output rows follow one another
-//! without padding to a vector width.
+//! float and int8, two direct kernels:
 //!
-//! Layout of a band ([`DwLayout`]): the band's input rows, zero-padded (or
+//! - small planes (output rows under 17 pixels, [`Blocked`]): eight
+//!   channels at a time, one vector lane each, in a window of eight-lane
+//!   pixels;
+//! - the rest ([`DwPlan`]): one output plane at a time, over bands of the
+//!   input copied into phase planes so that every tap of every output
+//!   reads a contiguous run, whatever the stride, and output rows follow
+//!   one another without padding to a vector width.
+//!
+//! Layout of a band ([`DwPlan`]): the band's input rows, zero-padded (or
 //! padded with what a tap in the padding reads), split by row into
 //! `stride_h` phases and by column into `stride_w` phases. Phase plane
 //! `(ry, cx)` holds the padded rows `ry, ry + stride_h, ...` and, in each,
@@ -17,7 +22,7 @@
 //! rows each padded to sixteen. Columns `out_w..len` of each row are
 //! computed and dropped.
 //!
-//! The int8 convolution runs the same kernel on `x − zero point` as floats:
+//! The int8 convolution runs the same kernels on `x − zero point` as floats:
 //! products of at most 255 · 127 and sums of them stay integers below
 //! 2^24 for up to 518 taps, so every sum is exact, in any order, on every
 //! variant: the i32 result. (The kernel multiplies and then adds, never
@@ -41,7 +46,7 @@ const GROUP: usize = 4;
 /// row at the least.
 const BAND_FLOATS: usize = 64 * 1024;
 /// Most taps (a 16 × 16 kernel); larger depthwise kernels run the
-/// reference convolution (float) or are refused by the int8 planner.
+/// reference convolution (float) or the int8 row loop.
 pub(crate) const MAX_TAPS: usize = 256;
 
 /// How a stride-2 row is split into its phases (the variant's, see
@@ -57,10 +62,10 @@ pub(crate) trait DwRows {
 }
 
 /// One float input plane of `width` columns.
-struct FloatRows<'a> {
-    x: &'a [f32],
-    width: usize,
-    de2: Deinterleave,
+pub(crate) struct FloatRows<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) width: usize,
+    pub(crate) de2: Deinterleave,
 }
 
 impl DwRows for FloatRows<'_> {
@@ -91,25 +96,28 @@ pub(crate) const MAX_PHASES: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DwPlan {
     /// Output rows per band.
-    band: usize,
+    pub(crate) band: usize,
     /// Row and column phases (the strides).
     sh: usize,
     sw: usize,
     /// Rows of each phase plane.
     rows: usize,
     /// Floats per phase row.
-    len: usize,
+    pub(crate) len: usize,
     /// Floats per phase plane: `rows · len` and room for the last chunk's
     /// reads past it.
     plane: usize,
     /// Per column phase, `(first, start, count)`: its entries
     /// `first..first + count` hold input columns `start, start + sw, ...`.
     cols: [(usize, usize, usize); MAX_PHASES],
-    taps: usize,
+    pub(crate) taps: usize,
     /// Where each tap reads, from a chunk's first output.
-    offs: [usize; MAX_TAPS],
+    pub(crate) offs: [usize; MAX_TAPS],
     /// How far past a chunk's start the taps read.
-    reach: usize,
+    pub(crate) reach: usize,
+    /// Input planes a band holds, and floats per flat output.
+    inputs: usize,
+    lanes: usize,
     /// How a stride-2 float row is split (the variant's).
     pub(crate) de2: Deinterleave,
 }
@@ -118,6 +126,13 @@ impl DwPlan {
     /// The plan, or `None` for kernels of more than [`MAX_TAPS`] taps or
     /// strides of more than [`MAX_PHASES`] columns.
     pub(crate) fn new(s: &Conv2dShape) -> Option<DwPlan> {
+        Self::sized(s, 1, 1)
+    }
+
+    /// The plan for bands of `inputs` input planes at once and flat
+    /// outputs of `lanes` floats each (a grouped convolution's channels:
+    /// [`super::grouped`]).
+    pub(crate) fn sized(s: &Conv2dShape, inputs: usize, lanes: usize) -> Option<DwPlan> {
         let (sh, sw) = (s.stride_h.max(1), s.stride_w.max(1));
         let (kh, kw) = (s.kernel_h.max(1), s.kernel_w.max(1));
         if kh * kw > MAX_TAPS || sw > MAX_PHASES {
@@ -127,12 +142,12 @@ impl DwPlan {
         let reach_w = (kw - 1) * s.dilation_w / sw;
         let len = s.out_w + reach_w;
         let plane = |band: usize| (band + reach_h) * len + CHUNK + reach_w;
-        let floats = |band: usize| sh * sw * plane(band) + band * len + CHUNK;
+        let floats = |band: usize| inputs * sh * sw * plane(band) + lanes * (band * len + CHUNK);
         // Whole plane if it fits, else the most rows that do (one at least).
         let out_h = s.out_h.max(1);
         let mut band = out_h;
         if floats(band) > BAND_FLOATS {
-            let per_row = (sh * sw + 1) * len.max(1);
+            let per_row = (inputs * sh * sw + lanes) * len.max(1);
             band = (BAND_FLOATS.saturating_sub(floats(0)) / per_row).clamp(1, out_h);
         }
         let plane = plane(band);
@@ -152,17 +167,36 @@ impl DwPlan {
             *o = ((r % sh) * sw + c % sw) * plane + (r / sh) * len + c / sw;
         }
         let reach = offs[..taps].iter().max().copied().unwrap_or(0) + CHUNK;
-        Some(DwPlan { band, sh, sw, rows: band + reach_h, len, plane, cols, taps, offs, reach, de2: super::layout::deinterleave2 })
+        Some(DwPlan {
+            band,
+            sh,
+            sw,
+            rows: band + reach_h,
+            len,
+            plane,
+            cols,
+            taps,
+            offs,
+            reach,
+            inputs,
+            lanes,
+            de2: super::layout::deinterleave2,
+        })
     }
 
-    /// Floats of the phase planes.
-    fn phase_floats(&self) -> usize {
+    /// Floats of one input plane's phase planes.
+    pub(crate) fn phase_floats(&self) -> usize {
         self.sh * self.sw * self.plane
     }
 
     /// Scratch floats per worker: the phase planes and the flat outputs.
     pub(crate) fn floats(&self) -> usize {
-        self.phase_floats() + self.band * self.len + CHUNK
+        self.inputs * self.phase_floats() + self.lanes * (self.band * self.len + CHUNK)
+    }
+
+    /// The plan with the variant's stride-2 split.
+    pub(crate) fn with_de2(self, de2: Deinterleave) -> DwPlan {
+        DwPlan { de2, ..self }
     }
 
     /// Whether one band covers the plane: then where the padding lies is
@@ -205,7 +239,7 @@ pub(crate) fn copy_short(src: &[f32], dst: &mut [f32]) {
 /// the padding value around them (a task whose planes are one band each
 /// writes the padding once: it lies in the same places in every plane).
 #[inline(always)]
-fn fill<R: DwRows>(s: &Conv2dShape, p: &DwPlan, src: &R, oy0: usize, pads: bool, buf: &mut [f32]) {
+pub(crate) fn fill<R: DwRows>(s: &Conv2dShape, p: &DwPlan, src: &R, oy0: usize, pads: bool, buf: &mut [f32]) {
     let (sh, sw, len) = (p.sh, p.sw, p.len);
     let pad = src.pad();
     // Padded row r of the band is input row top + r.
@@ -365,7 +399,7 @@ unsafe fn planes_avx2<T: DwTask>(s: &Conv2dShape, p: &DwPlan, task: &T, planes: 
 }
 
 /// Channels the blocked kernel computes at once (one AVX2 register).
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 /// Output rows narrower than this run the blocked kernel, where its window
 /// fits: a flat plane of 7 × 7 outputs is four chunks of sixteen with a
 /// plane's fixed costs; eight such planes at once are 49 eight-lane
@@ -382,7 +416,7 @@ const BLOCK_PIXELS: usize = 1024;
 /// pixels (a padded window of `ph × pw`), each tap one multiply and one add
 /// of eight lanes, the outputs split back into their planes.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Blocked {
+struct Blocked {
     ph: usize,
     pw: usize,
     taps: usize,
@@ -435,7 +469,7 @@ fn interleave(isa: Isa, src: &[f32], stride: usize, lanes: usize, n: usize, dst:
 
 /// `dst[c·stride + j] = src[j·8 + c]` for `lanes` rows `c`.
 #[inline(always)]
-fn deinterleave(isa: Isa, src: &[f32], lanes: usize, n: usize, dst: &mut [f32], stride: usize) {
+pub(crate) fn deinterleave(isa: Isa, src: &[f32], lanes: usize, n: usize, dst: &mut [f32], stride: usize) {
     #[cfg(target_arch = "x86_64")]
     if lanes == LANES && matches!(isa, Isa::Avx2Fma | Isa::Avx512) {
         // SAFETY: as in interleave.
@@ -555,7 +589,7 @@ fn block_group<const NV: usize>(win: &[f32], p0: usize, step: usize, b: &Blocked
 /// The blocked kernel over blocks `blocks` (image-major, eight channels
 /// each) of `task` on `isa`'s registers, then `task.finish` over their
 /// planes.
-pub(crate) fn blocks_on<T: DwTask>(isa: Isa, s: &Conv2dShape, b: &Blocked, task: &T, blocks: std::ops::Range<usize>, buf: &mut [f32]) {
+fn blocks_on<T: DwTask>(isa: Isa, s: &Conv2dShape, b: &Blocked, task: &T, blocks: std::ops::Range<usize>, buf: &mut [f32]) {
     match isa {
         // SAFETY: the session chose a variant with these features, which
         // it does only where the CPU has them (AVX-512 implies AVX2).

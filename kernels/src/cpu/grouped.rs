@@ -1,0 +1,202 @@
+//! Grouped convolutions of narrow groups (RegNet's groups of 8 channels,
+//! ResNeXt's of 4): a direct kernel with a group's output channels as the
+//! vector lanes.
+//!
+//! As a GEMM, each group is a product of `M` = 8 rows: the im2col panel of
+//! B costs as much to pack as the product costs to compute, and eight rows
+//! fill a 6-row tile and a third of another (RegNetX at 4–10 GFLOP/s on
+//! these layers, onnxruntime 5–8× faster). Here a task fills the band of
+//! its group's input planes once, as the depthwise kernel lays them out
+//! ([`DwPlan`]: every tap of every output a fixed offset from the output's
+//! flat index), and each output pixel takes every (input channel, tap) as
+//! one input value broadcast to the eight lanes, times the eight output
+//! channels' weights: a multiply and an add (not fused: every variant
+//! gives the same values), eight pixels at a time. The pixels' lanes are
+//! then split back into the output planes.
+
+use super::conv::Conv2dShape;
+use super::depthwise::{deinterleave, fill, DwPlan, FloatRows, LANES};
+use super::{gemm, Activation, Isa};
+use crate::{Parallel, Scratch, SharedMut};
+
+/// Most input channels per group this kernel takes.
+const MAX_CG: usize = 16;
+/// Pixels computed at once: eight independent chains of adds, enough to
+/// cover the add latency (with four, the kernel ran at half the rate).
+const PIXELS: usize = 8;
+/// Most weights per output channel (`cg · taps`).
+const MAX_K: usize = 16 * 9;
+
+/// The plan of a grouped convolution this kernel takes, or `None`.
+fn plan(s: &Conv2dShape) -> Option<DwPlan> {
+    let (cg, mg) = (s.in_channels / s.groups.max(1), s.out_channels / s.groups.max(1));
+    let k = cg * s.kernel_h * s.kernel_w;
+    if s.groups < 2 || s.is_depthwise() || mg > LANES || cg > MAX_CG || k > MAX_K {
+        return None;
+    }
+    DwPlan::sized(s, cg, LANES)
+}
+
+/// Whether [`conv`] takes this convolution.
+pub(crate) fn fits(s: &Conv2dShape) -> bool {
+    plan(s).is_some()
+}
+
+/// Scratch floats per worker (0 where [`conv`] does not take it): the
+/// plan's bands, and the weights in lanes.
+pub(crate) fn scratch_floats(s: &Conv2dShape) -> usize {
+    plan(s).map_or(0, |p| p.floats() + MAX_K * LANES)
+}
+
+/// A grouped convolution with at most eight output and sixteen input
+/// channels per group (see the module doc). Same arguments as
+/// [`super::conv::conv2d`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv(
+    isa: Isa,
+    par: &dyn Parallel,
+    scratch: &Scratch,
+    s: &Conv2dShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let plan = plan(s).expect("grouped::conv on a convolution it does not take").with_de2(gemm::variant(isa).de2);
+    assert!(scratch.floats_per_worker() >= scratch_floats(s) && scratch.workers() >= par.workers(), "grouped: scratch too small");
+    let units = s.batch * s.groups;
+    let hw_out = s.out_h * s.out_w;
+    let ys = SharedMut::new(&mut y[..s.batch * s.out_channels * hw_out]);
+    let values = s.batch * s.out_channels * hw_out * (s.in_channels / s.groups) * plan.taps;
+    let (per, tasks) = crate::split_units(par, values, units);
+    par.run(tasks, &|t, worker| {
+        scratch.with(worker, |buf| {
+            for u in t * per..((t + 1) * per).min(units) {
+                let job = Group { s, plan: &plan, x, w, bias, act, y: &ys, n: u / s.groups, g: u % s.groups };
+                match isa {
+                    // SAFETY: the session chose a variant with these
+                    // features, which it does only where the CPU has them.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { group_avx512(isa, &job, buf) },
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma => unsafe { group_avx2(isa, &job, buf) },
+                    _ => group(isa, &job, buf),
+                }
+            }
+        });
+    });
+}
+
+/// One group of one image.
+struct Group<'a> {
+    s: &'a Conv2dShape,
+    plan: &'a DwPlan,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    act: Activation,
+    y: &'a SharedMut<'a, f32>,
+    n: usize,
+    g: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn group_avx512(isa: Isa, job: &Group<'_>, buf: &mut [f32]) {
+    group(isa, job, buf)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group_avx2(isa: Isa, job: &Group<'_>, buf: &mut [f32]) {
+    group(isa, job, buf)
+}
+
+/// The weights in lanes, the bands of the group's input planes, the
+/// pixels, and their lanes into the output planes.
+#[inline(always)]
+fn group(isa: Isa, job: &Group<'_>, buf: &mut [f32]) {
+    let (s, p) = (job.s, job.plan);
+    let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let (hw_in, hw_out, taps) = (s.in_h * s.in_w, s.out_h * s.out_w, p.taps);
+    let k = cg * taps;
+    let (w8, rest) = buf.split_at_mut(MAX_K * LANES);
+    let (bands, rest) = rest.split_at_mut(cg * p.phase_floats());
+    let out = &mut rest[..LANES * (p.band * p.len + 16)];
+    // w8[(c·taps + t)·8 + m] = weight of output channel m, input c, tap t.
+    let m0 = job.g * mg;
+    w8[..k * LANES].fill(0.0);
+    for m in 0..mg {
+        for (j, &v) in job.w[(m0 + m) * k..(m0 + m + 1) * k].iter().enumerate() {
+            w8[j * LANES + m] = v;
+        }
+    }
+    let mut b8 = [0.0f32; LANES];
+    if let Some(b) = job.bias {
+        b8[..mg].copy_from_slice(&b[m0..m0 + mg]);
+    }
+    let (w8, c0) = (&w8[..k * LANES], job.g * cg);
+    let max_off = p.offs[..taps].iter().max().copied().unwrap_or(0);
+    let mut oy0 = 0;
+    while oy0 < s.out_h {
+        let rows = p.band.min(s.out_h - oy0);
+        for c in 0..cg {
+            let x = &job.x[(job.n * s.in_channels + c0 + c) * hw_in..][..hw_in];
+            let src = FloatRows { x, width: s.in_w, de2: p.de2 };
+            fill(s, p, &src, oy0, true, &mut bands[c * p.phase_floats()..(c + 1) * p.phase_floats()]);
+        }
+        let nflat = rows * p.len;
+        let bands = &*bands;
+        // Every read of the pixels below stays inside the bands.
+        assert!(nflat == 0 || (cg - 1) * p.phase_floats() + nflat - 1 + max_off < bands.len(), "grouped: a tap reads past the band");
+        if nflat < PIXELS {
+            for f in 0..nflat {
+                pixels::<1>(bands, f, p, cg, w8, b8, &mut out[f * LANES..]);
+            }
+        } else {
+            // Eight pixels at a time, the last eight ending at the last one
+            // (overlapping those before: the same values again).
+            let mut f = 0;
+            while f < nflat {
+                let at = f.min(nflat - PIXELS);
+                pixels::<PIXELS>(bands, at, p, cg, w8, b8, &mut out[at * LANES..]);
+                f += PIXELS;
+            }
+        }
+        for r in 0..rows {
+            let oy = oy0 + r;
+            // SAFETY: this task alone writes group g's planes of image n.
+            let dst = unsafe { job.y.slice_mut((job.n * s.out_channels + m0) * hw_out + oy * s.out_w, (mg - 1) * hw_out + s.out_w) };
+            deinterleave(isa, &out[r * p.len * LANES..], mg, s.out_w, dst, hw_out);
+        }
+        oy0 += rows;
+    }
+    // SAFETY: as above; the group's planes, hot in cache, in one pass.
+    job.act.apply_slice(unsafe { job.y.slice_mut((job.n * s.out_channels + m0) * hw_out, mg * hw_out) });
+}
+
+/// `NV` consecutive flat outputs from `f0`: bias, then for each input
+/// channel and tap, the input value times the lanes' weights.
+#[inline(always)]
+fn pixels<const NV: usize>(bands: &[f32], f0: usize, p: &DwPlan, cg: usize, w8: &[f32], b8: [f32; LANES], out: &mut [f32]) {
+    let mut acc = [b8; NV];
+    let pf = p.phase_floats();
+    for c in 0..cg {
+        for (t, &off) in p.offs[..p.taps].iter().enumerate() {
+            let wv: &[f32; LANES] = w8[(c * p.taps + t) * LANES..][..LANES].try_into().expect("eight lanes");
+            for (v, a) in acc.iter_mut().enumerate() {
+                // SAFETY: c·pf + f0 + v + off ≤ (cg − 1)·pf + nflat − 1 +
+                // max_off < bands.len(), asserted by the caller.
+                let x = unsafe { *bands.get_unchecked(c * pf + f0 + v + off) };
+                for l in 0..LANES {
+                    a[l] += wv[l] * x;
+                }
+            }
+        }
+    }
+    for (o, a) in out[..NV * LANES].chunks_exact_mut(LANES).zip(&acc) {
+        let o: &mut [f32; LANES] = o.try_into().expect("eight lanes");
+        *o = *a;
+    }
+}
