@@ -72,8 +72,11 @@ pub(crate) fn conv(
     let (per, tasks) = crate::split_units(par, values, units);
     par.run(tasks, &|t, worker| {
         scratch.with(worker, |buf| {
-            for u in t * per..((t + 1) * per).min(units) {
-                let job = Group { s, plan: &plan, x, w, bias, act, y: &ys, n: u / s.groups, g: u % s.groups };
+            for (i, u) in (t * per..((t + 1) * per).min(units)).enumerate() {
+                // Where the padding lies is the same for every group: with
+                // one band per plane, the task's first group writes it.
+                let pads = i == 0 || !plan.one_band(s);
+                let job = Group { s, plan: &plan, x, w, bias, act, y: &ys, n: u / s.groups, g: u % s.groups, pads };
                 match isa {
                     // SAFETY: the session chose a variant with these
                     // features, which it does only where the CPU has them.
@@ -99,6 +102,8 @@ struct Group<'a> {
     y: &'a SharedMut<'a, f32>,
     n: usize,
     g: usize,
+    /// Whether to write the bands' padding.
+    pads: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -144,7 +149,7 @@ fn group(isa: Isa, job: &Group<'_>, buf: &mut [f32]) {
         for c in 0..cg {
             let x = &job.x[(job.n * s.in_channels + c0 + c) * hw_in..][..hw_in];
             let src = FloatRows { x, width: s.in_w, de2: p.de2 };
-            fill(s, p, &src, oy0, true, &mut bands[c * p.phase_floats()..(c + 1) * p.phase_floats()]);
+            fill(s, p, &src, oy0, job.pads, &mut bands[c * p.phase_floats()..(c + 1) * p.phase_floats()]);
         }
         let nflat = rows * p.len;
         let bands = &*bands;
