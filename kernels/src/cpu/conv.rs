@@ -131,18 +131,34 @@ pub fn conv2d(
     act: Activation,
     y: &mut [f32],
 ) {
+    let op = ConvOp { isa, par, scratch, s, x, w, bias, act };
     if s.is_depthwise() {
-        return depthwise::depthwise(isa, par, scratch, s, x, w, bias, act, y);
+        return depthwise::depthwise(&op, y);
     }
     if winograd::fits(s) && scratch.shared_floats() >= winograd::shared_floats(s) {
-        return winograd::conv(isa, par, scratch, s, x, w, bias, act, y);
+        return winograd::conv(&op, y);
     }
     if grouped::fits(s) {
-        return grouped::conv(isa, par, scratch, s, x, w, bias, act, y);
+        return grouped::conv(&op, y);
     }
     let (mg, k) = (s.out_channels / s.groups, (s.in_channels / s.groups) * s.kernel_h * s.kernel_w);
     let weights = |g: usize| ASource::Mat(MatRef::row_major(&w[g * mg * k..(g + 1) * mg * k], mg, k));
     conv2d_gemm(isa, par, scratch, s, x, &weights, bias, act, y);
+}
+
+/// One float convolution's operands, as [`conv2d`] hands them to the
+/// direct kernel it picks (depthwise, grouped, Winograd); the output goes
+/// beside them.
+#[derive(Clone, Copy)]
+pub(crate) struct ConvOp<'a> {
+    pub(crate) isa: Isa,
+    pub(crate) par: &'a dyn Parallel,
+    pub(crate) scratch: &'a Scratch,
+    pub(crate) s: &'a Conv2dShape,
+    pub(crate) x: &'a [f32],
+    pub(crate) w: &'a [f32],
+    pub(crate) bias: Option<&'a [f32]>,
+    pub(crate) act: Activation,
 }
 
 /// A convolution with packed weights (`[M, K]` rows in int4 or sparse;

@@ -31,7 +31,7 @@
 //! another; fused, the last bits moved PP-OCRv5 rec's int8 `--max-drop`
 //! choice below its 0.99 cosine on AVX2 hosts.)
 
-use super::conv::Conv2dShape;
+use super::conv::{Conv2dShape, ConvOp};
 use super::{gemm, Activation, Isa};
 use crate::{Parallel, Scratch, SharedMut};
 
@@ -704,18 +704,8 @@ impl DwTask for FloatTask<'_> {
 
 /// Float depthwise convolution, planes split over the workers. Same
 /// arguments as [`super::conv::conv2d`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise(
-    isa: Isa,
-    par: &dyn Parallel,
-    scratch: &Scratch,
-    s: &Conv2dShape,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    y: &mut [f32],
-) {
+pub(crate) fn depthwise(op: &ConvOp<'_>, y: &mut [f32]) {
+    let ConvOp { isa, par, scratch, s, x, w, bias, act } = *op;
     let Some(plan) = DwPlan::new(s) else {
         // Kernels of more than 16 × 16 taps, strides over 16: rare enough
         // for the definition.

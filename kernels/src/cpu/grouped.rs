@@ -14,10 +14,10 @@
 //! gives the same values), eight pixels at a time. The pixels' lanes are
 //! then split back into the output planes.
 
-use super::conv::Conv2dShape;
+use super::conv::{Conv2dShape, ConvOp};
 use super::depthwise::{deinterleave, fill, DwPlan, FloatRows, LANES};
 use super::{gemm, Activation, Isa};
-use crate::{Parallel, Scratch, SharedMut};
+use crate::SharedMut;
 
 /// Most input channels per group this kernel takes.
 const MAX_CG: usize = 16;
@@ -51,18 +51,8 @@ pub(crate) fn scratch_floats(s: &Conv2dShape) -> usize {
 /// A grouped convolution with at most eight output and sixteen input
 /// channels per group (see the module doc). Same arguments as
 /// [`super::conv::conv2d`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv(
-    isa: Isa,
-    par: &dyn Parallel,
-    scratch: &Scratch,
-    s: &Conv2dShape,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    y: &mut [f32],
-) {
+pub(crate) fn conv(op: &ConvOp<'_>, y: &mut [f32]) {
+    let ConvOp { isa, par, scratch, s, x, w, bias, act } = *op;
     let plan = plan(s).expect("grouped::conv on a convolution it does not take").with_de2(gemm::variant(isa).de2);
     assert!(scratch.floats_per_worker() >= scratch_floats(s) && scratch.workers() >= par.workers(), "grouped: scratch too small");
     let units = s.batch * s.groups;

@@ -19,10 +19,10 @@
 //! transforms; only the GEMM's sums differ between variants, as for any
 //! convolution.
 
-use super::conv::Conv2dShape;
+use super::conv::{Conv2dShape, ConvOp};
 use super::gemm::{self, ASource, BSource, Epilogue, MatRef};
 use super::{Activation, Isa};
-use crate::{Parallel, Scratch, SharedMut};
+use crate::{Parallel, SharedMut};
 
 /// Transformed points per tile (6 × 6).
 const POINTS: usize = 36;
@@ -128,18 +128,8 @@ impl Geometry {
 /// themselves over workers gave tasks of milliseconds, or repeated the
 /// input transform, and was slower at two threads than the direct
 /// convolution).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn conv(
-    isa: Isa,
-    par: &dyn Parallel,
-    scratch: &Scratch,
-    s: &Conv2dShape,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    act: Activation,
-    y: &mut [f32],
-) {
+pub(crate) fn conv(op: &ConvOp<'_>, y: &mut [f32]) {
+    let ConvOp { isa, par, scratch, s, x, w, bias, act } = *op;
     let (c, k) = (s.in_channels, s.out_channels);
     let g = Geometry::new(s);
     assert!(
@@ -507,7 +497,7 @@ mod tests {
     use crate::cpu::conv::{conv2d, out_len};
     use crate::cpu::reference;
     use crate::test_util::{data, TwoWorkers};
-    use crate::Serial;
+    use crate::{Scratch, Serial};
 
     fn shape(n: usize, c: usize, h: usize, w: usize, k: usize, pads: (usize, usize, usize, usize)) -> Conv2dShape {
         Conv2dShape {
