@@ -17,6 +17,7 @@ use super::Activation;
 use crate::{Parallel, Scratch, SharedMut};
 
 mod depthwise;
+mod grouped;
 mod panel;
 use depthwise::{dw_padded, pad_plane, qdepthwise};
 use panel::{gather_panel, panel_block, uses_panel};
@@ -512,7 +513,8 @@ pub fn qconv_scratch_floats(s: &Conv2dShape) -> usize {
     let kp = conv_kp(s);
     let mg = s.out_channels / s.groups;
     let padded = padded_input(s).map_or(0, |(_, bytes)| bytes.div_ceil(4));
-    (PIXEL_BLOCK * kp).div_ceil(4) + mg * PIXEL_BLOCK + PIXEL_BLOCK + padded
+    // The GEMM path's, or the grouped kernel's (narrow groups).
+    ((PIXEL_BLOCK * kp).div_ceil(4) + mg * PIXEL_BLOCK + PIXEL_BLOCK + padded).max(super::grouped::scratch_floats(s))
 }
 
 /// Output maps up to this many pixels gather from a padded copy of their
@@ -583,6 +585,11 @@ pub fn qconv2d(
     assert!(x_pad.is_none_or(|p| p.len() >= s.in_channels), "qconv2d: padding values too short");
     if s.is_depthwise() {
         return qdepthwise(q, par, scratch, s, x, x_zp, x_pad, w, ep, &out);
+    }
+    if super::grouped::fits(s) {
+        let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;
+        let io = grouped::ByteGroups { s, x, zp: x_zp, x_pad, w, ep, out: &out, k, kp: conv_kp(s) };
+        return super::grouped::run(depthwise::float_isa(q), par, scratch, s, &io);
     }
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let kp = conv_kp(s);
@@ -1044,6 +1051,11 @@ mod tests {
             shape(24, 24, 24, 15, 3, 2, 1),
             shape(4, 8, 4, 9, 3, 1, 1),
             shape(2, 2, 2, 260, 3, 1, 1),
+            // Narrow groups (the float grouped kernel on exact sums): 8 and
+            // 8, 16 and 8 at stride 2, 4 and 4.
+            shape(16, 16, 2, 9, 3, 1, 1),
+            shape(32, 16, 2, 12, 3, 2, 1),
+            shape(8, 8, 2, 7, 3, 1, 1),
         ] {
             let kp = conv_kp(&s);
             let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;

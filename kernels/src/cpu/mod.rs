@@ -7,7 +7,7 @@ pub mod conv_transpose;
 pub(crate) mod depthwise;
 pub mod elementwise;
 pub mod gemm;
-mod grouped;
+pub(crate) mod grouped;
 pub mod int8;
 pub mod layout;
 pub mod lrn;

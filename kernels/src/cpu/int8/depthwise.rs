@@ -31,13 +31,7 @@ pub(super) fn qdepthwise(
     let task = ByteTask { s, x, zp: x_zp, x_pad, w, kp: conv_kp(s), ep, out };
     if !dw_windows(q, s) {
         if let Some(plan) = DwPlan::new(s) {
-            // The float kernel on the float variant that goes with q.
-            let isa = match q {
-                QIsa::Avx512Vnni if Isa::Avx512.supported() => Isa::Avx512,
-                QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
-                _ => Isa::Generic,
-            };
-            return crate::cpu::depthwise::run(isa, par, scratch, s, &plan, &task);
+            return crate::cpu::depthwise::run(float_isa(q), par, scratch, s, &plan, &task);
         }
     }
     let (rows, stride) = dw_padded(s);
@@ -84,6 +78,16 @@ pub(super) fn qdepthwise(
     });
 }
 
+/// The float variant that goes with int8 variant `q`, for the float
+/// kernels int8 convolutions run on exact integer sums.
+pub(super) fn float_isa(q: QIsa) -> Isa {
+    match q {
+        QIsa::Avx512Vnni if Isa::Avx512.supported() => Isa::Avx512,
+        QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
+        _ => Isa::Generic,
+    }
+}
+
 /// An int8 depthwise convolution's planes (see [`DwTask`]).
 struct ByteTask<'a> {
     s: &'a Conv2dShape,
@@ -119,11 +123,11 @@ impl ByteTask<'_> {
 }
 
 /// One int8 input plane as floats `x − zp`, its padding `pad − zp`.
-struct ByteRows<'a> {
-    x: &'a [i8],
-    width: usize,
-    zp: f32,
-    pad: f32,
+pub(super) struct ByteRows<'a> {
+    pub(super) x: &'a [i8],
+    pub(super) width: usize,
+    pub(super) zp: f32,
+    pub(super) pad: f32,
 }
 
 impl DwRows for ByteRows<'_> {
