@@ -17,10 +17,13 @@ use super::Activation;
 use crate::{Parallel, Scratch, SharedMut};
 
 mod depthwise;
-mod grouped;
+mod direct;
 mod panel;
+mod quantize;
+pub use super::pool::max_pool2d_i8;
 use depthwise::{dw_padded, pad_plane, qdepthwise};
 use panel::{gather_panel, panel_block, uses_panel};
+pub use quantize::{dequantize, quantize, quantize_channels, quantize_channels_par, quantize_one, quantize_par};
 
 /// K of every weight row is padded to a multiple of this (with zeros).
 /// The micro-kernels step 32 bytes at a time; the rest of a row (under 32)
@@ -279,130 +282,6 @@ pub struct QEpilogue<'a> {
     pub act: Activation,
 }
 
-/// Quantizes one float: `clamp(round_half_even(x / scale) + zp, -128, 127)`.
-///
-/// `f32::round_ties_even` is a library call on x86-64 without SSE4.1 (the
-/// baseline target), which made quantizing a tensor cost as much as the
-/// convolution after it. Adding and subtracting 1.5·2^23 rounds half to
-/// even in the FPU's default mode for |v| < 2^22, and vectorizes.
-#[inline(always)]
-// max/min, not clamp: clamp keeps a NaN, and a NaN must not reach the
-// unchecked conversion below.
-#[allow(clippy::manual_clamp)]
-pub fn quantize_one(x: f32, inv_scale: f32, zp: i8) -> i8 {
-    const MAGIC: f32 = 12_582_912.0;
-    // NaN ends at the lowest level (max/min return the other operand).
-    let v = (x * inv_scale).max(-512.0).min(512.0);
-    let q = (((v + MAGIC) - MAGIC) + zp as f32).max(-128.0).min(127.0);
-    // SAFETY: q is finite and within i32 (clamped above), so the
-    // unchecked conversion (one vectorizable instruction) is exact.
-    unsafe { q.to_int_unchecked::<i32>() as i8 }
-}
-
-/// `y[i] = quantize(x[i])`.
-#[inline(always)]
-pub fn quantize(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
-    let inv = 1.0 / scale;
-    y.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_one(v, inv, zp));
-}
-
-/// Per channel: `y = clamp(round_half_even((x · mul[c] + add[c]) / scale) + zp)`,
-/// with `mul` and `add` float16 bits; channel `c` of `x` is every
-/// `inner` values in turn (NCHW: `inner` = H·W).
-#[allow(clippy::too_many_arguments)]
-pub fn quantize_channels(x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
-    quantize_planes(0, x, mul, add, inner, scale, zp, y)
-}
-
-/// [`quantize_channels`] from plane `first` on (`x` and `y` start there).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn quantize_planes(first: usize, x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
-    let c = mul.len().min(add.len());
-    if c == 0 || inner == 0 {
-        return;
-    }
-    let inv = 1.0 / scale;
-    for (i, (xs, ys)) in x.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
-        let f = |b: u16| half::f16::from_bits(b).to_f32();
-        // Folded: (x·m + a)/s = x·(m/s) + a/s.
-        let ch = (first + i) % c;
-        let (m, a) = (f(mul[ch]) * inv, f(add[ch]) * inv);
-        ys.iter_mut().zip(xs).for_each(|(q, &v)| *q = quantize_one(v * m + a, 1.0, zp));
-    }
-}
-
-/// [`quantize`] shared among the workers (an activation quantized
-/// between int8 regions: PP-OCRv5 rec has 25), compiled for AVX2 on x86.
-pub fn quantize_par(q: QIsa, par: &dyn Parallel, x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
-    let n = x.len().min(y.len());
-    let (per, tasks) = crate::split_units(par, n, n.div_ceil(64));
-    let per = per * 64;
-    let out = SharedMut::new(y);
-    par.run(tasks, &|t, _| {
-        let (a, b) = (t * per, ((t + 1) * per).min(n));
-        // SAFETY: task t alone writes a .. b (< n ≤ y.len()).
-        let ys = unsafe { out.slice_mut(a, b - a) };
-        match q {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: both x86 int8 variants imply AVX2, and the session
-            // chose a variant this CPU supports.
-            QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { quantize_avx2(&x[a..b], scale, zp, ys) },
-            _ => quantize(&x[a..b], scale, zp, ys),
-        }
-    });
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn quantize_avx2(x: &[f32], scale: f32, zp: i8, y: &mut [i8]) {
-    quantize(x, scale, zp, y)
-}
-
-/// [`quantize_channels`] shared among the workers, plane by plane.
-#[allow(clippy::too_many_arguments)]
-pub fn quantize_channels_par(
-    q: QIsa,
-    par: &dyn Parallel,
-    x: &[f32],
-    mul: &[u16],
-    add: &[u16],
-    inner: usize,
-    scale: f32,
-    zp: i8,
-    y: &mut [i8],
-) {
-    let n = x.len().min(y.len());
-    if inner == 0 {
-        return;
-    }
-    let (per, tasks) = crate::split_units(par, n, n.div_ceil(inner));
-    let out = SharedMut::new(y);
-    par.run(tasks, &|t, _| {
-        let (a, b) = (t * per * inner, ((t + 1) * per * inner).min(n));
-        // SAFETY: task t alone writes a .. b (< n ≤ y.len()).
-        let ys = unsafe { out.slice_mut(a, b - a) };
-        match q {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as in quantize_par.
-            QIsa::Avx2 | QIsa::Avx512Vnni => unsafe { quantize_planes_avx2(t * per, &x[a..b], mul, add, inner, scale, zp, ys) },
-            _ => quantize_planes(t * per, &x[a..b], mul, add, inner, scale, zp, ys),
-        }
-    });
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn quantize_planes_avx2(first: usize, x: &[f32], mul: &[u16], add: &[u16], inner: usize, scale: f32, zp: i8, y: &mut [i8]) {
-    quantize_planes(first, x, mul, add, inner, scale, zp, y)
-}
-
-/// `y[i] = (x[i] - zp) · scale`.
-pub fn dequantize(x: &[i8], scale: f32, zp: i8, y: &mut [f32]) {
-    y.iter_mut().zip(x).for_each(|(o, &q)| *o = (q as i32 - zp as i32) as f32 * scale);
-}
-
 /// How one output row's accumulators become floats: one scale and bias for
 /// the row (a convolution's output channel) or one per column (a GEMM's).
 #[derive(Clone, Copy)]
@@ -583,13 +462,12 @@ pub fn qconv2d(
     let hw_out = s.out_h * s.out_w;
     assert!(out.len() >= s.batch * s.out_channels * hw_out, "qconv2d: output too short");
     assert!(x_pad.is_none_or(|p| p.len() >= s.in_channels), "qconv2d: padding values too short");
+    let direct = direct::ByteConv { s, x, zp: x_zp, x_pad, w, kp: conv_kp(s), ep, out: &out };
     if s.is_depthwise() {
-        return qdepthwise(q, par, scratch, s, x, x_zp, x_pad, w, ep, &out);
+        return qdepthwise(q, par, scratch, &direct);
     }
     if super::grouped::fits(s) {
-        let k = (s.in_channels / s.groups) * s.kernel_h * s.kernel_w;
-        let io = grouped::ByteGroups { s, x, zp: x_zp, x_pad, w, ep, out: &out, k, kp: conv_kp(s) };
-        return super::grouped::run(depthwise::float_isa(q), par, scratch, s, &io);
+        return super::grouped::run(direct::float_isa(q), par, scratch, s, &direct);
     }
     let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let kp = conv_kp(s);
@@ -802,34 +680,6 @@ impl Window {
             }
         }
     }
-}
-
-/// Max pooling on int8 (the maximum of values sharing one scale is the
-/// quantized maximum, so an int8 region runs through it unchanged). An
-/// empty window gives −128.
-pub fn max_pool2d_i8(par: &dyn Parallel, s: &super::pool::Pool2dShape, x: &[i8], y: &mut [i8]) {
-    use super::pool::window;
-    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
-    let ys = SharedMut::new(&mut y[..s.planes * hw_out]);
-    par.run(s.planes, &|p, _| {
-        let xp = &x[p * hw_in..(p + 1) * hw_in];
-        // SAFETY: task p alone writes plane p.
-        let yp = unsafe { ys.slice_mut(p * hw_out, hw_out) };
-        for oy in 0..s.out_h {
-            let (iy0, ny) = window((oy * s.stride_h) as isize - s.pad_top as isize, s.kernel_h, s.dilation_h, s.in_h);
-            for ox in 0..s.out_w {
-                let (ix0, nx) = window((ox * s.stride_w) as isize - s.pad_left as isize, s.kernel_w, s.dilation_w, s.in_w);
-                let mut m = i8::MIN;
-                for ky in 0..ny {
-                    let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
-                    for kx in 0..nx {
-                        m = m.max(row[ix0 + kx * s.dilation_w]);
-                    }
-                }
-                yp[oy * s.out_w + ox] = m;
-            }
-        }
-    });
 }
 
 /// Scratch floats per worker [`qgemm`] needs for N output columns and
@@ -1095,41 +945,6 @@ mod tests {
     /// supported variant, across piece edges (sizes not multiples of 64 or
     /// of the workers, planes of odd length).
     #[test]
-    fn parallel_quantize_matches_serial() {
-        for (planes, inner) in [(3, 5), (7, 5003), (40, 960)] {
-            let x: Vec<f32> = (0..planes * inner).map(|i| (i as f32 * 0.37).sin() * 40.0).collect();
-            let bits = |v: &[f32]| v.iter().map(|&f| half::f16::from_f32(f).to_bits()).collect::<Vec<u16>>();
-            let (mul, add) = (bits(&[1.5, 0.25, 3.0]), bits(&[-2.0, 0.5, 7.0]));
-            let (mut want, mut want_c) = (vec![0i8; x.len()], vec![0i8; x.len()]);
-            quantize(&x, 0.3, -4, &mut want);
-            quantize_channels(&x, &mul, &add, inner, 0.3, -4, &mut want_c);
-            for q in QIsa::ALL.into_iter().filter(|q| q.supported()) {
-                let (mut got, mut got_c) = (vec![99i8; x.len()], vec![99i8; x.len()]);
-                quantize_par(q, &TwoWorkers, &x, 0.3, -4, &mut got);
-                quantize_channels_par(q, &TwoWorkers, &x, &mul, &add, inner, 0.3, -4, &mut got_c);
-                assert_eq!(got, want, "{} {planes}x{inner}", q.name());
-                assert_eq!(got_c, want_c, "{} {planes}x{inner} per channel", q.name());
-            }
-        }
-    }
-
-    #[test]
-    fn quantize_channels_matches_per_channel_quantize() {
-        let (c, inner) = (3, 5);
-        let x: Vec<f32> = (0..2 * c * inner).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
-        let mul = [10.0f32, 0.5, 64.0];
-        let add = [-3.0f32, 0.0, 17.5];
-        let bits = |v: &[f32]| v.iter().map(|&f| half::f16::from_f32(f).to_bits()).collect::<Vec<u16>>();
-        let mut y = vec![0i8; x.len()];
-        quantize_channels(&x, &bits(&mul), &bits(&add), inner, 0.25, -5, &mut y);
-        for (i, (&q, &v)) in y.iter().zip(&x).enumerate() {
-            let ch = (i / inner) % c;
-            let want = (((v * mul[ch] + add[ch]) / 0.25).round_ties_even() - 5.0).clamp(-128.0, 127.0) as i8;
-            assert_eq!(q, want, "at {i}");
-        }
-    }
-
-    #[test]
     fn gemm_matches_reference() {
         for (m, k, n) in [(1usize, 64usize, 10usize), (5, 37, 19), (40, 100, 3), (17, 8, 130)] {
             let kp = k.next_multiple_of(K_ALIGN);
@@ -1154,46 +969,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// int8 max pooling is float max pooling on the same integers.
-    #[test]
-    fn max_pool_i8_matches_float() {
-        use crate::cpu::pool::{max_pool2d, Pool2dShape};
-        let s = Pool2dShape {
-            planes: 3,
-            in_h: 7,
-            in_w: 9,
-            out_h: 4,
-            out_w: 5,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride_h: 2,
-            stride_w: 2,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: 1,
-            pad_left: 1,
-            pad_bottom: 1,
-            pad_right: 1,
-        };
-        let x = bytes(3 * 63, 8, -128, 127);
-        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let mut want = vec![0.0f32; 3 * 20];
-        max_pool2d(&TwoWorkers, &s, &xf, &mut want);
-        let mut got = vec![0i8; 3 * 20];
-        max_pool2d_i8(&TwoWorkers, &s, &x, &mut got);
-        assert_eq!(got.iter().map(|&v| v as f32).collect::<Vec<_>>(), want);
-    }
-
-    #[test]
-    fn quantize_round_trip() {
-        let x = [-1.0f32, -0.01, 0.0, 0.024, 0.026, 1.0, 100.0];
-        let mut q = [0i8; 7];
-        quantize(&x, 0.05, -3, &mut q);
-        assert_eq!(q, [-23, -3, -3, -3, -2, 17, 127]);
-        let mut y = [0f32; 7];
-        dequantize(&q, 0.05, -3, &mut y);
-        assert!((y[0] + 1.0).abs() < 1e-6 && (y[6] - 6.5).abs() < 1e-5);
     }
 }

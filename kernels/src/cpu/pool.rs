@@ -322,9 +322,36 @@ fn sum_f64(v: &[f32]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+/// Max pooling on int8 (the maximum of values sharing one scale is the
+/// quantized maximum, so an int8 region runs through it unchanged). An
+/// empty window gives −128.
+pub fn max_pool2d_i8(par: &dyn Parallel, s: &Pool2dShape, x: &[i8], y: &mut [i8]) {
+    let (hw_in, hw_out) = (s.in_h * s.in_w, s.out_h * s.out_w);
+    let ys = SharedMut::new(&mut y[..s.planes * hw_out]);
+    par.run(s.planes, &|p, _| {
+        let xp = &x[p * hw_in..(p + 1) * hw_in];
+        // SAFETY: task p alone writes plane p.
+        let yp = unsafe { ys.slice_mut(p * hw_out, hw_out) };
+        for oy in 0..s.out_h {
+            let (iy0, ny) = window((oy * s.stride_h) as isize - s.pad_top as isize, s.kernel_h, s.dilation_h, s.in_h);
+            for ox in 0..s.out_w {
+                let (ix0, nx) = window((ox * s.stride_w) as isize - s.pad_left as isize, s.kernel_w, s.dilation_w, s.in_w);
+                let mut m = i8::MIN;
+                for ky in 0..ny {
+                    let row = &xp[(iy0 + ky * s.dilation_h) * s.in_w..];
+                    for kx in 0..nx {
+                        m = m.max(row[ix0 + kx * s.dilation_w]);
+                    }
+                }
+                yp[oy * s.out_w + ox] = m;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
-    use super::window;
+    use super::{max_pool2d, max_pool2d_i8, window, Pool2dShape};
     use crate::test_util::{data, TwoWorkers};
     use crate::Serial;
 
@@ -356,5 +383,34 @@ mod tests {
         assert_eq!(window(-4, 2, 1, 10), (0, 0));
         assert_eq!(window(12, 3, 1, 10), (0, 0));
         assert_eq!(window(-1, 3, 2, 3), (1, 1));
+    }
+
+    /// int8 max pooling is float max pooling on the same integers.
+    #[test]
+    fn max_pool_i8_matches_float() {
+        let s = Pool2dShape {
+            planes: 3,
+            in_h: 7,
+            in_w: 9,
+            out_h: 4,
+            out_w: 5,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 2,
+            stride_w: 2,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            pad_bottom: 1,
+            pad_right: 1,
+        };
+        let x: Vec<i8> = (0..3 * 63).map(|i| ((i * 97 + 31) % 256) as u8 as i8).collect();
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut want = vec![0.0f32; 3 * 20];
+        max_pool2d(&TwoWorkers, &s, &xf, &mut want);
+        let mut got = vec![0i8; 3 * 20];
+        max_pool2d_i8(&TwoWorkers, &s, &x, &mut got);
+        assert_eq!(got.iter().map(|&v| v as f32).collect::<Vec<_>>(), want);
     }
 }

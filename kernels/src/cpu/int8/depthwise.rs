@@ -1,9 +1,11 @@
-//! Depthwise int8 convolutions: a direct loop per output plane (rows of
-//! i32 sums), or, on AVX-512 VBMI, whole planes through byte permutes.
+//! Depthwise int8 convolutions: the float depthwise kernels on exact sums
+//! ([`super::direct`]), whole planes through byte permutes on AVX-512
+//! VBMI, or a row loop of i32 sums for kernels and strides the float
+//! kernels do not take.
 
+use super::direct::{float_isa, ByteConv};
 use super::*;
-use crate::cpu::depthwise::{DwPlan, DwRows, DwTask, MAX_TAPS};
-use crate::cpu::Isa;
+use crate::cpu::depthwise::{DwPlan, DwTask};
 
 /// Depthwise int8 convolution. On AVX-512 VBMI, whole planes through byte
 /// permutes ([`crate::cpu::x86::dw_plane_vbmi`]); elsewhere the float
@@ -14,24 +16,12 @@ use crate::cpu::Isa;
 /// row loop ([`dw_row`]). The sums are of `x − x_zp`, so the bias's
 /// `−x_zp · Σw` term is added back; padding contributes
 /// `(pad − x_zp) · w`: zero unless the channel's padding value differs.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn qdepthwise(
-    q: QIsa,
-    par: &dyn Parallel,
-    scratch: &Scratch,
-    s: &Conv2dShape,
-    x: &[i8],
-    x_zp: i8,
-    x_pad: Option<&[i8]>,
-    w: &[i8],
-    ep: &QEpilogue<'_>,
-    out: &SharedOut<'_>,
-) {
+pub(super) fn qdepthwise(q: QIsa, par: &dyn Parallel, scratch: &Scratch, task: &ByteConv<'_>) {
+    let s = task.s;
     let planes = s.batch * s.out_channels;
-    let task = ByteTask { s, x, zp: x_zp, x_pad, w, kp: conv_kp(s), ep, out };
     if !dw_windows(q, s) {
         if let Some(plan) = DwPlan::new(s) {
-            return crate::cpu::depthwise::run(float_isa(q), par, scratch, s, &plan, &task);
+            return crate::cpu::depthwise::run(float_isa(q), par, scratch, s, &plan, task);
         }
     }
     let (rows, stride) = dw_padded(s);
@@ -41,7 +31,7 @@ pub(super) fn qdepthwise(
         let xp = task.plane(n, ic);
         let wk = task.weights(oc);
         let pad_byte = task.pad_byte(ic);
-        let zp = x_zp as i32;
+        let zp = task.zp as i32;
         scratch.with(worker, |buf| {
             let (accf, rest) = buf.split_at_mut(s.out_w.next_multiple_of(16));
             let acc: &mut [i32] = bytemuck::cast_slice_mut(accf);
@@ -76,152 +66,6 @@ pub(super) fn qdepthwise(
             }
         });
     });
-}
-
-/// The float variant that goes with int8 variant `q`, for the float
-/// kernels int8 convolutions run on exact integer sums.
-pub(super) fn float_isa(q: QIsa) -> Isa {
-    match q {
-        QIsa::Avx512Vnni if Isa::Avx512.supported() => Isa::Avx512,
-        QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
-        _ => Isa::Generic,
-    }
-}
-
-/// An int8 depthwise convolution's planes (see [`DwTask`]).
-struct ByteTask<'a> {
-    s: &'a Conv2dShape,
-    x: &'a [i8],
-    zp: i8,
-    x_pad: Option<&'a [i8]>,
-    w: &'a [i8],
-    kp: usize,
-    ep: &'a QEpilogue<'a>,
-    out: &'a SharedOut<'a>,
-}
-
-impl ByteTask<'_> {
-    fn plane(&self, n: usize, ic: usize) -> &[i8] {
-        let hw_in = self.s.in_h * self.s.in_w;
-        &self.x[(n * self.s.in_channels + ic) * hw_in..][..hw_in]
-    }
-
-    fn weights(&self, oc: usize) -> &[i8] {
-        &self.w[oc * self.kp..][..self.s.kernel_h * self.s.kernel_w]
-    }
-
-    fn pad_byte(&self, ic: usize) -> i8 {
-        self.x_pad.map_or(self.zp, |p| p[ic])
-    }
-
-    /// Plane q's channels: (image, input channel, output channel).
-    fn channels(&self, q: usize) -> (usize, usize, usize) {
-        let s = self.s;
-        let (n, oc) = (q / s.out_channels, q % s.out_channels);
-        (n, oc / (s.out_channels / s.groups), oc)
-    }
-}
-
-/// One int8 input plane as floats `x − zp`, its padding `pad − zp`.
-pub(super) struct ByteRows<'a> {
-    pub(super) x: &'a [i8],
-    pub(super) width: usize,
-    pub(super) zp: f32,
-    pub(super) pad: f32,
-}
-
-impl DwRows for ByteRows<'_> {
-    /// Sixteen values at a time from fixed-size blocks (which compile to
-    /// widening moves and, at stride 2, byte shuffles: as a strided
-    /// iterator, one scalar load and store per value), the tail one by one.
-    #[inline(always)]
-    fn row(&self, iy: usize, start: usize, step: usize, dst: &mut [f32]) {
-        let src = &self.x[iy * self.width + start..(iy + 1) * self.width];
-        let zp = self.zp;
-        let mut i = 0;
-        match step {
-            1 => {
-                while i + 16 <= dst.len() {
-                    let c: &[i8; 16] = src[i..i + 16].try_into().expect("16 bytes");
-                    let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
-                    for l in 0..16 {
-                        d[l] = c[l] as f32 - zp;
-                    }
-                    i += 16;
-                }
-            }
-            2 => {
-                while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
-                    let c: &[i8; 32] = src[2 * i..2 * i + 32].try_into().expect("32 bytes");
-                    let d: &mut [f32; 16] = (&mut dst[i..i + 16]).try_into().expect("16 floats");
-                    for l in 0..16 {
-                        d[l] = c[2 * l] as f32 - zp;
-                    }
-                    i += 16;
-                }
-            }
-            _ => {}
-        }
-        for (j, d) in dst.iter_mut().enumerate().skip(i) {
-            *d = src[j * step] as f32 - zp;
-        }
-    }
-
-    #[inline(always)]
-    fn pad(&self) -> f32 {
-        self.pad
-    }
-}
-
-impl DwTask for ByteTask<'_> {
-    type Rows<'r>
-        = ByteRows<'r>
-    where
-        Self: 'r;
-
-    #[inline(always)]
-    fn source(&self, q: usize, w: &mut [f32; MAX_TAPS]) -> (ByteRows<'_>, f32) {
-        let (n, ic, oc) = self.channels(q);
-        for (d, &v) in w.iter_mut().zip(self.weights(oc)) {
-            *d = v as f32;
-        }
-        (ByteRows { x: self.plane(n, ic), width: self.s.in_w, zp: self.zp as f32, pad: self.pad(q) }, 0.0)
-    }
-
-    #[inline(always)]
-    fn pad(&self, q: usize) -> f32 {
-        (self.pad_byte(self.channels(q).1) as i32 - self.zp as i32) as f32
-    }
-
-    #[inline(always)]
-    fn planes_f32<'s>(&'s self, q0: usize, lanes: usize, tmp: &'s mut [f32]) -> &'s [f32] {
-        let hw_in = self.s.in_h * self.s.in_w;
-        for (c, dst) in tmp[..lanes * hw_in].chunks_exact_mut(hw_in.max(1)).enumerate() {
-            let (n, ic, _) = self.channels(q0 + c);
-            // The plane as one row.
-            ByteRows { x: self.plane(n, ic), width: hw_in, zp: self.zp as f32, pad: 0.0 }.row(0, 0, 1, dst);
-        }
-        &tmp[..lanes * hw_in]
-    }
-
-    /// Dequantizes row `oy` of plane `q` (exact sums of `(x − zp)·w`), the
-    /// bias with its `zp · Σw` term put back, the activation, the store.
-    #[inline(always)]
-    fn emit(&self, q: usize, oy: usize, sums: &mut [f32]) {
-        let oc = self.channels(q).2;
-        let wsum: i32 = self.weights(oc).iter().map(|&v| v as i32).sum();
-        let deq = self.ep.deq[oc];
-        let bias = self.ep.bias[oc] + (self.zp as i32 * wsum) as f32 * deq;
-        for v in sums.iter_mut() {
-            *v = *v * deq + bias;
-        }
-        self.ep.act.apply_slice(sums);
-        let hw_out = self.s.out_h * self.s.out_w;
-        // SAFETY: the task of plane q alone writes its rows.
-        unsafe { store(self.out, q * hw_out + oy * self.s.out_w, sums) };
-    }
-
-    fn finish(&self, _planes: std::ops::Range<usize>) {}
 }
 
 /// Whether a depthwise convolution runs the AVX-512 VBMI window kernel
