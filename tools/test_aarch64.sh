@@ -121,10 +121,11 @@ cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/l
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# qemu -cpu max has the dot-product extension: the int8 tests must then
-# exercise the NEON sdot kernel, not fall back quietly.
+# qemu -cpu max has the dot-product and int8 matrix-multiply extensions:
+# the int8 tests must then exercise the NEON smmla and sdot kernels, not
+# fall back quietly.
 if [[ $qemu_cpu == max ]]; then
-  export JETRT_EXPECT_QISA=${JETRT_EXPECT_QISA:-neon_dotprod}
+  export JETRT_EXPECT_QISA=${JETRT_EXPECT_QISA:-neon_i8mm,neon_dotprod}
 fi
 crates=(-p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux)
 [[ ${JETRT_AARCH64_UPDATE:-0} == 1 ]] && crates+=(-p jetrt-update)

@@ -6,7 +6,7 @@
 //! | variable | sets |
 //! |---|---|
 //! | `JETRT_KERNELS` | [`SessionOptions::cpu_kernels`]: avx512, avx2_fma, neon, generic |
-//! | `JETRT_INT8_KERNELS` | [`SessionOptions::int8_kernels`]: avx512vnni, avx2, neon_dotprod, portable |
+//! | `JETRT_INT8_KERNELS` | [`SessionOptions::int8_kernels`]: avx512vnni, avx2, neon_i8mm, neon_dotprod, portable |
 //! | `JETRT_CUDA_UNVERIFIED=1` | [`CudaOptions::unverified_kernels`] |
 //! | `JETRT_CUDA_SYNC=1` | [`CudaOptions::sync_each_step`] |
 //! | `JETRT_CUDA_GRAPH=0` | [`CudaOptions::graph`] off |

@@ -451,13 +451,17 @@ impl Blocked {
 }
 
 /// `dst[j·8 + c] = src[c·stride + j]` for `lanes` rows `c`, the other lanes
-/// zero: the register transposes of x86's AVX2 for eight lanes.
+/// zero: register transposes on AVX2 and NEON for eight lanes.
 #[inline(always)]
 fn interleave(isa: Isa, src: &[f32], stride: usize, lanes: usize, n: usize, dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if lanes == LANES && matches!(isa, Isa::Avx2Fma | Isa::Avx512) {
         // SAFETY: both variants imply AVX2, chosen only where the CPU has it.
         return unsafe { super::x86::interleave8(src, stride, n, dst) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if lanes == LANES && isa == Isa::Neon {
+        return super::neon::interleave8(src, stride, n, dst);
     }
     let _ = isa;
     for (j, px) in dst[..n * LANES].chunks_exact_mut(LANES).enumerate() {
@@ -474,6 +478,10 @@ pub(crate) fn deinterleave(isa: Isa, src: &[f32], lanes: usize, n: usize, dst: &
     if lanes == LANES && matches!(isa, Isa::Avx2Fma | Isa::Avx512) {
         // SAFETY: as in interleave.
         return unsafe { super::x86::deinterleave8(src, n, dst, stride) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if lanes == LANES && isa == Isa::Neon {
+        return super::neon::deinterleave8(src, n, dst, stride);
     }
     let _ = isa;
     for (j, px) in src[..n * LANES].chunks_exact(LANES).enumerate() {

@@ -52,11 +52,15 @@ pub enum QIsa {
     /// aarch64 with the dot-product extension (`sdot`; Jetson Xavier and
     /// Orin have it).
     NeonDot,
+    /// aarch64 with the int8 matrix-multiply extension (`smmla`: a 2×8 by
+    /// 8×2 product per instruction; Jetson Thor's Neoverse V3AE has it,
+    /// Orin's Cortex-A78AE does not).
+    NeonI8mm,
 }
 
 impl QIsa {
     /// Every variant, best first.
-    pub const ALL: [QIsa; 4] = [QIsa::Avx512Vnni, QIsa::Avx2, QIsa::NeonDot, QIsa::Portable];
+    pub const ALL: [QIsa; 5] = [QIsa::Avx512Vnni, QIsa::Avx2, QIsa::NeonI8mm, QIsa::NeonDot, QIsa::Portable];
 
     /// The best variant this machine supports.
     pub fn detect() -> QIsa {
@@ -77,6 +81,8 @@ impl QIsa {
             }
             #[cfg(target_arch = "aarch64")]
             QIsa::NeonDot => std::arch::is_aarch64_feature_detected!("dotprod"),
+            #[cfg(target_arch = "aarch64")]
+            QIsa::NeonI8mm => std::arch::is_aarch64_feature_detected!("i8mm"),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -88,6 +94,7 @@ impl QIsa {
             QIsa::Avx2 => "avx2",
             QIsa::Avx512Vnni => "avx512vnni",
             QIsa::NeonDot => "neon_dotprod",
+            QIsa::NeonI8mm => "neon_i8mm",
         }
     }
 }
@@ -122,6 +129,8 @@ fn qvariant(q: QIsa) -> QVariant {
         QIsa::Avx512Vnni => QVariant { ma: 4, mw: 4, step: K_ALIGN, shifted: true, ukr: super::x86::qdot_4x4_vnni512 },
         #[cfg(target_arch = "aarch64")]
         QIsa::NeonDot => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: super::neon::qdot_4x4_sdot },
+        #[cfg(target_arch = "aarch64")]
+        QIsa::NeonI8mm => QVariant { ma: 4, mw: 4, step: 16, shifted: false, ukr: super::neon::qdot_4x4_smmla },
         _ => QVariant { ma: 4, mw: 4, step: 32, shifted: false, ukr: qdot_portable },
     }
 }
@@ -756,13 +765,15 @@ mod tests {
 
     /// Every supported variant against the portable one, on extreme values
     /// (−128 activations, ±127 weights) and ragged tile edges.
-    /// `JETRT_EXPECT_QISA=NAME` (set by tools/test_aarch64.sh for qemu's
-    /// `-cpu max`) fails the test unless that variant is among them.
+    /// `JETRT_EXPECT_QISA=NAME[,NAME...]` (set by tools/test_aarch64.sh for
+    /// qemu's `-cpu max`) fails the test unless those variants are among them.
     #[test]
     fn variants_match_portable() {
         let supported: Vec<&str> = QIsa::ALL.iter().filter(|q| q.supported()).map(|q| q.name()).collect();
         if let Ok(want) = std::env::var("JETRT_EXPECT_QISA") {
-            assert!(supported.contains(&want.as_str()), "expected the {want} int8 kernels here; supported: {supported:?}");
+            for want in want.split(',') {
+                assert!(supported.contains(&want), "expected the {want} int8 kernels here; supported: {supported:?}");
+            }
         }
         for (na, nw, kp) in [(1, 1, 32), (3, 5, 64), (7, 9, 96), (16, 33, 320), (2, 4, 32), (3, 3, 4), (5, 6, 60), (9, 2, 124)] {
             let mut a = bytes(na * kp, 1, -128, 127);

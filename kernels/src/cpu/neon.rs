@@ -1,11 +1,14 @@
 //! aarch64 NEON micro-kernels.
 
-use super::gemm::{Variant, MAX_TILE};
+use super::gemm::{check_panel, Variant, MAX_TILE};
 use std::arch::aarch64::*;
 
-// A is packed: the kernel loads 8 rows of one column as two vectors.
+// A is read where it lies (a weight matrix, rows contiguous), as on x86:
+// packing it cost one pass over the weights per block of columns, most of
+// the time of layers with few output pixels (7×7 maps). Partial panels and
+// A that is not in place are packed; the kernel takes both.
 pub(crate) const NEON: Variant =
-    Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: false, ukr_store: None, ukr_edge: None, dot, de2 };
+    Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: true, ukr_store: None, ukr_edge: None, dot, de2 };
 
 /// `dst[i] = src[2 i]`, four values a time through `ld2` (which splits
 /// eight values into even and odd), the tail one by one: the stride-2 rows
@@ -28,16 +31,24 @@ fn de2(src: &[f32], dst: &mut [f32]) {
 }
 
 fn ukr_8x12(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], acc: &mut [f32; MAX_TILE]) {
-    // Packed A only (direct_a is false): column k is a[8k .. 8k + 8].
-    assert!(rs == 1 && cs == 8, "the NEON kernel reads packed A");
-    let (a, b) = (&a[..kc * 8], &b[..kc * 12]);
+    check_panel(a, 8, kc, rs, cs);
+    let b = &b[..kc * 12];
     // SAFETY: NEON is part of every aarch64 target this variant is selected
-    // on (Isa::supported), and the slices above hold kc·8 and kc·12 floats.
-    unsafe { ukr_8x12_neon(kc, a.as_ptr(), b.as_ptr(), acc) }
+    // on (Isa::supported); the A panel lies inside `a` (checked above) and
+    // B holds kc·12 floats.
+    unsafe {
+        if rs == 1 && cs == 8 {
+            ukr_8x12_packed(kc, a.as_ptr(), b.as_ptr(), acc)
+        } else {
+            ukr_8x12_strided(kc, a.as_ptr(), rs, cs, b.as_ptr(), acc)
+        }
+    }
 }
 
+/// Packed A: column k is `a[8k .. 8k + 8]`, two vectors, multiplied by
+/// element (`fmla v.4s, v.4s, v.s[lane]`).
 #[target_feature(enable = "neon")]
-unsafe fn ukr_8x12_neon(kc: usize, mut a: *const f32, mut b: *const f32, acc: &mut [f32; MAX_TILE]) {
+unsafe fn ukr_8x12_packed(kc: usize, mut a: *const f32, mut b: *const f32, acc: &mut [f32; MAX_TILE]) {
     let z = vdupq_n_f32(0.0);
     // 8 rows × 3 vectors of 4 columns: 24 accumulators, 3 B and 2 A registers.
     let mut c = [[z; 3]; 8];
@@ -69,9 +80,42 @@ unsafe fn ukr_8x12_neon(kc: usize, mut a: *const f32, mut b: *const f32, acc: &m
             b = b.add(12);
         }
     }
+    store_8x12(&c, acc);
+}
+
+/// A read in place: row r of column k is `a[r·rs + k·cs]`, one `ld1r`
+/// (load and broadcast) per row and column. 8 broadcasts and 3 B loads
+/// per 24 `fmla`: 11 loads in the shadow of 12 cycles of two FMA pipes.
+#[target_feature(enable = "neon")]
+unsafe fn ukr_8x12_strided(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32, acc: &mut [f32; MAX_TILE]) {
+    let z = vdupq_n_f32(0.0);
+    let mut c = [[z; 3]; 8];
+    let offs = [0, rs, 2 * rs, 3 * rs, 4 * rs, 5 * rs, 6 * rs, 7 * rs];
+    for _ in 0..kc {
+        // SAFETY: a advances cs and b 12 floats per step, kc steps in all;
+        // row r of A is at a + r·rs: inside the slices checked by the caller.
+        unsafe {
+            let b0 = vld1q_f32(b);
+            let b1 = vld1q_f32(b.add(4));
+            let b2 = vld1q_f32(b.add(8));
+            for (r, cr) in c.iter_mut().enumerate() {
+                let ar = vld1q_dup_f32(a.add(offs[r]));
+                cr[0] = vfmaq_f32(cr[0], b0, ar);
+                cr[1] = vfmaq_f32(cr[1], b1, ar);
+                cr[2] = vfmaq_f32(cr[2], b2, ar);
+            }
+            a = a.add(cs);
+            b = b.add(12);
+        }
+    }
+    store_8x12(&c, acc);
+}
+
+#[inline(always)]
+fn store_8x12(c: &[[float32x4_t; 3]; 8], acc: &mut [f32; MAX_TILE]) {
     for (r, cr) in c.iter().enumerate() {
         for (q, v) in cr.iter().enumerate() {
-            // SAFETY: r·12 + q·4 + 4 ≤ 96 ≤ 128.
+            // SAFETY: r·12 + q·4 + 4 ≤ 96 ≤ MAX_TILE.
             unsafe { vst1q_f32(acc.as_mut_ptr().add(r * 12 + q * 4), *v) };
         }
     }
@@ -147,6 +191,155 @@ pub(crate) unsafe fn qdot_4x4_sdot(kp: usize, a: &[*const i8], w: &[*const i8], 
     for i in 0..4 {
         for j in 0..4 {
             acc[i * 4 + j] = vaddvq_s32(c[i][j]);
+        }
+    }
+}
+
+/// The 4 × 4 transpose of `r` (rows to columns): pairs of lanes by
+/// `trn1`/`trn2`, then pairs of pairs by their 64-bit halves.
+#[inline(always)]
+fn transpose_4x4(r: [float32x4_t; 4]) -> [float32x4_t; 4] {
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe {
+        let (t0, t1) = (vtrn1q_f32(r[0], r[1]), vtrn2q_f32(r[0], r[1]));
+        let (t2, t3) = (vtrn1q_f32(r[2], r[3]), vtrn2q_f32(r[2], r[3]));
+        let d = |v: float32x4_t| vreinterpretq_f64_f32(v);
+        let f = |v: float64x2_t| vreinterpretq_f32_f64(v);
+        [f(vtrn1q_f64(d(t0), d(t2))), f(vtrn1q_f64(d(t1), d(t3))), f(vtrn2q_f64(d(t0), d(t2))), f(vtrn2q_f64(d(t1), d(t3)))]
+    }
+}
+
+/// `dst[j·8 + c] = src[c·stride + j]` for eight rows `c` and `n` pixels
+/// `j`: the depthwise blocked kernel's interleave, four pixels at a time
+/// through two 4 × 4 register transposes, the last `n mod 4` one by one.
+pub(crate) fn interleave8(src: &[f32], stride: usize, n: usize, dst: &mut [f32]) {
+    assert!(n == 0 || (src.len() >= 7 * stride + n && dst.len() >= 8 * n), "interleave8: slices too short");
+    let mut j = 0;
+    while j + 4 <= n {
+        // SAFETY: rows c·stride + j .. + 4 ≤ 7·stride + n and dst
+        // (j + 4)·8 ≤ 8n are inside the slices (asserted).
+        unsafe {
+            let r: [float32x4_t; 8] = std::array::from_fn(|c| vld1q_f32(src.as_ptr().add(c * stride + j)));
+            let lo = transpose_4x4([r[0], r[1], r[2], r[3]]);
+            let hi = transpose_4x4([r[4], r[5], r[6], r[7]]);
+            for i in 0..4 {
+                vst1q_f32(dst.as_mut_ptr().add((j + i) * 8), lo[i]);
+                vst1q_f32(dst.as_mut_ptr().add((j + i) * 8 + 4), hi[i]);
+            }
+        }
+        j += 4;
+    }
+    for j in j..n {
+        for c in 0..8 {
+            dst[j * 8 + c] = src[c * stride + j];
+        }
+    }
+}
+
+/// `dst[c·stride + j] = src[j·8 + c]`: the inverse of [`interleave8`].
+pub(crate) fn deinterleave8(src: &[f32], n: usize, dst: &mut [f32], stride: usize) {
+    assert!(n == 0 || (dst.len() >= 7 * stride + n && src.len() >= 8 * n), "deinterleave8: slices too short");
+    let mut j = 0;
+    while j + 4 <= n {
+        // SAFETY: as in interleave8, the other way round.
+        unsafe {
+            let lo = transpose_4x4(std::array::from_fn(|i| vld1q_f32(src.as_ptr().add((j + i) * 8))));
+            let hi = transpose_4x4(std::array::from_fn(|i| vld1q_f32(src.as_ptr().add((j + i) * 8 + 4))));
+            for c in 0..4 {
+                vst1q_f32(dst.as_mut_ptr().add(c * stride + j), lo[c]);
+                vst1q_f32(dst.as_mut_ptr().add((c + 4) * stride + j), hi[c]);
+            }
+        }
+        j += 4;
+    }
+    for j in j..n {
+        for c in 0..8 {
+            dst[c * stride + j] = src[j * 8 + c];
+        }
+    }
+}
+
+/// Int8 4 × 4 tile with the matrix-multiply extension's `smmla`: each
+/// instruction multiplies two rows of 8 bytes by two rows of 8 bytes (a
+/// 2 × 2 block of sums, 32 products, twice `sdot`'s 16). The four
+/// activation and four weight rows are paired by their 64-bit halves
+/// (`zip1`/`zip2`), and the 2 × 2 blocks are the tile's sums as they are:
+/// no horizontal additions at the end (sdot's tile needs sixteen), which
+/// matters for the short K of pointwise layers.
+///
+/// `vmmlaq_s32` is unstable in Rust (stdarch_neon_i8mm), so the
+/// instruction is written as inline assembly.
+///
+/// Safety: see [`super::int8`]'s `QKernel` (K in multiples of 16 bytes);
+/// needs the i8mm feature.
+#[target_feature(enable = "neon,i8mm")]
+pub(crate) unsafe fn qdot_4x4_smmla(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    // c[p][q]: activation rows 2p, 2p+1 by weight rows 2q, 2q+1, as
+    // [a₂ₚ·w₂q, a₂ₚ·w₂q₊₁, a₂ₚ₊₁·w₂q, a₂ₚ₊₁·w₂q₊₁].
+    let mut c = [[vdupq_n_s32(0); 2]; 2];
+    // Bytes 0..8 of rows x and y in one vector, and bytes 8..16 in another.
+    let pair = |x: int8x16_t, y: int8x16_t| {
+        let (x, y) = (vreinterpretq_s64_s8(x), vreinterpretq_s64_s8(y));
+        [vreinterpretq_s8_s64(vzip1q_s64(x, y)), vreinterpretq_s8_s64(vzip2q_s64(x, y))]
+    };
+    let mut k = 0;
+    while k < kp {
+        // SAFETY: every pointer addresses kp bytes; k + 16 ≤ kp (kp is a
+        // multiple of 16).
+        unsafe {
+            let ap = [pair(vld1q_s8(a[0].add(k)), vld1q_s8(a[1].add(k))), pair(vld1q_s8(a[2].add(k)), vld1q_s8(a[3].add(k)))];
+            let wp = [pair(vld1q_s8(w[0].add(k)), vld1q_s8(w[1].add(k))), pair(vld1q_s8(w[2].add(k)), vld1q_s8(w[3].add(k)))];
+            for (cp, app) in c.iter_mut().zip(&ap) {
+                for (cpq, wpq) in cp.iter_mut().zip(&wp) {
+                    for h in 0..2 {
+                        std::arch::asm!(
+                            "smmla {acc:v}.4s, {a:v}.16b, {w:v}.16b",
+                            acc = inout(vreg) *cpq,
+                            a = in(vreg) app[h],
+                            w = in(vreg) wpq[h],
+                            options(pure, nomem, nostack),
+                        );
+                    }
+                }
+            }
+        }
+        k += 16;
+    }
+    for (p, cp) in c.iter().enumerate() {
+        for (q, v) in cp.iter().enumerate() {
+            let mut s = [0i32; 4];
+            // SAFETY: s holds four i32.
+            unsafe { vst1q_s32(s.as_mut_ptr(), *v) };
+            acc[2 * p * 4 + 2 * q..][..2].copy_from_slice(&s[..2]);
+            acc[(2 * p + 1) * 4 + 2 * q..][..2].copy_from_slice(&s[2..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The register transposes against their definition, on pixel counts
+    /// with and without a tail, and back again.
+    #[test]
+    fn interleave8_round_trips() {
+        for (n, stride) in [(0, 3), (1, 1), (3, 5), (4, 4), (7, 9), (16, 16), (49, 53)] {
+            let src: Vec<f32> = (0..7 * stride + n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let mut got = vec![f32::NAN; 8 * n];
+            interleave8(&src, stride, n, &mut got);
+            for j in 0..n {
+                for c in 0..8 {
+                    assert_eq!(got[j * 8 + c].to_bits(), src[c * stride + j].to_bits(), "n {n} stride {stride} pixel {j} lane {c}");
+                }
+            }
+            let mut back = vec![f32::NAN; 7 * stride + n];
+            deinterleave8(&got, n, &mut back, stride);
+            for c in 0..8 {
+                for j in 0..n {
+                    assert_eq!(back[c * stride + j].to_bits(), src[c * stride + j].to_bits(), "n {n} stride {stride} back {c},{j}");
+                }
+            }
         }
     }
 }

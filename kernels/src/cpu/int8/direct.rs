@@ -18,6 +18,7 @@ pub(super) fn float_isa(q: QIsa) -> Isa {
     match q {
         QIsa::Avx512Vnni if Isa::Avx512.supported() => Isa::Avx512,
         QIsa::Avx2 | QIsa::Avx512Vnni if Isa::Avx2Fma.supported() => Isa::Avx2Fma,
+        QIsa::NeonDot | QIsa::NeonI8mm if Isa::Neon.supported() => Isa::Neon,
         _ => Isa::Generic,
     }
 }
