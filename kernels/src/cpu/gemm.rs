@@ -239,6 +239,9 @@ impl Epilogue<'_> {
     }
 }
 
+/// Most columns of an edge tile that [`Variant::ukr_narrow`] takes.
+pub(crate) const NARROW: usize = 4;
+
 /// Largest micro-tile of any variant (MR × NR).
 pub(crate) const MAX_TILE: usize = 384;
 
@@ -275,14 +278,15 @@ pub(crate) struct TileMut {
     pub ldc: usize,
 }
 
-/// Stores a computed tile (`acc`, `mr × nr`) into C. Portable; the AVX2
-/// variant fuses this into its kernel instead.
-fn store_tile(acc: &[f32; MAX_TILE], mr: usize, nr: usize, t: &TileMut, st: &TileStore) {
+/// Stores `mr × nr` values of a computed tile (`acc`, rows of `stride`)
+/// into C. Portable; the x86 variants fuse this into their kernels
+/// instead, and AVX2 uses it for edge tiles.
+pub(crate) fn store_tile(acc: &[f32; MAX_TILE], stride: usize, mr: usize, nr: usize, t: &TileMut, st: &TileStore) {
     for r in 0..mr {
         // SAFETY: TileMut points at an `mr × nr` tile with row stride ldc,
         // checked against C's bounds and owned by this task.
         let row = unsafe { std::slice::from_raw_parts_mut(t.ptr.add(r * t.ldc), nr) };
-        let a = &acc[r * nr..(r + 1) * nr];
+        let a = &acc[r * stride..r * stride + nr];
         if st.accumulate {
             row.iter_mut().zip(a).for_each(|(c, &v)| *c += v);
         } else {
@@ -341,6 +345,14 @@ pub(crate) struct Variant {
     /// rows or `nr` columns (the first two arguments), where the variant
     /// has one; without, edges go through `ukr` and a copy.
     pub ukr_edge: Option<MicroKernelEdge>,
+    /// The fused kernel and store for an edge tile of at most
+    /// [`NARROW`] columns whose A rows are contiguous (`cs = 1`), as dot
+    /// products along K: B comes column by column (`b[c·kc + k]`). A
+    /// broadcast kernel leaves all but one or a few lanes idle there and
+    /// waits on its few accumulators' latency; ResNet's and MobileNet's
+    /// 7 × 7 maps (49 = 3 · 16 + 1 columns) paid a quarter of those
+    /// layers for their last column.
+    pub ukr_narrow: Option<MicroKernelEdge>,
     /// Dot product of two equally long slices.
     pub dot: fn(a: &[f32], b: &[f32]) -> f32,
     /// `dst[i] = src[2 i]` (`src` holds at least `2 · dst.len() − 1`
@@ -358,6 +370,7 @@ const GENERIC: Variant = Variant {
     direct_a: true,
     ukr_store: None,
     ukr_edge: None,
+    ukr_narrow: None,
     dot: dot_generic,
     de2: super::layout::deinterleave2,
 };
@@ -543,6 +556,8 @@ fn gemm_block(
     let direct = in_place.is_some();
     let ncb = cols.1 - cols.0;
     let mut acc = [0.0f32; MAX_TILE];
+    // A narrow edge panel's columns, each contiguous (see ukr_narrow).
+    let mut bt = [0.0f32; NARROW * 256];
     // The epilogue as the tile store can apply it in registers, if it can.
     let act = match ep.act {
         Activation::None => Some(TileAct::None),
@@ -580,6 +595,13 @@ fn gemm_block(
             while jr < ncb {
                 let nr_eff = v.nr.min(ncb - jr);
                 let bp = &pb[(jr / v.nr) * kcb * v.nr..][..kcb * v.nr];
+                // A narrow last panel, column by column for the dot kernel.
+                let narrow = v.ukr_narrow.filter(|_| nr_eff <= NARROW && kcb * nr_eff <= bt.len());
+                if narrow.is_some() {
+                    for (c, col) in bt.chunks_exact_mut(kcb).take(nr_eff).enumerate() {
+                        col.iter_mut().zip(bp.iter().skip(c).step_by(v.nr)).for_each(|(d, &x)| *d = x);
+                    }
+                }
                 let mut ir = 0;
                 while ir < mcb {
                     let mr_eff = v.mr.min(mcb - ir);
@@ -593,7 +615,10 @@ fn gemm_block(
                     let (i, j) = (i0 + ir, cols.0 + jr);
                     // An edge tile (short of rows or columns) goes through
                     // the edge kernel where the variant has one.
-                    let edge = v.ukr_edge.filter(|_| mr_eff < v.mr || nr_eff < v.nr);
+                    let edge = match narrow {
+                        Some(f) if cs == 1 => Some((f, &bt[..kcb * nr_eff])),
+                        _ => v.ukr_edge.filter(|_| mr_eff < v.mr || nr_eff < v.nr).map(|f| (f, bp)),
+                    };
                     let store = match ((mr_eff == v.mr && nr_eff == v.nr) || edge.is_some(), last, simple_act) {
                         (false, _, _) | (true, true, None) => None,
                         (true, false, _) => Some(TileStore { accumulate: !first, bias: TileBias::None, act: TileAct::None }),
@@ -611,8 +636,8 @@ fn gemm_block(
                         // SAFETY: each task owns the rectangle rows × cols of
                         // C, and tasks' rectangles are disjoint.
                         let tile = TileMut { ptr: unsafe { c.tile_ptr(i * ldc + j, mr_eff, nr_eff, ldc) }, ldc };
-                        if let Some(f) = edge {
-                            f(mr_eff, nr_eff, kcb, ap, rs, cs, bp, &tile, &st);
+                        if let Some((f, b)) = edge {
+                            f(mr_eff, nr_eff, kcb, ap, rs, cs, b, &tile, &st);
                             ir += v.mr;
                             continue;
                         }
@@ -620,7 +645,7 @@ fn gemm_block(
                             Some(f) => f(kcb, ap, rs, cs, bp, &tile, &st),
                             None => {
                                 (v.ukr)(kcb, ap, rs, cs, bp, &mut acc);
-                                store_tile(&acc, v.mr, v.nr, &tile, &st);
+                                store_tile(&acc, v.nr, v.mr, v.nr, &tile, &st);
                             }
                         }
                         ir += v.mr;

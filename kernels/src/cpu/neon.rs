@@ -7,8 +7,20 @@ use std::arch::aarch64::*;
 // packing it cost one pass over the weights per block of columns, most of
 // the time of layers with few output pixels (7×7 maps). Partial panels and
 // A that is not in place are packed; the kernel takes both.
-pub(crate) const NEON: Variant =
-    Variant { mr: 8, nr: 12, kc: 256, mc: 96, nc: 240, ukr: ukr_8x12, direct_a: true, ukr_store: None, ukr_edge: None, dot, de2 };
+pub(crate) const NEON: Variant = Variant {
+    mr: 8,
+    nr: 12,
+    kc: 256,
+    mc: 96,
+    nc: 240,
+    ukr: ukr_8x12,
+    direct_a: true,
+    ukr_store: None,
+    ukr_edge: None,
+    ukr_narrow: None,
+    dot,
+    de2,
+};
 
 /// `dst[i] = src[2 i]`, four values a time through `ld2` (which splits
 /// eight values into even and odd), the tail one by one: the stride-2 rows
@@ -166,6 +178,8 @@ unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
 /// Safety: see [`super::int8`]'s `QKernel`; needs the dotprod feature.
 #[target_feature(enable = "neon,dotprod")]
 pub(crate) unsafe fn qdot_4x4_sdot(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
+    // Fixed arrays: the loop indexes them without bounds checks.
+    let (a, w) = (rows4(a), rows4(w));
     let mut c = [[vdupq_n_s32(0); 4]; 4];
     let mut k = 0;
     while k < kp {
@@ -259,6 +273,12 @@ pub(crate) fn deinterleave8(src: &[f32], n: usize, dst: &mut [f32], stride: usiz
     }
 }
 
+/// The four row pointers of an int8 tile.
+#[inline(always)]
+fn rows4(p: &[*const i8]) -> [*const i8; 4] {
+    p[..4].try_into().expect("an int8 tile has four rows")
+}
+
 /// Int8 4 × 4 tile with the matrix-multiply extension's `smmla`: each
 /// instruction multiplies two rows of 8 bytes by two rows of 8 bytes (a
 /// 2 × 2 block of sums, 32 products, twice `sdot`'s 16). The four
@@ -276,6 +296,7 @@ pub(crate) fn deinterleave8(src: &[f32], n: usize, dst: &mut [f32], stride: usiz
 pub(crate) unsafe fn qdot_4x4_smmla(kp: usize, a: &[*const i8], w: &[*const i8], acc: &mut [i32; 16]) {
     // c[p][q]: activation rows 2p, 2p+1 by weight rows 2q, 2q+1, as
     // [a₂ₚ·w₂q, a₂ₚ·w₂q₊₁, a₂ₚ₊₁·w₂q, a₂ₚ₊₁·w₂q₊₁].
+    let (a, w) = (rows4(a), rows4(w));
     let mut c = [[vdupq_n_s32(0); 2]; 2];
     // Bytes 0..8 of rows x and y in one vector, and bytes 8..16 in another.
     let pair = |x: int8x16_t, y: int8x16_t| {

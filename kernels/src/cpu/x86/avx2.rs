@@ -1,7 +1,7 @@
 //! AVX2 + FMA micro-kernels (256-bit registers): the float matrix tile
 //! (6 × 16), the dot product, and the int8 tiles through `vpmaddubsw`.
 
-use crate::cpu::gemm::{check_panel, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE};
+use crate::cpu::gemm::{check_panel, store_tile, TileAct, TileBias, TileMut, TileStore, Variant, MAX_TILE, NARROW};
 use crate::cpu::int8::PIXEL_BLOCK;
 use std::arch::x86_64::*;
 
@@ -14,7 +14,8 @@ pub(crate) const AVX2_FMA: Variant = Variant {
     ukr: ukr_6x16,
     direct_a: true,
     ukr_store: Some(ukr_6x16_store),
-    ukr_edge: None,
+    ukr_edge: Some(ukr_edge_store),
+    ukr_narrow: Some(ukr_narrow_store),
     dot,
     de2,
 };
@@ -78,29 +79,164 @@ unsafe fn ukr_6x16_avx2(kc: usize, a: *const f32, rs: usize, cs: usize, b: *cons
     }
 }
 
-/// The 6×16 product of an A panel (strides rs, cs) and a packed B panel,
-/// in registers.
+/// The R × 8·NV product of an A panel (strides rs, cs) and a packed B
+/// panel (16 floats per k, of which the first 8·NV are read), in
+/// registers.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn mul_6x16(kc: usize, mut a: *const f32, rs: usize, cs: usize, mut b: *const f32) -> [[__m256; 2]; 6] {
-    let mut c = [[_mm256_setzero_ps(); 2]; 6];
-    let offs = [0, rs, 2 * rs, 3 * rs, 4 * rs, 5 * rs];
+unsafe fn mul_rx16<const R: usize, const NV: usize>(
+    kc: usize,
+    mut a: *const f32,
+    rs: usize,
+    cs: usize,
+    mut b: *const f32,
+) -> [[__m256; NV]; R] {
+    let mut c = [[_mm256_setzero_ps(); NV]; R];
+    let offs: [usize; R] = std::array::from_fn(|r| r * rs);
     for _ in 0..kc {
         // SAFETY: a advances cs and b 16 floats per step, kc steps in all;
         // row r of A is at a + r·rs: inside the slices checked by the caller.
         unsafe {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
+            let bv: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(8 * v)));
             for (r, cr) in c.iter_mut().enumerate() {
                 let ar = _mm256_broadcast_ss(&*a.add(offs[r]));
-                cr[0] = _mm256_fmadd_ps(ar, b0, cr[0]);
-                cr[1] = _mm256_fmadd_ps(ar, b1, cr[1]);
+                for (cv, &bv) in cr.iter_mut().zip(&bv) {
+                    *cv = _mm256_fmadd_ps(ar, bv, *cv);
+                }
             }
             a = a.add(cs);
             b = b.add(16);
         }
     }
     c
+}
+
+/// The full tile's product.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn mul_6x16(kc: usize, a: *const f32, rs: usize, cs: usize, b: *const f32) -> [[__m256; 2]; 6] {
+    // SAFETY: forwarded preconditions.
+    unsafe { mul_rx16::<6, 2>(kc, a, rs, cs, b) }
+}
+
+/// The kernel and store for an edge tile of `rows` ≤ 6 rows (read where
+/// they lie) and `cols` ≤ 16 columns: R rows and one register per row when
+/// 8 columns do. The full kernel computed all 6 × 16 for them: the last
+/// column of ResNet's 7 × 7 maps (49 = 3 · 16 + 1) cost as much as a
+/// whole tile, a quarter of those layers.
+#[allow(clippy::too_many_arguments)]
+fn ukr_edge_store(rows: usize, cols: usize, kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
+    assert!((1..=6).contains(&rows) && (1..=16).contains(&cols), "ukr_edge_store: {rows}×{cols} tile");
+    check_panel(a, rows, kc, rs, cs);
+    let b = &b[..kc * 16];
+    let (a, b) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [0.0f32; MAX_TILE];
+    macro_rules! go {
+        ($($r:literal),*) => {
+            match (rows, cols > 8) {
+                $(
+                    // SAFETY: AVX2 and FMA are detected (Isa::supported);
+                    // the A panel and B are checked above.
+                    ($r, false) => unsafe { edge_rx16::<$r, 1>(kc, a, rs, cs, b, &mut acc) },
+                    ($r, true) => unsafe { edge_rx16::<$r, 2>(kc, a, rs, cs, b, &mut acc) },
+                )*
+                _ => unreachable!("rows checked above"),
+            }
+        };
+    }
+    go!(1, 2, 3, 4, 5, 6);
+    store_tile(&acc, 16, rows, cols, t, st);
+}
+
+/// The kernel and store for an edge tile of `cols` ≤ [`NARROW`] columns
+/// and `rows` ≤ 6 contiguous rows of A (`cs = 1`), as dot products along
+/// K: B is given column by column (`b[c·kc + k]`). Eight k per vector and
+/// every lane useful, where the broadcast kernel used one lane in sixteen
+/// for a single column.
+#[allow(clippy::too_many_arguments)]
+fn ukr_narrow_store(rows: usize, cols: usize, kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {
+    assert!((1..=6).contains(&rows) && (1..=NARROW).contains(&cols) && cs == 1, "ukr_narrow_store: {rows}×{cols} tile, cs {cs}");
+    check_panel(a, rows, kc, rs, 1);
+    let b = &b[..kc * cols];
+    let mut acc = [0.0f32; MAX_TILE];
+    // Rows a pass takes: its sums, the B vectors and one A vector fit the
+    // 16 registers.
+    let per = if cols <= 2 { 6 } else { 2 };
+    let mut r0 = 0;
+    while r0 < rows {
+        let n = per.min(rows - r0);
+        let (ap, out) = (a[r0 * rs..].as_ptr(), &mut acc[r0 * 16..]);
+        macro_rules! go {
+            ($(($r:literal, $c:literal)),*) => {
+                match (n, cols) {
+                    // SAFETY: AVX2 and FMA are detected (Isa::supported);
+                    // rows r0 .. r0 + n of the A panel and cols columns of
+                    // kc floats of B are inside the slices (checked above).
+                    $(($r, $c) => unsafe { dots_rxc::<$r, $c>(kc, ap, rs, b.as_ptr(), out) },)*
+                    _ => unreachable!("{n} rows × {cols} columns"),
+                }
+            };
+        }
+        go!((1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (6, 2), (1, 3), (2, 3), (1, 4), (2, 4));
+        r0 += n;
+    }
+    store_tile(&acc, 16, rows, cols, t, st);
+}
+
+/// `out[r·16 + c] = Σ_k a[r·rs + k] · b[c·kc + k]` for R rows and C
+/// columns, eight k per vector, the rest one by one.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_rxc<const R: usize, const C: usize>(kc: usize, a: *const f32, rs: usize, b: *const f32, out: &mut [f32]) {
+    let mut s = [[_mm256_setzero_ps(); C]; R];
+    let mut k = 0;
+    while k + 8 <= kc {
+        // SAFETY: k + 8 ≤ kc floats of each row and column (the caller's
+        // bounds).
+        unsafe {
+            let bv: [__m256; C] = std::array::from_fn(|c| _mm256_loadu_ps(b.add(c * kc + k)));
+            for (r, sr) in s.iter_mut().enumerate() {
+                let av = _mm256_loadu_ps(a.add(r * rs + k));
+                for (sc, &bc) in sr.iter_mut().zip(&bv) {
+                    *sc = _mm256_fmadd_ps(av, bc, *sc);
+                }
+            }
+        }
+        k += 8;
+    }
+    for (r, sr) in s.iter().enumerate() {
+        for (c, v) in sr.iter().enumerate() {
+            let mut lanes = [0.0f32; 8];
+            // SAFETY: lanes holds 8 floats; the tail reads stay below kc.
+            unsafe {
+                _mm256_storeu_ps(lanes.as_mut_ptr(), *v);
+                let mut x = lanes.iter().sum::<f32>();
+                for j in k..kc {
+                    x += *a.add(r * rs + j) * *b.add(c * kc + j);
+                }
+                out[r * 16 + c] = x;
+            }
+        }
+    }
+}
+
+/// [`mul_rx16`] into `acc` (rows of 16 floats).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn edge_rx16<const R: usize, const NV: usize>(
+    kc: usize,
+    a: *const f32,
+    rs: usize,
+    cs: usize,
+    b: *const f32,
+    acc: &mut [f32; MAX_TILE],
+) {
+    // SAFETY: forwarded preconditions.
+    let c = unsafe { mul_rx16::<R, NV>(kc, a, rs, cs, b) };
+    for (r, cr) in c.iter().enumerate() {
+        for (v, x) in cr.iter().enumerate() {
+            // SAFETY: r·16 + 8·v + 8 ≤ 96 ≤ MAX_TILE.
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8 * v), *x) };
+        }
+    }
 }
 
 fn ukr_6x16_store(kc: usize, a: &[f32], rs: usize, cs: usize, b: &[f32], t: &TileMut, st: &TileStore) {

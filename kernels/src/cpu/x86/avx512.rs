@@ -20,6 +20,7 @@ pub(crate) const AVX512: Variant = Variant {
     direct_a: true,
     ukr_store: Some(ukr_12x32_store),
     ukr_edge: Some(ukr_edge_store),
+    ukr_narrow: None,
     dot,
     de2,
 };
