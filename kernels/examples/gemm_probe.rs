@@ -4,30 +4,8 @@ use jetrt_kernels::cpu::gemm::{gemm, scratch_floats_for, BSource, Epilogue, MatR
 use jetrt_kernels::cpu::Isa;
 use jetrt_kernels::{Parallel, Scratch, Serial};
 
-/// Scoped threads, dynamically claiming tasks: good enough to time
-/// multi-millisecond calls.
-struct Threads(usize);
-
-impl Parallel for Threads {
-    fn workers(&self) -> usize {
-        self.0
-    }
-    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for w in 0..self.0 {
-                let next = &next;
-                s.spawn(move || loop {
-                    let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if t >= tasks {
-                        break;
-                    }
-                    f(t, w);
-                });
-            }
-        });
-    }
-}
+mod common;
+use common::Threads;
 
 fn main() {
     let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
