@@ -5,9 +5,11 @@
 #   2. test data: a Python venv from PyPI (tools/setup_venv.sh) makes the ONNX
 #      test models and their onnxruntime reference outputs (tools/gen_testdata.sh)
 #   3. every Rust test of the workspace on this machine
-#   4. the runtime and kernels crates linted and built for aarch64 (Jetson)
-#      and tested under qemu-aarch64 (tools/test_aarch64.sh installs what it
-#      needs)
+#   4. the C API: examples/c compiled against the installed libjetrt and run,
+#      under valgrind too (tools/test_capi.sh)
+#   5. the runtime, kernels and C API crates linted and built for aarch64
+#      (Jetson) and tested under qemu-aarch64, the C example included
+#      (tools/test_aarch64.sh installs what it needs)
 #
 # Under CI=true a missing tool or missing test data fails; locally it is
 # skipped loudly. Extra arguments go to `cargo test` (e.g. a test filter).
@@ -29,7 +31,10 @@ tools/gen_testdata.sh
 step "cargo test --workspace"
 cargo test --workspace "$@"
 
-step "aarch64: runtime and kernels under qemu"
+step "C API: C and C++ programs against libjetrt (pkg-config, static, valgrind)"
+tools/test_capi.sh
+
+step "aarch64: runtime, kernels and the C API under qemu"
 tools/test_aarch64.sh
 
 echo "all tests passed in $((SECONDS - start)) s"

@@ -116,8 +116,8 @@ done
 # The NEON kernels compile only for this target: lint them here.
 # jetrt-boards with its `linux` feature: the GPIO and I2C openers (linux-embedded-hal) as
 # a Jetson builds them; its tests read the fixture boards' files under qemu.
-say "cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux --target $target --all-targets -D warnings"
-cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux --target "$target" --all-targets --quiet -- -D warnings
+say "cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards -p jetrt-capi --features jetrt-boards/linux --target $target --all-targets -D warnings"
+cargo clippy -p jetrt-kernels -p jetrt -p jetrt-boards -p jetrt-capi --features jetrt-boards/linux --target "$target" --all-targets --quiet -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -127,7 +127,7 @@ trap 'rm -f "$log"' EXIT
 if [[ $qemu_cpu == max ]]; then
   export JETRT_EXPECT_QISA=${JETRT_EXPECT_QISA:-neon_i8mm,neon_dotprod}
 fi
-crates=(-p jetrt-kernels -p jetrt -p jetrt-boards --features jetrt-boards/linux)
+crates=(-p jetrt-kernels -p jetrt -p jetrt-boards -p jetrt-capi --features jetrt-boards/linux)
 [[ ${JETRT_AARCH64_UPDATE:-0} == 1 ]] && crates+=(-p jetrt-update)
 say "cargo test ${crates[*]} --target $target ${fail_fast[*]} $*"
 rc=0
@@ -144,6 +144,33 @@ read -r passed failed ignored suites < <(awk '
         s++
     }
     END { printf "%d %d %d %d\n", p, f, g, s }' "$log")
+# The C library for aarch64: examples/c/classify.c cross-compiled against
+# it and run under qemu on a model the host's jetc converted (.jrt files
+# are the same on every machine).
+capi=""
+if ((rc == 0)); then
+    say "C API: libjetrt for $target, examples/c/classify.c under qemu"
+    cwork=$(mktemp -d)
+    capi_rc=0
+    (
+        set -e
+        tools/install_capi.sh "$cwork/prefix" --target "$target" --profile test
+        cargo build --profile test -p jetrt-tools --bin jetc --quiet
+        target/debug/jetc convert examples/digits/model.onnx -o "$cwork/digits.jrt" --input-shape image=1,1,8,8 --quiet
+        aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror examples/c/classify.c -I "$cwork/prefix/include" -L "$cwork/prefix/lib" -ljetrt -o "$cwork/classify"
+        qemu-aarch64 -cpu "$qemu_cpu" -L "$sysroot" -E "LD_LIBRARY_PATH=$cwork/prefix/lib" "$cwork/classify" "$cwork/digits.jrt" examples/digits/digit_0.npy --threads 2 --repeat 3 >"$cwork/out.txt"
+        cat "$cwork/out.txt" >&2
+        # The sample is an 8 (README); the x86 run (tools/test_capi.sh) says so too.
+        grep -q "argmax 8 " "$cwork/out.txt"
+    ) >&2 || capi_rc=$?
+    rm -rf "$cwork"
+    if ((capi_rc != 0)); then
+        echo "aarch64: FAILED: the C API example under qemu (exit $capi_rc)"
+        exit 1
+    fi
+    capi=", C API example run"
+fi
+
 secs=$((SECONDS - start))
 if ((rc != 0)); then
     echo "aarch64: FAILED (cargo test exit $rc): $passed passed, $failed failed under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"
@@ -153,4 +180,4 @@ if ((suites == 0)); then
     echo "aarch64: FAILED: cargo test ran no test binary under qemu-aarch64"
     exit 1
 fi
-echo "aarch64: $passed tests passed ($ignored ignored, $suites suites) under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"
+echo "aarch64: $passed tests passed ($ignored ignored, $suites suites)$capi under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"

@@ -299,6 +299,24 @@ impl Session {
         Ok(())
     }
 
+    /// Input `id`'s bytes in the arena (its position, or its name), for
+    /// writing the input in place instead of copying it with
+    /// [`Session::set_input`] (the C API's `jetrt_session_input_buffer`);
+    /// the input counts as set. The arena never moves, so the pointer stays
+    /// valid while the session lives; write through it only between runs,
+    /// on the thread that runs the session, and on a shared arena only
+    /// right before this session's own run.
+    pub fn input_buffer<'n>(&mut self, id: impl Into<TensorId<'n>>) -> Result<(*mut u8, usize)> {
+        let index = self.model.input_position(id.into())?;
+        let loc = self.input_locs[index];
+        let slot = Arc::clone(&self.slot);
+        let mut g = lock(&slot);
+        self.take(&mut g);
+        let bytes = &mut g.arena.bytes_mut()[loc.start..loc.start + loc.len];
+        self.loaded[index] = true;
+        Ok((bytes.as_mut_ptr(), bytes.len()))
+    }
+
     /// Checks input `index`'s dtype, shape and length against the model.
     fn check_input(&self, index: usize, input: &TensorRef<'_>) -> Result<()> {
         let d = self.model.d();

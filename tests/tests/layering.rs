@@ -1,4 +1,4 @@
-//! Dependencies point one way: tools → converter, update → runtime →
+//! Dependencies point one way: tools → converter, update, capi → runtime →
 //! format, kernels, boards (and format → kernels, for the parameter types
 //! ops carry). This test rejects any other edge between the
 //! workspace's crates (a runtime that depended on the converter would drag
@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runtime", &["jetrt-format", "jetrt-kernels", "jetrt-boards"]),
     ("converter", &["jetrt", "jetrt-format"]),
     ("update", &["jetrt"]),
+    ("capi", &["jetrt"]),
 ];
 
 fn workspace_deps(manifest: &str) -> Vec<String> {
@@ -27,8 +28,11 @@ fn workspace_deps(manifest: &str) -> Vec<String> {
         if !in_deps {
             continue;
         }
-        if let Some((name, _)) = line.split_once(['=', '.']) {
-            let name = name.trim();
+        if let Some((key, rest)) = line.split_once(['=', '.']) {
+            // A renamed dependency (`rt = { package = "jetrt", ... }`) is
+            // the package it names.
+            let package = rest.split_once("package = \"").and_then(|(_, p)| p.split('"').next());
+            let name = package.unwrap_or(key.trim());
             if name == "jetrt" || name.starts_with("jetrt-") {
                 out.push(name.to_string());
             }
@@ -51,8 +55,10 @@ fn dependencies_point_one_way() {
     }
     // The parser itself finds edges.
     assert_eq!(
-        workspace_deps("[dependencies]\njetrt.workspace = true\nlog = \"1\"\n[dev-dependencies]\njetrt-converter = { path = \"x\" }"),
-        vec!["jetrt", "jetrt-converter"]
+        workspace_deps(
+            "[dependencies]\njetrt.workspace = true\nlog = \"1\"\nrt = { package = \"jetrt-format\", path = \"y\" }\n[dev-dependencies]\njetrt-converter = { path = \"x\" }"
+        ),
+        vec!["jetrt", "jetrt-format", "jetrt-converter"]
     );
 }
 
