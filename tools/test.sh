@@ -7,7 +7,9 @@
 #   3. every Rust test of the workspace on this machine
 #   4. the C API: examples/c compiled against the installed libjetrt and run,
 #      under valgrind too (tools/test_capi.sh)
-#   5. the runtime, kernels and C API crates linted and built for aarch64
+#   5. the Python package: its wheel built (maturin), installed into .venv and
+#      tested against onnxruntime (tools/test_python.sh)
+#   6. the runtime, kernels and C API crates linted and built for aarch64
 #      (Jetson) and tested under qemu-aarch64, the C example included
 #      (tools/test_aarch64.sh installs what it needs)
 #
@@ -33,6 +35,9 @@ cargo test --workspace "$@"
 
 step "C API: C and C++ programs against libjetrt (pkg-config, static, valgrind)"
 tools/test_capi.sh
+
+step "Python: the abi3 wheel built with maturin, installed into .venv, pytest"
+tools/test_python.sh
 
 step "aarch64: runtime, kernels and the C API under qemu"
 tools/test_aarch64.sh
