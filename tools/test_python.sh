@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Python package end to end: lint the PyO3 crate (python/), build the
-# abi3 wheel with maturin, install it into <repo>/.venv and run its pytest
-# suite (python/tests) against onnxruntime on real models.
+# abi3 manylinux_2_17 wheel with maturin (zig links it), install it into
+# <repo>/.venv and run its pytest suite (python/tests) against onnxruntime on
+# real models. tools/test_aarch64.sh builds the aarch64 wheel and runs it
+# under qemu.
 #
 #   tools/test_python.sh [PYTEST ARGS...]
 #
@@ -21,14 +23,17 @@ export CARGO_TARGET_DIR=$root/target/python
 say "cargo fmt --check, clippy -D warnings (python/)"
 cargo fmt --manifest-path python/Cargo.toml -- --check
 cargo clippy --manifest-path python/Cargo.toml --all-targets --quiet -- -D warnings
-say "maturin build --release"
+say "maturin build --release --zig --compatibility manylinux2014"
 out=$root/target/wheels
-rm -f "$out"/jetrt-*.whl
-"$root/.venv/bin/maturin" build --release --quiet --manifest-path python/Cargo.toml --out "$out" >&2
-wheel=$(ls "$out"/jetrt-*.whl)
+rm -f "$out"/jetrt-*x86_64.whl
+# maturin finds zig as `python3 -m ziglang`: the venv's python first.
+PATH=$root/.venv/bin:$PATH "$root/.venv/bin/maturin" build --release --quiet --zig --compatibility manylinux2014 \
+    --manifest-path python/Cargo.toml --out "$out" >&2
+wheel=$(ls "$out"/jetrt-*x86_64.whl)
 size=$(stat -c %s "$wheel")
 say "wheel: $wheel ($size bytes)"
-[[ $wheel == *-cp38-abi3-* ]] || { echo "Python: FAILED: $wheel is not an abi3 wheel for Python 3.8+"; exit 1; }
+[[ $wheel == *-cp38-abi3-manylinux_2_17_x86_64* || $wheel == *-cp38-abi3-manylinux2014_x86_64* ]] ||
+    { echo "Python: FAILED: $wheel is not an abi3 manylinux_2_17 wheel for Python 3.8+"; exit 1; }
 ((size <= 15 * 1024 * 1024)) || { echo "Python: FAILED: the wheel is $size bytes, over 15 MB"; exit 1; }
 "$py" -m pip install -q --force-reinstall --no-deps "$wheel" >&2
 unset CARGO_TARGET_DIR
