@@ -144,74 +144,69 @@ read -r passed failed ignored suites < <(awk '
         s++
     }
     END { printf "%d %d %d %d\n", p, f, g, s }' "$log")
+# Runs function $1 with set -e in a subshell and a scratch folder of its own
+# ($work), saying $2 when it starts; on failure the summary line names it and
+# the script exits. (Not `( ... ) || rc=$?`: set -e is off inside a subshell
+# tested by ||.)
+section() {
+    say "$2"
+    work=$(mktemp -d)
+    set +e
+    (set -e; "$1") >&2
+    local r=$?
+    set -e
+    rm -rf "$work"
+    if ((r != 0)); then
+        echo "aarch64: FAILED: $2 (exit $r)"
+        exit 1
+    fi
+}
+
 # The C library for aarch64: examples/c/classify.c cross-compiled against
 # it and run under qemu on a model the host's jetc converted (.jrt files
 # are the same on every machine).
-capi=""
-if ((rc == 0)); then
-    say "C API: libjetrt for $target, examples/c/classify.c under qemu"
-    cwork=$(mktemp -d)
-    # Not `( ... ) || rc=$?`: set -e is off inside a subshell tested by ||.
-    set +e
-    (
-        set -e
-        tools/install_capi.sh "$cwork/prefix" --target "$target" --profile test
-        cargo build --profile test -p jetrt-tools --bin jetc --quiet
-        target/debug/jetc convert examples/digits/model.onnx -o "$cwork/digits.jrt" --input-shape image=1,1,8,8 --quiet
-        aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror examples/c/classify.c -I "$cwork/prefix/include" -L "$cwork/prefix/lib" -ljetrt -o "$cwork/classify"
-        qemu-aarch64 -cpu "$qemu_cpu" -L "$sysroot" -E "LD_LIBRARY_PATH=$cwork/prefix/lib" "$cwork/classify" "$cwork/digits.jrt" examples/digits/digit_0.npy --threads 2 --repeat 3 >"$cwork/out.txt"
-        cat "$cwork/out.txt" >&2
-        # The sample is an 8 (README); the x86 run (tools/test_capi.sh) says so too.
-        grep -q "argmax 8 " "$cwork/out.txt"
-    ) >&2
-    capi_rc=$?
-    set -e
-    rm -rf "$cwork"
-    if ((capi_rc != 0)); then
-        echo "aarch64: FAILED: the C API example under qemu (exit $capi_rc)"
-        exit 1
-    fi
-    capi=", C API example run"
-fi
+capi_example() {
+    tools/install_capi.sh "$work/prefix" --target "$target" --profile test
+    cargo build --profile test -p jetrt-tools --bin jetc --quiet
+    target/debug/jetc convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
+    aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror examples/c/classify.c -I "$work/prefix/include" -L "$work/prefix/lib" -ljetrt -o "$work/classify"
+    qemu-aarch64 -cpu "$qemu_cpu" -L "$sysroot" -E "LD_LIBRARY_PATH=$work/prefix/lib" "$work/classify" "$work/digits.jrt" examples/digits/digit_0.npy --threads 2 --repeat 3 >"$work/out.txt"
+    cat "$work/out.txt" >&2
+    # The sample is an 8 (README); the x86 run (tools/test_capi.sh) says so too.
+    grep -q "argmax 8 " "$work/out.txt"
+}
 
 # The Python wheel for aarch64 (maturin, zig as the cross linker), imported
 # and run under qemu by Debian's arm64 CPython: its packages are downloaded
 # with a private apt state (no dpkg architecture added, no root needed) and
 # unpacked with the cross libc into a sysroot; numpy from PyPI's aarch64 wheel.
-wheel_note=""
-if ((rc == 0)); then
-    say "Python: the aarch64 wheel under qemu with Debian's arm64 CPython"
-    pwork=$(mktemp -d)
-    # Not `( ... ) || rc=$?`: set -e is off inside a subshell tested by ||.
-    set +e
-    (
-        set -e
-        py=$(tools/setup_venv.sh)
-        "$py" -m pip install -q -r python/requirements-dev.txt
-        # zig links (glibc 2.17 symbols), not the cross gcc set up above.
-        env -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER -u CC_aarch64_unknown_linux_gnu -u AR_aarch64_unknown_linux_gnu \
-            PATH="$root/.venv/bin:$PATH" CARGO_TARGET_DIR="$root/target/python-aarch64" "$root/.venv/bin/maturin" build --release --quiet --zig \
-            --compatibility manylinux2014 --target "$target" --manifest-path python/Cargo.toml --out "$pwork/wheels"
-        wheel=$(ls "$pwork"/wheels/jetrt-*-cp38-abi3-manylinux*aarch64*.whl)
-        apt_dir=$pwork/apt
-        mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial"
-        echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" >"$apt_dir/sources.list"
-        apt_opts=(-o "Dir::State=$apt_dir/state" -o "Dir::Cache=$apt_dir/cache" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-            -o Dir::Etc::SourceParts=/nonexistent -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Debug::NoLocking=1)
-        apt-get "${apt_opts[@]}" update -qq
-        (cd "$apt_dir" && apt-get "${apt_opts[@]}" download -qq python3.11-minimal libpython3.11-minimal libpython3.11-stdlib zlib1g libexpat1 libffi8 2>/dev/null)
-        root_fs=$pwork/root
-        mkdir -p "$root_fs/lib/aarch64-linux-gnu"
-        for deb in "$apt_dir"/*.deb; do dpkg-deb -x "$deb" "$root_fs"; done
-        cp -a "$sysroot/lib/." "$root_fs/lib/aarch64-linux-gnu/"
-        ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$root_fs/lib/ld-linux-aarch64.so.1"
-        "$py" -m pip download -q numpy==2.2.6 --platform manylinux2014_aarch64 --python-version 3.11 --only-binary=:all: --no-deps -d "$pwork/dl"
-        mkdir -p "$pwork/site"
-        for w in "$pwork"/dl/numpy-*.whl "$wheel"; do "$py" -m zipfile -e "$w" "$pwork/site"; done
-        cargo build --profile test -p jetrt-tools --bin jetc --quiet
-        target/debug/jetc convert examples/digits/model.onnx -o "$pwork/digits.jrt" --input-shape image=1,1,8,8 --quiet
-        qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
-            -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$pwork/site" "$root_fs/usr/bin/python3.11" - "$pwork/digits.jrt" <<'PY'
+python_wheel() {
+    py=$(tools/setup_venv.sh)
+    "$py" -m pip install -q -r python/requirements-dev.txt
+    # zig links (glibc 2.17 symbols), not the cross gcc set up above.
+    env -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER -u CC_aarch64_unknown_linux_gnu -u AR_aarch64_unknown_linux_gnu \
+        PATH="$root/.venv/bin:$PATH" CARGO_TARGET_DIR="$root/target/python-aarch64" "$root/.venv/bin/maturin" build --release --quiet --zig \
+        --compatibility manylinux2014 --target "$target" --manifest-path python/Cargo.toml --out "$work/wheels"
+    wheel=$(ls "$work"/wheels/jetrt-*-cp38-abi3-manylinux*aarch64*.whl)
+    apt_dir=$work/apt
+    mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" >"$apt_dir/sources.list"
+    apt_opts=(-o "Dir::State=$apt_dir/state" -o "Dir::Cache=$apt_dir/cache" -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+        -o Dir::Etc::SourceParts=/nonexistent -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o Debug::NoLocking=1)
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$apt_dir" && apt-get "${apt_opts[@]}" download -qq python3.11-minimal libpython3.11-minimal libpython3.11-stdlib zlib1g libexpat1 libffi8 2>/dev/null)
+    root_fs=$work/root
+    mkdir -p "$root_fs/lib/aarch64-linux-gnu"
+    for deb in "$apt_dir"/*.deb; do dpkg-deb -x "$deb" "$root_fs"; done
+    cp -a "$sysroot/lib/." "$root_fs/lib/aarch64-linux-gnu/"
+    ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$root_fs/lib/ld-linux-aarch64.so.1"
+    "$py" -m pip download -q numpy==2.2.6 --platform manylinux2014_aarch64 --python-version 3.11 --only-binary=:all: --no-deps -d "$work/dl"
+    mkdir -p "$work/site"
+    for w in "$work"/dl/numpy-*.whl "$wheel"; do "$py" -m zipfile -e "$w" "$work/site"; done
+    cargo build --profile test -p jetrt-tools --bin jetc --quiet
+    target/debug/jetc convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
+    qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
+        -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$work/site" "$root_fs/usr/bin/python3.11" - "$work/digits.jrt" <<'PY'
 import platform, sys
 import numpy as np
 import jetrt
@@ -226,15 +221,13 @@ except jetrt.InvalidInput as e:
     assert "expected dtype float32, got float64" in str(e), e
 print(f"aarch64 wheel: CPython {platform.python_version()}, numpy {np.__version__}, {sess.info()}: argmax {p.argmax()}")
 PY
-    ) >&2
-    py_rc=$?
-    set -e
-    rm -rf "$pwork"
-    if ((py_rc != 0)); then
-        echo "aarch64: FAILED: the Python wheel under qemu (exit $py_rc)"
-        exit 1
-    fi
-    wheel_note=", Python wheel run"
+}
+
+extra=""
+if ((rc == 0)); then
+    section capi_example "the C API: libjetrt for $target, examples/c/classify.c under qemu"
+    section python_wheel "the Python wheel for $target under qemu with Debian's arm64 CPython"
+    extra=", C API example and Python wheel run"
 fi
 
 secs=$((SECONDS - start))
@@ -246,4 +239,4 @@ if ((suites == 0)); then
     echo "aarch64: FAILED: cargo test ran no test binary under qemu-aarch64"
     exit 1
 fi
-echo "aarch64: $passed tests passed ($ignored ignored, $suites suites)$capi$wheel_note under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"
+echo "aarch64: $passed tests passed ($ignored ignored, $suites suites)$extra under qemu-aarch64 -cpu $qemu_cpu in ${secs}s"

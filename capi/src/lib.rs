@@ -196,15 +196,7 @@ impl From<rt::Error> for Fail {
             E::BackendUnavailable { .. } | E::DoesNotFit(_) => JETRT_UNAVAILABLE,
             _ => JETRT_RUNTIME,
         };
-        // The error and its causes, as `{:#}` of anyhow prints them.
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Fail { status, message }
+        Fail { status, message: e.chain() }
     }
 }
 

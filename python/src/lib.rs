@@ -24,13 +24,7 @@ pyo3::create_exception!(jetrt, RuntimeFailure, Error, "A run failed (a GPU error
 /// The runtime's error as the matching Python exception, with its causes.
 fn py_err(e: jetrt::Error) -> PyErr {
     use jetrt::Error as E;
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
+    let msg = e.chain();
     match e {
         E::Io { .. } | E::Format(_) => InvalidModel::new_err(msg),
         E::InputCount { .. } | E::InputDType { .. } | E::InputShape { .. } | E::InputLength { .. } | E::OutputBuffer { .. } => {
@@ -42,22 +36,13 @@ fn py_err(e: jetrt::Error) -> PyErr {
     }
 }
 
-/// The numpy dtype name of a `.jrt` element type.
+/// The numpy dtype name of a `.jrt` element type (numpy has no bfloat16:
+/// its raw bits as uint16).
 fn np_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "float32",
-        DType::F16 => "float16",
-        DType::BF16 => "uint16", // numpy has no bfloat16: the raw bits
-        DType::F64 => "float64",
-        DType::I8 => "int8",
-        DType::U8 => "uint8",
-        DType::I16 => "int16",
-        DType::U16 => "uint16",
-        DType::I32 => "int32",
-        DType::U32 => "uint32",
-        DType::I64 => "int64",
-        DType::U64 => "uint64",
-        DType::Bool => "bool",
+    if d == DType::BF16 {
+        "uint16"
+    } else {
+        d.numpy_name()
     }
 }
 

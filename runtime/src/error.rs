@@ -93,3 +93,18 @@ pub enum Error {
 fn dims_arg(d: &[usize]) -> String {
     d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }
+
+impl Error {
+    /// The message with its causes after it, `: `-separated (what anyhow's
+    /// `{:#}` prints): for the C and Python APIs, which have no error chains.
+    pub fn chain(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        message
+    }
+}
