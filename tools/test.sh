@@ -32,6 +32,9 @@ tools/gen_testdata.sh
 
 step "cargo test --workspace"
 cargo test --workspace "$@"
+# The jetc and jetrt that cargo test built for the integration tests: the C,
+# Python and aarch64 scripts below run them instead of building their own.
+export JETRT_CLI_DIR=$root/target/debug
 
 step "C API: C and C++ programs against libjetrt (pkg-config, static, valgrind)"
 tools/test_capi.sh

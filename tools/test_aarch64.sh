@@ -167,8 +167,7 @@ section() {
 # are the same on every machine).
 capi_example() {
     tools/install_capi.sh "$work/prefix" --target "$target" --profile test
-    cargo build --profile test -p jetrt-tools --bin jetc --quiet
-    target/debug/jetc convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
+    "$(tools/cli_bins.sh)/jetc" convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
     aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror examples/c/classify.c -I "$work/prefix/include" -L "$work/prefix/lib" -ljetrt -o "$work/classify"
     qemu-aarch64 -cpu "$qemu_cpu" -L "$sysroot" -E "LD_LIBRARY_PATH=$work/prefix/lib" "$work/classify" "$work/digits.jrt" examples/digits/digit_0.npy --threads 2 --repeat 3 >"$work/out.txt"
     cat "$work/out.txt" >&2
@@ -203,8 +202,7 @@ python_wheel() {
     "$py" -m pip download -q numpy==2.2.6 --platform manylinux2014_aarch64 --python-version 3.11 --only-binary=:all: --no-deps -d "$work/dl"
     mkdir -p "$work/site"
     for w in "$work"/dl/numpy-*.whl "$wheel"; do "$py" -m zipfile -e "$w" "$work/site"; done
-    cargo build --profile test -p jetrt-tools --bin jetc --quiet
-    target/debug/jetc convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
+    "$(tools/cli_bins.sh)/jetc" convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
     qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
         -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$work/site" "$root_fs/usr/bin/python3.11" - "$work/digits.jrt" <<'PY'
 import platform, sys

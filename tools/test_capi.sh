@@ -52,17 +52,17 @@ trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 # The test profile: the artifacts `cargo test` already built.
 tools/install_capi.sh "$prefix" --profile test
-cargo build --profile test -p jetrt-tools --bin jetc --bin jetrt --quiet
+bins=$(tools/cli_bins.sh)
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 cflags=$(pkg-config --cflags jetrt)
 libs=$(pkg-config --libs jetrt)
 
 say "model: examples/digits converted with jetc"
-target/debug/jetc convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
+"$bins/jetc" convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
 printf 'not a jetrt model, only its first bytes: ' >"$work/corrupt.jrt"
 head -c 200 "$work/digits.jrt" >>"$work/corrupt.jrt"
 sample=examples/digits/digit_0.npy
-target/debug/jetrt run "$work/digits.jrt" --input "image=$sample" --output-dir "$work/cli" --threads 1 >/dev/null
+"$bins/jetrt" run "$work/digits.jrt" --input "image=$sample" --output-dir "$work/cli" --threads 1 >/dev/null
 
 warn=(-Wall -Wextra -Werror)
 say "compile: C11, C++17, static, header checks"

@@ -37,7 +37,7 @@ say "wheel: $wheel ($size bytes)"
 ((size <= 15 * 1024 * 1024)) || { echo "Python: FAILED: the wheel is $size bytes, over 15 MB"; exit 1; }
 "$py" -m pip install -q --force-reinstall --no-deps "$wheel" >&2
 unset CARGO_TARGET_DIR
-cargo build --profile test -p jetrt-tools --bin jetc --quiet
+bins=$(tools/cli_bins.sh)
 say "pytest python/tests"
-JETRT_JETC=$root/target/debug/jetc "$py" -m pytest -q -rs python/tests "$@" >&2
+JETRT_JETC=$bins/jetc "$py" -m pytest -q -rs python/tests "$@" >&2
 echo "Python: wheel $(basename "$wheel") ($((size / 1024)) KiB) built, installed and tested in $((SECONDS - start))s"
