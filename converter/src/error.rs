@@ -72,6 +72,15 @@ pub enum ConvertError {
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 
+    /// Data given to the converter (a `.npy` file, a folder of samples, an
+    /// option's value) is unusable; `what` names it.
+    #[error("{what}: {reason}")]
+    Data { what: String, reason: String },
+
+    /// The written file does not validate, or does not fit a board asked for.
+    #[error("{0}")]
+    Output(String),
+
     /// Building what the file carries besides the model (the drift
     /// reference, the golden vectors) failed.
     #[error("{0}")]

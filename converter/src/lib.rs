@@ -5,10 +5,13 @@ pub mod drift;
 mod error;
 pub mod golden;
 pub mod graph;
+pub mod job;
 pub mod memplan;
+pub mod npy;
 pub mod onnx;
 pub mod passes;
 pub mod quant;
+pub mod samples;
 pub mod tensor;
 mod write;
 

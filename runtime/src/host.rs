@@ -73,3 +73,58 @@ pub fn gpu_launches(model: &crate::Model, options: &crate::SessionOptions, multi
     }
     out
 }
+
+/// Architecture names (`72`, `sm_87`, `jetson` for Xavier, Orin and Thor)
+/// as sorted architecture numbers; `flag` names the option in messages.
+pub fn parse_cuda_archs(flag: &str, list: &[String]) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for a in list {
+        let a = a.trim().to_ascii_lowercase();
+        if a == "jetson" {
+            out.extend_from_slice(JETSON_ARCHS);
+            continue;
+        }
+        let n = a.strip_prefix("sm_").unwrap_or(&a);
+        match n.parse::<u32>() {
+            Ok(v) if (50..=200).contains(&v) => out.push(v),
+            _ => return Err(format!("{flag} {a:?}: expected an architecture such as 72, sm_87 or `jetson`")),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The kernels compiled for each of `archs` by the NVRTC libraries at
+/// `nvrtc` (each architecture uses the first that supports it; none: the
+/// NVRTC found on this machine), from the cache folder `dir` where it has
+/// them. `note` hears one line per architecture.
+#[cfg(feature = "cuda")]
+pub fn kernel_images(
+    archs: &[u32],
+    nvrtc: &[std::path::PathBuf],
+    dir: Option<&std::path::Path>,
+    note: &dyn Fn(&str),
+) -> Result<Vec<jetrt_format::kernels::KernelImage>, String> {
+    let libs = nvrtc.iter().map(|p| Nvrtc::open(p)).collect::<Result<Vec<_>, _>>()?;
+    let hash = source_hash(&kernel_source());
+    let mut out = Vec::new();
+    for &a in archs {
+        let t = std::time::Instant::now();
+        let (image, nvrtc) = compile_kernels(a, &libs, dir).map_err(|e| {
+            format!(
+                "cannot compile the CUDA kernels for sm_{a}: {e}\n(CUDA 12's NVRTC builds sm_72 and sm_87, CUDA 13's sm_87 and \
+                 sm_110: give both)"
+            )
+        })?;
+        note(&format!(
+            "cuda kernels for sm_{a}: {} (NVRTC {}.{}, {:.1} s)",
+            jetrt_boards::human_bytes(image.len() as u64),
+            nvrtc.0,
+            nvrtc.1,
+            t.elapsed().as_secs_f64()
+        ));
+        out.push(jetrt_format::kernels::KernelImage { arch: a, nvrtc, source_hash: hash, image });
+    }
+    Ok(out)
+}

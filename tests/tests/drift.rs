@@ -27,8 +27,8 @@ struct Setup {
 
 fn setup(data: &Path) -> Setup {
     let inputs = jetrt_converter::model_inputs(&data.join("model.onnx"), &options()).unwrap();
-    let prep = jetrt_tools::calib::ImagePrep { resize: None, mean: [0.0; 3], std: [1.0; 3], nhwc: false, bgr: false };
-    let reference = jetrt_tools::calib::load(&data.join("ref"), &inputs, &prep, 10_000).unwrap();
+    let prep = jetrt_tools::samples::ImagePrep { resize: None, mean: [0.0; 3], std: [1.0; 3], nhwc: false, bgr: false };
+    let reference = jetrt_tools::samples::load("--drift-ref", &data.join("ref"), &inputs, &prep, 10_000).unwrap();
     assert_eq!(reference.len(), 500);
     let mut opts = options();
     opts.drift_ref = Some(reference);

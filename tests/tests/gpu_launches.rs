@@ -148,7 +148,7 @@ fn fp32(dir: &Path) -> Model {
 fn quantized(dir: &Path, precision: Precision, prune: Option<Prune>) -> Model {
     let mut opts = options(dir).unwrap();
     let inputs = model_inputs(&dir.join("model.onnx"), &opts).unwrap();
-    let samples = jetrt_tools::calib::random(&inputs, 4).unwrap();
+    let samples = jetrt_tools::samples::random(&inputs, 4).unwrap();
     opts.quant = Some(QuantOptions { precision, prune, samples, threads: 2, kernels: jetrt_tests::kernels(), ..Default::default() });
     let conv = convert(&dir.join("model.onnx"), &opts).unwrap();
     Model::from_bytes(&conv.file.to_bytes()).unwrap()

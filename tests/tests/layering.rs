@@ -12,7 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("format", &["jetrt-kernels"]),
     ("boards", &[]),
     ("runtime", &["jetrt-format", "jetrt-kernels", "jetrt-boards"]),
-    ("converter", &["jetrt", "jetrt-format"]),
+    ("converter", &["jetrt", "jetrt-format", "jetrt-boards"]),
     ("update", &["jetrt"]),
     ("capi", &["jetrt"]),
 ];

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use jetrt::{Model, TensorRef};
 use jetrt_converter::quant::{CalibMethod, LayerPrecision, Precision, Prune, QuantOptions, QuantReport};
 use jetrt_converter::{convert, model_inputs, parse_input_shape, ConvertOptions};
-use jetrt_tools::{calib, npy};
+use jetrt_tools::{npy, samples};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ fn convert_as(dir: &Path, shape: &str, precision: Precision, prune: Option<Prune
     let mut opts = ConvertOptions { input_shapes: vec![parse_input_shape(shape)?], kernels: jetrt_tests::kernels(), ..Default::default() };
     if precision != Precision::Fp32 || prune.is_some() {
         let inputs = model_inputs(&dir.join("model.onnx"), &opts)?;
-        let samples = calib::load(&dir.join("calib"), &inputs, &Default::default(), 256)?;
+        let samples = samples::load("--calib", &dir.join("calib"), &inputs, &Default::default(), 256)?;
         opts.quant = Some(QuantOptions {
             precision,
             method: CalibMethod::Entropy,

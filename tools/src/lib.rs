@@ -2,12 +2,12 @@
 //! end-to-end tests): `.npy` files, output file names, memory readings.
 
 pub mod board;
-pub mod calib;
 pub mod env;
 pub mod inspect;
-pub mod npy;
 pub mod ota;
 pub mod serve;
+
+pub use jetrt_converter::{npy, samples};
 
 /// The tools' `main`: logging from `RUST_LOG` (warnings by default), and an
 /// error printed as `error: ...` with its causes, exit code 1.
@@ -35,9 +35,7 @@ pub fn main_with_log(default_filter: &str, run: impl FnOnce() -> anyhow::Result<
 
 /// An output's file name: every character outside `[A-Za-z0-9_.-]` becomes
 /// `_` (so `gpu_0/softmax_1` → `gpu_0_softmax_1`).
-pub fn sanitize_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' }).collect()
-}
+pub use jetrt_converter::samples::sanitize_name;
 
 /// Peak resident set size of this process (`VmHWM`), in bytes, where the OS
 /// reports it.

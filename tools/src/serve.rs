@@ -388,7 +388,7 @@ fn infer(shared: &Shared, body: &[u8], format: Option<&str>, output: Option<&str
 type Reply = std::result::Result<Response<std::io::Cursor<Vec<u8>>>, (u16, String)>;
 
 fn run_one(l: &Loaded, session: &mut Session, body: &[u8], format: Option<&str>, output: Option<&str>) -> Reply {
-    let bad = |e: anyhow::Error| (400, format!("{e:#}"));
+    let bad = |e: jetrt_converter::ConvertError| (400, e.to_string());
     let inputs = l.model.inputs();
     let arrays: Vec<Array> = if body.starts_with(b"PK") {
         let largest = inputs.iter().map(|t| t.shape.iter().product::<usize>() * t.dtype.size()).max().unwrap_or(0);

@@ -3,13 +3,13 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jetrt::Model;
-use jetrt_converter::quant::{CalibMethod, Precision, Prune, QuantOptions, QuantReport};
-use jetrt_converter::{convert, parse_input_shape, ConvertOptions, Report};
-use jetrt_tools::calib::{self, ImagePrep};
+use jetrt_converter::job::{self, Job};
+use jetrt_converter::quant::{CalibMethod, Precision, Prune, QuantReport};
+use jetrt_converter::samples::{self, ImagePrep};
+use jetrt_converter::{parse_input_shape, Report};
 use jetrt_tools::human_bytes;
 use jetrt_update::repo::{self, Expiry, RoleType};
 use jetrt_update::ModelMeta;
-use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -368,31 +368,6 @@ enum LayoutArg {
     Nhwc,
 }
 
-/// Random samples stand in for calibration data when none is given (int4 or
-/// pruning alone): this many.
-const RANDOM_SAMPLES: usize = 8;
-
-/// Draws `stage [#####.....] done/total` on stderr when it is a terminal;
-/// otherwise one line per stage. (A progress-bar crate would bring a
-/// terminal library for three lines of output.)
-fn progress_printer() -> jetrt_converter::quant::Progress {
-    use std::io::{IsTerminal, Write};
-    let tty = std::io::stderr().is_terminal();
-    jetrt_converter::quant::Progress(std::sync::Arc::new(move |stage: &str, done: usize, total: usize| {
-        let mut e = std::io::stderr().lock();
-        if tty {
-            let width = 30;
-            let fill = (done * width).checked_div(total).unwrap_or(width);
-            let _ = write!(e, "\r  {stage:<12} [{}{}] {done}/{total}", "#".repeat(fill), ".".repeat(width - fill));
-            if done == total {
-                let _ = writeln!(e);
-            }
-        } else if done == 0 || done == total {
-            let _ = writeln!(e, "  {stage}: {done}/{total}");
-        }
-    }))
-}
-
 /// How image files become input tensors (--resize, --mean, --std, --layout, --bgr).
 fn image_prep(q: &QuantArgs) -> Result<ImagePrep> {
     Ok(ImagePrep {
@@ -411,148 +386,38 @@ fn image_prep(q: &QuantArgs) -> Result<ImagePrep> {
                 }
             })
             .transpose()?,
-        mean: calib::parse_triple(&q.mean, "--mean")?,
-        std: calib::parse_triple(&q.std, "--std")?,
+        mean: samples::parse_triple(&q.mean, "--mean")?,
+        std: samples::parse_triple(&q.std, "--std")?,
         nhwc: matches!(q.layout, LayoutArg::Nhwc),
         bgr: q.bgr,
     })
 }
 
-/// The drift reference samples: --drift-ref, else the calibration samples
-/// (none when they are random stand-ins or --no-drift-ref).
-fn drift_samples(
-    d: &DriftArgs,
-    q: &QuantArgs,
-    quant: Option<&QuantOptions>,
-    model: &std::path::Path,
-    opts: &ConvertOptions,
-    quiet: bool,
-) -> Result<Option<Vec<Vec<jetrt_converter::tensor::Tensor>>>> {
-    if d.no_drift_ref {
-        return Ok(None);
-    }
-    let samples = match (&d.drift_ref, quant, &q.calib) {
-        (Some(dir), _, _) => {
-            let inputs = jetrt_converter::model_inputs(model, opts)?;
-            calib::load(dir, &inputs, &image_prep(q)?, d.drift_ref_limit)?
-        }
-        (None, Some(qo), _) if !qo.random_samples => qo.samples.clone(),
-        (None, None, Some(dir)) => {
-            let inputs = jetrt_converter::model_inputs(model, opts)?;
-            calib::load(dir, &inputs, &image_prep(q)?, q.calib_limit)?
-        }
-        _ => return Ok(None),
-    };
-    if samples.len() < jetrt_converter::drift::MIN_SAMPLES && d.drift_ref.is_none() {
-        // Only implied by --calib: the file is still made, without one.
-        if !quiet {
-            eprintln!(
-                "warning: no drift reference stored: the {} calibration sample(s) are fewer than the {} it needs (give more, or --drift-ref DIR)",
-                samples.len(),
-                jetrt_converter::drift::MIN_SAMPLES
-            );
-        }
-        return Ok(None);
-    }
-    if samples.len() < jetrt_converter::drift::MIN_SAMPLES {
-        anyhow::bail!(
-            "--drift-ref: the drift reference needs at least {} samples, the folder has {}",
-            jetrt_converter::drift::MIN_SAMPLES,
-            samples.len()
-        );
-    }
-    if !quiet {
-        eprintln!("  drift reference: {} sample(s)", samples.len());
-    }
-    Ok(Some(samples))
-}
-
-fn quant_options(q: &QuantArgs, model: &std::path::Path, opts: &ConvertOptions, quiet: bool) -> Result<Option<QuantOptions>> {
-    let prune = q.prune.as_deref().map(Prune::parse).transpose().map_err(anyhow::Error::msg)?;
-    let precision = match q.precision {
+/// The conversion the flags ask for (the ONNX-dependent checks come with
+/// the conversion itself).
+fn job_of(q: &QuantArgs, d: &DriftArgs) -> Result<Job> {
+    let mut job = Job::default();
+    job.precision = match q.precision {
         PrecisionArg::Fp32 => Precision::Fp32,
         PrecisionArg::Int8 => Precision::Int8,
         PrecisionArg::Int4 => Precision::Int4,
     };
-    if precision == Precision::Fp32 && prune.is_none() {
-        if q.max_drop.is_some() {
-            anyhow::bail!("--max-drop applies to --precision int8/int4 or --prune");
-        }
-        return Ok(None);
-    }
-    if q.group_size < 2 || !q.group_size.is_multiple_of(2) {
-        anyhow::bail!("--group-size {} must be even and at least 2", q.group_size);
-    }
-    let inputs = jetrt_converter::model_inputs(model, opts)?;
-    let (samples, random) = match &q.calib {
-        Some(dir) => {
-            let prep = image_prep(q)?;
-            (calib::load(dir, &inputs, &prep, q.calib_limit)?, false)
-        }
-        None if precision == Precision::Int8 => {
-            anyhow::bail!("--precision int8 needs calibration data: --calib DIR (a folder of INPUT.K.npy files or images)")
-        }
-        None => (calib::random(&inputs, RANDOM_SAMPLES)?, true),
+    job.calib = q.calib.clone();
+    job.calib_method = match q.calib_method {
+        CalibMethodArg::Minmax => CalibMethod::MinMax,
+        CalibMethodArg::Percentile => CalibMethod::Percentile(q.percentile),
+        CalibMethodArg::Entropy => CalibMethod::Entropy,
+        CalibMethodArg::Mse => CalibMethod::Mse,
     };
-    if !quiet {
-        eprintln!("  calibration: {} sample(s){}", samples.len(), if random { " (random: no --calib given)" } else { "" });
-    }
-    Ok(Some(QuantOptions {
-        precision,
-        method: match q.calib_method {
-            CalibMethodArg::Minmax => CalibMethod::MinMax,
-            CalibMethodArg::Percentile => CalibMethod::Percentile(q.percentile),
-            CalibMethodArg::Entropy => CalibMethod::Entropy,
-            CalibMethodArg::Mse => CalibMethod::Mse,
-        },
-        group_size: q.group_size,
-        max_drop: q.max_drop,
-        prune,
-        samples,
-        random_samples: random,
-        threads: 0,
-        kernels: opts.kernels,
-        progress: (!quiet).then(progress_printer),
-    }))
-}
-
-fn quant_json(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) -> serde_json::Value {
-    json!({
-        "precision": format!("{:?}", q.precision).to_lowercase(),
-        "calib_method": q.method,
-        "group_size": q.group_size,
-        "prune": q.prune,
-        "samples": q.samples,
-        "random_samples": q.random_samples,
-        "size": {
-            "onnx_bytes": onnx_bytes,
-            "fp32_weights_bytes": r.fp32_weights_bytes,
-            "weights_bytes": r.weights_bytes,
-            "file_bytes": file_bytes,
-            "file_vs_onnx": file_bytes as f64 / onnx_bytes.max(1) as f64,
-        },
-        "metric": q.metric,
-        "drop": q.drop,
-        "max_drop": q.max_drop,
-        "kept_fp32": q.kept_fp32,
-        "promoted_int8": q.promoted_int8,
-        "pruned_channels": q.pruned_channels,
-        "outputs": q.outputs.iter().map(|o| json!({
-            "name": o.name,
-            "cosine": o.agreement.cosine,
-            "max_abs_error": o.agreement.max_abs,
-            "snr_db": if o.agreement.snr_db.is_finite() { json!(o.agreement.snr_db) } else { json!(null) },
-            "top1_agreement": o.agreement.top1,
-        })).collect::<Vec<_>>(),
-        "layers": q.layers.iter().map(|l| json!({
-            "name": l.name,
-            "op": l.op,
-            "shape": l.shape,
-            "precision": l.precision.name(),
-            "sensitivity": l.sensitivity,
-            "sparsity": l.sparsity,
-        })).collect::<Vec<_>>(),
-    })
+    job.calib_limit = q.calib_limit;
+    job.group_size = q.group_size;
+    job.max_drop = q.max_drop;
+    job.prune = q.prune.as_deref().map(Prune::parse).transpose().map_err(anyhow::Error::msg)?;
+    job.image = image_prep(q)?;
+    job.drift_ref = d.drift_ref.clone();
+    job.drift_ref_limit = d.drift_ref_limit;
+    job.no_drift_ref = d.no_drift_ref;
+    Ok(job)
 }
 
 fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
@@ -615,30 +480,6 @@ fn parse_bind(arg: &str) -> Result<(String, jetrt_converter::tensor::Tensor)> {
     Ok((name.to_string(), jetrt_converter::tensor::Tensor::new(a.shape, data)))
 }
 
-fn report_json(r: &Report, output: &std::path::Path, seconds: f64) -> serde_json::Value {
-    let io = |v: &[jetrt_converter::IoInfo]| {
-        v.iter().map(|t| json!({"name": t.name, "dtype": t.dtype.numpy_name(), "shape": t.shape})).collect::<Vec<_>>()
-    };
-    json!({
-        "source": r.source.display().to_string(),
-        "output": output.display().to_string(),
-        "seconds": seconds,
-        "opset": r.opset,
-        "onnx_nodes": r.onnx_nodes,
-        "folded_nodes": r.folded,
-        "identity_nodes_removed": r.identities,
-        "passes": r.passes.iter().map(|(p, n)| json!({"pass": p, "nodes": n})).collect::<Vec<_>>(),
-        "steps": r.steps,
-        "ops": r.ops,
-        "inputs": io(&r.inputs),
-        "outputs": io(&r.outputs),
-        "weights_bytes": r.weights_bytes,
-        "arena_bytes": r.arena_bytes,
-        "intermediate_bytes": r.intermediate_bytes,
-        "warnings": r.warnings,
-    })
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Convert {
@@ -659,18 +500,16 @@ fn run(cli: Cli) -> Result<()> {
             golden,
             boards,
         } => {
-            let t0 = Instant::now();
-            // A bad --board fails before the (possibly long) conversion.
-            let boards = boards.iter().map(|b| board_profile(b)).collect::<Result<Vec<_>>>()?;
-            let input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
-            let bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
-            if golden > jetrt_format::golden::MAX_VECTORS {
-                anyhow::bail!("--golden {golden}: at most {} vectors", jetrt_format::golden::MAX_VECTORS);
-            }
-            let kernels = jetrt_tools::env::converter_kernels()?;
-            let mut opts = ConvertOptions { input_shapes, name, bind, quant: None, drift_ref: None, golden, kernels };
+            // Bad flags fail before the (possibly long) conversion.
+            let mut job = job_of(&quant, &drift)?;
+            job.boards = boards.iter().map(|b| board_profile(b)).collect::<Result<Vec<_>>>()?;
+            job.input_shapes = input_shapes.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>, _>>()?;
+            job.bind = bind.iter().map(|b| parse_bind(b)).collect::<Result<Vec<_>>>()?;
+            job.name = name;
+            job.golden = golden;
+            job.kernels = jetrt_tools::env::converter_kernels()?;
             if check {
-                let problems = jetrt_converter::check(&model, &opts)?;
+                let problems = jetrt_converter::check(&model, &job.convert_options())?;
                 if problems.is_empty() {
                     println!("{}: every node converts", model.display());
                     return Ok(());
@@ -684,51 +523,30 @@ fn run(cli: Cli) -> Result<()> {
             let output = output.context("--output is required")?;
             if !quiet {
                 eprintln!("converting {} ...", model.display());
+                job.progress = Some(job::stderr_progress());
+                job.notes = Some(job::Notes::stderr());
             }
-            // A bad --cuda-arch fails before the (possibly long) conversion.
             #[cfg(feature = "cuda")]
-            let archs = parse_archs(&cuda_arch)?;
-            opts.quant = quant_options(&quant, &model, &opts, quiet)?;
-            opts.drift_ref = drift_samples(&drift, &quant, opts.quant.as_ref(), &model, &opts, quiet)?;
-            #[allow(unused_mut)]
-            let mut conv = convert(&model, &opts)?;
-            #[cfg(feature = "cuda")]
-            if !archs.is_empty() {
-                if !quiet {
+            {
+                let archs = jetrt::host::parse_cuda_archs("--cuda-arch", &cuda_arch).map_err(anyhow::Error::msg)?;
+                if !archs.is_empty() && !quiet {
                     eprintln!("compiling the CUDA kernels ...");
                 }
-                conv.file.kernels = kernel_images(&archs, &nvrtc, jetrt_tools::env::cache_dir().map(|d| d.join("cuda")).as_deref(), quiet)?;
+                let cache = jetrt_tools::env::cache_dir().map(|d| d.join("cuda"));
+                let notes = job.notes.clone();
+                let note = |line: &str| {
+                    if let Some(n) = &notes {
+                        (n.0)(line)
+                    }
+                };
+                job.kernel_images = jetrt::host::kernel_images(&archs, &nvrtc, cache.as_deref(), &note).map_err(anyhow::Error::msg)?;
             }
-            if !boards.is_empty() {
-                let bytes = conv.file.to_bytes();
-                let m = Model::from_bytes(&bytes).context("the converted model does not validate")?;
-                let over: Vec<String> = boards
-                    .iter()
-                    .map(|p| jetrt_tools::board::board_budget(&m, p))
-                    .filter(|b| !b.fits())
-                    .map(|b| jetrt_tools::board::budget_message(&b, "the model"))
-                    .collect();
-                if !over.is_empty() {
-                    anyhow::bail!("{} not written: {}", output.display(), over.join("; "));
-                }
-            }
-            conv.write(&output)?;
-            // Prove the file opens and validates before declaring success.
-            let m = Model::open(&output).with_context(|| format!("the written file {} does not validate", output.display()))?;
-            let secs = t0.elapsed().as_secs_f64();
-            let r = &conv.report;
-            let onnx_bytes = std::fs::metadata(&model).map_or(0, |m| m.len());
+            let outcome = job::run(&model, &output, &job)?;
             if let Some(path) = report {
-                let mut obj = report_json(r, &output, secs);
-                obj["file_bytes"] = json!(m.info().memory.file_bytes);
-                obj["onnx_bytes"] = json!(onnx_bytes);
-                obj["fp32_weights_bytes"] = json!(r.fp32_weights_bytes);
-                if let Some(q) = &r.quant {
-                    obj["quantization"] = quant_json(q, r, onnx_bytes, m.info().memory.file_bytes as u64);
-                }
-                let text = serde_json::to_string_pretty(&obj)?;
+                let text = serde_json::to_string_pretty(&outcome.to_json())?;
                 std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
             }
+            let (r, secs, onnx_bytes, memory) = (&outcome.report, outcome.seconds, outcome.onnx_bytes, outcome.memory);
             if quiet {
                 return Ok(());
             }
@@ -755,10 +573,10 @@ fn run(cli: Cli) -> Result<()> {
                 human_bytes(r.weights_bytes),
                 human_bytes(r.arena_bytes),
                 human_bytes(r.intermediate_bytes),
-                human_bytes(m.info().memory.scratch_bytes_per_thread as u64),
-                human_bytes(m.info().memory.scratch_bytes_shared as u64)
+                human_bytes(memory.scratch_bytes_per_thread as u64),
+                human_bytes(memory.scratch_bytes_shared as u64)
             );
-            println!("  file:    {} bytes", m.info().memory.file_bytes);
+            println!("  file:    {} bytes", memory.file_bytes);
             if r.golden > 0 {
                 println!("  golden:  {} test vector(s) with this host's outputs (jetrt verify)", r.golden);
             }
@@ -766,19 +584,19 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  drift:   reference of {n} samples for {t} tensor(s) (jetrt drift, jetrt run --monitor)");
             }
             if let Some(q) = &r.quant {
-                print_quant(q, r, onnx_bytes, m.info().memory.file_bytes as u64);
+                print_quant(q, r, onnx_bytes, memory.file_bytes as u64);
             }
             Ok(())
         }
         #[cfg(feature = "cuda")]
         Cmd::CudaCompile { arch, nvrtc, out } => {
-            let archs = parse_archs(&arch)?;
+            let archs = jetrt::host::parse_cuda_archs("--arch", &arch).map_err(anyhow::Error::msg)?;
             let dir = match out {
                 Some(d) => d.join("cuda"),
                 None => jetrt_tools::env::cache_dir().context("no cache folder: set JETRT_CACHE_DIR or HOME, or pass --out")?.join("cuda"),
             };
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            kernel_images(&archs, &nvrtc, Some(&dir), false)?;
+            jetrt::host::kernel_images(&archs, &nvrtc, Some(&dir), &|line| eprintln!("  {line}")).map_err(anyhow::Error::msg)?;
             println!("kernels cached in {}", dir.display());
             Ok(())
         }
@@ -835,8 +653,6 @@ fn cmd_inspect(file: &std::path::Path, json: bool, steps: bool, device: Option<I
     Ok(())
 }
 
-/// `72`, `sm_87`, `jetson` (72, 87, 110) → architecture numbers.
-#[cfg(feature = "cuda")]
 /// A board profile by name, or an error that lists the known ones.
 fn board_profile(name: &str) -> Result<&'static jetrt_boards::Profile> {
     let known: Vec<&str> = jetrt_boards::PROFILES.iter().map(|p| p.name).collect();
@@ -851,59 +667,6 @@ fn budgets(m: &Model, which: &str) -> Result<Vec<jetrt_boards::profiles::Budget>
         vec![board_profile(which).map_err(|e| anyhow::anyhow!("{e}, or all"))?]
     };
     Ok(boards.into_iter().map(|p| jetrt_tools::board::board_budget(m, p)).collect())
-}
-
-fn parse_archs(list: &[String]) -> Result<Vec<u32>> {
-    let mut out = Vec::new();
-    for a in list {
-        let a = a.trim().to_ascii_lowercase();
-        if a == "jetson" {
-            out.extend_from_slice(jetrt::host::JETSON_ARCHS);
-            continue;
-        }
-        let n = a.strip_prefix("sm_").unwrap_or(&a);
-        match n.parse::<u32>() {
-            Ok(v) if (50..=200).contains(&v) => out.push(v),
-            _ => anyhow::bail!("--cuda-arch {a:?}: expected an architecture such as 72, sm_87 or `jetson`"),
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// The CUDA kernels compiled for each of `archs` (from the cache when it
-/// has them), with progress on stderr.
-#[cfg(feature = "cuda")]
-fn kernel_images(
-    archs: &[u32],
-    nvrtc: &[PathBuf],
-    dir: Option<&std::path::Path>,
-    quiet: bool,
-) -> Result<Vec<jetrt_format::kernels::KernelImage>> {
-    use jetrt::host::Nvrtc;
-    let libs = nvrtc.iter().map(|p| Nvrtc::open(p).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
-    let hash = jetrt::host::source_hash(&jetrt::host::kernel_source());
-    let mut out = Vec::new();
-    for &a in archs {
-        let t = Instant::now();
-        let (image, nvrtc) = jetrt::host::compile_kernels(a, &libs, dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot compile the CUDA kernels for sm_{a}: {e}\n(CUDA 12's NVRTC builds sm_72 and sm_87, CUDA 13's sm_87 and sm_110: pass both with --nvrtc)"
-            )
-        })?;
-        if !quiet {
-            eprintln!(
-                "  cuda kernels for sm_{a}: {} (NVRTC {}.{}, {:.1} s)",
-                human_bytes(image.len() as u64),
-                nvrtc.0,
-                nvrtc.1,
-                t.elapsed().as_secs_f64()
-            );
-        }
-        out.push(jetrt_format::kernels::KernelImage { arch: a, nvrtc, source_hash: hash, image });
-    }
-    Ok(out)
 }
 
 fn main() {

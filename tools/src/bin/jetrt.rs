@@ -425,9 +425,9 @@ fn drift(file: &Path, dir: &Path, as_json: bool, exec: Exec, args: &MonitorArgs)
     let (mut first_warn, mut first_alarm, mut verdict) = (None, None, Verdict::Ok);
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let mut k = 0usize;
-    while let Some(paths) = jetrt_tools::calib::sample_paths("--input-dir", dir, &names, k)? {
+    while let Some(paths) = jetrt_tools::samples::sample_paths("--input-dir", dir, &names, k)? {
         for (i, (info, path)) in inputs.iter().zip(&paths).enumerate() {
-            let a = jetrt_tools::calib::read_sample(path, &info.name, info.dtype, &info.shape)?;
+            let a = jetrt_tools::samples::read_sample(path, &info.name, info.dtype, &info.shape)?;
             session.set_input(i, TensorRef::from_bytes(a.dtype, &a.shape, &a.data))?;
         }
         session.run_loaded()?;

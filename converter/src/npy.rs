@@ -1,7 +1,9 @@
 //! Reading and writing `.npy` arrays (through the `npyz` crate) as jetrt
-//! tensors: element type, shape and little-endian bytes.
+//! tensors: element type, shape and little-endian bytes. Calibration and
+//! reference samples, `--bind` values, and the `jetrt` tool's inputs and
+//! outputs are such files.
 
-use anyhow::{bail, Context, Result};
+use crate::{ConvertError, Result};
 use jetrt::DType;
 use npyz::WriterBuilder;
 use std::path::Path;
@@ -45,13 +47,18 @@ fn dtype_of(descr: &str) -> Option<DType> {
     })
 }
 
+/// An error about the array or file `what`.
+fn bad(what: &str, reason: impl std::fmt::Display) -> ConvertError {
+    ConvertError::Data { what: what.to_string(), reason: reason.to_string() }
+}
+
 fn le<T: Copy, const N: usize>(v: Vec<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
     v.into_iter().flat_map(f).collect()
 }
 
 /// Reads a `.npy` file (C order; any byte order).
 pub fn read(path: &Path) -> Result<Array> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|source| ConvertError::Io { path: path.to_path_buf(), source })?;
     from_reader(std::io::BufReader::new(file), &path.display().to_string())
 }
 
@@ -65,17 +72,18 @@ pub fn from_bytes(bytes: &[u8], label: &str) -> Result<Array> {
 /// more than `max_bytes` (a compressed archive can declare far more than
 /// it carries).
 pub fn npz_from_bytes(bytes: &[u8], max_bytes: usize) -> Result<Vec<(String, Array)>> {
-    let mut zip = npyz::npz::NpzArchive::new(std::io::Cursor::new(bytes)).context("not a valid .npz archive")?;
+    let mut zip =
+        npyz::npz::NpzArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad("the .npz", format!("not a valid .npz archive: {e}")))?;
     let names: Vec<String> = zip.array_names().map(String::from).collect();
     let mut out = Vec::new();
     for n in names {
         let npy = zip
             .by_name(&n)
-            .with_context(|| format!("cannot read {n} in the .npz"))?
-            .with_context(|| format!("{n} vanished from the .npz"))?;
+            .map_err(|e| bad(&n, format!("cannot read it in the .npz: {e}")))?
+            .ok_or_else(|| bad(&n, "vanished from the .npz"))?;
         let declared = npy.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX).saturating_mul(8);
         if declared > max_bytes as u64 {
-            bail!("{n} in the .npz declares shape {:?}, more than the {max_bytes} bytes taken", npy.shape());
+            return Err(bad(&n, format!("in the .npz declares shape {:?}, more than the {max_bytes} bytes taken", npy.shape())));
         }
         out.push((n.clone(), from_npy(npy, &n)?));
     }
@@ -83,60 +91,58 @@ pub fn npz_from_bytes(bytes: &[u8], max_bytes: usize) -> Result<Vec<(String, Arr
 }
 
 fn from_reader<R: std::io::Read>(r: R, label: &str) -> Result<Array> {
-    let npy = npyz::NpyFile::new(r).with_context(|| format!("{label} is not a valid .npy file"))?;
+    let npy = npyz::NpyFile::new(r).map_err(|e| bad(label, format!("not a valid .npy file: {e}")))?;
     from_npy(npy, label)
 }
 
 fn from_npy<R: std::io::Read>(npy: npyz::NpyFile<R>, label: &str) -> Result<Array> {
     if npy.order() == npyz::Order::Fortran {
-        bail!("{}: Fortran-ordered arrays are not supported; save it with np.ascontiguousarray(a)", label);
+        return Err(bad(label, "Fortran-ordered arrays are not supported; save it with np.ascontiguousarray(a)"));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let descr = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
-        other => bail!("{}: structured element type {} is not supported", label, other.descr()),
+        other => return Err(bad(label, format!("structured element type {} is not supported", other.descr()))),
     };
-    let dtype = dtype_of(&descr).with_context(|| format!("{}: element type {descr} is not supported", label))?;
-    let ctx = || format!("cannot read the data of {}", label);
+    let dtype = dtype_of(&descr).ok_or_else(|| bad(label, format!("element type {descr} is not supported")))?;
+    let ctx = |e: std::io::Error| bad(label, format!("cannot read the data: {e}"));
     let data = match dtype {
-        DType::F32 => le(npy.into_vec::<f32>().with_context(ctx)?, f32::to_le_bytes),
-        DType::F64 => le(npy.into_vec::<f64>().with_context(ctx)?, f64::to_le_bytes),
-        DType::I64 => le(npy.into_vec::<i64>().with_context(ctx)?, i64::to_le_bytes),
-        DType::I32 => le(npy.into_vec::<i32>().with_context(ctx)?, i32::to_le_bytes),
-        DType::I16 => le(npy.into_vec::<i16>().with_context(ctx)?, i16::to_le_bytes),
-        DType::I8 => le(npy.into_vec::<i8>().with_context(ctx)?, i8::to_le_bytes),
-        DType::U64 => le(npy.into_vec::<u64>().with_context(ctx)?, u64::to_le_bytes),
-        DType::U32 => le(npy.into_vec::<u32>().with_context(ctx)?, u32::to_le_bytes),
-        DType::U16 | DType::F16 => le(npy.into_vec::<u16>().with_context(ctx)?, u16::to_le_bytes),
-        DType::U8 => npy.into_vec::<u8>().with_context(ctx)?,
-        DType::Bool => npy.into_vec::<bool>().with_context(ctx)?.into_iter().map(u8::from).collect(),
-        DType::BF16 => bail!("bfloat16 .npy files are not supported"),
+        DType::F32 => le(npy.into_vec::<f32>().map_err(ctx)?, f32::to_le_bytes),
+        DType::F64 => le(npy.into_vec::<f64>().map_err(ctx)?, f64::to_le_bytes),
+        DType::I64 => le(npy.into_vec::<i64>().map_err(ctx)?, i64::to_le_bytes),
+        DType::I32 => le(npy.into_vec::<i32>().map_err(ctx)?, i32::to_le_bytes),
+        DType::I16 => le(npy.into_vec::<i16>().map_err(ctx)?, i16::to_le_bytes),
+        DType::I8 => le(npy.into_vec::<i8>().map_err(ctx)?, i8::to_le_bytes),
+        DType::U64 => le(npy.into_vec::<u64>().map_err(ctx)?, u64::to_le_bytes),
+        DType::U32 => le(npy.into_vec::<u32>().map_err(ctx)?, u32::to_le_bytes),
+        DType::U16 | DType::F16 => le(npy.into_vec::<u16>().map_err(ctx)?, u16::to_le_bytes),
+        DType::U8 => npy.into_vec::<u8>().map_err(ctx)?,
+        DType::Bool => npy.into_vec::<bool>().map_err(ctx)?.into_iter().map(u8::from).collect(),
+        DType::BF16 => return Err(bad(label, "bfloat16 .npy files are not supported")),
     };
     let expected = shape.iter().product::<usize>() * dtype.size();
     if data.len() != expected {
-        bail!("{}: holds {} bytes, its shape {shape:?} needs {expected}", label, data.len());
+        return Err(bad(label, format!("holds {} bytes, its shape {shape:?} needs {expected}", data.len())));
     }
     Ok(Array { dtype, shape, data })
 }
 
 /// Writes `array` as a `.npy` file.
 pub fn write(path: &Path, array: &Array) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file = std::fs::File::create(path).map_err(|source| ConvertError::Write { path: path.to_path_buf(), source })?;
     let mut w = std::io::BufWriter::new(file);
-    write_to(&mut w, array)?;
     use std::io::Write;
-    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    write_to(&mut w, array).and_then(|()| w.flush()).map_err(|source| ConvertError::Write { path: path.to_path_buf(), source })
 }
 
 /// `array` as `.npy` bytes.
 pub fn to_bytes(array: &Array) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    write_to(&mut out, array)?;
+    write_to(&mut out, array).map_err(|e| bad("the array", e))?;
     Ok(out)
 }
 
-fn write_to<W: std::io::Write>(mut w: W, array: &Array) -> Result<()> {
+fn write_to<W: std::io::Write>(mut w: W, array: &Array) -> std::io::Result<()> {
     let shape: Vec<u64> = array.shape.iter().map(|&d| d as u64).collect();
     macro_rules! put {
         ($t:ty, $n:expr) => {{
@@ -167,7 +173,7 @@ fn write_to<W: std::io::Write>(mut w: W, array: &Array) -> Result<()> {
             }
             out.finish()?;
         }
-        other => bail!("cannot write {other:?} arrays to .npy"),
+        other => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("cannot write {other:?} arrays to .npy"))),
     }
     Ok(())
 }
