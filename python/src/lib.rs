@@ -14,12 +14,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::sync::Mutex;
 
+mod convert;
+mod info;
+
 pyo3::create_exception!(jetrt, Error, PyException, "Every error jetrt raises; its message is the runtime's.");
 pyo3::create_exception!(jetrt, InvalidArgument, Error, "A bad argument: an unknown input or output name, option or device.");
 pyo3::create_exception!(jetrt, InvalidModel, Error, "The file is not a valid .jrt model (or cannot be read).");
 pyo3::create_exception!(jetrt, InvalidInput, Error, "An input of the wrong dtype or shape, or a missing one.");
 pyo3::create_exception!(jetrt, Unavailable, Error, "What was asked for is not available here (no usable GPU, say).");
 pyo3::create_exception!(jetrt, RuntimeFailure, Error, "A run failed (a GPU error, say).");
+pyo3::create_exception!(jetrt, ConversionError, Error, "jetrt.convert failed: a malformed or unsupported ONNX model.");
 
 /// The runtime's error as the matching Python exception, with its causes.
 fn py_err(e: jetrt::Error) -> PyErr {
@@ -114,6 +118,17 @@ fn node_args(list: &[jetrt::TensorInfo]) -> Vec<NodeArg> {
 }
 
 /// The options `InferenceSession` takes.
+/// A kernel variant by name (None or "auto": the best detected).
+fn variant<T: Copy>(what: &str, want: Option<&str>, all: &[T], name: fn(T) -> &'static str) -> PyResult<Option<T>> {
+    match want {
+        None | Some("auto") => Ok(None),
+        Some(w) => all.iter().copied().find(|&v| name(v) == w).map(Some).ok_or_else(|| {
+            let known: Vec<_> = all.iter().map(|&v| name(v)).collect();
+            InvalidArgument::new_err(format!("{what} {w:?}: no such kernel variant; known: auto, {}", known.join(", ")))
+        }),
+    }
+}
+
 fn options(device: &str, threads: usize, cpu_kernels: Option<&str>, int8_kernels: Option<&str>, fp16: bool) -> PyResult<SessionOptions> {
     let backend = match device {
         "auto" => Backend::Auto,
@@ -121,15 +136,6 @@ fn options(device: &str, threads: usize, cpu_kernels: Option<&str>, int8_kernels
         "cuda" | "gpu" => Backend::Cuda,
         _ => return Err(InvalidArgument::new_err(format!("device {device:?}: expected \"auto\", \"cpu\" or \"cuda\""))),
     };
-    fn variant<T: Copy>(what: &str, want: Option<&str>, all: &[T], name: fn(T) -> &'static str) -> PyResult<Option<T>> {
-        match want {
-            None | Some("auto") => Ok(None),
-            Some(w) => all.iter().copied().find(|&v| name(v) == w).map(Some).ok_or_else(|| {
-                let known: Vec<_> = all.iter().map(|&v| name(v)).collect();
-                InvalidArgument::new_err(format!("{what} {w:?}: no such kernel variant; known: auto, {}", known.join(", ")))
-            }),
-        }
-    }
     Ok(SessionOptions::default()
         .with_backend(backend)
         .with_threads(threads)
@@ -149,9 +155,31 @@ unsafe impl<T> Send for Held<T> {}
 /// calls from several Python threads on one session run one at a time;
 /// sessions of their own run in parallel (the GIL is released while a
 /// model runs).
+/// A session and, when asked for, the drift monitor that watches its runs.
+struct Running {
+    session: Session,
+    monitor: Option<jetrt::monitor::Monitor>,
+}
+
+impl Running {
+    /// Runs what is loaded, then lets the monitor see the inference.
+    fn run_loaded(&mut self) -> Result<(), jetrt::Error> {
+        self.session.run_loaded()?;
+        self.observe()
+    }
+
+    fn observe(&mut self) -> Result<(), jetrt::Error> {
+        if let Some(m) = &mut self.monitor {
+            m.observe(&self.session)?;
+        }
+        Ok(())
+    }
+}
+
 #[pyclass(module = "jetrt")]
 struct InferenceSession {
-    session: Mutex<Session>,
+    session: Mutex<Running>,
+    model: Model,
     inputs: Vec<jetrt::TensorInfo>,
     outputs: Vec<jetrt::TensorInfo>,
     path: String,
@@ -167,7 +195,7 @@ struct InferenceSession {
 }
 
 impl InferenceSession {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -261,9 +289,12 @@ impl InferenceSession {
     /// (the GPU when one works, else the CPU), "cpu" or "cuda"; `threads` 0
     /// for what the process may use; `cpu_kernels` / `int8_kernels` name a
     /// kernel variant instead of the best detected; `fp16` multiplies in
-    /// fp16 on the GPU's tensor cores.
+    /// fp16 on the GPU's tensor cores; `monitor` watches every run with the
+    /// drift monitor (the file must hold a drift reference) over a sliding
+    /// window of `drift_window` runs: see `drift()`.
     #[new]
-    #[pyo3(signature = (path, device = "auto", threads = 0, cpu_kernels = None, int8_kernels = None, fp16 = false))]
+    #[pyo3(signature = (path, device = "auto", threads = 0, cpu_kernels = None, int8_kernels = None, fp16 = false, monitor = false, drift_window = jetrt::monitor::DEFAULT_WINDOW))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: std::path::PathBuf,
@@ -272,13 +303,21 @@ impl InferenceSession {
         cpu_kernels: Option<&str>,
         int8_kernels: Option<&str>,
         fp16: bool,
+        monitor: bool,
+        drift_window: usize,
     ) -> PyResult<Self> {
         let opts = options(device, threads, cpu_kernels, int8_kernels, fp16)?;
-        let (model, session) = py
+        let (model, session, monitor) = py
             .detach(|| -> Result<_, jetrt::Error> {
                 let model = Model::open(&path)?;
+                let monitor = monitor
+                    .then(|| {
+                        let options = jetrt::monitor::MonitorOptions { window: drift_window, ..Default::default() };
+                        jetrt::monitor::Monitor::new(&model, options)
+                    })
+                    .transpose()?;
                 let session = model.session(opts)?;
-                Ok((model, session))
+                Ok((model, session, monitor))
             })
             .map_err(py_err)?;
         let (inputs, outputs) = (model.inputs(), model.outputs());
@@ -286,7 +325,8 @@ impl InferenceSession {
             list.iter().map(|t| np_dtype(py, np_name(t.dtype)).map(Bound::unbind)).collect::<PyResult<Vec<_>>>()
         };
         Ok(InferenceSession {
-            session: Mutex::new(session),
+            session: Mutex::new(Running { session, monitor }),
+            model,
             in_dtypes: dtypes(&inputs)?,
             out_dtypes: dtypes(&outputs)?,
             empty: py.import("numpy")?.getattr("empty")?.unbind(),
@@ -340,7 +380,7 @@ impl InferenceSession {
             for (i, (t, &(p, n))) in inputs.iter().zip(&ptrs.0).enumerate() {
                 // SAFETY: p addresses n bytes of an array held for this call.
                 let bytes = unsafe { std::slice::from_raw_parts(p, n) };
-                s.set_input(i, TensorRef::from_bytes(t.dtype, &t.shape, bytes))?;
+                s.session.set_input(i, TensorRef::from_bytes(t.dtype, &t.shape, bytes))?;
             }
             s.run_loaded()
         })
@@ -349,7 +389,7 @@ impl InferenceSession {
         let list = PyList::empty(py);
         for i in wanted {
             let t = &self.outputs[i];
-            let out = s.output(i).map_err(py_err)?;
+            let out = s.session.output(i).map_err(py_err)?;
             let dst = self.empty.bind(py).call1((t.shape.clone(), self.out_dtypes[i].bind(py)))?.cast_into::<PyUntypedArray>()?;
             let (p, n) = bytes_of(&dst);
             debug_assert_eq!(n, out.bytes().len());
@@ -415,7 +455,8 @@ impl InferenceSession {
                 .map(|(t, &(p, n))| TensorMut::from_bytes(t.dtype, unsafe { std::slice::from_raw_parts_mut(p as *mut u8, n) }))
                 .collect();
             let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
-            s.run(&refs, &mut muts)
+            s.session.run(&refs, &mut muts)?;
+            s.observe()
         })
         .map_err(py_err)
     }
@@ -423,7 +464,7 @@ impl InferenceSession {
     /// How the session runs and what it allocated: backend, threads,
     /// kernel variants, arena and allocated bytes.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let i = self.lock().info();
+        let i = self.lock().session.info();
         let d = PyDict::new(py);
         d.set_item("path", &self.path)?;
         d.set_item("backend", i.backend.name())?;
@@ -434,6 +475,26 @@ impl InferenceSession {
         d.set_item("allocated_bytes", i.allocated_bytes)?;
         d.set_item("gpu", i.gpu.map(|g| g.name))?;
         Ok(d)
+    }
+
+    /// The model: its metadata, inputs and outputs, memory figures, and
+    /// with `boards` ("all", a board profile name, or a list of names)
+    /// whether it fits each board; as `jetrt.model_info(path)`.
+    #[pyo3(signature = (boards = None))]
+    fn model_info<'py>(&self, py: Python<'py>, boards: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
+        info::model_dict(py, &self.model, boards)
+    }
+
+    /// The drift monitor's state (the session must be made with
+    /// `monitor=True`): the verdict ("ok", "warn", "alarm"), whether the
+    /// window is full yet ("ready"), runs seen, and per watched tensor the
+    /// PSI, KS distance and mean shift against the file's reference.
+    fn drift<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.lock();
+        let m = s.monitor.as_ref().ok_or_else(|| {
+            InvalidArgument::new_err(format!("the session watches no drift: make it with InferenceSession({:?}, monitor=True)", self.path))
+        })?;
+        info::drift_dict(py, &self.model, m)
     }
 
     fn __repr__(&self) -> String {
@@ -461,7 +522,10 @@ fn _jetrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Unavailable", py.get_type::<Unavailable>())?;
     m.add("RuntimeFailure", py.get_type::<RuntimeFailure>())?;
     m.add_class::<InferenceSession>()?;
+    m.add("ConversionError", py.get_type::<ConversionError>())?;
     m.add_class::<NodeArg>()?;
     m.add_function(wrap_pyfunction!(cuda_available, m)?)?;
+    m.add_function(wrap_pyfunction!(info::model_info, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::convert, m)?)?;
     Ok(())
 }

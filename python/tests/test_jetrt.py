@@ -185,3 +185,119 @@ def test_100000_runs_keep_memory_flat(digits):
         sess.run(None, feed)
     grown = rss_bytes() - before
     assert grown < 2 << 20, f"RSS grew {grown} bytes over 100,000 runs"
+
+
+def test_convert_matches_jetc_and_onnxruntime(digits, tmp_path):
+    """jetrt.convert is jetc convert: the same file, the same report."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx, by_jetc = digits
+    out = tmp_path / "digits.jrt"
+    report = jetrt.convert(onnx, out, input_shapes={"image": [1, 1, 8, 8]}, quiet=True)
+    need(JETC, "jetc")
+    subprocess.run([JETC, "convert", onnx, "-o", str(tmp_path / "cli.jrt"), "--input-shape=image=1,1,8,8", "--quiet",
+                    "--report", str(tmp_path / "cli.json")], check=True)
+    cli = json.load(open(tmp_path / "cli.json"))
+    for key in ("steps", "ops", "inputs", "outputs", "weights_bytes", "arena_bytes", "file_bytes", "passes", "golden_vectors"):
+        assert report[key] == cli[key], key
+    assert report["output"] == str(out) and report["inputs"] == [{"name": "image", "dtype": "float32", "shape": [1, 1, 8, 8]}]
+    x = np.load(os.path.join(ROOT, "examples", "digits", "digit_2.npy"))
+    got = jetrt.InferenceSession(out, device="cpu").run(None, {"image": x})[0]
+    want = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_convert_int8_with_calibration_data(tmp_path):
+    d = os.path.join(ROOT, "target", "testdata", "quant", "digits_cnn")
+    need(os.path.join(d, "meta.json"), "quantization test data")
+    name = json.load(open(os.path.join(d, "meta.json")))["input"]
+    out = tmp_path / "int8.jrt"
+    shapes = {name: [1, 1, 8, 8]}
+    # A value bound to no input is refused by name (the ndarray reaches the converter).
+    with pytest.raises(jetrt.Error, match="no_such_input"):
+        jetrt.convert(os.path.join(d, "model.onnx"), out, input_shapes=shapes, bind={"no_such_input": np.zeros(1, np.float32)}, quiet=True)
+    report = jetrt.convert(os.path.join(d, "model.onnx"), out, input_shapes=shapes, precision="int8",
+                           calib=os.path.join(d, "calib"), quiet=True)
+    q = report["quantization"]
+    assert q["precision"] == "int8" and q["samples"] == 64 and not q["random_samples"]
+    assert q["outputs"][0]["cosine"] > 0.99, q["outputs"]
+    assert report["drift_reference"] == {"samples": 64, "tensors": 2}
+    assert report["file_bytes"] < report["onnx_bytes"]
+    # Accuracy on the held-out set, against the labels.
+    x, y = np.load(os.path.join(d, "test_x.npy")), np.load(os.path.join(d, "test_y.npy"))
+    sess = jetrt.InferenceSession(out, device="cpu")
+    shape = sess.get_inputs()[0].shape
+    right = sum(int(sess.run(None, {name: xi.reshape(shape)})[0].argmax() == yi) for xi, yi in zip(x, y))
+    meta = json.load(open(os.path.join(d, "meta.json")))
+    assert right / len(y) >= meta["ort_int8_qdq_accuracy"] - 0.02, right / len(y)
+
+
+def test_convert_errors_name_the_problem(digits, tmp_path):
+    onnx = digits[0]
+    out = tmp_path / "m.jrt"
+    for kwargs, exc, pattern in [
+        (dict(precision="int8"), jetrt.InvalidArgument, "needs calibration data"),
+        (dict(precision="int3"), jetrt.InvalidArgument, "precision"),
+        (dict(input_shapes={"img": [1, 1, 8, 8]}), jetrt.InvalidArgument, 'names "img"'),
+        (dict(boards="jetson-imaginary"), jetrt.InvalidArgument, "no board"),
+        (dict(calib_method="median"), jetrt.InvalidArgument, "calib_method"),
+        (dict(prune="half"), jetrt.InvalidArgument, "--prune"),
+        (dict(mean=(1, 2)), jetrt.InvalidArgument, "mean"),
+        (dict(golden=99), jetrt.InvalidArgument, "--golden 99"),
+        (dict(calib=str(tmp_path / "nowhere"), precision="int8"), jetrt.InvalidArgument, "cannot read the folder"),
+    ]:
+        with pytest.raises(exc, match=pattern):
+            jetrt.convert(onnx, out, quiet=True, **{"input_shapes": {"image": [1, 1, 8, 8]}, **kwargs})
+    assert not out.exists(), "a failed conversion writes nothing"
+    with pytest.raises(jetrt.ConversionError, match="cannot read"):
+        jetrt.convert(tmp_path / "missing.onnx", out, quiet=True)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(jetrt.ConversionError, match="not a valid ONNX model"):
+        jetrt.convert(garbage, out, quiet=True)
+    assert issubclass(jetrt.ConversionError, jetrt.Error)
+
+
+def test_model_info_memory_and_board_fit(digits):
+    info = jetrt.model_info(digits[1], boards="all")
+    assert info["inputs"][0]["shape"] == [1, 1, 8, 8] and info["memory"]["arena_bytes"] > 0
+    assert info["memory"]["file_bytes"] == os.path.getsize(digits[1])
+    assert info["metadata"]["name"] == "model" and info["golden_vectors"] == 2
+    assert len(info["boards"]) > 5
+    for b in info["boards"]:
+        assert b["fits"] and b["needs_bytes"] <= b["spare_bytes"] and b["message"] is None, b
+    nano = jetrt.model_info(digits[1], boards="jetson-nano")["boards"]
+    assert [b["board"] for b in nano] == ["jetson-nano"]
+    sess = jetrt.InferenceSession(digits[1], device="cpu", threads=1)
+    assert sess.model_info()["memory"] == info["memory"] and "boards" not in sess.model_info()
+    assert sess.info()["arena_bytes"] == info["memory"]["arena_bytes"]
+    with pytest.raises(jetrt.InvalidArgument, match="no board"):
+        jetrt.model_info(digits[1], boards=["jetson-orin-nano-8gb", "pi"])
+
+
+def test_drift_monitor_raises_an_alarm_on_drifted_data(tmp_path):
+    d = os.path.join(ROOT, "target", "testdata", "drift")
+    need(os.path.join(d, "meta.json"), "drift test data")
+    jrt = tmp_path / "colour.jrt"
+    report = jetrt.convert(os.path.join(d, "model.onnx"), jrt, input_shapes={"image": [1, 3, 8, 8]},
+                           drift_ref=os.path.join(d, "ref"), quiet=True)
+    assert report["drift_reference"] == {"samples": 500, "tensors": 2}
+
+    def replay(folder):
+        sess = jetrt.InferenceSession(jrt, device="cpu", threads=1, monitor=True, drift_window=100)
+        assert sess.drift()["ready"] is False
+        for k in range(200):
+            sess.run(None, {"image": np.load(os.path.join(d, folder, f"image.{k}.npy"))})
+        return sess.drift()
+
+    clean = replay("dir_ok")
+    assert clean["ready"] and clean["samples"] == 200 and clean["window"] == 100
+    assert clean["verdict"] != "alarm", clean
+    drifted = replay("dir_drift")
+    assert drifted["verdict"] == "alarm", drifted
+    assert [t["name"] for t in drifted["tensors"]] == ["image", "probabilities"]
+    assert max(t["psi"] for t in drifted["tensors"]) > max(t["psi"] for t in clean["tensors"])
+    with pytest.raises(jetrt.InvalidArgument, match="monitor=True"):
+        jetrt.InferenceSession(jrt, device="cpu").drift()
+    with pytest.raises(jetrt.InvalidArgument, match="no drift reference"):
+        jetrt.InferenceSession(jetrt.convert(os.path.join(d, "model.onnx"), tmp_path / "plain.jrt",
+                                             input_shapes={"image": [1, 3, 8, 8]}, quiet=True)["output"], monitor=True)

@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("converter", &["jetrt", "jetrt-format", "jetrt-boards"]),
     ("update", &["jetrt"]),
     ("capi", &["jetrt"]),
+    ("python", &["jetrt", "jetrt-converter", "jetrt-boards"]),
 ];
 
 fn workspace_deps(manifest: &str) -> Vec<String> {
