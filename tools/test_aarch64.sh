@@ -204,7 +204,7 @@ python_wheel() {
     for w in "$work"/dl/numpy-*.whl "$wheel"; do "$py" -m zipfile -e "$w" "$work/site"; done
     "$(tools/cli_bins.sh)/jetc" convert examples/digits/model.onnx -o "$work/digits.jrt" --input-shape image=1,1,8,8 --quiet
     qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
-        -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$work/site" "$root_fs/usr/bin/python3.11" - "$work/digits.jrt" <<'PY'
+        -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$work/site" "$root_fs/usr/bin/python3.11" - "$work/digits.jrt" "$work/here.jrt" <<'PY'
 import platform, sys
 import numpy as np
 import jetrt
@@ -212,6 +212,12 @@ assert platform.machine() == "aarch64", platform.machine()
 sess = jetrt.InferenceSession(sys.argv[1], device="auto", threads=2)
 (p,) = sess.run(None, {"image": np.load("examples/digits/digit_0.npy")})
 assert p.argmax() == 8, p
+# The converter runs on the board too, and gives the file jetc made on x86.
+report = jetrt.convert("examples/digits/model.onnx", sys.argv[2], input_shapes={"image": [1, 1, 8, 8]}, quiet=True)
+assert report["arena_bytes"] == jetrt.model_info(sys.argv[1])["memory"]["arena_bytes"], report
+(q,) = jetrt.InferenceSession(sys.argv[2], device="cpu").run(None, {"image": np.load("examples/digits/digit_0.npy")})
+np.testing.assert_allclose(q, p, rtol=1e-5, atol=1e-6)
+assert jetrt.model_info(sys.argv[2], boards="jetson-orin-nano-8gb")["boards"][0]["fits"]
 try:
     sess.run(None, {"image": np.zeros((1, 1, 8, 8))})
     raise SystemExit("a float64 input was accepted")
