@@ -23,6 +23,7 @@ impl fmt::Display for Unsupported {
         match &self.domain {
             Some((d, 0)) => write!(f, "node {:?} ({d}::{}, the model imports no opset of {d}): {}", self.node, self.op, self.reason),
             Some((d, opset)) => write!(f, "node {:?} ({d}::{}, opset {opset}): {}", self.node, self.op, self.reason),
+            None if self.node.is_empty() => write!(f, "{}: {}", self.op, self.reason),
             None => write!(f, "{} {:?}: {}", self.op, self.node, self.reason),
         }
     }
@@ -57,8 +58,8 @@ pub enum ConvertError {
     #[error("--input-shape names {name:?}, which is not an input of the model; its inputs are {known:?}")]
     UnknownInput { name: String, known: Vec<String> },
 
-    #[error("input {input:?} has the static shape {model:?} in the model, but --input-shape gives {given:?}")]
-    ShapeMismatch { input: String, model: Vec<String>, given: Vec<usize> },
+    #[error("input {input:?} has the static shape {model} in the model, but --input-shape gives {given:?}")]
+    ShapeMismatch { input: String, model: String, given: Vec<usize> },
 
     #[error("the shapes of some inputs are not fixed; give them with --input-shape:{}", .items.iter().map(|s| format!("\n  - {s}")).collect::<String>())]
     DynamicInputs { items: Vec<String> },

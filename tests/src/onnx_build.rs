@@ -16,6 +16,11 @@ pub enum Dim {
 }
 
 pub fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
+    typed_value_info(name, dims, DataType::Float)
+}
+
+/// A value of element type `dtype`.
+pub fn typed_value_info(name: &str, dims: &[Dim], dtype: DataType) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| pb::tensor_shape_proto::Dimension {
@@ -31,7 +36,7 @@ pub fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(DataType::Float as i32),
+                elem_type: Some(dtype as i32),
                 shape: Some(TensorShapeProto { dim }),
             })),
             denotation: None,

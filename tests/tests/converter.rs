@@ -34,10 +34,7 @@ fn dynamic_dims_need_input_shape_and_are_named() {
     // Given a shape that contradicts a static dim: both shapes named.
     let e = convert(&p, &shapes(&["x=2,4,5"])).err().unwrap();
     let msg = e.to_string();
-    assert!(
-        matches!(e, ConvertError::ShapeMismatch { .. }) && msg.contains("[\"batch\", \"3\", \"?\"]") && msg.contains("[2, 4, 5]"),
-        "{msg}"
-    );
+    assert!(matches!(e, ConvertError::ShapeMismatch { .. }) && msg.contains("[batch, 3, ?]") && msg.contains("[2, 4, 5]"), "{msg}");
     // Wrong rank.
     assert!(matches!(convert(&p, &shapes(&["x=2,3"])), Err(ConvertError::ShapeMismatch { .. })));
     // Unknown input name: the known ones are listed.
@@ -123,13 +120,50 @@ fn check_lists_every_failing_node_in_one_pass() {
     assert_eq!(items.len(), 3, "{text:#?}");
     assert!(text[0].contains("lrn_no_size") && text[0].contains("size must be positive"), "{text:#?}");
     assert!(text[1].contains("pool3d") && text[1].contains("3-D pooling"), "{text:#?}");
-    assert!(text[2].contains("1 node(s)"), "{text:#?}");
+    assert!(text[2].starts_with("not checked: 1 node(s)") && text[2].contains("\"after_lrn\""), "{text:#?}");
     // Plain conversion stops at the first.
     assert!(matches!(convert(&p, &ConvertOptions::default()), Err(ConvertError::Node { .. })));
     // A model that converts has nothing to report.
     let ok = dir.path().join("ok.onnx");
     save(&relu_model(&[Dim::Fixed(1), Dim::Fixed(4)]), &ok);
     assert!(jetrt_converter::check(&ok, &ConvertOptions::default()).unwrap().is_empty());
+}
+
+#[test]
+fn check_carries_on_with_stored_types_and_suggests_bind() {
+    // greater (on the run-time input m alone) and not (reading it) are both
+    // refused; with greater's output type stored, not is checked too.
+    use jetrt_converter::onnx::pb::tensor_proto::DataType;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.onnx");
+    let row = [Dim::Fixed(1), Dim::Fixed(4)];
+    let build = |stored: Vec<jetrt_converter::onnx::pb::ValueInfoProto>| {
+        let mut m = model(
+            vec![
+                node("Greater", "greater", &["m", "zero"], &["g"]),
+                node("Not", "not", &["g"], &["n"]),
+                node("Add", "add", &["x", "x"], &["y"]),
+            ],
+            vec![value_info("x", &row), value_info("m", &row)],
+            vec![value_info("y", &[]), typed_value_info("n", &[], DataType::Bool)],
+            vec![tensor("zero", &[1], &[0.0])],
+            13,
+        );
+        m.graph.as_mut().unwrap().value_info = stored;
+        save(&m, &p);
+        let items = jetrt_converter::check(&p, &ConvertOptions::default()).unwrap();
+        items.iter().map(|u| u.to_string()).collect::<Vec<_>>()
+    };
+    let text = build(vec![typed_value_info("g", &row, DataType::Bool)]);
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(text[0].contains("\"greater\"") && text[0].contains("--bind m=FILE.npy"), "{text:#?}");
+    assert!(text[1].contains("\"not\"") && !text[1].contains("--bind x"), "{text:#?}");
+    let text = build(vec![]);
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(text[1].starts_with("not checked: 1 node(s)") && text[1].contains("\"not\""), "{text:#?}");
+    // Conversion stops at greater, with the same suggestion.
+    let e = convert(&p, &ConvertOptions::default()).err().unwrap().to_string();
+    assert!(e.contains("--bind m=FILE.npy"), "{e}");
 }
 
 #[test]

@@ -50,6 +50,9 @@ fn help_on_every_command() {
     for op in ["Conv", "LayerNormalization", "Resize", "ConvTranspose", "Gather"] {
         assert!(list.lines().any(|l| l.trim_start().starts_with(op)), "jetc operators lacks {op}: {list}");
     }
+    // Logic runs on constants only, and says so.
+    let and = list.lines().find(|l| l.trim_start().starts_with("And ")).expect("And listed");
+    assert!(and.contains("constant inputs only"), "{and}");
     for args in [&["--help"][..], &["convert", "--help"], &["inspect", "--help"], &["operators", "--help"]] {
         let o = ok(jetc(args));
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));

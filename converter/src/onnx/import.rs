@@ -182,15 +182,19 @@ pub struct ImportStats {
     pub initializers_as_inputs: Vec<String>,
 }
 
-fn dims_text(dims: &[Option<i64>], params: &[Option<String>]) -> Vec<String> {
-    dims.iter()
+/// A model's dims as `[N, 3, 224, 224]`: numbers, symbolic names, `?`
+/// (printed as `--input-shape` values are, so the two read alike).
+fn dims_text(dims: &[Option<i64>], params: &[Option<String>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
         .zip(params)
         .map(|(d, p)| match (d, p) {
             (Some(v), _) => v.to_string(),
             (None, Some(p)) => p.clone(),
             (None, None) => "?".into(),
         })
-        .collect()
+        .collect();
+    format!("[{}]", parts.join(", "))
 }
 
 /// Checks everything that can be checked before translating: op types and
@@ -274,6 +278,59 @@ fn node_name(n: &NodeProto, index: usize) -> String {
         Some(s) if !s.is_empty() => s.to_string(),
         _ => format!("{}_{index}", n.op_type.as_deref().unwrap_or("node")),
     }
+}
+
+/// The element type and shape of a value whose type the model states in
+/// full (every dim a number).
+fn static_type(v: &super::pb::ValueInfoProto) -> Option<(DType, Vec<usize>)> {
+    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref()?.value.as_ref() else { return None };
+    let dtype = dtype_of(tt.elem_type?)?;
+    let shape = tt
+        .shape
+        .as_ref()?
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(super::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v >= 0 => Some(v as usize),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((dtype, shape))
+}
+
+/// For each value (by name), the graph inputs (indices into `inputs`) it
+/// is computed from; constants depend on none.
+fn input_dependencies<'a>(nodes: &'a [NodeProto], order: &[usize], inputs: &[&'a str]) -> HashMap<&'a str, Vec<usize>> {
+    let mut deps: HashMap<&str, Vec<usize>> = inputs.iter().enumerate().map(|(i, &n)| (n, vec![i])).collect();
+    for &i in order {
+        let n = &nodes[i];
+        // A shape is a constant once the input shapes are fixed.
+        let shape_only = matches!(n.op_type.as_deref(), Some("Shape" | "Size"));
+        let mut d: Vec<usize> = n.input.iter().filter(|_| !shape_only).filter_map(|x| deps.get(x.as_str())).flatten().copied().collect();
+        d.sort_unstable();
+        d.dedup();
+        for o in &n.output {
+            deps.insert(o.as_str(), d.clone());
+        }
+    }
+    deps
+}
+
+/// When node `n` is computed from some of the model's inputs but not all,
+/// binding those would make it a constant, folded at conversion: says so.
+fn bind_hint(n: &NodeProto, deps: &HashMap<&str, Vec<usize>>, inputs: &[&str]) -> String {
+    let mut d: Vec<usize> = n.input.iter().filter_map(|x| deps.get(x.as_str())).flatten().copied().collect();
+    d.sort_unstable();
+    d.dedup();
+    if d.is_empty() || d.len() == inputs.len() {
+        return String::new();
+    }
+    let binds: Vec<String> = d.iter().map(|&i| format!("--bind {}=FILE.npy", inputs[i])).collect();
+    format!(
+        " (it is computed from the input(s) {} alone: {} would fix them to one value and fold this node away)",
+        d.iter().map(|&i| format!("{:?}", inputs[i])).collect::<Vec<_>>().join(", "),
+        binds.join(" ")
+    )
 }
 
 /// Node indices in an order where every input is produced before it is read.
@@ -388,7 +445,7 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
                 });
             if !fits {
                 return Err(ConvertError::Graph(format!(
-                    "--bind {name}: the value is {:?} {:?}, but the model declares {} {:?}",
+                    "--bind {name}: the value is {:?} {:?}, but the model declares {} {}",
                     t.dtype(),
                     t.shape,
                     super::tensor::type_name(tt.elem_type.unwrap_or(0)),
@@ -426,7 +483,7 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
                     .collect();
                 if !missing.is_empty() {
                     dynamic.push(format!(
-                        "input {name:?} {:?}: {} (pass --input-shape {name}=D0,D1,...)",
+                        "input {name:?} {}: {} (pass --input-shape {name}=D0,D1,...)",
                         dims_text(&dims, &params),
                         missing.join(", ")
                     ));
@@ -447,13 +504,22 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
     let order = topo_order(&graph.node, &known_names)?;
     let mut failed: Vec<Unsupported> = Vec::new();
     let mut failed_values: HashSet<&str> = HashSet::new();
-    let mut skipped = 0usize;
+    let mut skipped: Vec<String> = Vec::new();
+    // The types ONNX shape inference stored: what --check carries on with
+    // past a refused node.
+    let inferred: HashMap<&str, (DType, Vec<usize>)> =
+        graph.value_info.iter().filter_map(|v| Some((v.name.as_deref()?, static_type(v)?))).collect();
+    // Inputs bound to a value are constants: nothing depends on them.
+    let input_names: Vec<&str> =
+        real_inputs.iter().map(|v| v.name.as_deref().unwrap_or("")).filter(|n| !opts.bind.iter().any(|(b, _)| b == n)).collect();
+    let deps = input_dependencies(&graph.node, &order, &input_names);
     for i in order {
         let n = &graph.node[i];
         if opts.keep_going && n.input.iter().any(|x| failed_values.contains(x.as_str())) {
-            // Reads what a failed node would have computed: cannot be checked.
+            // Reads what a failed node would have computed, of unknown type:
+            // cannot be checked.
             failed_values.extend(n.output.iter().map(String::as_str));
-            skipped += 1;
+            skipped.push(node_name(n, i));
             continue;
         }
         let op = n.op_type.as_deref().unwrap_or("");
@@ -486,11 +552,23 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
         let outs = match translate(&mut Ctx { g: &mut g }, &node) {
             Ok(outs) => outs,
             Err(reason) if opts.keep_going => {
+                let reason = reason + &bind_hint(n, &deps, &input_names);
                 failed.push(Unsupported { node: name.clone(), op: op.to_string(), domain: Some(("ai.onnx".into(), m.opset)), reason });
-                failed_values.extend(n.output.iter().map(String::as_str));
+                for out in n.output.iter().filter(|o| !o.is_empty()) {
+                    match inferred.get(out.as_str()) {
+                        // A stand-in of the inferred type: its readers are checked.
+                        Some((dtype, shape)) => {
+                            let id = g.add_value(out.clone(), *dtype, shape.clone());
+                            env.insert(out.clone(), id);
+                        }
+                        None => {
+                            failed_values.insert(out);
+                        }
+                    }
+                }
                 continue;
             }
-            Err(reason) => return Err(fail(reason)),
+            Err(reason) => return Err(fail(reason + &bind_hint(n, &deps, &input_names))),
         };
         for (k, out_name) in n.output.iter().enumerate() {
             if out_name.is_empty() {
@@ -513,12 +591,19 @@ pub(crate) fn translate(m: &OnnxModel, opts: &ImportOptions) -> Result<(Graph, I
     }
 
     if !failed.is_empty() {
-        if skipped > 0 {
+        if !skipped.is_empty() {
+            const NAMED: usize = 12;
+            let more = if skipped.len() > NAMED { format!(" and {} more", skipped.len() - NAMED) } else { String::new() };
             failed.push(Unsupported {
-                node: format!("{skipped} node(s)"),
+                node: String::new(),
                 op: "not checked".into(),
                 domain: None,
-                reason: "they read what the nodes above compute".into(),
+                reason: format!(
+                    "{} node(s) read what the nodes above compute, and the model stores no type for it (run ONNX shape \
+                     inference on it to check them too): {}{more}",
+                    skipped.len(),
+                    skipped.iter().take(NAMED).map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+                ),
             });
         }
         return Err(ConvertError::Unsupported { items: failed });

@@ -26,6 +26,10 @@ pub fn runtime_types(op: &str) -> &'static str {
         "Gather" => "data: any; indices: int64, int32",
         "Where" => "condition: bool; X, Y: any",
         "Shape" | "Size" | "Range" | "Constant" | "ConstantOfShape" => "evaluated at conversion",
+        // Comparisons and logic: on constants only (shapes, fixed masks).
+        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Not" => {
+            "evaluated at conversion (constant inputs only)"
+        }
         _ => "float32",
     }
 }

@@ -7,7 +7,7 @@
 //! - SiLU: `x · sigmoid(x)`;
 //! - HardSwish: `x · HardSigmoid(x)` with α = 1/6, β = 0.5.
 //!
-//! Returns the nodes removed.
+//! Returns the nodes removed, per activation (the report names each).
 
 use super::pattern::{const_scalar, other_operand, replace_chain, Uses};
 use crate::graph::{Graph, ValueId};
@@ -84,8 +84,16 @@ fn gated_at(g: &Graph, u: &Uses, i_gate: usize) -> Option<(Vec<usize>, ValueId, 
     (g.values[g.nodes[i_mul].outputs[0]].shape == g.values[x].shape).then_some((vec![i_gate, i_mul], x, act))
 }
 
-pub fn run(g: &mut Graph) -> usize {
-    let mut removed = 0;
+/// Nodes removed by each kind of fusion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fused {
+    pub gelu: usize,
+    pub silu: usize,
+    pub hard_swish: usize,
+}
+
+pub fn run(g: &mut Graph) -> Fused {
+    let mut removed = Fused::default();
     loop {
         let u = Uses::new(g);
         let found = (0..g.nodes.len()).find_map(|i| match g.nodes[i].op {
@@ -94,7 +102,12 @@ pub fn run(g: &mut Graph) -> usize {
             _ => None,
         });
         let Some((chain, x, act)) = found else { break };
-        removed += replace_chain(g, &chain, Op::Activation(act), vec![x]);
+        let n = replace_chain(g, &chain, Op::Activation(act), vec![x]);
+        match act {
+            Activation::Gelu => removed.gelu += n,
+            Activation::Silu => removed.silu += n,
+            _ => removed.hard_swish += n,
+        }
     }
     removed
 }

@@ -28,9 +28,13 @@ pub fn optimize(g: &mut Graph, quantizing: bool) -> Vec<(&'static str, usize)> {
     // Adds join their MatMul, per-channel ops become affines, affines fold
     // into convolutions and Gemms, then activations fuse into whatever is
     // left.
+    let layer_norm = fuse_layer_norm::run(g);
+    let gated = fuse_gelu::run(g);
     vec![
-        ("fuse_layer_norm", fuse_layer_norm::run(g)),
-        ("fuse_gelu", fuse_gelu::run(g)),
+        ("fuse_layer_norm", layer_norm),
+        ("fuse_gelu", gated.gelu),
+        ("fuse_silu", gated.silu),
+        ("fuse_hard_swish", gated.hard_swish),
         ("matmul_add_to_gemm", matmul_add_to_gemm::run(g)),
         ("per_channel_to_affine", per_channel_to_affine::run(g)),
         ("fold_affine_into_conv_gemm", fold_affine_into_conv::run(g)),

@@ -200,7 +200,9 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
 
     let score = |h: &Graph, n: usize| -> Result<Vec<Agreement>> {
         let got = Runner::new(h, &outputs, opts.kernels.session(threads)).map_err(err)?.collect(&opts.samples[..n]).map_err(err)?;
-        Ok((0..outputs.len()).map(|o| eval::agreement(&reference[..n], &got, o, classes[o])).collect())
+        // Top-1 agreement means something for [N, classes] outputs only (a
+        // [1, 84, 8400] detection output's "rows" are not predictions).
+        Ok((0..outputs.len()).map(|o| eval::agreement(&reference[..n], &got, o, if classifier[o] { classes[o] } else { 0 })).collect())
     };
     let drop_of = |a: &[Agreement]| -> f64 {
         a.iter().zip(&classifier).map(|(a, &c)| if c { 1.0 - a.top1.unwrap_or(1.0) } else { 1.0 - a.cosine }).fold(0.0, f64::max)
