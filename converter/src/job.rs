@@ -291,6 +291,7 @@ impl Outcome {
             "onnx_bytes": self.onnx_bytes,
             "fp32_weights_bytes": r.fp32_weights_bytes,
             "golden_vectors": r.golden,
+            "golden_bytes": r.golden_bytes,
             "drift_reference": r.drift_ref.map(|(samples, tensors)| json!({"samples": samples, "tensors": tensors})),
         });
         if let Some(q) = &r.quant {
@@ -314,6 +315,8 @@ fn quant_json(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) -> 
             "weights_bytes": r.weights_bytes,
             "file_bytes": file_bytes,
             "file_vs_onnx": file_bytes as f64 / onnx_bytes.max(1) as f64,
+            "golden_bytes": r.golden_bytes,
+            "file_without_golden_vs_onnx": file_bytes.saturating_sub(r.golden_bytes) as f64 / onnx_bytes.max(1) as f64,
         },
         "metric": q.metric,
         "drop": q.drop,

@@ -131,6 +131,8 @@ pub struct Report {
     pub drift_ref: Option<(usize, usize)>,
     /// Golden test vectors stored.
     pub golden: usize,
+    /// What they take in the file.
+    pub golden_bytes: u64,
 }
 
 /// A converted model, not yet written.
@@ -209,7 +211,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
     if opts.golden > 0 {
         let calib = opts.quant.as_ref().filter(|q| !q.random_samples).map(|q| q.samples.as_slice());
         let samples = opts.drift_ref.as_deref().or(calib);
-        let inputs = golden::inputs(&file, samples, opts.golden).map_err(ConvertError::Stored)?;
+        let inputs = golden::inputs(&file, samples, opts.golden);
         file.golden = golden::build(&file, inputs, opts.kernels.session(1)).map_err(ConvertError::Stored)?;
     }
     let io = |v: graph::ValueId, name: &str| IoInfo { name: name.to_string(), dtype: g.values[v].dtype, shape: g.values[v].shape.clone() };
@@ -245,6 +247,7 @@ pub fn convert(path: &Path, opts: &ConvertOptions) -> Result<Conversion> {
         quant: quant_report,
         drift_ref: file.drift.as_ref().map(|d| (d.samples, d.tensors.len())),
         golden: file.golden.len(),
+        golden_bytes: file.golden.iter().map(|v| v.stored_bytes() as u64).sum(),
     };
     Ok(Conversion { file, report })
 }

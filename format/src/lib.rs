@@ -61,7 +61,7 @@ pub const MAGIC: [u8; 8] = [0x89, b'J', b'R', b'T', b'\r', b'\n', 0x1a, b'\n'];
 
 /// Format version this build writes.
 pub const FORMAT_MAJOR: u16 = 1;
-pub const FORMAT_MINOR: u16 = 4;
+pub const FORMAT_MINOR: u16 = 5;
 
 /// Oldest reader version that can read what this build writes when a file
 /// uses nothing newer (the writer raises the minor to what the steps need,

@@ -187,15 +187,8 @@ pub fn decode(file: &[u8]) -> Result<Decoded> {
     if let Ok(sec) = d.sections.get(SectionKind::Golden) {
         let range = sec.range.clone();
         let ins: Vec<usize> = d.inputs.iter().map(|&t| d.tensors[t].nbytes).collect();
-        let outs: Vec<usize> = d.outputs.iter().map(|&t| d.tensors[t].nbytes).collect();
-        let shift = |r: std::ops::Range<usize>| range.start + r.start..range.start + r.end;
-        d.golden = crate::golden::decode(&file[range.clone()], &ins, &outs)?
-            .into_iter()
-            .map(|e| crate::golden::GoldenEntry {
-                inputs: e.inputs.into_iter().map(shift).collect(),
-                outputs: e.outputs.into_iter().map(shift).collect(),
-            })
-            .collect();
+        let outs: Vec<(usize, usize)> = d.outputs.iter().map(|&t| (d.tensors[t].nbytes, d.tensors[t].dtype.size())).collect();
+        d.golden = crate::golden::decode(&file[range.clone()], &ins, &outs)?.into_iter().map(|e| e.shifted(range.start)).collect();
     }
     Ok(d)
 }

@@ -121,7 +121,13 @@ impl FileBuilder {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
             min_reader_major: MIN_READER_MAJOR,
-            min_reader_minor: self.steps.iter().map(|s| s.op.since_minor()).fold(MIN_READER_MINOR, u16::max),
+            // Golden vectors are written in the section's version 2 (since 1.5).
+            min_reader_minor: self
+                .steps
+                .iter()
+                .map(|s| s.op.since_minor())
+                .chain((!self.golden.is_empty()).then_some(5))
+                .fold(MIN_READER_MINOR, u16::max),
             flags: 0,
             file_len: file_len as u64,
             table_offset: table_offset as u64,

@@ -6,20 +6,27 @@ mod common;
 
 use jetrt::golden::check;
 use jetrt::{Isa, Model, SectionKind, SessionOptions, TensorRef};
-use jetrt_format::golden::GoldenVector;
+use jetrt_format::golden::{sample, seeded_input, GoldenInput, GoldenOutput, GoldenVector};
 
 /// The small model with two golden vectors made by its own (default
-/// variant) run.
+/// variant) run: one stored whole, one with its input made from a seed and
+/// every third output element kept.
 fn with_golden() -> Vec<u8> {
     let mut fb = common::small_model();
     let model = Model::from_bytes(&fb.to_bytes()).unwrap();
     let mut s = model.session(SessionOptions::default().with_threads(1)).unwrap();
     for k in 0..2 {
-        let x = common::values(192, 300 + k);
-        s.set_input(0, TensorRef::f32(&[1, 3, 8, 8], &x)).unwrap();
+        let (x, input) = if k == 0 {
+            let x = common::f32_bytes(&common::values(192, 300));
+            (x.clone(), GoldenInput::Bytes(x))
+        } else {
+            (seeded_input(77, true, 192 * 4), GoldenInput::Seeded(77))
+        };
+        s.set_input(0, TensorRef::from_bytes(jetrt::DType::F32, &[1, 3, 8, 8], &x)).unwrap();
         s.run_loaded().unwrap();
-        let outputs = (0..2).map(|o| s.output(o).unwrap().to_vec()).collect();
-        fb.golden.push(GoldenVector { inputs: vec![common::f32_bytes(&x)], outputs });
+        let stride = 1 + 2 * k;
+        let outputs = (0..2).map(|o| GoldenOutput { stride, bytes: sample(&s.output(o).unwrap(), 4, stride) }).collect();
+        fb.golden.push(GoldenVector { inputs: vec![input], outputs });
     }
     fb.to_bytes()
 }

@@ -127,3 +127,37 @@ fn real_exported_models_match_onnxruntime() {
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The default golden vectors take a few percent of the weights at most
+/// (a detector's image and raw boxes would take more than its weights),
+/// and the device's check passes on them: inputs made from seeds, large
+/// outputs sampled.
+#[test]
+fn default_golden_vectors_are_small_and_verify() {
+    let Some(td) = require_testdata("real_models") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, shape) in [("yolov8n_style", "images=1,3,320,320"), ("mobilenet_v2_op17", "input=1,3,224,224")] {
+        let dir = td.join("real").join(name);
+        let mut job = jetrt_converter::job::Job::default();
+        job.input_shapes = vec![parse_input_shape(shape).unwrap()];
+        job.kernels = jetrt_tests::kernels();
+        let out = tmp.path().join(format!("{name}.jrt"));
+        let done = jetrt_converter::job::run(&dir.join("model.onnx"), &out, &job).unwrap();
+        let r = &done.report;
+        assert_eq!(r.golden, 2, "{name}");
+        assert!(
+            r.golden_bytes * 100 <= r.weights_bytes * 3,
+            "{name}: golden vectors {} B beside {} B of weights",
+            r.golden_bytes,
+            r.weights_bytes
+        );
+        let model = Model::open(&out).unwrap();
+        let checks = jetrt::golden::check(&mut model.session(jetrt_tests::session_options().with_threads(2)).unwrap()).unwrap();
+        assert_eq!(checks.len(), 2 * model.outputs().len(), "{name}");
+        assert!(checks.iter().all(|c| c.pass), "{name}: {checks:?}");
+        eprintln!(
+            "{name}: {} golden vectors in {} B, weights {} B, file {} B",
+            r.golden, r.golden_bytes, r.weights_bytes, done.memory.file_bytes
+        );
+    }
+}

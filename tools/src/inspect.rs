@@ -34,6 +34,8 @@ pub struct Inspection {
     pub weights_by_op: Vec<(&'static str, u64)>,
     pub sections: Vec<Section>,
     pub golden_vectors: usize,
+    /// What the golden vectors take in the file (their section).
+    pub golden_bytes: u64,
     pub drift_reference: Option<DriftReference>,
     pub cuda_kernels: Vec<CudaKernels>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,6 +163,7 @@ pub fn inspect(file: &Path, model: &Model, validate_ms: f64, wanted: Wanted<'_>)
         weights_by_op,
         sections: info.sections.iter().map(|s| Section { kind: format!("{:?}", s.kind), offset: s.offset, bytes: s.len }).collect(),
         golden_vectors: info.golden_vectors,
+        golden_bytes: info.sections.iter().filter(|s| s.kind == jetrt::SectionKind::Golden).map(|s| s.len).sum(),
         drift_reference: model.drift_reference().map(|r| DriftReference {
             samples: r.samples,
             tensors: r
@@ -267,7 +270,7 @@ impl Inspection {
                 )?;
             }
         }
-        writeln!(o, "golden vectors: {} (jetrt verify runs them)", self.golden_vectors)?;
+        writeln!(o, "golden vectors: {}, {} (jetrt verify runs them)", self.golden_vectors, hb(self.golden_bytes))?;
         match &self.drift_reference {
             Some(r) => {
                 let names: Vec<&str> = r.tensors.iter().map(|t| t.name.as_str()).collect();

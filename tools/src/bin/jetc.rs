@@ -51,8 +51,9 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
         /// Golden test vectors to store in the file (0-16): the first --drift-ref or --calib
-        /// samples (else made-up inputs) and the converted model's outputs for them, which
-        /// `jetrt verify` and the update agent's health check run on the device.
+        /// samples (inputs made from a seed when there are none or they are large beside the
+        /// weights) and the converted model's outputs for them (4096 evenly spaced elements of a
+        /// larger output), which `jetrt verify` and the update agent's health check run on the device.
         #[arg(long, default_value_t = 2, value_name = "N")]
         golden: usize,
         /// Compile jetrt's CUDA kernels to CUBIN for these GPU architectures and store them in
@@ -430,10 +431,20 @@ fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
         if q.random_samples { " (random)" } else { "" }
     );
     println!(
-        "  size:    onnx {} -> .jrt {} ({:.1}% of the ONNX file); weights {} -> {}",
+        "  size:    onnx {} -> .jrt {} ({:.1}% of the ONNX file{}); weights {} -> {}",
         human_bytes(onnx_bytes),
         human_bytes(file_bytes),
         100.0 * file_bytes as f64 / onnx_bytes.max(1) as f64,
+        if r.golden_bytes > 0 {
+            let without = file_bytes.saturating_sub(r.golden_bytes);
+            format!(
+                ", {:.1}% without the {} of golden vectors",
+                100.0 * without as f64 / onnx_bytes.max(1) as f64,
+                human_bytes(r.golden_bytes)
+            )
+        } else {
+            String::new()
+        },
         human_bytes(r.fp32_weights_bytes),
         human_bytes(r.weights_bytes)
     );
@@ -578,7 +589,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("  file:    {} bytes", memory.file_bytes);
             if r.golden > 0 {
-                println!("  golden:  {} test vector(s) with this host's outputs (jetrt verify)", r.golden);
+                println!("  golden:  {} test vector(s) with this host's outputs, {} (jetrt verify)", r.golden, human_bytes(r.golden_bytes));
             }
             if let Some((n, t)) = r.drift_ref {
                 println!("  drift:   reference of {n} samples for {t} tensor(s) (jetrt drift, jetrt run --monitor)");
