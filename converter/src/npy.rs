@@ -115,7 +115,8 @@ fn from_npy<R: std::io::Read>(npy: npyz::NpyFile<R>, label: &str) -> Result<Arra
         DType::I8 => le(npy.into_vec::<i8>().map_err(ctx)?, i8::to_le_bytes),
         DType::U64 => le(npy.into_vec::<u64>().map_err(ctx)?, u64::to_le_bytes),
         DType::U32 => le(npy.into_vec::<u32>().map_err(ctx)?, u32::to_le_bytes),
-        DType::U16 | DType::F16 => le(npy.into_vec::<u16>().map_err(ctx)?, u16::to_le_bytes),
+        DType::U16 => le(npy.into_vec::<u16>().map_err(ctx)?, u16::to_le_bytes),
+        DType::F16 => le(npy.into_vec::<half::f16>().map_err(ctx)?, half::f16::to_le_bytes),
         DType::U8 => npy.into_vec::<u8>().map_err(ctx)?,
         DType::Bool => npy.into_vec::<bool>().map_err(ctx)?.into_iter().map(u8::from).collect(),
         DType::BF16 => return Err(bad(label, "bfloat16 .npy files are not supported")),
@@ -165,6 +166,7 @@ fn write_to<W: std::io::Write>(mut w: W, array: &Array) -> std::io::Result<()> {
         DType::U64 => put!(u64, 8),
         DType::U32 => put!(u32, 4),
         DType::U16 => put!(u16, 2),
+        DType::F16 => put!(half::f16, 2),
         DType::U8 => put!(u8, 1),
         DType::Bool => {
             let mut out = npyz::WriteOptions::<bool>::new().default_dtype().shape(&shape).writer(&mut w).begin_nd()?;
@@ -186,6 +188,9 @@ mod tests {
     fn arrays_round_trip() {
         let dir = std::env::temp_dir().join(format!("jetrt-npy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // float16 reads and writes as its bits.
+        let h = Array { dtype: DType::F16, shape: vec![2], data: vec![0x00, 0x3c, 0x00, 0xc0] };
+        assert_eq!(from_bytes(&to_bytes(&h).unwrap(), "f16").unwrap(), h);
         let a = Array::f32(vec![2, 3], &[1.0, -2.0, 3.5, 0.0, 1e-8, f32::MAX]);
         let p = dir.join("a.npy");
         write(&p, &a).unwrap();

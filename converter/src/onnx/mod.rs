@@ -27,9 +27,8 @@ pub fn runtime_types(op: &str) -> &'static str {
         "Where" => "condition: bool; X, Y: any",
         "Shape" | "Size" | "Range" | "Constant" | "ConstantOfShape" => "evaluated at conversion",
         // Comparisons and logic: on constants only (shapes, fixed masks).
-        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Not" => {
-            "evaluated at conversion (constant inputs only)"
-        }
+        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Not" | "IsNaN" | "IsInf"
+        | "GatherElements" => "evaluated at conversion (constant inputs only)",
         _ => "float32",
     }
 }

@@ -45,6 +45,23 @@ pub(crate) fn compare(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, Strin
     Ok(vec![cx.add_const(n.name.clone(), Tensor::new(shape, Data::Bool(out)))])
 }
 
+/// IsNaN and IsInf on constants: folded (they guard attention masks in
+/// exported transformers).
+pub(crate) fn float_class(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let x = n.input(0)?;
+    let Some(t) = cx.konst(x) else {
+        return Err(format!("{} on tensors computed at run time is not supported (only on constants)", n.op));
+    };
+    let (neg, pos) = (n.int("detect_negative", 1) != 0, n.int("detect_positive", 1) != 0);
+    let out = t
+        .data
+        .to_f64()
+        .iter()
+        .map(|&v| if n.op == "IsNaN" { v.is_nan() } else { v.is_infinite() && ((v > 0.0 && pos) || (v < 0.0 && neg)) })
+        .collect();
+    Ok(vec![cx.add_const(n.name.clone(), Tensor::new(t.shape.clone(), Data::Bool(out)))])
+}
+
 fn bools(t: &Tensor) -> Result<&[bool], String> {
     match &t.data {
         Data::Bool(v) => Ok(v),

@@ -308,6 +308,45 @@ pub(crate) fn gather(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String
     Ok(vec![cx.add_const(n.name.clone(), t)])
 }
 
+/// GatherElements on constants (index tables exporters compute, BERT's
+/// position ids): folded at conversion.
+pub(crate) fn gather_elements(cx: &mut Ctx<'_>, n: &N<'_>) -> Result<Vec<ValueId>, String> {
+    let (x, i) = (n.input(0)?, n.input(1)?);
+    let (Some(data), Some(ind)) = (cx.konst(x), cx.konst(i)) else {
+        return Err("GatherElements on tensors computed at run time is not supported (only on constants)".into());
+    };
+    let s = &data.shape;
+    let r = s.len();
+    let a = axis(n.int("axis", 0), r)?;
+    if ind.shape.len() != r || (0..r).any(|d| d != a && ind.shape[d] > s[d]) {
+        return Err(format!("indices of shape {:?} do not fit data of shape {s:?} along axis {a}", ind.shape));
+    }
+    let indices = ind.ints().ok_or("indices must be integers")?;
+    let mut strides = vec![1usize; r];
+    for d in (0..r.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * s[d + 1];
+    }
+    let dim = s[a] as i64;
+    let mut coord = vec![0usize; r];
+    let mut idx = Vec::with_capacity(indices.len());
+    for &k in &indices {
+        let k2 = if k < 0 { k + dim } else { k };
+        if k2 < 0 || k2 >= dim {
+            return Err(format!("index {k} out of range for axis {a} of size {dim}"));
+        }
+        idx.push((0..r).map(|d| if d == a { k2 as usize } else { coord[d] } * strides[d]).sum());
+        for d in (0..r).rev() {
+            coord[d] += 1;
+            if coord[d] < ind.shape[d] {
+                break;
+            }
+            coord[d] = 0;
+        }
+    }
+    let t = Tensor::new(ind.shape.clone(), data.data.gather(&idx));
+    Ok(vec![cx.add_const(n.name.clone(), t)])
+}
+
 /// Normalizes one axis of an ONNX Slice: (start, step, length) inside a
 /// dimension of `dim`, following the spec's clamping rules.
 pub(crate) fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<(usize, i64, usize), String> {
