@@ -330,6 +330,7 @@ fn quant_json(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) -> 
             "max_abs_error": o.agreement.max_abs,
             "snr_db": if o.agreement.snr_db.is_finite() { json!(o.agreement.snr_db) } else { json!(null) },
             "top1_agreement": o.agreement.top1,
+            "top_boxes_agreement": o.agreement.top_boxes,
         })).collect::<Vec<_>>(),
         "layers": q.layers.iter().map(|l| json!({
             "name": l.name,

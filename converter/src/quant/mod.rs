@@ -150,6 +150,7 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
     let outputs: Vec<ValueId> = g.outputs.iter().map(|&(_, v)| v).collect();
     let classes: Vec<usize> = outputs.iter().map(|&v| g.values[v].shape.last().copied().unwrap_or(1)).collect();
     let classifier: Vec<bool> = outputs.iter().map(|&v| g.values[v].shape.len() == 2 && classes_of(g, v) >= 2).collect();
+    let boxes: Vec<Option<eval::Boxes>> = outputs.iter().map(|&v| eval::Boxes::of(&g.values[v].shape)).collect();
     // The float model's outputs: the reference everything is compared to.
     progress(opts, "reference", 0, opts.samples.len());
     let reference = Runner::new(g, &outputs, opts.kernels.session(threads)).map_err(err)?.collect(&opts.samples).map_err(err)?;
@@ -202,7 +203,9 @@ pub fn run(g: &mut Graph, opts: &QuantOptions) -> Result<QuantReport> {
         let got = Runner::new(h, &outputs, opts.kernels.session(threads)).map_err(err)?.collect(&opts.samples[..n]).map_err(err)?;
         // Top-1 agreement means something for [N, classes] outputs only (a
         // [1, 84, 8400] detection output's "rows" are not predictions).
-        Ok((0..outputs.len()).map(|o| eval::agreement(&reference[..n], &got, o, if classifier[o] { classes[o] } else { 0 })).collect())
+        Ok((0..outputs.len())
+            .map(|o| eval::agreement(&reference[..n], &got, o, if classifier[o] { classes[o] } else { 0 }, boxes[o]))
+            .collect())
     };
     let drop_of = |a: &[Agreement]| -> f64 {
         a.iter().zip(&classifier).map(|(a, &c)| if c { 1.0 - a.top1.unwrap_or(1.0) } else { 1.0 - a.cosine }).fold(0.0, f64::max)

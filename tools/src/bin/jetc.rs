@@ -450,7 +450,10 @@ fn print_quant(q: &QuantReport, r: &Report, onnx_bytes: u64, file_bytes: u64) {
     );
     for o in &q.outputs {
         let a = &o.agreement;
-        let top1 = a.top1.map(|t| format!(", top-1 agreement {:.2}%", 100.0 * t)).unwrap_or_default();
+        let top1 = a.top1.map(|t| format!(", top-1 agreement {:.2}%", 100.0 * t)).unwrap_or_default()
+            + &a.top_boxes
+                .map(|t| format!(", top-{} boxes agreement {:.2}%", jetrt_converter::quant::eval::TOP_BOXES, 100.0 * t))
+                .unwrap_or_default();
         println!("  output {}: cosine {:.6}, max abs error {:.3e}, SNR {:.1} dB{top1}", o.name, a.cosine, a.max_abs, a.snr_db);
     }
     println!(
