@@ -225,6 +225,14 @@ except jetrt.InvalidInput as e:
     assert "expected dtype float32, got float64" in str(e), e
 print(f"aarch64 wheel: CPython {platform.python_version()}, numpy {np.__version__}, {sess.info()}: argmax {p.argmax()}")
 PY
+    # The package's pytest suite too (pure-Python wheels of pytest and its
+    # dependencies), but for its onnxruntime comparisons, which it skips by
+    # name (-rs): those run on x86-64 (tools/test_python.sh).
+    "$py" -m pip download -q pytest==9.2.0 --platform manylinux2014_aarch64 --python-version 3.11 --only-binary=:all: -d "$work/dl-pytest"
+    for w in "$work"/dl-pytest/*.whl; do "$py" -m zipfile -e "$w" "$work/site"; done
+    qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
+        -E "PYTHONHOME=$root_fs/usr" -E "PYTHONPATH=$work/site" -E "JETRT_JETC=$(tools/cli_bins.sh)/jetc" -E "CI=${CI:-}" \
+        "$root_fs/usr/bin/python3.11" -m pytest -q -rs -p no:cacheprovider python/tests
 }
 
 extra=""

@@ -18,7 +18,11 @@ fn convert_err(e: ConvertError) -> PyErr {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
+        // Some messages already end with their cause.
+        let cause = s.to_string();
+        if !msg.ends_with(&cause) {
+            msg.push_str(&format!(": {cause}"));
+        }
         source = s.source();
     }
     match e {

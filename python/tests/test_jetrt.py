@@ -250,6 +250,9 @@ def test_convert_errors_name_the_problem(digits, tmp_path):
     assert not out.exists(), "a failed conversion writes nothing"
     with pytest.raises(jetrt.ConversionError, match="cannot read"):
         jetrt.convert(tmp_path / "missing.onnx", out, quiet=True)
+    with pytest.raises(jetrt.ConversionError, match="cannot write .*nowhere") as e:
+        jetrt.convert(onnx, tmp_path / "nowhere" / "m.jrt", input_shapes={"image": [1, 1, 8, 8]}, quiet=True)
+    assert str(e.value).count("os error 2") == 1, e.value  # the cause once
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07garbage" * 10)
     with pytest.raises(jetrt.ConversionError, match="not a valid ONNX model"):
