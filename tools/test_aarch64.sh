@@ -225,9 +225,10 @@ except jetrt.InvalidInput as e:
     assert "expected dtype float32, got float64" in str(e), e
 print(f"aarch64 wheel: CPython {platform.python_version()}, numpy {np.__version__}, {sess.info()}: argmax {p.argmax()}")
 PY
-    # The package's pytest suite too (pure-Python wheels of pytest and its
-    # dependencies), but for its onnxruntime comparisons, which it skips by
-    # name (-rs): those run on x86-64 (tools/test_python.sh).
+    # The package's pytest suite too (pytest's pure-Python wheels), but for
+    # its two onnxruntime comparisons, which it skips by name (-rs): they run
+    # on x86-64 (tools/test_python.sh). onnxruntime's aarch64 wheel (1.32)
+    # crashes on import under qemu-user, in its CPU probe.
     "$py" -m pip download -q pytest==9.2.0 --platform manylinux2014_aarch64 --python-version 3.11 --only-binary=:all: -d "$work/dl-pytest"
     for w in "$work"/dl-pytest/*.whl; do "$py" -m zipfile -e "$w" "$work/site"; done
     qemu-aarch64 -cpu "$qemu_cpu" -L "$root_fs" -E "LD_LIBRARY_PATH=$root_fs/lib/aarch64-linux-gnu:$root_fs/usr/lib/aarch64-linux-gnu" \
