@@ -88,6 +88,11 @@ fn cache_dir_from(var: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
         .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache/jetrt")))
 }
 
+/// Whether `JETRT_ROOT` points the tools at a copy of a board's files.
+pub fn board_root_set() -> bool {
+    std::env::var_os("JETRT_ROOT").is_some_and(|v| !v.is_empty())
+}
+
 /// The board root the memory check reads, or `None` when
 /// `JETRT_MEMORY_CHECK=0` turns the check off.
 pub fn memory_check_root() -> Option<PathBuf> {

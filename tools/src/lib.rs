@@ -3,6 +3,7 @@
 
 pub mod board;
 pub mod env;
+pub mod info;
 pub mod inspect;
 pub mod ota;
 pub mod serve;
