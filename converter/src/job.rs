@@ -164,8 +164,9 @@ pub fn run(model: &Path, output: &Path, job: &Job) -> Result<Outcome> {
         return Err(bad(&format!("--golden {}", job.golden), format!("at most {} vectors", jetrt_format::golden::MAX_VECTORS)));
     }
     let mut opts = job.convert_options();
-    opts.quant = quant_options(job, model, &opts)?;
-    opts.drift_ref = drift_samples(job, opts.quant.as_ref(), model, &opts)?;
+    let inputs = Inputs { model, opts: &job.convert_options(), known: std::cell::OnceCell::new() };
+    opts.quant = quant_options(job, &inputs)?;
+    opts.drift_ref = drift_samples(job, opts.quant.as_ref(), &inputs)?;
     let mut conv = crate::convert(model, &opts)?;
     conv.file.kernels = job.kernel_images.clone();
     if !job.boards.is_empty() {
@@ -195,7 +196,25 @@ pub fn run(model: &Path, output: &Path, job: &Job) -> Result<Outcome> {
     })
 }
 
-fn quant_options(job: &Job, model: &Path, opts: &ConvertOptions) -> Result<Option<QuantOptions>> {
+/// The model's inputs as it will be converted, read from the ONNX file the
+/// first time calibration or reference samples need them.
+struct Inputs<'a> {
+    model: &'a Path,
+    opts: &'a ConvertOptions,
+    known: std::cell::OnceCell<Vec<IoInfo>>,
+}
+
+impl Inputs<'_> {
+    fn get(&self) -> Result<&[IoInfo]> {
+        if let Some(v) = self.known.get() {
+            return Ok(v);
+        }
+        let v = crate::model_inputs(self.model, self.opts)?;
+        Ok(self.known.get_or_init(|| v))
+    }
+}
+
+fn quant_options(job: &Job, inputs: &Inputs<'_>) -> Result<Option<QuantOptions>> {
     if job.precision == Precision::Fp32 && job.prune.is_none() {
         if job.max_drop.is_some() {
             return Err(bad("--max-drop", "applies to --precision int8/int4 or --prune"));
@@ -205,13 +224,13 @@ fn quant_options(job: &Job, model: &Path, opts: &ConvertOptions) -> Result<Optio
     if job.group_size < 2 || !job.group_size.is_multiple_of(2) {
         return Err(bad(&format!("--group-size {}", job.group_size), "must be even and at least 2"));
     }
-    let inputs = crate::model_inputs(model, opts)?;
+    let inputs = inputs.get()?;
     let (samples, random) = match &job.calib {
-        Some(dir) => (samples::load("--calib", dir, &inputs, &job.image, job.calib_limit)?, false),
+        Some(dir) => (samples::load("--calib", dir, inputs, &job.image, job.calib_limit)?, false),
         None if job.precision == Precision::Int8 => {
             return Err(bad("--precision int8", "needs calibration data: --calib DIR (a folder of INPUT.K.npy files or images)"));
         }
-        None => (samples::random(&inputs, RANDOM_SAMPLES)?, true),
+        None => (samples::random(inputs, RANDOM_SAMPLES)?, true),
     };
     job.note(&format!("calibration: {} sample(s){}", samples.len(), if random { " (random: no --calib given)" } else { "" }));
     Ok(Some(QuantOptions {
@@ -230,15 +249,14 @@ fn quant_options(job: &Job, model: &Path, opts: &ConvertOptions) -> Result<Optio
 
 /// The drift reference samples: `drift_ref`, else the calibration samples
 /// (none when they are random stand-ins or `no_drift_ref`).
-fn drift_samples(job: &Job, quant: Option<&QuantOptions>, model: &Path, opts: &ConvertOptions) -> Result<Option<Vec<Vec<Tensor>>>> {
+fn drift_samples(job: &Job, quant: Option<&QuantOptions>, inputs: &Inputs<'_>) -> Result<Option<Vec<Vec<Tensor>>>> {
     if job.no_drift_ref {
         return Ok(None);
     }
-    let inputs = || -> Result<Vec<IoInfo>> { crate::model_inputs(model, opts) };
     let samples = match (&job.drift_ref, quant, &job.calib) {
-        (Some(dir), _, _) => samples::load("--drift-ref", dir, &inputs()?, &job.image, job.drift_ref_limit)?,
+        (Some(dir), _, _) => samples::load("--drift-ref", dir, inputs.get()?, &job.image, job.drift_ref_limit)?,
         (None, Some(qo), _) if !qo.random_samples => qo.samples.clone(),
-        (None, None, Some(dir)) => samples::load("--calib", dir, &inputs()?, &job.image, job.calib_limit)?,
+        (None, None, Some(dir)) => samples::load("--calib", dir, inputs.get()?, &job.image, job.calib_limit)?,
         _ => return Ok(None),
     };
     let needed = crate::drift::MIN_SAMPLES;
